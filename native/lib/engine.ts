@@ -1,0 +1,319 @@
+// The engine: parameters and their optimizer state on a backend (CPU thread pool or CUDA device), stepped
+// through Promises so that kernel work never blocks the event loop. Validates everything before the addon sees
+// it (house style 11); the addon re-checks memory safety.
+
+import { constants } from './constants';
+import { resolveHyper, resolveLayout } from './config';
+import { EngineError, invalid, wrapAsync, wrapSync } from './errors';
+import { binding } from './loader';
+import type { BackendHandle, DTypeCode, NativeHyper, NativeTensor, ParamHandle } from './native';
+import type {
+  BackendName,
+  DType,
+  Hyperparameters,
+  LayoutConfig,
+  MemoryInfo,
+  NonFinitePolicy,
+  OptimizerConfig,
+  OptimizerName,
+  ParamOverride,
+  StateMode,
+  StateSnapshot,
+  StepItem,
+  StepOutcome,
+} from './types';
+
+export const DTYPE_BYTES: Record<DType, number> = { fp32: 4, fp16: 2, bf16: 2 };
+
+export function dtypeCode(d: DType): DTypeCode {
+  const c = constants.dtypes[d];
+  if (c === undefined) throw invalid('dtype', 'fp32, fp16 or bf16', d);
+  return c as DTypeCode;
+}
+
+export function isDType(x: unknown): x is DType {
+  return x === 'fp32' || x === 'fp16' || x === 'bf16';
+}
+
+/** The kernel family each optimizer name runs (LAMB = Adam + trust ratio, LARS = Momentum + trust ratio). */
+const OP_OF: Record<OptimizerName, string> = {
+  adam: 'adam', adamw: 'adam', lamb: 'adam', lion: 'lion', sgd: 'momentum', lars: 'momentum',
+  rmsprop: 'rmsprop', adagrad: 'adagrad', ademamix: 'ademamix',
+};
+
+export interface EngineOptions {
+  backend?: BackendName | 'auto';
+  /** CPU worker threads; default: the machine's cores (QSTEP_THREADS overrides). */
+  threads?: number;
+  /** CUDA device ordinal. */
+  device?: number;
+  /** Directory for paged state files (CPU backend); default: the OS temp dir. */
+  pagedDir?: string;
+  /** Called once when 'auto' falls back to the CPU. */
+  onFallback?: (reason: string) => void;
+}
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  dtype: DType;
+  config: OptimizerConfig;
+  override?: ParamOverride;
+}
+
+function numelOf(name: string, shape: unknown): number {
+  if (!Array.isArray(shape) || shape.length > 8) throw invalid(`${name}.shape`, 'an array of at most 8 dims', shape);
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 1) throw invalid(`${name}.shape`, 'positive integer dims', shape);
+    n *= d;
+  }
+  if (n > constants.maxElements) throw invalid(`${name}.shape`, `at most ${constants.maxElements} elements`, n);
+  return n;
+}
+
+function nativeHyper(h: Hyperparameters, layout: LayoutConfig): NativeHyper {
+  return {
+    lr: h.lr,
+    beta1: h.betas[0],
+    beta2: h.betas[1],
+    beta3: h.betas[2] ?? 0,
+    alpha: h.alpha,
+    eps: h.eps,
+    weightDecay: h.weightDecay,
+    tAlpha: h.tAlpha,
+    tBeta3: h.tBeta3,
+    skipZeros: h.skipZeros,
+    maxUnorm: layout.maxUnorm,
+  };
+}
+
+const MODE_NAMES: StateMode[] = ['fp32', 'blockwise8', 'static8'];
+
+/** One parameter's values and optimizer state on the engine's backend. */
+export class Param {
+  readonly name: string;
+  readonly shape: number[];
+  readonly numel: number;
+  readonly dtype: DType;
+  readonly config: OptimizerConfig;
+  readonly override: ParamOverride | undefined;
+  /** Layout frozen at creation (spec 3.2): mode, block size, clipping, max_unorm, paging. */
+  readonly layout: LayoutConfig & { mode: StateMode };
+  private handle: ParamHandle | null;
+
+  /** @internal use Engine.createParam */
+  constructor(handle: ParamHandle, spec: ParamSpec, numel: number, layout: LayoutConfig & { mode: StateMode }) {
+    this.handle = handle;
+    this.name = spec.name;
+    this.shape = [...spec.shape];
+    this.numel = numel;
+    this.dtype = spec.dtype;
+    this.config = spec.config;
+    this.override = spec.override;
+    this.layout = layout;
+  }
+
+  get optimizer(): OptimizerName {
+    return this.config.name;
+  }
+
+  get mode(): StateMode {
+    return this.layout.mode;
+  }
+
+  get freed(): boolean {
+    return this.handle === null;
+  }
+
+  /** @internal */
+  nativeHandle(): ParamHandle {
+    if (!this.handle) throw new EngineError('FREED', `parameter ${this.name} was freed`);
+    return this.handle;
+  }
+
+  /** The step counter (number of applied updates). */
+  get step(): number {
+    return wrapSync(() => binding.paramStep(this.nativeHandle()));
+  }
+
+  /** Hyperparameters for a step: config < override < perStep, validated. */
+  hyper(perStep?: Partial<Hyperparameters>): Hyperparameters {
+    return resolveHyper(this.config, this.override, perStep);
+  }
+
+  private checkRange(offset: number, count: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > this.numel) {
+      throw invalid('offset', `an integer in [0, ${this.numel}]`, offset);
+    }
+    if (!Number.isSafeInteger(count) || count < 0 || offset + count > this.numel) {
+      throw invalid('count', `an integer with offset + count <= ${this.numel}`, count);
+    }
+  }
+
+  /** Writes `data` (elements of `dtype`, converted to the parameter dtype) at element `offset`. */
+  async write(offset: number, data: Buffer, dtype: DType = this.dtype): Promise<void> {
+    const code = dtypeCode(dtype);
+    if (!Buffer.isBuffer(data)) throw invalid('data', 'a Buffer', typeof data);
+    const width = DTYPE_BYTES[dtype];
+    if (data.length % width !== 0) throw invalid('data.length', `a multiple of ${width} (${dtype})`, data.length);
+    this.checkRange(offset, data.length / width);
+    const h = this.nativeHandle();
+    return wrapAsync(() => binding.paramWrite(h, offset, data, code));
+  }
+
+  /** Reads `count` elements from `offset` as `dtype` (rounded to nearest even when narrowing). */
+  async read(offset = 0, count = this.numel - offset, dtype: DType = this.dtype): Promise<Buffer> {
+    const code = dtypeCode(dtype);
+    this.checkRange(offset, count);
+    const h = this.nativeHandle();
+    return wrapAsync(() => binding.paramRead(h, offset, count, code));
+  }
+
+  memory(): MemoryInfo {
+    return wrapSync(() => binding.paramMemory(this.nativeHandle()));
+  }
+
+  /** Every state tensor, raw, plus the step counter: restorable bit-exactly with importState. */
+  async exportState(): Promise<StateSnapshot> {
+    const h = this.nativeHandle();
+    const s = await wrapAsync(() => binding.stateExport(h));
+    const tensors: StateSnapshot['tensors'] = {};
+    for (const t of s.tensors) tensors[t.name] = { dtype: t.dtype, shape: t.shape, data: t.data };
+    return { optimizer: this.optimizer, mode: MODE_NAMES[s.mode], blockSize: s.blockSize, numel: s.numel,
+      step: s.step, tensors };
+  }
+
+  /** Loads state exported from a parameter of the same size, optimizer family, mode and block size (T12). */
+  async importState(s: StateSnapshot): Promise<void> {
+    if (!s || typeof s !== 'object') throw invalid('state', 'a state snapshot', s);
+    if (OP_OF[s.optimizer] !== OP_OF[this.optimizer]) {
+      throw new EngineError('STATE_MISMATCH',
+        `state is for optimizer ${s.optimizer}, parameter ${this.name} uses ${this.optimizer}`);
+    }
+    if (s.mode !== this.mode) {
+      throw new EngineError('STATE_MISMATCH', `state mode ${s.mode} does not match ${this.mode} of ${this.name}`);
+    }
+    if (s.mode === 'blockwise8' && s.blockSize !== this.layout.blockSize) {
+      throw new EngineError('STATE_MISMATCH',
+        `state block size ${s.blockSize} does not match ${this.layout.blockSize} of ${this.name}`);
+    }
+    if (s.numel !== this.numel) {
+      throw new EngineError('STATE_MISMATCH', `state has ${s.numel} elements, ${this.name} has ${this.numel}`);
+    }
+    if (!Number.isSafeInteger(s.step) || s.step < 0 || s.step > 2 ** 31 - 1) {
+      throw invalid('state.step', 'an integer in [0, 2^31)', s.step);
+    }
+    const tensors: NativeTensor[] = Object.entries(s.tensors ?? {}).map(([name, t]) => {
+      if (!t || !Buffer.isBuffer(t.data) || (t.dtype !== 'f32' && t.dtype !== 'u8') || !Array.isArray(t.shape)) {
+        throw invalid(`state.tensors.${name}`, '{dtype: f32|u8, shape, data: Buffer}', t);
+      }
+      return { name, dtype: t.dtype, shape: t.shape, data: t.data };
+    });
+    const h = this.nativeHandle();
+    return wrapAsync(() => binding.stateImport(h, {
+      opKind: constants.opKinds[OP_OF[this.optimizer]], mode: constants.stateModes[this.mode],
+      blockSize: s.blockSize, numel: s.numel, step: s.step, tensors,
+    }));
+  }
+
+  /** Frees values and state. Calls already running finish first (the addon holds its own reference). */
+  free(): void {
+    if (!this.handle) return;
+    const h = this.handle;
+    this.handle = null;
+    binding.paramFree(h);
+  }
+}
+
+export class Engine {
+  readonly backend: BackendName;
+  readonly threads: number;
+  private readonly handle: BackendHandle;
+  private readonly pagedDir: string;
+
+  private constructor(handle: BackendHandle, pagedDir: string) {
+    this.handle = handle;
+    const info = binding.backendInfo(handle);
+    this.backend = info.kind;
+    this.threads = info.threads;
+    this.pagedDir = pagedDir;
+  }
+
+  static open(options: EngineOptions = {}): Engine {
+    const want = options.backend ?? 'cpu';
+    if (want !== 'cpu' && want !== 'cuda' && want !== 'auto') throw invalid('backend', 'cpu, cuda or auto', want);
+    const envThreads = Number(process.env.QSTEP_THREADS ?? 0);
+    const threads = options.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : 0);
+    if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
+      throw invalid('threads', 'an integer in [0, 1024] (0 = one per core)', threads);
+    }
+    const device = options.device ?? 0;
+    const pagedDir = options.pagedDir ?? require('node:os').tmpdir();
+    let kind: BackendName = want === 'auto' ? 'cuda' : want;
+    if (kind === 'cuda') {
+      const probe = binding.cudaProbe();
+      if (!probe.ok) {
+        if (want === 'cuda') throw new EngineError('NO_DEVICE', `no CUDA device: ${probe.message}`);
+        options.onFallback?.(`no CUDA device (${probe.message}); using the CPU backend`);
+        kind = 'cpu';
+      }
+    }
+    return new Engine(wrapSync(() => binding.backendCreate(kind, { threads, device })), pagedDir);
+  }
+
+  deviceInfo(): { name: string; totalBytes: number; freeBytes: number } | null {
+    return binding.backendInfo(this.handle).device;
+  }
+
+  /** Allocates a parameter (values zero until written) with the layout its config and override decide. */
+  createParam(spec: ParamSpec): Param {
+    if (typeof spec?.name !== 'string' || spec.name.length === 0) throw invalid('name', 'a non-empty string', spec?.name);
+    const numel = numelOf(spec.name, spec.shape);
+    dtypeCode(spec.dtype);
+    const layout = resolveLayout(spec.config, spec.override, numel);
+    resolveHyper(spec.config, spec.override); // reject bad hyperparameters at creation, not at the first step
+    const handle = wrapSync(() => binding.paramCreate(this.handle, {
+      numel,
+      dtype: dtypeCode(spec.dtype),
+      opKind: constants.opKinds[OP_OF[spec.config.name]],
+      mode: constants.stateModes[layout.mode],
+      blockSize: layout.blockSize,
+      trustRatio: layout.maxUnorm > 0,
+      percentile: layout.percentileClipping,
+      paged: layout.paged && numel >= constants.pagedMinElements,
+      pagedDir: this.pagedDir,
+    }));
+    return new Param(handle, spec, numel, layout);
+  }
+
+  /**
+   * One optimizer step over several parameters, atomically with respect to non-finite gradients (spec D4): every
+   * gradient is checked first; under 'skip' a non-finite one makes the whole step a no-op, under 'error' it
+   * rejects with NON_FINITE. Each parameter appears at most once.
+   */
+  async step(items: StepItem<Param>[], policy: NonFinitePolicy = 'skip'): Promise<StepOutcome> {
+    if (!Array.isArray(items)) throw invalid('items', 'an array', items);
+    if (policy !== 'skip' && policy !== 'error') throw invalid('policy', 'skip or error', policy);
+    const seen = new Set<Param>();
+    const native = items.map((it, i) => {
+      if (!(it.param instanceof Param)) throw invalid(`items[${i}].param`, 'a Param', it.param);
+      if (seen.has(it.param)) throw invalid(`items[${i}].param`, 'each parameter once per step', it.param.name);
+      seen.add(it.param);
+      const code = dtypeCode(it.gradDtype);
+      if (!Buffer.isBuffer(it.grad)) throw invalid(`items[${i}].grad`, 'a Buffer', typeof it.grad);
+      const want = it.param.numel * DTYPE_BYTES[it.gradDtype];
+      if (it.grad.length !== want) {
+        throw invalid(`grad of ${it.param.name}`, `${want} bytes (${it.param.numel} x ${it.gradDtype})`,
+          `${it.grad.length} bytes`);
+      }
+      return {
+        param: it.param.nativeHandle(),
+        grad: it.grad,
+        gradDtype: code,
+        hyper: nativeHyper(it.param.hyper(it.hyper), it.param.layout),
+      };
+    });
+    return wrapAsync(() => binding.stepMany(this.handle, native, policy === 'error'));
+  }
+}

@@ -1,0 +1,9 @@
+// Public entry of the engine for server/domain, tests and benchmarks.
+export * from './types';
+export { Engine, Param, DTYPE_BYTES, dtypeCode, isDType } from './engine';
+export type { EngineOptions, ParamSpec } from './engine';
+export { EngineError } from './errors';
+export type { EngineErrorCode } from './errors';
+export { constants } from './constants';
+export { OPTIMIZERS, hyperDefaults, layoutDefaults, resolveHyper, resolveLayout, isOptimizerName } from './config';
+export { qmap, nearestCodes, quantizeBlockwise, dequantizeBlockwise } from './quantize';

@@ -1,0 +1,123 @@
+// The whole native ABI in one place (house style 10): what addon.cc exports, with opaque handles.
+// Only engine.ts, quantize.ts, constants.ts and loader.ts call these; everyone else goes through them.
+
+declare const backendBrand: unique symbol;
+declare const paramBrand: unique symbol;
+/** A CPU thread pool or a CUDA device context. */
+export type BackendHandle = { readonly [backendBrand]: true };
+/** One parameter: its values and its optimizer state, resident on a backend. */
+export type ParamHandle = { readonly [paramBrand]: true };
+
+/** dtype codes: 0 fp32, 1 fp16, 2 bf16 (native/include/qstep/types.h). */
+export type DTypeCode = 0 | 1 | 2;
+
+export interface NativeConstants {
+  dtypes: Record<string, number>;
+  stateModes: Record<string, number>;
+  opKinds: Record<string, number>;
+  mapSize: number;
+  defaultBlockSize: number;
+  compatBlockSize: number;
+  optimizerBlockSizes: number[];
+  quantizeBlockSizes: number[];
+  defaultMin8bitSize: number;
+  pagedMinElements: number;
+  percentileHistory: number;
+  maxElements: number;
+}
+
+export interface NativeParamSpec {
+  numel: number;
+  dtype: DTypeCode;
+  opKind: number;
+  mode: number;
+  blockSize: number;
+  trustRatio: boolean;
+  percentile: number; // 100 = off
+  paged: boolean;
+  pagedDir: string;
+}
+
+export interface NativeHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  beta3: number;
+  alpha: number;
+  eps: number;
+  weightDecay: number;
+  tAlpha: number;
+  tBeta3: number;
+  skipZeros: boolean;
+  maxUnorm: number;
+}
+
+export interface NativeStepItem {
+  param: ParamHandle;
+  grad: Buffer;
+  gradDtype: DTypeCode;
+  hyper: NativeHyper;
+}
+
+export interface NativeStepOutcome {
+  skipped: boolean;
+  nonFinite: number[];
+  results: { step: number; gnormScale: number; updateScale: number }[];
+}
+
+export interface NativeTensor {
+  name: string;
+  dtype: 'f32' | 'u8';
+  shape: number[];
+  data: Buffer;
+}
+
+export interface NativeState {
+  opKind: number;
+  mode: number;
+  blockSize: number;
+  numel: number;
+  step: number;
+  tensors: NativeTensor[];
+}
+
+export interface NativeMemory {
+  param: number;
+  state: number;
+  scales: number;
+  maps: number;
+  percentileHistory: number;
+  paged: number;
+  fp32StateEquivalent: number;
+}
+
+export interface NativeDeviceInfo {
+  name: string;
+  totalBytes: number;
+  freeBytes: number;
+}
+
+export interface NativeBinding {
+  version: string;
+  cudaBuilt: boolean;
+  constants: NativeConstants;
+  qmap(signed: boolean): Float32Array;
+  /** Nearest-code rule (spec 5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
+  nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
+  quantizeBlockwise(input: Buffer, dtype: DTypeCode, blockSize: number, code: Float32Array):
+    Promise<{ codes: Buffer; absmax: Float32Array }>;
+  dequantizeBlockwise(codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DTypeCode,
+    code: Float32Array): Promise<Buffer>;
+  backendCreate(kind: 'cpu' | 'cuda', options: { threads: number; device: number }): BackendHandle;
+  backendInfo(b: BackendHandle): { kind: 'cpu' | 'cuda'; threads: number; device: NativeDeviceInfo | null };
+  cudaProbe(): { ok: boolean; count: number; message: string };
+  paramCreate(b: BackendHandle, spec: NativeParamSpec): ParamHandle;
+  paramWrite(p: ParamHandle, offset: number, data: Buffer, dtype: DTypeCode): Promise<void>;
+  paramRead(p: ParamHandle, offset: number, count: number, dtype: DTypeCode): Promise<Buffer>;
+  paramStep(p: ParamHandle): number;
+  paramMemory(p: ParamHandle): NativeMemory;
+  paramFree(p: ParamHandle): void;
+  stepMany(b: BackendHandle, items: NativeStepItem[], errorOnNonFinite: boolean): Promise<NativeStepOutcome>;
+  stateExport(p: ParamHandle): Promise<NativeState>;
+  stateImport(p: ParamHandle, state: NativeState): Promise<void>;
+}

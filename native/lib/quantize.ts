@@ -1,0 +1,58 @@
+// Standalone quantization primitives (spec 4, 5): the two dynamic maps, the nearest-code rule and blockwise
+// quantize/dequantize. Validated here; the arithmetic is in native/formats/.
+import { constants } from './constants';
+import { DTYPE_BYTES, dtypeCode } from './engine';
+import { invalid, wrapAsync, wrapSync } from './errors';
+import { binding } from './loader';
+import type { DType } from './types';
+
+/** The 256-entry dynamic map (Appendix A): signed (qmap1) or unsigned (qmap2). A fresh copy. */
+export function qmap(signed: boolean): Float32Array {
+  return new Float32Array(binding.qmap(signed));
+}
+
+/** Nearest code of each value in the signed or unsigned map (spec 5.1), with the sign fix (5.2) if asked. */
+export function nearestCodes(values: Float32Array, signed: boolean, signFix = false): Uint8Array {
+  if (!(values instanceof Float32Array)) throw invalid('values', 'a Float32Array', typeof values);
+  return wrapSync(() => binding.nearestCodes(values, signed, signFix));
+}
+
+function checkCode(code: Float32Array): void {
+  if (!(code instanceof Float32Array) || code.length !== constants.mapSize) {
+    throw invalid('code', `a Float32Array of ${constants.mapSize} sorted values`, code?.length);
+  }
+}
+
+function checkBlock(blockSize: number): void {
+  if (!constants.quantizeBlockSizes.includes(blockSize)) {
+    throw invalid('blockSize', constants.quantizeBlockSizes.join(', '), blockSize);
+  }
+}
+
+/** Blockwise quantization (spec 5.3): one absmax per block, codes from `code` (default: the signed map). */
+export async function quantizeBlockwise(
+  input: Buffer, dtype: DType, blockSize = 4096, code: Float32Array = qmap(true),
+): Promise<{ codes: Buffer; absmax: Float32Array }> {
+  const c = dtypeCode(dtype);
+  if (!Buffer.isBuffer(input) || input.length % DTYPE_BYTES[dtype] !== 0) {
+    throw invalid('input', `a Buffer of whole ${dtype} elements`, input?.length);
+  }
+  checkBlock(blockSize);
+  checkCode(code);
+  return wrapAsync(() => binding.quantizeBlockwise(input, c, blockSize, code));
+}
+
+/** Inverse of quantizeBlockwise: out_i = code[q_i] * absmax[i / blockSize], as `outDtype`. */
+export async function dequantizeBlockwise(
+  codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DType, code: Float32Array = qmap(true),
+): Promise<Buffer> {
+  const c = dtypeCode(outDtype);
+  checkBlock(blockSize);
+  checkCode(code);
+  if (!Buffer.isBuffer(codes)) throw invalid('codes', 'a Buffer', typeof codes);
+  const blocks = Math.ceil(codes.length / blockSize);
+  if (!(absmax instanceof Float32Array) || absmax.length !== blocks) {
+    throw invalid('absmax', `a Float32Array of ${blocks} block scales`, absmax?.length);
+  }
+  return wrapAsync(() => binding.dequantizeBlockwise(codes, absmax, blockSize, c, code));
+}
