@@ -1,0 +1,57 @@
+// Backends: creation (CPU or CUDA) and what they report.
+#include "../cpu/cpu_backend.h"
+#include "../cuda/cuda_backend.h"
+#include "api.h"
+#include "handles.h"
+#include "worker.h"
+
+namespace qstep {
+
+Napi::Value backend_create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!arg(info, 0).IsString()) throw ArgError("expected 'cpu' or 'cuda' for kind");
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object opts = object(arg(info, 1), "options");
+  const int threads = int(integer(field(opts, "threads"), "threads", 0, 1024));
+  const int device = int(integer(field(opts, "device"), "device", 0, 1024));
+  std::unique_ptr<Backend> b;
+  if (kind == "cpu") {
+    b = make_cpu_backend(threads);
+  } else if (kind == "cuda") {
+    Status st = make_cuda_backend(device, b);
+    if (!st.ok()) return throw_status(env, st);
+  } else {
+    throw ArgError("expected 'cpu' or 'cuda' for kind");
+  }
+  return wrap(env, new BackendBox{std::shared_ptr<Backend>(std::move(b))});
+}
+
+Napi::Value backend_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& b = *unwrap<BackendBox>(arg(info, 0), "backend").backend;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", b.kind());
+  o.Set("threads", b.threads());
+  DeviceInfo d;
+  if (b.device_info(d)) {
+    Napi::Object dev = Napi::Object::New(env);
+    dev.Set("name", d.name);
+    dev.Set("totalBytes", double(d.total_bytes));
+    dev.Set("freeBytes", double(d.free_bytes));
+    o.Set("device", dev);
+  } else {
+    o.Set("device", env.Null());
+  }
+  return o;
+}
+
+Napi::Value cuda_probe_js(const Napi::CallbackInfo& info) {
+  CudaProbe p = cuda_probe();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("ok", p.ok);
+  o.Set("count", p.count);
+  o.Set("message", p.message);
+  return o;
+}
+
+}  // namespace qstep

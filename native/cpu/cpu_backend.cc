@@ -1,0 +1,337 @@
+// CPU launchers over the shared math: chunk the work, run the state mode's traversal on the pool, reduce partial
+// results in a fixed order so that every step is deterministic whatever the thread count.
+#include "cpu_backend.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "../engine/policy.h"
+#include "../formats/blockwise8.h"
+#include "../formats/fp32.h"
+#include "../formats/static8.h"
+#include "../kernels/ops.h"
+#include "thread_pool.h"
+
+namespace qstep {
+namespace {
+
+constexpr int64_t kChunk = 1 << 16;  // elements per task: large enough to amortise, small enough to balance
+
+int64_t chunks_of(int64_t n, int64_t chunk) { return (n + chunk - 1) / chunk; }
+
+template <typename Src, typename Dst>
+void convert_range(const void* src, void* dst, int64_t begin, int64_t end) {
+  const Src* s = static_cast<const Src*>(src);
+  Dst* d = static_cast<Dst*>(dst);
+  for (int64_t i = begin; i < end; ++i) d[i] = store<Dst>(load<Src>(s[i]));
+}
+
+// dst[i] = convert(src[i]) for i in [begin, end): every dtype pair.
+void convert(DType from, const void* src, DType to, void* dst, int64_t begin, int64_t end) {
+  with_dtype(from, [&](auto s) {
+    with_dtype(to, [&](auto d) { convert_range<decltype(s), decltype(d)>(src, dst, begin, end); });
+  });
+}
+
+template <typename T>
+int64_t count_non_finite(const T* g, int64_t begin, int64_t end) {
+  int64_t bad = 0;
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = load<T>(g[i]);
+    bad += !(std::fabs(v) <= 3.4028234663852886e38f);  // NaN compares false; Inf exceeds FLT_MAX
+  }
+  return bad;
+}
+
+template <typename T>
+double sum_squares(const T* x, int64_t begin, int64_t end) {
+  float acc = 0.f;
+  double total = 0.0;
+  for (int64_t i = begin; i < end; ++i) {
+    const float v = load<T>(x[i]);
+    acc += v * v;
+    if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
+  }
+  return total + acc;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+
+  const char* kind() const override { return "cpu"; }
+  int threads() const override { return pool_.size(); }
+  bool device_info(DeviceInfo&) const override { return false; }
+
+  Status alloc(Storage& s, size_t bytes, bool paged, const std::string& dir) override {
+    s = Storage{};
+    if (bytes == 0) return Status::Ok();
+    if (paged) {
+      std::string path = (dir.empty() ? std::string("/tmp") : dir) + "/qstep-paged-XXXXXX";
+      std::vector<char> tmpl(path.begin(), path.end());
+      tmpl.push_back('\0');
+      const int fd = mkstemp(tmpl.data());
+      if (fd < 0) return Status::Error(Code::OUT_OF_MEMORY, "cannot create a paged-state file in " + dir);
+      unlink(tmpl.data());  // the file lives as long as the mapping
+      if (ftruncate(fd, off_t(bytes)) != 0) {
+        close(fd);
+        return Status::Error(Code::OUT_OF_MEMORY, "cannot size a paged-state file in " + dir);
+      }
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p == MAP_FAILED) {
+        close(fd);
+        return Status::Error(Code::OUT_OF_MEMORY, "cannot map paged state");
+      }
+      s = Storage{p, bytes, Location::HOST_MAPPED, fd};
+      return Status::Ok();
+    }
+    void* p = std::calloc(1, bytes);
+    if (!p) return Status::Error(Code::OUT_OF_MEMORY, "host allocation of " + std::to_string(bytes) + " bytes failed");
+    s = Storage{p, bytes, Location::HOST, -1};
+    return Status::Ok();
+  }
+
+  void release(Storage& s) override {
+    if (s.loc == Location::HOST) std::free(s.ptr);
+    if (s.loc == Location::HOST_MAPPED) {
+      munmap(s.ptr, s.bytes);
+      close(s.fd);
+    }
+    s = Storage{};
+  }
+
+  Status to_host(const Storage& s, size_t offset, void* dst, size_t bytes) override {
+    if (offset + bytes > s.bytes) return Status::Error(Code::INTERNAL, "read past a buffer");
+    std::memcpy(dst, s.as<uint8_t>() + offset, bytes);
+    return Status::Ok();
+  }
+
+  Status from_host(Storage& s, size_t offset, const void* src, size_t bytes) override {
+    if (offset + bytes > s.bytes) return Status::Error(Code::INTERNAL, "write past a buffer");
+    std::memcpy(s.as<uint8_t>() + offset, src, bytes);
+    return Status::Ok();
+  }
+
+  Status write_param(ParamState& ps, int64_t offset, const void* src, DType src_dtype, int64_t count) override {
+    if (offset < 0 || count < 0 || offset + count > ps.spec.n) return Status::Error(Code::INVALID_ARGUMENT, "range");
+    uint8_t* base = ps.param.as<uint8_t>() + size_t(offset) * ps.elem_bytes();
+    const uint8_t* from = static_cast<const uint8_t*>(src);
+    pool_.parallel_for(chunks_of(count, kChunk), [&](int64_t c) {
+      const int64_t b = c * kChunk, e = std::min(count, b + kChunk);
+      convert(src_dtype, from, ps.spec.dtype, base, b, e);
+    });
+    return Status::Ok();
+  }
+
+  Status read_param(ParamState& ps, int64_t offset, void* dst, DType dst_dtype, int64_t count) override {
+    if (offset < 0 || count < 0 || offset + count > ps.spec.n) return Status::Error(Code::INVALID_ARGUMENT, "range");
+    const uint8_t* base = ps.param.as<uint8_t>() + size_t(offset) * ps.elem_bytes();
+    pool_.parallel_for(chunks_of(count, kChunk), [&](int64_t c) {
+      const int64_t b = c * kChunk, e = std::min(count, b + kChunk);
+      convert(ps.spec.dtype, base, dst_dtype, dst, b, e);
+    });
+    return Status::Ok();
+  }
+
+  Status step(std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) override {
+    out = StepOutcome{};
+    // 1. Gradients in the parameter dtype (spec D12: converted on arrival).
+    std::vector<std::vector<uint8_t>> converted(work.size());
+    std::vector<const void*> grads(work.size());
+    for (size_t w = 0; w < work.size(); ++w) {
+      ParamState& ps = *work[w].ps;
+      if (ps.freed) return Status::Error(Code::FREED, "parameter was freed");
+      grads[w] = work[w].grad;
+      if (work[w].grad_dtype != ps.spec.dtype) {
+        converted[w].resize(size_t(ps.spec.n) * ps.elem_bytes());
+        const int64_t n = ps.spec.n;
+        pool_.parallel_for(chunks_of(n, kChunk), [&](int64_t c) {
+          const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+          convert(work[w].grad_dtype, work[w].grad, ps.spec.dtype, converted[w].data(), b, e);
+        });
+        grads[w] = converted[w].data();
+      }
+    }
+    // 2. Non-finite check over the whole step before anything changes (spec D4).
+    for (size_t w = 0; w < work.size(); ++w) {
+      ParamState& ps = *work[w].ps;
+      const int64_t n = ps.spec.n;
+      std::vector<int64_t> bad(size_t(chunks_of(n, kChunk)), 0);
+      with_dtype(ps.spec.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const T* g = static_cast<const T*>(grads[w]);
+        pool_.parallel_for(int64_t(bad.size()), [&](int64_t c) {
+          bad[size_t(c)] = count_non_finite<T>(g, c * kChunk, std::min(n, (c + 1) * kChunk));
+        });
+      });
+      for (int64_t b : bad) {
+        if (b) { out.non_finite.push_back(int(w)); break; }
+      }
+    }
+    if (!out.non_finite.empty()) {
+      if (error_on_non_finite) {
+        return Status::Error(Code::NON_FINITE, "gradient of item " + std::to_string(out.non_finite[0]) +
+                                                   " holds NaN or Inf; nothing was changed");
+      }
+      out.skipped = true;
+      for (auto& w : work) out.results.push_back(StepResult{w.ps->step, 1.f, 1.f});
+      return Status::Ok();
+    }
+    // 3. Apply, parameter by parameter. Nothing below can fail on the CPU.
+    for (size_t w = 0; w < work.size(); ++w) out.results.push_back(apply(work[w], grads[w]));
+    return Status::Ok();
+  }
+
+ private:
+  template <typename T>
+  double reduce_squares(const T* x, int64_t n) {
+    std::vector<double> part(size_t(chunks_of(n, kChunk)), 0.0);
+    pool_.parallel_for(int64_t(part.size()), [&](int64_t c) {
+      part[size_t(c)] = sum_squares<T>(x, c * kChunk, std::min(n, (c + 1) * kChunk));
+    });
+    double s = 0.0;
+    for (double v : part) s += v;
+    return s;
+  }
+
+  StepResult apply(StepWork& w, const void* grad) {
+    ParamState& ps = *w.ps;
+    const int32_t t = ps.step + 1;
+    StepConsts c = make_consts(ps.spec.op, w.hyper, t);
+    StepView view = make_view(ps);
+    with_op(ps.spec.op, [&](auto op) {
+      with_dtype(ps.spec.dtype, [&](auto tag) {
+        using Op = decltype(op);
+        using T = decltype(tag);
+        const T* g = static_cast<const T*>(grad);
+        T* p = ps.param.as<T>();
+        if (ps.spec.percentile < 100) {
+          const float sq = float(reduce_squares<T>(g, ps.spec.n));
+          c.gnorm_scale = percentile_scale(ps.gnorm_hist, t, sq, ps.spec.percentile);
+        }
+        if constexpr (Op::kHasNormTerm) {
+          if (ps.spec.trust) {
+            const float pnorm = float(std::sqrt(reduce_squares<T>(p, ps.spec.n)));
+            const float unorm = float(norm_pass<Op, T>(ps, c, g, view.v));
+            ps.unorm = unorm;
+            c.update_scale = trust_scale(unorm, pnorm, w.hyper.max_unorm, c.eps, Op::kStreams == 2);
+          }
+        }
+        update_pass<Op, T>(ps, c, p, g, view);
+      });
+    });
+    ps.step = t;
+    return StepResult{t, c.gnorm_scale, c.update_scale};
+  }
+
+  struct StepView {
+    StateView v;
+    const FastQuantizer* fq[3] = {};
+  };
+
+  static StepView make_view(ParamState& ps) {
+    StepView sv;
+    StateView& v = sv.v;
+    v.n = ps.spec.n;
+    v.block = ps.spec.block;
+    v.blocks = ps.blocks;
+    const int64_t n = ps.spec.n;
+    for (int k = 0; k < ps.streams; ++k) {
+      const bool in1 = k < ps.rows1;
+      const int64_t row = in1 ? k : 0;
+      const Storage& st = in1 ? ps.state1 : ps.state2;
+      if (ps.quantized()) {
+        v.codes[k] = st.as<uint8_t>() + row * n;
+        v.scales[k] = (in1 ? ps.scales1 : ps.scales2).as<float>() + row * ps.blocks;
+        v.cb[k] = in1 ? ps.cb1.get() : ps.cb2.get();
+        sv.fq[k] = in1 ? ps.fq1.get() : ps.fq2.get();
+      } else {
+        v.f32[k] = st.as<float>() + row * n;
+      }
+    }
+    return sv;
+  }
+
+  template <class Op, typename T>
+  double norm_pass(ParamState& ps, const StepConsts& c, const T* g, const StateView& v) {
+    const int64_t n = ps.spec.n;
+    std::vector<double> part;
+    if (ps.spec.mode == StateMode::BLOCKWISE8) {
+      const int64_t per = std::max<int64_t>(1, kChunk / v.block);
+      part.assign(size_t(chunks_of(v.blocks, per)), 0.0);
+      pool_.parallel_for(int64_t(part.size()), [&](int64_t i) {
+        part[size_t(i)] = blockwise8_norm<Op, T>(c, g, v, i * per, std::min(v.blocks, (i + 1) * per));
+      });
+    } else {
+      part.assign(size_t(chunks_of(n, kChunk)), 0.0);
+      pool_.parallel_for(int64_t(part.size()), [&](int64_t i) {
+        const int64_t b = i * kChunk, e = std::min(n, b + kChunk);
+        part[size_t(i)] = ps.spec.mode == StateMode::FP32 ? fp32_norm<Op, T>(c, g, v, b, e)
+                                                          : static8_norm<Op, T>(c, g, v, b, e);
+      });
+    }
+    double s = 0.0;
+    for (double x : part) s += x;
+    return s;
+  }
+
+  template <class Op, typename T>
+  void update_pass(ParamState& ps, const StepConsts& c, T* p, const T* g, const StepView& sv) {
+    const StateView& v = sv.v;
+    const int64_t n = ps.spec.n;
+    switch (ps.spec.mode) {
+      case StateMode::FP32:
+        pool_.parallel_for(chunks_of(n, kChunk), [&](int64_t i) {
+          fp32_update<Op, T>(c, p, g, v, i * kChunk, std::min(n, (i + 1) * kChunk));
+        });
+        break;
+      case StateMode::BLOCKWISE8: {
+        const int64_t per = std::max<int64_t>(1, kChunk / v.block);
+        pool_.parallel_for(chunks_of(v.blocks, per), [&](int64_t i) {
+          std::vector<float> scratch(size_t(Op::kStreams * v.block));
+          blockwise8_update<Op, T>(c, p, g, v, sv.fq, i * per, std::min(v.blocks, (i + 1) * per), scratch.data());
+        });
+        break;
+      }
+      case StateMode::STATIC8: {
+        const int64_t tasks = chunks_of(n, kChunk);
+        std::vector<std::array<float, 3>> part(size_t(tasks), {0.f, 0.f, 0.f});
+        pool_.parallel_for(tasks, [&](int64_t i) {
+          float mx[3] = {0.f, 0.f, 0.f};
+          static8_max<Op, T>(c, p, g, v, i * kChunk, std::min(n, (i + 1) * kChunk), mx);
+          part[size_t(i)] = {mx[0], mx[1], mx[2]};
+        });
+        float old_scale[3] = {0.f, 0.f, 0.f}, new_scale[3] = {0.f, 0.f, 0.f};
+        for (int k = 0; k < Op::kStreams; ++k) {
+          old_scale[k] = v.scales[k][0];
+          for (auto& m : part) new_scale[k] = std::max(new_scale[k], m[size_t(k)]);
+        }
+        pool_.parallel_for(tasks, [&](int64_t i) {
+          static8_update<Op, T>(c, p, g, v, sv.fq, old_scale, new_scale, i * kChunk, std::min(n, (i + 1) * kChunk));
+        });
+        for (int k = 0; k < Op::kStreams; ++k) v.scales[k][0] = new_scale[k];
+        break;
+      }
+    }
+  }
+
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace qstep

@@ -1,0 +1,60 @@
+// What a backend (CPU thread pool, CUDA device) provides to the engine. Every method returns a Status; none
+// throws or exits. Calls on one ParamState are serialised by the caller holding ParamState::mu.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "param_state.h"
+#include "qstep/status.h"
+
+namespace qstep {
+
+struct StepWork {
+  ParamState* ps = nullptr;
+  const void* grad = nullptr;  // host bytes, grad_dtype, ps->spec.n elements
+  DType grad_dtype = DType::F32;
+  Hyper hyper;
+};
+
+struct StepResult {
+  int32_t step = 0;
+  float gnorm_scale = 1.f;
+  float update_scale = 1.f;
+};
+
+struct StepOutcome {
+  bool skipped = false;
+  std::vector<int> non_finite;  // indices into the work list
+  std::vector<StepResult> results;
+};
+
+struct DeviceInfo {
+  std::string name;
+  size_t total_bytes = 0;
+  size_t free_bytes = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* kind() const = 0;
+  virtual int threads() const = 0;
+  virtual bool device_info(DeviceInfo& out) const = 0;
+
+  // Zero-filled memory; `paged` asks for pageable state (file-backed map on the CPU, managed memory on CUDA).
+  virtual Status alloc(Storage& s, size_t bytes, bool paged, const std::string& paged_dir) = 0;
+  virtual void release(Storage& s) = 0;
+  virtual Status to_host(const Storage& s, size_t offset, void* dst, size_t bytes) = 0;
+  virtual Status from_host(Storage& s, size_t offset, const void* src, size_t bytes) = 0;
+
+  // Parameter values with dtype conversion (round to nearest even when narrowing).
+  virtual Status write_param(ParamState& ps, int64_t offset, const void* src, DType src_dtype, int64_t count) = 0;
+  virtual Status read_param(ParamState& ps, int64_t offset, void* dst, DType dst_dtype, int64_t count) = 0;
+
+  // One atomic step over several parameters (spec D4): all gradients are converted and checked for NaN/Inf
+  // before anything changes. error_on_non_finite: return NON_FINITE instead of skipping.
+  virtual Status step(std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) = 0;
+};
+
+}  // namespace qstep

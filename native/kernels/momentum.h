@@ -1,0 +1,32 @@
+// SGD with momentum / LARS (spec 6.3, 7.5; bnb kernel MOMENTUM). Coupled L2 decay (g += wd * p). The buffer is
+// set to the first gradient at t == 1 (T3); afterwards buf = momentum * buf + g (no dampening, no Nesterov).
+// update_scale is LARS's capped trust ratio (spec 11). betas[0] is the momentum.
+#pragma once
+
+#include "consts.h"
+#include "qstep/hd.h"
+
+namespace qstep {
+
+struct MomentumOp {
+  static constexpr int kStreams = 1;
+  static constexpr bool kSigned[kStreams] = {true};
+  static constexpr bool kCoupledDecay = true;
+  static constexpr bool kSkipZeros = true;
+  static constexpr bool kHasNormTerm = true;
+
+  QSTEP_HD static void advance(const StepConsts& c, float g, float (&s)[kStreams]) {
+    s[0] = c.t == 1 ? g : s[0] * c.beta1 + g;
+  }
+
+  template <class R>
+  QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
+                               const float (&s)[kStreams]) {
+    return R::param(p + c.update_scale * (-c.lr * s[0]));
+  }
+
+  // LARS: the norm of the new buffer (computed without the decay term).
+  QSTEP_HD static float norm_term(const StepConsts&, const float (&s)[kStreams]) { return s[0]; }
+};
+
+}  // namespace qstep
