@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Launcher: runs the TypeScript CLI through tsx. `qstep serve ...` starts a server (server/main.ts); every other
+// command is a client command (client/cli.ts), which never loads the server or the native addon.
+'use strict';
+require('tsx/cjs');
+const args = process.argv.slice(2);
+if (args[0] === 'serve') {
+  require('../server/main.ts').cli(args.slice(1));
+} else {
+  require('../client/cli.ts').cli(args);
+}

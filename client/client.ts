@@ -1,0 +1,506 @@
+// The qstep client library: a thin typed layer over the generated grpc-js client. It chunks tensors (at most
+// maxChunkBytes per message, views of the caller's memory), honours write back-pressure, applies deadlines and
+// AbortSignals, and turns every failure into a QstepError with the gRPC code.
+
+import * as grpc from '@grpc/grpc-js';
+import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import type {
+  DType,
+  Hyperparameters,
+  NonFinitePolicy,
+  OptimizerConfig,
+  ParamOverride,
+} from '../native/lib/types';
+import { QstepGrpcClient } from '../proto';
+import type {
+  DescribeResponse__Output,
+  ListModelsResponse__Output,
+  ModelDescription__Output,
+  ModelSummary__Output,
+  ParamResult__Output,
+  QstepClient as GrpcQstepClient,
+  RestoreRequest,
+  RestoreResponse__Output,
+  ServerInfoResponse__Output,
+  SnapshotHeader,
+  SnapshotHeader__Output,
+  SnapshotResponse__Output,
+  StepRequest,
+  StepResponse__Output,
+  TensorDescriptor__Output,
+  UploadRequest,
+  UploadResponse__Output,
+} from '../proto';
+import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
+import type { ParamOverride as ParamOverrideMsg } from '../proto';
+import type { StateFormatName } from '../proto/convert';
+import { QstepError, Status } from './errors';
+import { WIDTH, chunksOf, normalizeTensors } from './tensors';
+import type { NormalizedTensor, Tensor, TensorMap } from './tensors';
+
+export interface ConnectOptions {
+  /** Default: insecure (plaintext). */
+  credentials?: grpc.ChannelCredentials;
+  /** Tensor bytes per message; the server refuses more than its Limits.max_chunk_bytes (1 MiB by default). */
+  maxChunkBytes?: number;
+  /** Deadline for unary calls when a call gives none (ms). Default 30 s. Streams have none unless given. */
+  unaryDeadlineMs?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+  /** Sent with every call (e.g. an authorization token over a plaintext test channel). */
+  metadata?: Record<string, string>;
+}
+
+export interface CallOptions {
+  /** Milliseconds from now. */
+  deadlineMs?: number;
+  /** Aborting cancels the call (the server then changes nothing). */
+  signal?: AbortSignal;
+}
+
+export interface ModelSpec {
+  name: string;
+  parameters: { name: string; shape: number[]; dtype: DType }[];
+  optimizer: OptimizerConfig;
+  /** Default 'skip'. */
+  nonFinite?: NonFinitePolicy;
+  overrides?: Record<string, ParamOverride>;
+}
+
+export interface UploadOptions extends CallOptions {
+  /** dtype of bare Uint16Array/Buffer tensors; default: each parameter's own dtype. */
+  dtype?: DType;
+}
+
+export interface StepOptions extends CallOptions {
+  /** Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. */
+  workerId?: string;
+  stepId?: number;
+  /** Per-step hyperparameters (e.g. a scheduler's lr) for every parameter of the step. */
+  hyper?: Partial<Hyperparameters>;
+  /** Per-step hyperparameters per parameter name (laid over `hyper`). */
+  paramHyper?: Record<string, Partial<Hyperparameters>>;
+  /** Send back the updated weights: true = each parameter's own dtype, or a dtype. */
+  returnWeights?: boolean | DType;
+  /** Overrides the model's non-finite policy for this step. */
+  nonFinite?: NonFinitePolicy;
+  /** dtype of bare Uint16Array/Buffer gradients; default: each parameter's own dtype. */
+  gradDtype?: DType;
+}
+
+export interface StepReply {
+  model: string;
+  modelStep: number;
+  skipped: boolean;
+  replayed: boolean;
+  nonFinite: string[];
+  params: ParamResult__Output[];
+  /** Updated weights by parameter name (when asked for). */
+  weights: Map<string, Tensor>;
+}
+
+export interface SnapshotOptions extends CallOptions {
+  /** Default: every parameter. */
+  params?: string[];
+  /** Default true. */
+  weights?: boolean;
+  /** Default: each parameter's own dtype (bit-exact). */
+  weightsDtype?: DType;
+  /** Default 'raw'. */
+  state?: StateFormatName;
+}
+
+export type SnapshotEvent =
+  | { kind: 'header'; header: SnapshotHeader__Output }
+  | { kind: 'data'; tensor: number; byteOffset: number; data: Buffer };
+
+/** A snapshot held in memory: the header and each tensor's bytes, by tensor name. */
+export interface Snapshot {
+  header: SnapshotHeader__Output;
+  tensors: Map<string, { desc: TensorDescriptor__Output; data: Buffer }>;
+}
+
+/** A snapshot to restore from a source that streams (a file, another server). */
+export interface SnapshotSource {
+  header: SnapshotHeader;
+  /** Each tensor's bytes in header order, in order within a tensor, any chunk sizes. */
+  data: AsyncIterable<{ tensor: number; byteOffset: number; data: Buffer }> | Iterable<{ tensor: number; byteOffset: number; data: Buffer }>;
+}
+
+export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
+
+function waitWritable(stream: NodeJS.EventEmitter, finished: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    finished.then(done, done);
+  });
+}
+
+export class QstepClient {
+  /** The generated grpc-js client, for callers that need the raw contract. */
+  readonly grpc: GrpcQstepClient;
+  readonly address: string;
+  readonly maxChunkBytes: number;
+  private readonly unaryDeadlineMs: number;
+  private readonly metadata: Record<string, string>;
+  private readonly healthClient: grpc.Client & Record<string, unknown>;
+
+  constructor(address: string, options: ConnectOptions = {}) {
+    this.address = address;
+    this.maxChunkBytes = options.maxChunkBytes ?? 1024 * 1024;
+    if (!Number.isInteger(this.maxChunkBytes) || this.maxChunkBytes < 4) throw new TypeError('maxChunkBytes must be an integer >= 4');
+    this.unaryDeadlineMs = options.unaryDeadlineMs ?? 30_000;
+    this.metadata = options.metadata ?? {};
+    const creds = options.credentials ?? grpc.credentials.createInsecure();
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+      ...options.channelOptions,
+    };
+    this.grpc = new QstepGrpcClient(address, creds, channelOptions);
+    const Health = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+    this.healthClient = new Health(address, creds, channelOptions) as grpc.Client & Record<string, unknown>;
+  }
+
+  close(): void {
+    this.grpc.close();
+    this.healthClient.close();
+  }
+
+  /** Resolves once the channel is connected (or rejects after deadlineMs). */
+  waitForReady(deadlineMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.grpc.waitForReady(Date.now() + deadlineMs, (err) => (err ? reject(QstepError.from(err)) : resolve()));
+    });
+  }
+
+  private md(): grpc.Metadata {
+    const m = new grpc.Metadata();
+    for (const [k, v] of Object.entries(this.metadata)) m.set(k, v);
+    return m;
+  }
+
+  private callOpts(o: CallOptions | undefined, unary: boolean): grpc.CallOptions {
+    const ms = o?.deadlineMs ?? (unary ? this.unaryDeadlineMs : undefined);
+    return ms === undefined ? {} : { deadline: Date.now() + ms };
+  }
+
+  private unary<Req, Res>(method: Unary<Req, Res>, req: Req, o?: CallOptions): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (o?.signal?.aborted) return reject(new QstepError(Status.CANCELLED, 'aborted before the call started'));
+      const call = method.call(this.grpc, req, this.md(), this.callOpts(o, true), (err, res) =>
+        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res));
+      o?.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    });
+  }
+
+  serverInfo(o?: CallOptions): Promise<ServerInfoResponse__Output> {
+    return this.unary(this.grpc.ServerInfo as Unary<object, ServerInfoResponse__Output>, {}, o);
+  }
+
+  async createModel(spec: ModelSpec, o?: CallOptions): Promise<ModelDescription__Output> {
+    const overrides: Record<string, ParamOverrideMsg> = {};
+    for (const [k, v] of Object.entries(spec.overrides ?? {})) overrides[k] = overrideToWire(v);
+    const res = await this.unary(this.grpc.CreateModel as Unary<object, { model: ModelDescription__Output | null }>, {
+      name: spec.name,
+      parameters: spec.parameters.map((p) => ({ name: p.name, shape: p.shape, dtype: dtypes.encode(p.dtype, `${p.name}.dtype`) })),
+      optimizer: configToWire(spec.optimizer, spec.nonFinite),
+      overrides,
+    }, o);
+    return res.model as ModelDescription__Output;
+  }
+
+  describe(model = '', o?: CallOptions): Promise<DescribeResponse__Output> {
+    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>, { model }, o);
+  }
+
+  async listModels(o?: CallOptions): Promise<ModelSummary__Output[]> {
+    const res = await this.unary(this.grpc.ListModels as Unary<object, ListModelsResponse__Output>, {}, o);
+    return res.models;
+  }
+
+  async deleteModel(name: string, o?: CallOptions): Promise<{ name: string; freedBytes: number }> {
+    return this.unary(this.grpc.DeleteModel as Unary<object, { name: string; freedBytes: number }>, { name }, o);
+  }
+
+  /** grpc.health.v1 Check; '' = the whole server. */
+  health(service = '', o?: CallOptions): Promise<HealthStatus> {
+    return new Promise((resolve, reject) => {
+      const check = this.healthClient.Check as (req: object, md: grpc.Metadata, opts: grpc.CallOptions,
+        cb: (err: grpc.ServiceError | null, res?: { status: HealthStatus }) => void) => grpc.ClientUnaryCall;
+      check.call(this.healthClient, { service }, this.md(), this.callOpts(o, true), (err, res) =>
+        err ? reject(QstepError.from(err)) : resolve(res?.status ?? 'UNKNOWN'));
+    });
+  }
+
+  /** Initial values, chunked; resolves when the server has written them all. */
+  async uploadParameters(model: string, tensors: TensorMap, o: UploadOptions = {}): Promise<UploadResponse__Output> {
+    const list = this.normalize(tensors, o.dtype);
+    return this.clientStream<UploadRequest, UploadResponse__Output>(
+      (md, opts, cb) => this.grpc.UploadParameters(md, opts, cb),
+      async (write) => {
+        await write({ header: { model } });
+        for (const t of list) {
+          const dtype = t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype);
+          for (const c of chunksOf(t.bytes, this.maxChunkBytes)) {
+            await write({ chunk: { param: t.name, offset: c.byteOffset / t.width, dtype, data: c.data } });
+          }
+        }
+      },
+      o,
+    );
+  }
+
+  private normalize(tensors: TensorMap, dtype: DType | undefined) {
+    try {
+      return normalizeTensors(tensors, dtype);
+    } catch (err) {
+      throw new QstepError(Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /**
+   * Runs a client stream: `produce` writes messages (each write waits for 'drain' when needed and stops early
+   * when the call has already finished); resolves with the response.
+   */
+  private clientStream<Req, Res>(
+    open: (md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => ClientWritableStream<Req>,
+    produce: (write: (msg: Req) => Promise<void>) => Promise<void>,
+    o: CallOptions | undefined,
+  ): Promise<Res> {
+    let call!: ClientWritableStream<Req>;
+    const finished = new Promise<Res>((resolve, reject) => {
+      call = open(this.md(), this.callOpts(o, false), (err, res) =>
+        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res));
+    });
+    finished.catch(() => undefined);
+    let over = false;
+    finished.then(() => (over = true), () => (over = true));
+    o?.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    const write = async (msg: Req) => {
+      if (over) return;
+      if (!call.write(msg)) await waitWritable(call, finished);
+    };
+    return produce(write).then(
+      () => {
+        if (!over) call.end();
+        return finished;
+      },
+      (err: unknown) => {
+        call.cancel();
+        throw QstepError.from(err);
+      },
+    );
+  }
+
+  /**
+   * One optimizer step: header, gradient chunks, commit; resolves with the result and, if asked, the weights.
+   * A rejected step changed nothing on the server (unless it was an applied step whose reply was lost; retry it
+   * with the same workerId/stepId to get the recorded result).
+   */
+  async step(model: string, grads: TensorMap, o: StepOptions = {}): Promise<StepReply> {
+    const list = this.normalize(grads, o.gradDtype);
+    const paramHyper: Record<string, ReturnType<typeof hyperToWire>> = {};
+    for (const [k, v] of Object.entries(o.paramHyper ?? {})) paramHyper[k] = hyperToWire(v);
+    const ret = o.returnWeights;
+    const header: StepRequest = {
+      header: {
+        model,
+        workerId: o.workerId ?? '',
+        stepId: o.stepId ?? 0,
+        gradients: list.map((t) => ({ param: t.name, dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype) })),
+        hyper: hyperToWire(o.hyper),
+        paramHyper,
+        returnWeights: ret !== undefined && ret !== false,
+        weightsDtype: typeof ret === 'string' ? dtypes.encode(ret) : 'DTYPE_UNSPECIFIED',
+        nonFinite: o.nonFinite === undefined ? 'NON_FINITE_POLICY_UNSPECIFIED' : policies.encode(o.nonFinite),
+      },
+    };
+    return this.stepRaw(header, list, o);
+  }
+
+  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions): Promise<StepReply> {
+    const call: ClientDuplexStream<StepRequest, StepResponse__Output> = this.grpc.Step(this.md(), this.callOpts(o, false));
+    let result: StepResponse__Output['result'] = null;
+    const parts = new Map<string, { dtype: DType; chunks: { offset: number; data: Buffer }[]; bytes: number }>();
+    let over = false;
+    const finished = new Promise<void>((resolve, reject) => {
+      call.on('data', (msg: StepResponse__Output) => {
+        if (msg.result) {
+          result = msg.result;
+          over = true; // the server answered: whatever is still unsent is not needed
+        } else if (msg.weights) {
+          const w = msg.weights;
+          const dtype = dtypes.require(w.dtype, 'weights.dtype');
+          let p = parts.get(w.param);
+          if (!p) parts.set(w.param, (p = { dtype, chunks: [], bytes: 0 }));
+          p.chunks.push({ offset: w.offset * WIDTH[dtype], data: w.data });
+          p.bytes += w.data.length;
+        }
+      });
+      call.on('error', (err) => reject(QstepError.from(err)));
+      call.on('end', () => resolve());
+    });
+    finished.then(() => (over = true), () => (over = true));
+    o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+
+    const send = async () => {
+      const write = async (msg: StepRequest) => {
+        if (over) return;
+        if (!call.write(msg)) await waitWritable(call, finished);
+      };
+      await write(header);
+      let chunks = 0;
+      for (const g of grads) {
+        const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
+        for (const c of chunksOf(g.bytes, this.maxChunkBytes)) {
+          if (over) return;
+          await write({ gradient: { param: g.name, offset: c.byteOffset / g.width, dtype, data: c.data } });
+          chunks++;
+        }
+      }
+      await write({ commit: { chunkCount: chunks } });
+      if (!over) call.end();
+    };
+    return send().then(
+      async () => {
+        await finished;
+        return this.assembleReply(result, parts);
+      },
+      async (err: unknown) => {
+        call.cancel();
+        await finished.catch(() => undefined);
+        throw QstepError.from(err);
+      },
+    );
+  }
+
+  private assembleReply(
+    result: StepResponse__Output['result'],
+    parts: Map<string, { dtype: DType; chunks: { offset: number; data: Buffer }[]; bytes: number }>,
+  ): StepReply {
+    if (!result) throw new QstepError(Status.INTERNAL, 'the step stream ended without a result');
+    const weights = new Map<string, Tensor>();
+    let total = 0;
+    for (const [name, p] of parts) {
+      const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
+      let covered = 0;
+      for (const c of p.chunks) {
+        if (c.offset + c.data.length > data.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
+        c.data.copy(data, c.offset);
+        covered += c.data.length;
+      }
+      if (covered !== p.bytes) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
+      weights.set(name, { dtype: p.dtype, data });
+      total += p.bytes;
+    }
+    if (total !== result.weightBytes) {
+      throw new QstepError(Status.DATA_LOSS, `expected ${result.weightBytes} weight bytes, got ${total}`);
+    }
+    return {
+      model: result.model,
+      modelStep: result.modelStep,
+      skipped: result.skipped,
+      replayed: result.replayed,
+      nonFinite: result.nonFinite,
+      params: result.params,
+      weights,
+    };
+  }
+
+  /** Snapshot as a stream of events: the header, then tensor data in header order. */
+  async *snapshotStream(model: string, o: SnapshotOptions = {}): AsyncGenerator<SnapshotEvent> {
+    const call: ClientReadableStream<SnapshotResponse__Output> = this.grpc.Snapshot({
+      model,
+      params: o.params ?? [],
+      weights: o.weights ?? true,
+      weightsDtype: o.weightsDtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(o.weightsDtype),
+      state: stateFormats.encode(o.state ?? 'raw'),
+    }, this.md(), this.callOpts(o, false));
+    const onAbort = () => call.cancel();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const msg of call as AsyncIterable<SnapshotResponse__Output>) {
+        if (msg.header) yield { kind: 'header', header: msg.header };
+        else if (msg.data) yield { kind: 'data', tensor: msg.data.tensor, byteOffset: msg.data.byteOffset, data: msg.data.data };
+      }
+    } catch (err) {
+      throw QstepError.from(err);
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+      call.cancel();
+    }
+  }
+
+  /** Snapshot held in memory (for small models and tests; use snapshotStream for large ones). */
+  async snapshot(model: string, o: SnapshotOptions = {}): Promise<Snapshot> {
+    let header: SnapshotHeader__Output | null = null;
+    const buffers: Buffer[] = [];
+    const filled: number[] = [];
+    for await (const ev of this.snapshotStream(model, o)) {
+      if (ev.kind === 'header') {
+        header = ev.header;
+        for (const t of header.tensors) {
+          buffers.push(Buffer.allocUnsafeSlow(t.byteLength));
+          filled.push(0);
+        }
+      } else {
+        const b = buffers[ev.tensor];
+        if (!b || ev.byteOffset !== filled[ev.tensor] || ev.byteOffset + ev.data.length > b.length) {
+          throw new QstepError(Status.DATA_LOSS, `snapshot data out of order for tensor ${ev.tensor}`);
+        }
+        ev.data.copy(b, ev.byteOffset);
+        filled[ev.tensor] += ev.data.length;
+      }
+    }
+    if (!header) throw new QstepError(Status.DATA_LOSS, 'the snapshot stream carried no header');
+    const tensors = new Map<string, { desc: TensorDescriptor__Output; data: Buffer }>();
+    header.tensors.forEach((desc, i) => {
+      if (filled[i] !== desc.byteLength) throw new QstepError(Status.DATA_LOSS, `tensor ${desc.name} incomplete`);
+      tensors.set(desc.name, { desc, data: buffers[i] });
+    });
+    return { header, tensors };
+  }
+
+  /** Loads a snapshot (held in memory, or streamed from a source) into `model`, all or nothing. */
+  restore(model: string, snap: Snapshot | SnapshotSource, o: CallOptions = {}): Promise<RestoreResponse__Output> {
+    const source: SnapshotSource = 'tensors' in snap
+      ? {
+        header: snap.header as SnapshotHeader,
+        data: (function* (max: number) {
+          let i = 0;
+          for (const desc of snap.header.tensors) {
+            const t = snap.tensors.get(desc.name);
+            if (!t) throw new QstepError(Status.INVALID_ARGUMENT, `snapshot lacks the bytes of ${desc.name}`);
+            for (const c of chunksOf(t.data, max)) yield { tensor: i, byteOffset: c.byteOffset, data: c.data };
+            i++;
+          }
+        })(this.maxChunkBytes),
+      }
+      : snap;
+    return this.clientStream<RestoreRequest, RestoreResponse__Output>(
+      (md, opts, cb) => this.grpc.Restore(md, opts, cb),
+      async (write) => {
+        await write({ header: { model, snapshot: source.header } });
+        for await (const d of source.data) {
+          for (const c of chunksOf(d.data, this.maxChunkBytes)) {
+            await write({ data: { tensor: d.tensor, byteOffset: d.byteOffset + c.byteOffset, data: c.data } });
+          }
+        }
+      },
+      o,
+    );
+  }
+}
+
+/** A client for the qstep server at `address` ("host:port"). */
+export function connect(address: string, options: ConnectOptions = {}): QstepClient {
+  return new QstepClient(address, options);
+}

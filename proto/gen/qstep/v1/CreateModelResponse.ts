@@ -1,0 +1,11 @@
+// Original file: proto/qstep/v1/model.proto
+
+import type { ModelDescription as _qstep_v1_ModelDescription, ModelDescription__Output as _qstep_v1_ModelDescription__Output } from '../../qstep/v1/ModelDescription';
+
+export interface CreateModelResponse {
+  'model'?: (_qstep_v1_ModelDescription | null);
+}
+
+export interface CreateModelResponse__Output {
+  'model': (_qstep_v1_ModelDescription__Output | null);
+}

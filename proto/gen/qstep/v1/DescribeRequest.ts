@@ -1,0 +1,10 @@
+// Original file: proto/qstep/v1/model.proto
+
+
+export interface DescribeRequest {
+  'model'?: (string);
+}
+
+export interface DescribeRequest__Output {
+  'model': (string);
+}

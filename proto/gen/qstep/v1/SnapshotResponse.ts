@@ -1,0 +1,16 @@
+// Original file: proto/qstep/v1/snapshot.proto
+
+import type { SnapshotHeader as _qstep_v1_SnapshotHeader, SnapshotHeader__Output as _qstep_v1_SnapshotHeader__Output } from '../../qstep/v1/SnapshotHeader';
+import type { TensorData as _qstep_v1_TensorData, TensorData__Output as _qstep_v1_TensorData__Output } from '../../qstep/v1/TensorData';
+
+export interface SnapshotResponse {
+  'header'?: (_qstep_v1_SnapshotHeader | null);
+  'data'?: (_qstep_v1_TensorData | null);
+  'kind'?: "header"|"data";
+}
+
+export interface SnapshotResponse__Output {
+  'header'?: (_qstep_v1_SnapshotHeader__Output | null);
+  'data'?: (_qstep_v1_TensorData__Output | null);
+  'kind'?: "header"|"data";
+}

@@ -1,0 +1,16 @@
+// Original file: proto/qstep/v1/step.proto
+
+import type { StepResult as _qstep_v1_StepResult, StepResult__Output as _qstep_v1_StepResult__Output } from '../../qstep/v1/StepResult';
+import type { TensorChunk as _qstep_v1_TensorChunk, TensorChunk__Output as _qstep_v1_TensorChunk__Output } from '../../qstep/v1/TensorChunk';
+
+export interface StepResponse {
+  'result'?: (_qstep_v1_StepResult | null);
+  'weights'?: (_qstep_v1_TensorChunk | null);
+  'kind'?: "result"|"weights";
+}
+
+export interface StepResponse__Output {
+  'result'?: (_qstep_v1_StepResult__Output | null);
+  'weights'?: (_qstep_v1_TensorChunk__Output | null);
+  'kind'?: "result"|"weights";
+}

@@ -1,0 +1,19 @@
+// Original file: proto/qstep/v1/model.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface UploadResponse {
+  'model'?: (string);
+  'chunks'?: (number | string | Long);
+  'bytes'?: (number | string | Long);
+  'ready'?: (boolean);
+  'pendingParams'?: (string)[];
+}
+
+export interface UploadResponse__Output {
+  'model': (string);
+  'chunks': (number);
+  'bytes': (number);
+  'ready': (boolean);
+  'pendingParams': (string)[];
+}

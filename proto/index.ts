@@ -1,0 +1,42 @@
+// The qstep.v1 contract at run time, shared by server/ and client/: the .proto files loaded once with the
+// options that the generated types in gen/ assume (`npm run codegen` writes gen/; never edit it by hand).
+// protobufjs decodes `bytes` fields as views of grpc-js's receive buffer, so tensor data is not copied again.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './gen/service';
+import type { QstepClient, QstepDefinition } from './gen/qstep/v1/Qstep';
+
+/** Must match the flags of the `codegen` script (longs=Number, enums=String, defaults, oneofs). */
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [__dirname],
+};
+
+export const SERVICE_NAME = 'qstep.v1.Qstep';
+export const PROTO_FILE = 'qstep/v1/service.proto';
+
+export const packageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS);
+
+const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType;
+
+export const qstepService: QstepDefinition = loaded.qstep.v1.Qstep.service;
+
+/** The generated client constructor: `new QstepGrpcClient(address, credentials, options)`. */
+export const QstepGrpcClient = loaded.qstep.v1.Qstep;
+export type { QstepClient, QstepDefinition };
+export type { QstepHandlers } from './gen/qstep/v1/Qstep';
+
+/** Names of an enum's values in declaration order (read from the loaded descriptor, never retyped). */
+export function enumValues(name: string): string[] {
+  const def = packageDefinition[`qstep.v1.${name}`] as protoLoader.EnumTypeDefinition | undefined;
+  if (!def || def.format !== 'Protocol Buffer 3 EnumDescriptorProto') throw new Error(`no enum qstep.v1.${name}`);
+  const values = (def.type as { value: { name: string; number: number }[] }).value;
+  return values.map((v) => v.name);
+}
+
+export type * from './messages';

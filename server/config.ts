@@ -1,0 +1,75 @@
+// Server configuration: every knob with its default, and what handlers receive as dependencies.
+
+import type { Engine } from '../native/lib';
+import type { Logger } from 'pino';
+import type { ModelRegistry } from './domain/registry';
+import type { StagingBudget } from './domain/staging-budget';
+import type { ServerMetrics } from './metrics';
+
+export interface ServerConfig {
+  host: string;
+  /** 0 = an ephemeral port. */
+  port: number;
+  backend: 'cpu' | 'cuda' | 'auto';
+  /** CPU worker threads; 0 = one per core. */
+  threads: number;
+  /** CUDA device ordinal. */
+  device: number;
+  /** Directory for paged state files (CPU backend); '' = the OS temp dir. */
+  pagedDir: string;
+  maxModels: number;
+  maxParamsPerModel: number;
+  /** Largest tensor payload in one message (at most 1 MiB, the contract's bound). */
+  maxChunkBytes: number;
+  /** Largest message accepted; default maxChunkBytes + 64 KiB for the framing fields and headers. */
+  maxMessageBytes: number;
+  /** Bound on memory held by streams in flight. */
+  stagingBudgetBytes: number;
+  /** How long a stream waits for staging memory before RESOURCE_EXHAUSTED. */
+  stagingWaitMs: number;
+  /** A stream that sends nothing for this long fails DEADLINE_EXCEEDED; 0 = never. */
+  streamIdleMs: number;
+  /** Recorded (worker_id, step_id) outcomes per model. */
+  idempotencyWindow: number;
+  logLevel: string;
+  /** Prometheus port; 0 = ephemeral, -1 = no metrics endpoint. */
+  metricsPort: number;
+  metricsHost: string;
+  /** SIGTERM: how long in-flight calls get before they are cancelled. */
+  shutdownGraceMs: number;
+}
+
+export const MIB = 1024 * 1024;
+/** The contract's bound on tensor data per message (issue 5: "at most 1 MiB per message"). */
+export const CONTRACT_MAX_CHUNK_BYTES = MIB;
+
+export const DEFAULT_CONFIG: ServerConfig = {
+  host: '127.0.0.1',
+  port: 50051,
+  backend: 'cpu',
+  threads: 0,
+  device: 0,
+  pagedDir: '',
+  maxModels: 64,
+  maxParamsPerModel: 16384,
+  maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
+  maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
+  stagingBudgetBytes: 2048 * MIB,
+  stagingWaitMs: 30_000,
+  streamIdleMs: 300_000,
+  idempotencyWindow: 1024,
+  logLevel: 'info',
+  metricsPort: 9464,
+  metricsHost: '127.0.0.1',
+  shutdownGraceMs: 10_000,
+};
+
+export interface ServiceDeps {
+  config: ServerConfig;
+  engine: Engine;
+  registry: ModelRegistry;
+  budget: StagingBudget;
+  metrics: ServerMetrics;
+  log: Logger;
+  version: string;
+}

@@ -1,0 +1,126 @@
+// The models a server holds, by name. Creation is all or nothing: parameters are allocated on the engine one by
+// one and freed again if any of them fails.
+
+import type { DType, Engine, NonFinitePolicy, OptimizerConfig, Param, ParamOverride } from '../../native/lib';
+import { EngineError } from '../../native/lib';
+import { fail } from '../errors';
+import { Model } from './model';
+
+export interface RegistryLimits {
+  maxModels: number;
+  maxParamsPerModel: number;
+  idempotencyWindow: number;
+}
+
+export interface ModelSpec {
+  name: string;
+  params: { name: string; shape: number[]; dtype: DType }[];
+  config: OptimizerConfig;
+  overrides: Record<string, ParamOverride>;
+  nonFinite: NonFinitePolicy;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export function checkModelName(name: string, field = 'model'): void {
+  if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
+    throw fail.invalid(
+      `expected 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit for ${field}, got ${JSON.stringify(name)}`);
+  }
+}
+
+export function checkParamName(name: string, field = 'parameter name'): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 256 || CONTROL.test(name) || name.startsWith('__')) {
+    throw fail.invalid(
+      `expected 1-256 printable characters not starting with "__" for ${field}, got ${JSON.stringify(name)}`);
+  }
+}
+
+export class ModelRegistry {
+  private readonly models = new Map<string, Model>();
+
+  constructor(
+    private readonly engine: Engine,
+    readonly limits: RegistryLimits,
+  ) {}
+
+  get size(): number {
+    return this.models.size;
+  }
+
+  list(): Model[] {
+    return [...this.models.values()];
+  }
+
+  /** The model named `name`, or NOT_FOUND. */
+  get(name: string): Model {
+    const m = this.models.get(name);
+    if (!m) throw fail.notFound(`no model named ${JSON.stringify(name)}`);
+    return m;
+  }
+
+  create(spec: ModelSpec): Model {
+    checkModelName(spec.name, 'name');
+    if (this.models.has(spec.name)) throw fail.exists(`model ${spec.name} already exists`);
+    if (this.models.size >= this.limits.maxModels) {
+      throw fail.exhausted(`the server holds its maximum of ${this.limits.maxModels} models`);
+    }
+    if (spec.params.length === 0) throw fail.invalid('expected at least one parameter for parameters, got none');
+    if (spec.params.length > this.limits.maxParamsPerModel) {
+      throw fail.invalid(
+        `expected at most ${this.limits.maxParamsPerModel} parameters for parameters, got ${spec.params.length}`);
+    }
+    const names = new Set<string>();
+    for (const [i, p] of spec.params.entries()) {
+      checkParamName(p.name, `parameters[${i}].name`);
+      if (names.has(p.name)) throw fail.invalid(`parameter name ${JSON.stringify(p.name)} appears twice`);
+      names.add(p.name);
+    }
+    for (const key of Object.keys(spec.overrides)) {
+      if (!names.has(key)) throw fail.invalid(`override for ${JSON.stringify(key)}, which is not a parameter of the model`);
+    }
+    const created: Param[] = [];
+    try {
+      for (const p of spec.params) {
+        try {
+          created.push(this.engine.createParam({
+            name: p.name, shape: p.shape, dtype: p.dtype, config: spec.config, override: spec.overrides[p.name],
+          }));
+        } catch (e) {
+          if (e instanceof EngineError && e.code === 'INVALID_ARGUMENT') {
+            throw fail.invalid(`parameter ${JSON.stringify(p.name)}: ${e.message}`);
+          }
+          throw e;
+        }
+      }
+    } catch (e) {
+      for (const p of created) p.free();
+      throw e;
+    }
+    const model = new Model({
+      name: spec.name,
+      params: created,
+      config: spec.config,
+      overrides: spec.overrides,
+      nonFinite: spec.nonFinite,
+      idempotencyWindow: this.limits.idempotencyWindow,
+    });
+    this.models.set(spec.name, model);
+    return model;
+  }
+
+  /** Removes and frees a model; operations in flight on it finish or fail NOT_FOUND. Returns freed bytes. */
+  delete(name: string): number {
+    const model = this.get(name);
+    this.models.delete(name);
+    return model.free();
+  }
+
+  /** Frees every model (server shutdown). */
+  clear(): void {
+    for (const m of this.models.values()) m.free();
+    this.models.clear();
+  }
+}

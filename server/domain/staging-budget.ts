@@ -1,0 +1,106 @@
+// The server's bound on memory held by streams in flight: staged gradients, weights waiting to be sent, snapshot
+// copies and restore staging. A stream reserves everything it will need at once (no deadlock between half-served
+// streams), waits in FIFO order while others hold the memory, and gives up with RESOURCE_EXHAUSTED after
+// `waitMs` (or at once when the request can never fit).
+
+import { fail } from '../errors';
+
+export interface Lease {
+  readonly bytes: number;
+  /** Returns `bytes` of the lease early (e.g. gradients once the step ran). */
+  shrink(bytes: number): void;
+  /** Returns the rest. Idempotent. */
+  release(): void;
+}
+
+interface Waiter {
+  bytes: number;
+  grant: () => void;
+}
+
+export class StagingBudget {
+  private used = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(
+    readonly total: number,
+    readonly waitMs: number,
+  ) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  /**
+   * Reserves `bytes`; `onChange` sees every change of the lease's size (for per-model accounting). Rejects with
+   * RESOURCE_EXHAUSTED when it cannot fit within waitMs, CANCELLED when `signal` aborts first.
+   */
+  async acquire(bytes: number, signal: AbortSignal, onChange?: (delta: number) => void): Promise<Lease> {
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw fail.invalid(`staging size ${bytes} is not a byte count`);
+    if (bytes > this.total) {
+      throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; the server's budget is ${this.total}`);
+    }
+    if (signal.aborted) throw fail.cancelled();
+    if (this.waiters.length > 0 || this.used + bytes > this.total) await this.wait(bytes, signal);
+    else this.used += bytes;
+    onChange?.(bytes);
+    let held = bytes;
+    const give = (n: number) => {
+      const k = Math.min(n, held);
+      if (k <= 0) return;
+      held -= k;
+      this.used -= k;
+      onChange?.(-k);
+      this.pump();
+    };
+    return {
+      bytes,
+      shrink: (n: number) => give(n),
+      release: () => give(held),
+    };
+  }
+
+  private wait(bytes: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        bytes,
+        grant: () => {
+          cleanup();
+          resolve();
+        },
+      };
+      const remove = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.pump(); // a large waiter leaving may unblock smaller ones behind it
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        remove();
+        reject(fail.exhausted(
+          `staging memory: ${bytes} bytes not available within ${this.waitMs} ms ` +
+          `(${this.used} of ${this.total} bytes in use)`));
+      }, this.waitMs);
+      const onAbort = () => {
+        cleanup();
+        remove();
+        reject(fail.cancelled());
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      };
+      signal.addEventListener('abort', onAbort);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Grants waiters in arrival order while the head fits (FIFO: a large request is not starved by small ones). */
+  private pump(): void {
+    while (this.waiters.length > 0 && this.used + this.waiters[0].bytes <= this.total) {
+      const w = this.waiters.shift() as Waiter;
+      this.used += w.bytes;
+      w.grant();
+    }
+  }
+}

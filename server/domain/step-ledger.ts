@@ -1,0 +1,60 @@
+// Idempotency for Step: the recorded outcome of each (worker_id, step_id) in a bounded window per model, oldest
+// evicted first. Transport retries cannot replay a gradient stream (service notes), so workers retry whole steps
+// and the ledger makes a retry of an applied step return the recorded result instead of applying it twice.
+// For each worker the highest evicted step id is kept: an id at or below it may have been applied, so it is
+// refused as stale rather than risked.
+
+import type { StepResult } from '../../proto';
+
+export type LedgerLookup =
+  | { kind: 'new' }
+  | { kind: 'recorded'; result: StepResult }
+  | { kind: 'stale'; watermark: number };
+
+export class StepLedger {
+  private readonly records = new Map<string, { worker: string; stepId: number; result: StepResult }>();
+  private readonly watermarks = new Map<string, number>();
+
+  constructor(
+    readonly capacity: number,
+    private readonly maxWorkers = Math.max(1024, capacity * 4),
+  ) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private static key(worker: string, stepId: number): string {
+    return `${worker.length}:${worker}:${stepId}`;
+  }
+
+  lookup(worker: string, stepId: number): LedgerLookup {
+    if (stepId === 0) return { kind: 'new' };
+    const rec = this.records.get(StepLedger.key(worker, stepId));
+    if (rec) return { kind: 'recorded', result: rec.result };
+    const mark = this.watermarks.get(worker);
+    if (mark !== undefined && stepId <= mark) return { kind: 'stale', watermark: mark };
+    return { kind: 'new' };
+  }
+
+  record(worker: string, stepId: number, result: StepResult): void {
+    if (stepId === 0 || this.capacity === 0) return;
+    this.records.set(StepLedger.key(worker, stepId), { worker, stepId, result });
+    while (this.records.size > this.capacity) {
+      const [oldestKey, oldest] = this.records.entries().next().value as [string, { worker: string; stepId: number }];
+      this.records.delete(oldestKey);
+      const mark = this.watermarks.get(oldest.worker) ?? 0;
+      this.watermarks.delete(oldest.worker); // re-insert: most recently touched workers stay
+      this.watermarks.set(oldest.worker, Math.max(mark, oldest.stepId));
+      if (this.watermarks.size > this.maxWorkers) {
+        this.watermarks.delete(this.watermarks.keys().next().value as string);
+      }
+    }
+  }
+
+  /** Forgets everything (after a Restore replaced the model's history). */
+  clear(): void {
+    this.records.clear();
+    this.watermarks.clear();
+  }
+}

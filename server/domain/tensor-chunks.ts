@@ -1,0 +1,83 @@
+// Tensor chunks in and out: validation of an arriving TensorChunk against its parameter, reading a parameter's
+// values in bounded pieces, and cutting buffers into message-sized views (no copies).
+
+import type { DType } from '../../native/lib';
+import type { TensorChunk__Output } from '../../proto';
+import { DTYPE_WIDTH, dtypes } from '../../proto/convert';
+import { fail } from '../errors';
+import type { Model, ParamEntry } from './model';
+
+export interface CheckedChunk {
+  entry: ParamEntry;
+  /** First element. */
+  offset: number;
+  /** Elements. */
+  count: number;
+  dtype: DType;
+  data: Buffer;
+}
+
+/**
+ * Validates a chunk: known parameter (NOT_FOUND), size within the limit (RESOURCE_EXHAUSTED), dtype as expected,
+ * whole elements, inside the parameter (INVALID_ARGUMENT). `expected(entry)` gives the dtype the chunk must have
+ * (UNSPECIFIED on the wire means exactly that dtype); undefined accepts any dtype, UNSPECIFIED meaning the
+ * parameter's own.
+ */
+export function checkChunk(
+  model: Model,
+  chunk: TensorChunk__Output | null | undefined,
+  maxChunkBytes: number,
+  expected: (entry: ParamEntry) => DType | undefined,
+): CheckedChunk {
+  if (!chunk) throw fail.invalid('empty chunk message');
+  const entry = model.param(chunk.param);
+  const data = chunk.data;
+  if (data.length > maxChunkBytes) {
+    throw fail.exhausted(`chunk of ${entry.name} carries ${data.length} bytes; the limit is ${maxChunkBytes}`);
+  }
+  if (data.length === 0) throw fail.invalid(`chunk of ${entry.name} carries no data`);
+  const want = expected(entry);
+  const given = dtypes.decode(chunk.dtype, `chunk dtype of ${entry.name}`);
+  const dtype = given ?? want ?? entry.dtype;
+  if (want !== undefined && dtype !== want) {
+    throw fail.invalid(`chunk of ${entry.name} is ${dtype}; this call announced ${want}`);
+  }
+  const width = DTYPE_WIDTH[dtype];
+  if (data.length % width !== 0) {
+    throw fail.invalid(`chunk of ${entry.name}: ${data.length} bytes is not a whole number of ${dtype} elements`);
+  }
+  const count = data.length / width;
+  const offset = chunk.offset;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + count > entry.numel) {
+    throw fail.invalid(
+      `chunk of ${entry.name} covers elements [${offset}, ${offset + count}), outside [0, ${entry.numel})`);
+  }
+  return { entry, offset, count, dtype, data };
+}
+
+/** Largest piece read from the engine at once (Node Buffers stop at 4 GiB; smaller pieces bound peak memory). */
+export const READ_PIECE_BYTES = 64 * 1024 * 1024;
+
+/** A parameter's values as `dtype`, in pieces of at most READ_PIECE_BYTES (whole elements). */
+export async function readValues(entry: ParamEntry, dtype: DType): Promise<Buffer[]> {
+  const width = DTYPE_WIDTH[dtype];
+  const per = Math.max(1, Math.floor(READ_PIECE_BYTES / width));
+  const pieces: Buffer[] = [];
+  for (let off = 0; off < entry.numel; off += per) {
+    pieces.push(await entry.param.read(off, Math.min(per, entry.numel - off), dtype));
+  }
+  return pieces;
+}
+
+/** Views of at most `max` bytes (a multiple of `align`) over `pieces`, with their byte offsets. */
+export function* slices(pieces: Buffer[], max: number, align: number): Generator<{ offset: number; data: Buffer }> {
+  const step = Math.max(align, max - (max % align));
+  let offset = 0;
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; at += step) {
+      const data = piece.subarray(at, Math.min(piece.length, at + step));
+      yield { offset, data };
+      offset += data.length;
+    }
+  }
+}

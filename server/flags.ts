@@ -1,0 +1,81 @@
+// `qstep serve` flags. Each flag has an environment variable (QSTEP_<NAME>) used when the flag is absent;
+// flags win over env, env over defaults (server/config.ts).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CONFIG, MIB } from './config';
+import type { ServerConfig } from './config';
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got ${v}`);
+    return n;
+  };
+}
+
+export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
+  const d = DEFAULT_CONFIG;
+  const program = new Command('qstep serve')
+    .description('Start a qstep optimizer-step server (gRPC qstep.v1.Qstep, grpc.health.v1, reflection).')
+    .addOption(new Option('--host <host>', 'interface to listen on (0.0.0.0 for all)').env('QSTEP_HOST').default(d.host))
+    .addOption(new Option('--port <port>', 'gRPC port (0 = ephemeral)').env('QSTEP_PORT').default(d.port).argParser(int('port')))
+    .addOption(new Option('--backend <backend>', 'engine backend').choices(['cpu', 'cuda', 'auto']).env('QSTEP_BACKEND')
+      .default(d.backend))
+    .addOption(new Option('--threads <n>', 'CPU worker threads (0 = one per core)').env('QSTEP_THREADS')
+      .default(d.threads).argParser(int('threads')))
+    .addOption(new Option('--device <n>', 'CUDA device ordinal').env('QSTEP_DEVICE').default(d.device).argParser(int('device')))
+    .addOption(new Option('--paged-dir <dir>', 'directory for paged state files (CPU backend)').env('QSTEP_PAGED_DIR'))
+    .addOption(new Option('--max-models <n>', 'models held at most').env('QSTEP_MAX_MODELS').default(d.maxModels)
+      .argParser(int('max-models')))
+    .addOption(new Option('--max-params-per-model <n>', 'parameters per model at most').env('QSTEP_MAX_PARAMS_PER_MODEL')
+      .default(d.maxParamsPerModel).argParser(int('max-params-per-model')))
+    .addOption(new Option('--max-chunk-bytes <n>', 'tensor bytes per message at most (<= 1 MiB)').env('QSTEP_MAX_CHUNK_BYTES')
+      .default(d.maxChunkBytes).argParser(int('max-chunk-bytes')))
+    .addOption(new Option('--max-message-bytes <n>', 'largest message accepted (default: max chunk + 64 KiB)')
+      .env('QSTEP_MAX_MESSAGE_BYTES').argParser(int('max-message-bytes')))
+    .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB').env('QSTEP_STAGING_BUDGET_MIB')
+      .default(d.stagingBudgetBytes / MIB).argParser(int('staging-budget-mib')))
+    .addOption(new Option('--staging-wait-ms <n>', 'wait for staging memory before RESOURCE_EXHAUSTED')
+      .env('QSTEP_STAGING_WAIT_MS').default(d.stagingWaitMs).argParser(int('staging-wait-ms')))
+    .addOption(new Option('--stream-idle-ms <n>', 'fail a stream silent this long (0 = never)').env('QSTEP_STREAM_IDLE_MS')
+      .default(d.streamIdleMs).argParser(int('stream-idle-ms')))
+    .addOption(new Option('--idempotency-window <n>', 'recorded step ids per model').env('QSTEP_IDEMPOTENCY_WINDOW')
+      .default(d.idempotencyWindow).argParser(int('idempotency-window')))
+    .addOption(new Option('--log-level <level>', 'pino level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+      .env('QSTEP_LOG_LEVEL').default(d.logLevel))
+    .addOption(new Option('--metrics-port <port>', 'Prometheus /metrics port (0 = ephemeral, -1 = off)')
+      .env('QSTEP_METRICS_PORT').default(d.metricsPort).argParser(int('metrics-port')))
+    .addOption(new Option('--metrics-host <host>', 'interface for /metrics').env('QSTEP_METRICS_HOST').default(d.metricsHost))
+    .addOption(new Option('--shutdown-grace-ms <n>', 'on SIGTERM, time in-flight calls get before they are cancelled')
+      .env('QSTEP_SHUTDOWN_GRACE_MS').default(d.shutdownGraceMs).argParser(int('shutdown-grace-ms')))
+    .exitOverride((err) => process.exit(err.exitCode));
+  program.parse(argv, { from: 'user' });
+  const o = program.opts<{
+    host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string;
+    maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
+    stagingBudgetMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
+    metricsPort: number; metricsHost: string; shutdownGraceMs: number;
+  }>();
+  // Env values arrive as strings when commander takes them from the environment without a parser call.
+  const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
+  return {
+    host: o.host,
+    port: num(o.port),
+    backend: o.backend,
+    threads: num(o.threads),
+    device: num(o.device),
+    pagedDir: o.pagedDir ?? '',
+    maxModels: num(o.maxModels),
+    maxParamsPerModel: num(o.maxParamsPerModel),
+    maxChunkBytes: num(o.maxChunkBytes),
+    maxMessageBytes: o.maxMessageBytes === undefined ? num(o.maxChunkBytes) + 64 * 1024 : num(o.maxMessageBytes),
+    stagingBudgetBytes: num(o.stagingBudgetMib) * MIB,
+    stagingWaitMs: num(o.stagingWaitMs),
+    streamIdleMs: num(o.streamIdleMs),
+    idempotencyWindow: num(o.idempotencyWindow),
+    logLevel: o.logLevel,
+    metricsPort: num(o.metricsPort),
+    metricsHost: o.metricsHost,
+    shutdownGraceMs: num(o.shutdownGraceMs),
+  };
+}

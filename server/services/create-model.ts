@@ -1,0 +1,28 @@
+// CreateModel: parameters and optimizer configuration in, an allocated (not yet ready) model out.
+
+import type { DType, ParamOverride } from '../../native/lib';
+import type { CreateModelRequest__Output, CreateModelResponse } from '../../proto';
+import { configFromWire, dtypes, overrideFromWire } from '../../proto/convert';
+import type { ServiceDeps } from '../config';
+import { fail } from '../errors';
+import type { UnaryImpl } from '../rpc';
+import { describeModel } from '../views';
+
+export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequest__Output, CreateModelResponse> {
+  return async (req, ctx) => {
+    ctx.set({ model: req.name, params: req.parameters.length });
+    const params = req.parameters.map((p, i) => {
+      const dtype: DType = dtypes.require(p.dtype, `parameters[${i}].dtype`);
+      if (p.shape.length > 8) throw fail.invalid(`expected at most 8 dims for parameters[${i}].shape, got ${p.shape.length}`);
+      return { name: p.name, shape: p.shape, dtype };
+    });
+    const { config, nonFinite } = configFromWire(req.optimizer);
+    const overrides: Record<string, ParamOverride> = {};
+    for (const [name, o] of Object.entries(req.overrides)) overrides[name] = overrideFromWire(o);
+    const model = deps.registry.create({
+      name: req.name, params, config, overrides, nonFinite: nonFinite ?? 'skip',
+    });
+    ctx.set({ optimizer: config.name, numel: model.numel });
+    return { model: describeModel(model) };
+  };
+}

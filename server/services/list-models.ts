@@ -1,0 +1,14 @@
+// ListModels: one summary line per model.
+
+import type { ListModelsRequest__Output, ListModelsResponse } from '../../proto';
+import type { ServiceDeps } from '../config';
+import type { UnaryImpl } from '../rpc';
+import { summarizeModel } from '../views';
+
+export function listModelsHandler(deps: ServiceDeps): UnaryImpl<ListModelsRequest__Output, ListModelsResponse> {
+  return async (_req, ctx) => {
+    const models = deps.registry.list().map(summarizeModel);
+    ctx.set({ models: models.length });
+    return { models };
+  };
+}

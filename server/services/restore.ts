@@ -1,0 +1,45 @@
+// Restore: a snapshot streamed in (header, then tensor bytes), staged in full, then applied all or nothing
+// inside the model's queue (between two steps).
+
+import type { RestoreRequest__Output, RestoreResponse } from '../../proto';
+import type { ServiceDeps } from '../config';
+import { fail } from '../errors';
+import { RestoreStage } from '../domain/restore';
+import type { ClientStreamImpl } from '../rpc';
+
+export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
+  return async (input, ctx) => {
+    const first = await input.next();
+    if (!first) throw fail.invalid('empty restore stream: expected a header first');
+    if (first.kind !== 'header' || !first.header) throw fail.invalid('the first restore message must be a header');
+    ctx.set({ model: first.header.model });
+    const model = deps.registry.get(first.header.model);
+    if (model.restoring) throw fail.aborted(`another Restore of ${model.name} is in flight`);
+    model.restoring = true;
+    try {
+      const stage = new RestoreStage(model, first.header);
+      const lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, (d) => {
+        model.stagingBytes += d;
+      });
+      try {
+        for (let msg = await input.next(); msg; msg = await input.next()) {
+          if (msg.kind !== 'data' || !msg.data) throw fail.invalid('expected tensor data after the header, got another header');
+          stage.add(msg.data, deps.config.maxChunkBytes);
+        }
+        stage.checkComplete();
+        const params = await model.queue.run(async () => {
+          if (ctx.cancelled) throw fail.cancelled();
+          return stage.apply();
+        });
+        deps.metrics.snapshotBytes.inc({ direction: 'in' }, stage.totalBytes);
+        ctx.set({ bytesIn: stage.totalBytes, params: params.length });
+        return { model: model.name, modelStep: model.modelStep, params, bytes: stage.totalBytes, ready: model.ready };
+      } finally {
+        stage.discard();
+        lease.release();
+      }
+    } finally {
+      model.restoring = false;
+    }
+  };
+}

@@ -1,0 +1,246 @@
+// Step: header -> gradient chunks -> commit in; result (+ weights) out. The gradients are staged in full and
+// validated before the update is queued, so a stream that fails, is cancelled or carries bad data changes
+// nothing; once the engine step has started it completes, atomically (the engine checks every gradient for
+// non-finite values before changing anything), and its outcome is recorded for the step id.
+
+import type { DType, Hyperparameters, NonFinitePolicy, StepOutcome } from '../../native/lib';
+import type { StepHeader__Output, StepRequest__Output, StepResponse, StepResult } from '../../proto';
+import { DTYPE_WIDTH, dtypes, hyperFromWire, policies } from '../../proto/convert';
+import type { ServiceDeps } from '../config';
+import { fail } from '../errors';
+import { GradientStage } from '../domain/gradient-stage';
+import type { PlannedGradient } from '../domain/gradient-stage';
+import type { Model, ParamEntry } from '../domain/model';
+import type { Lease } from '../domain/staging-budget';
+import { checkChunk, readValues, slices } from '../domain/tensor-chunks';
+import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
+
+interface StepPlan {
+  model: Model;
+  worker: string;
+  stepId: number;
+  gradients: PlannedGradient[];
+  policy: NonFinitePolicy;
+  /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
+  weightsDtype: DType | 'own' | undefined;
+}
+
+interface Reply {
+  result: StepResult;
+  weights: { entry: ParamEntry; dtype: DType; pieces: Buffer[] }[];
+}
+
+function without<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+/** Validates the header against the model: parameters, dtypes, hyperparameters (INVALID_ARGUMENT, NOT_FOUND). */
+function planStep(model: Model, h: StepHeader__Output): StepPlan {
+  const defaultDtype = dtypes.decode(h.gradDtype, 'header.grad_dtype');
+  const stepHyper = hyperFromWire(h.hyper);
+  const specs = h.gradients.length > 0
+    ? h.gradients.map((g, i) => ({ entry: model.param(g.param), dtype: dtypes.decode(g.dtype, `header.gradients[${i}].dtype`) }))
+    : model.params.map((entry) => ({ entry, dtype: undefined }));
+  const seen = new Set<ParamEntry>();
+  for (const s of specs) {
+    if (seen.has(s.entry)) throw fail.invalid(`header announces ${s.entry.name} twice`);
+    seen.add(s.entry);
+  }
+  for (const name of Object.keys(h.paramHyper)) {
+    const entry = model.param(name);
+    if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${name}, which this step does not update`);
+  }
+  const gradients = specs.map(({ entry, dtype }) => {
+    const hyper: Partial<Hyperparameters> = { ...without(stepHyper), ...without(hyperFromWire(h.paramHyper[entry.name])) };
+    try {
+      entry.param.hyper(hyper); // resolve and range-check now, before any gradient byte is staged
+    } catch (e) {
+      throw fail.invalid(`hyperparameters of ${entry.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return { entry, dtype: dtype ?? defaultDtype ?? entry.dtype, hyper };
+  });
+  const weights = h.returnWeights ? (dtypes.decode(h.weightsDtype, 'header.weights_dtype') ?? 'own') : undefined;
+  return {
+    model,
+    worker: h.workerId,
+    stepId: h.stepId,
+    gradients,
+    policy: policies.decode(h.nonFinite, 'header.non_finite') ?? model.nonFinite,
+    weightsDtype: weights,
+  };
+}
+
+function weightsBytes(plan: StepPlan): number {
+  if (plan.weightsDtype === undefined) return 0;
+  return plan.gradients.reduce((n, g) => {
+    const d = plan.weightsDtype === 'own' ? g.entry.dtype : (plan.weightsDtype as DType);
+    return n + g.entry.numel * DTYPE_WIDTH[d];
+  }, 0);
+}
+
+async function readWeights(plan: StepPlan): Promise<Reply['weights']> {
+  if (plan.weightsDtype === undefined) return [];
+  const out: Reply['weights'] = [];
+  for (const g of plan.gradients) {
+    const dtype = plan.weightsDtype === 'own' ? g.entry.dtype : plan.weightsDtype;
+    out.push({ entry: g.entry, dtype, pieces: await readValues(g.entry, dtype) });
+  }
+  return out;
+}
+
+function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
+  return {
+    model: plan.model.name,
+    modelStep: plan.model.modelStep,
+    skipped: outcome.skipped,
+    replayed: false,
+    nonFinite: outcome.nonFinite.map((i) => plan.gradients[i].entry.name),
+    params: outcome.results.map((r, i) => ({
+      name: plan.gradients[i].entry.name, step: r.step, gnormScale: r.gnormScale, updateScale: r.updateScale,
+    })),
+  };
+}
+
+export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
+  const { config, budget, metrics } = deps;
+
+  /** Result first, then each parameter's weights in chunks of at most maxChunkBytes, honouring back-pressure. */
+  async function send(out: MessageWriter<StepResponse>, reply: Reply, ctx: CallContext): Promise<void> {
+    let chunks = 0;
+    let bytes = 0;
+    for (const w of reply.weights) {
+      for (const s of slices(w.pieces, config.maxChunkBytes, DTYPE_WIDTH[w.dtype])) {
+        chunks++;
+        bytes += s.data.length;
+      }
+    }
+    await out.write({ result: { ...reply.result, weightChunks: chunks, weightBytes: bytes } });
+    const dtypeWire = new Map<DType, ReturnType<typeof dtypes.encode>>();
+    for (const w of reply.weights) {
+      const width = DTYPE_WIDTH[w.dtype];
+      if (!dtypeWire.has(w.dtype)) dtypeWire.set(w.dtype, dtypes.encode(w.dtype));
+      for (const s of slices(w.pieces, config.maxChunkBytes, width)) {
+        await out.write({ weights: { param: w.entry.name, offset: s.offset / width, dtype: dtypeWire.get(w.dtype), data: s.data } });
+      }
+    }
+    ctx.set({ bytesOut: bytes });
+  }
+
+  /** A repeat of a recorded step: the recorded result, and the current weights if asked. */
+  async function replay(plan: StepPlan, recorded: StepResult, ctx: CallContext): Promise<Reply> {
+    metrics.stepsReplayed.inc({ model: plan.model.name });
+    ctx.set({ replayed: true });
+    const weights = await plan.model.queue.run(async () => {
+      plan.model.assertAlive();
+      return readWeights(plan);
+    });
+    return { result: { ...recorded, replayed: true }, weights };
+  }
+
+  async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, ctx: CallContext): Promise<Reply> {
+    const items = stage.finish();
+    const model = plan.model;
+    return model.queue.run(async () => {
+      model.assertAlive();
+      // A client that left while its step waited in the queue gets nothing applied.
+      if (ctx.cancelled) throw fail.cancelled();
+      const seen = model.ledger.lookup(plan.worker, plan.stepId);
+      if (seen.kind === 'recorded') {
+        stage.discard();
+        lease.shrink(GradientStage.bytesOf(plan.gradients));
+        metrics.stepsReplayed.inc({ model: model.name });
+        ctx.set({ replayed: true });
+        return { result: { ...seen.result, replayed: true }, weights: await readWeights(plan) };
+      }
+      if (seen.kind === 'stale') {
+        throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
+          `${seen.watermark} left the idempotency window)`);
+      }
+      const stopTimer = metrics.stepSeconds.startTimer({ model: model.name });
+      let outcome: StepOutcome;
+      try {
+        outcome = await deps.engine.step(items, plan.policy);
+      } finally {
+        stopTimer();
+        stage.discard();
+        lease.shrink(GradientStage.bytesOf(plan.gradients));
+      }
+      if (outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
+      if (outcome.skipped) metrics.stepsSkipped.inc({ model: model.name });
+      else {
+        model.modelStep++;
+        metrics.stepsApplied.inc({ model: model.name });
+      }
+      const result = resultOf(plan, outcome);
+      model.ledger.record(plan.worker, plan.stepId, result);
+      ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
+      return { result, weights: await readWeights(plan) };
+    });
+  }
+
+  return async (input: MessageReader<StepRequest__Output>, out: MessageWriter<StepResponse>, ctx: CallContext) => {
+    const first = await input.next();
+    if (!first) throw fail.invalid('empty step stream: expected a header first');
+    if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
+    const h = first.header;
+    ctx.set({ model: h.model, worker: h.workerId, stepId: h.stepId });
+    const model = deps.registry.get(h.model);
+    if (!Number.isSafeInteger(h.stepId) || h.stepId < 0) throw fail.invalid(`bad step_id ${h.stepId}`);
+    const plan = planStep(model, h);
+
+    const seen = model.ledger.lookup(plan.worker, plan.stepId);
+    const onChange = (d: number) => {
+      model.stagingBytes += d;
+    };
+    if (seen.kind === 'recorded') {
+      // Answer at once; the client stops sending when the result arrives.
+      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, onChange);
+      try {
+        await send(out, await replay(plan, seen.result, ctx), ctx);
+      } finally {
+        lease.release();
+      }
+      return;
+    }
+    if (seen.kind === 'stale') {
+      throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
+        `${seen.watermark} left the idempotency window)`);
+    }
+    if (!model.ready) {
+      throw fail.precondition(`model ${model.name} is not ready: values missing for ${model.pendingParams().slice(0, 5).join(', ')}` +
+        `${model.pendingParams().length > 5 ? ', ...' : ''}`);
+    }
+
+    const stagingBytes = GradientStage.bytesOf(plan.gradients) + weightsBytes(plan);
+    const lease = await budget.acquire(stagingBytes, ctx.signal, onChange);
+    const stage = new GradientStage(plan.gradients);
+    let bytesIn = 0;
+    try {
+      let commit = null;
+      for (let msg = await input.next(); msg; msg = await input.next()) {
+        if (msg.kind === 'gradient') {
+          const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
+          stage.add(c);
+          bytesIn += c.data.length;
+        } else if (msg.kind === 'commit' && msg.commit) {
+          commit = msg.commit;
+          break;
+        } else {
+          throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
+        }
+      }
+      ctx.set({ bytesIn, chunks: stage.chunks });
+      if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
+      if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
+        throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
+      }
+      const reply = await apply(plan, stage, lease, ctx);
+      await send(out, reply, ctx);
+    } finally {
+      stage.discard();
+      lease.release();
+    }
+  };
+}
