@@ -6,6 +6,7 @@ import type { DType } from '../../native/lib/types';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
+const i32 = new Int32Array(f32.buffer); // int32 view: small integers stay unboxed in the hot conversions
 
 /** Bits of the fp32 value nearest to x. */
 export function f32Bits(x: number): number {
@@ -25,7 +26,8 @@ export function f32SignBit(x: number): boolean {
 
 /** binary16 bits of the fp32 value nearest to x, rounded to nearest even (subnormals kept, overflow to Inf). */
 export function f16BitsOf(x: number): number {
-  const b = f32Bits(x);
+  f32[0] = x;
+  const b = i32[0];
   const sign = (b >>> 16) & 0x8000;
   const exp = (b >>> 23) & 0xff;
   let mant = b & 0x7fffff;
@@ -48,7 +50,7 @@ export function f16BitsOf(x: number): number {
   return sign | h;
 }
 
-export function f16Value(h: number): number {
+function f16Decode(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >>> 10) & 0x1f;
   const mant = h & 0x3ff;
@@ -57,16 +59,38 @@ export function f16Value(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+// Every 16-bit pattern decoded once: the suites convert millions of values per run.
+let F16_TABLE: Float64Array | null = null;
+let BF16_TABLE: Float64Array | null = null;
+
+function f16Table(): Float64Array {
+  if (!F16_TABLE) F16_TABLE = Float64Array.from({ length: 65536 }, (_, h) => f16Decode(h));
+  return F16_TABLE;
+}
+
+function bf16Table(): Float64Array {
+  if (!BF16_TABLE) {
+    BF16_TABLE = new Float64Array(65536);
+    for (let h = 0; h < 65536; h++) BF16_TABLE[h] = f32FromBits(h << 16);
+  }
+  return BF16_TABLE;
+}
+
+export function f16Value(h: number): number {
+  return f16Table()[h & 0xffff];
+}
+
 /** bfloat16 bits of the fp32 value nearest to x, rounded to nearest even. */
 export function bf16BitsOf(x: number): number {
-  const b = f32Bits(x);
+  f32[0] = x;
+  const b = i32[0];
   if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0) return ((b >>> 16) | 0x40) & 0xffff;
   const lsb = (b >>> 16) & 1;
-  return Math.floor((b + 0x7fff + lsb) / 65536) & 0xffff;
+  return ((b + 0x7fff + lsb) >>> 16) & 0xffff; // ToUint32 wraps the sum exactly as uint32 arithmetic would
 }
 
 export function bf16Value(h: number): number {
-  return f32FromBits((h & 0xffff) << 16);
+  return bf16Table()[h & 0xffff];
 }
 
 /** toT(f32(x)): the value a parameter of `dtype` holds after the engine stores x (spec 0, 10). */
@@ -81,9 +105,28 @@ export function roundTo(dtype: DType, x: number): number {
   }
 }
 
+/** roundTo as a closure for hot loops (calls stay inside this module, no re-export getters on the way). */
+export function rounder(dtype: DType): (x: number) => number {
+  if (dtype === 'fp32') return Math.fround;
+  if (dtype === 'fp16') {
+    const tab = f16Table();
+    return (x: number) => tab[f16BitsOf(x)];
+  }
+  const tab = bf16Table();
+  return (x: number) => tab[bf16BitsOf(x)];
+}
+
 /** Elementwise roundTo, in place. */
 export function roundArray(dtype: DType, a: Float64Array): Float64Array {
-  for (let i = 0; i < a.length; i++) a[i] = roundTo(dtype, a[i]);
+  if (dtype === 'fp32') {
+    for (let i = 0; i < a.length; i++) a[i] = Math.fround(a[i]);
+  } else if (dtype === 'fp16') {
+    const tab = f16Table();
+    for (let i = 0; i < a.length; i++) a[i] = tab[f16BitsOf(a[i])];
+  } else {
+    const tab = bf16Table();
+    for (let i = 0; i < a.length; i++) a[i] = tab[bf16BitsOf(a[i])];
+  }
   return a;
 }
 
@@ -115,8 +158,8 @@ export function decode(buf: Buffer, dtype: DType): Float64Array {
   if (dtype === 'fp32') return Float64Array.from(new Float32Array(aligned(buf)));
   const a = new Uint16Array(aligned(buf));
   const out = new Float64Array(a.length);
-  const val = dtype === 'fp16' ? f16Value : bf16Value;
-  for (let i = 0; i < a.length; i++) out[i] = val(a[i]);
+  const tab = dtype === 'fp16' ? f16Table() : bf16Table();
+  for (let i = 0; i < a.length; i++) out[i] = tab[a[i]];
   return out;
 }
 

@@ -79,7 +79,10 @@ export function newRefState(name: OptimizerName, n: number, percentile: number):
   };
 }
 
-/** Spec 12: the scheduled alpha and beta3 of AdEMAMix at step t (each only when its horizon is set). */
+/**
+ * Spec 12: the scheduled alpha and beta3 of AdEMAMix at step t (each only when its horizon is set), computed in
+ * double precision on the host and handed to the kernel as fp32.
+ */
 export function ademamixSchedule(h: RefHyper, t: number): { alpha: number; beta3: number } {
   const [b1, , b3] = h.betas;
   const alpha = h.tAlpha > 0 ? Math.min((t * h.alpha) / h.tAlpha, h.alpha) : h.alpha;
@@ -90,7 +93,7 @@ export function ademamixSchedule(h: RefHyper, t: number): { alpha: number; beta3
     const lb3 = Math.log(b3);
     beta3 = Math.min(Math.exp((lb1 * lb3) / ((1 - s) * lb3 + s * lb1)), b3);
   }
-  return { alpha, beta3 };
+  return { alpha: Math.fround(alpha), beta3: Math.fround(beta3) };
 }
 
 const sign = (x: number): number => (x > 0 ? 1 : x < 0 ? -1 : 0);
@@ -213,22 +216,32 @@ function ademamix(c: Ctx, alpha: number, beta3: number): void {
   }
 }
 
+export interface RefStepHooks {
+  /**
+   * Receives the reference's percentile-clipping scale and returns the one to apply. A comparison harness can check
+   * the engine's fp32 scale against the reference's and then apply the engine's, so that the per-element comparison
+   * is not dominated by the norm's accumulation order where a state nearly cancels.
+   */
+  gnormScale?: (reference: number) => number;
+}
+
 /**
  * One optimizer step in float64: updates `p` and `st` in place. `g` holds the gradient values as the parameter
  * dtype stores them. Returns the scales the engine reports for the step.
  */
 export function refStep(name: OptimizerName, p: Float64Array, g: ArrayLike<number>, st: RefState, h: RefHyper,
-  r: Rounding = EXACT): RefStepInfo {
+  r: Rounding = EXACT, hooks: RefStepHooks = {}): RefStepInfo {
   if (g.length !== p.length) throw new Error(`refStep: ${g.length} gradients for ${p.length} parameters`);
   const t = ++st.step;
-  const gs = st.hist ? percentileScale(st.hist, t, g, h.percentile) : 1;
+  const gsRef = st.hist ? percentileScale(st.hist, t, g, h.percentile) : 1;
+  const gs = st.hist && hooks.gnormScale ? hooks.gnormScale(gsRef) : gsRef;
   const skips = h.skipZeros && name !== 'ademamix';
   const ctx: Ctx = {
     p, g, st, h, r, t, gs,
     skip: skips ? (i) => g[i] === 0 : () => false,
     trust: (name === 'lamb' || name === 'lars') && h.maxUnorm > 0,
   };
-  const info: RefStepInfo = { t, gnormScale: gs, updateScale: 1, unorm: 0, alpha: h.alpha, beta3: h.betas[2] ?? 0 };
+  const info: RefStepInfo = { t, gnormScale: gsRef, updateScale: 1, unorm: 0, alpha: h.alpha, beta3: h.betas[2] ?? 0 };
   switch (name) {
     case 'adam':
     case 'adamw':

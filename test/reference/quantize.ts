@@ -57,6 +57,71 @@ export function signFix(q: number, s: number, code: Float32Array): number {
   return q & 0xff;
 }
 
+/**
+ * Bucket bounds for a fast nearest-code lookup: for every 16-bit prefix of an fp32 value (sign, exponent, 7
+ * mantissa bits) the smallest and largest nearest code over the bucket's finite values, both found with the plain
+ * binary search. A bucket spans 2^-7 relative, narrower than the spacing of the dynamic maps' codes, so a lookup
+ * walks at most a step or two from the lower bound.
+ */
+function bucketBounds(code: Float32Array): { lo: Uint8Array; hi: Uint8Array } {
+  let b = boundCache.get(code);
+  if (!b) {
+    const lo = new Uint8Array(65536);
+    const hi = new Uint8Array(65536);
+    const f = new Float32Array(2);
+    const u = new Uint32Array(f.buffer);
+    for (let h = 0; h < 65536; h++) {
+      u[0] = (h << 16) >>> 0;
+      u[1] = ((h << 16) | 0xffff) >>> 0;
+      if ((h & 0x7f80) === 0x7f80) {
+        const q = nearestCode(h & 0x8000 ? -Infinity : Infinity, code); // Inf; NaN is handled before the lookup
+        lo[h] = q;
+        hi[h] = q;
+        continue;
+      }
+      const a = nearestCode(f[0], code);
+      const c = nearestCode(f[1], code);
+      lo[h] = Math.min(a, c);
+      hi[h] = Math.max(a, c);
+    }
+    b = { lo, hi };
+    boundCache.set(code, b);
+  }
+  return b;
+}
+
+const boundCache = new WeakMap<Float32Array, { lo: Uint8Array; hi: Uint8Array }>();
+
+/**
+ * quantizeStateValue for whole tensors: the same rule (5.1 boundaries with the even tie, NaN -> 0, sign fix 5.2 for
+ * signed state), found through bucketBounds instead of a binary search. Checked against the plain form in the
+ * reference self-tests.
+ */
+export function stateQuantizer(code: Float32Array, signed: boolean): (s: number, scale: number) => number {
+  const mids = midpoints(code);
+  const { lo, hi } = bucketBounds(code);
+  const neg = Uint8Array.from(code, (c) => (f32SignBit(c) ? 1 : 0));
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  return (s: number, scale: number): number => {
+    const sf = Math.fround(s);
+    f[0] = sf / Math.fround(scale);
+    const x = f[0];
+    let q: number;
+    if (x !== x) q = 0;
+    else {
+      const h = u[0] >>> 16;
+      q = lo[h];
+      const top = hi[h];
+      while (q < top && (x > mids[q] || (x === mids[q] && (q & 1) === 1))) q++;
+    }
+    if (!signed) return q;
+    const sNeg = sf < 0 || (sf === 0 && 1 / sf < 0) || (sf !== sf && f32SignBit(sf));
+    if ((neg[q] === 1) !== sNeg) q = (sf > 0 ? q + 1 : q - 1) & 0xff;
+    return q;
+  };
+}
+
 /** Code of one optimizer state value `s` (fp32) normalized by `scale` with an exact fp32 division (spec 7.2, 8.1). */
 export function quantizeStateValue(s: number, scale: number, code: Float32Array, signed: boolean): number {
   const x = Math.fround(Math.fround(s) / Math.fround(scale));

@@ -4,12 +4,12 @@
 //   8-bit state: the gradient stays fp32; the parameter is rounded as above; Lion's lr*sign(...) is stored in T.
 // For fp32 parameters everything stays float64: the reference is then a plain float64 computation.
 import type { DType, StateMode } from '../../native/lib/types';
-import { roundTo } from '../helpers/dtype';
+import { rounder } from '../helpers/dtype';
 import { EXACT, type Rounding } from './optimizers';
 
 export function roundingFor(dtype: DType, mode: StateMode): Rounding {
   if (dtype === 'fp32') return EXACT;
-  const toT = (x: number): number => roundTo(dtype, x);
+  const toT = rounder(dtype);
   const identity = (x: number): number => x;
   return mode === 'fp32'
     ? { grad: toT, param: toT, lionStep: identity }
