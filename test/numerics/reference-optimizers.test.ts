@@ -123,12 +123,13 @@ describe('reference: optimizer closed forms', () => {
     }
     const flat = ademamixSchedule(hyper({ betas: [0.9, 0.999, 0.9999], alpha: 5 }), 3);
     expect(flat).to.deep.equal({ alpha: 5, beta3: Math.fround(0.9999) });
-    // First step: m1/c1 = g, m2 = (1-beta3)g, sqrt(nu)/c2 = |g|.
+    // First step: m1/c1 = g, m2 = (1-beta3)g (beta3 as the fp32 the kernel receives), sqrt(nu)/c2 = |g|.
     const p = p0.slice();
     const st = newRefState('ademamix', n, 100);
     const hh = hyper({ betas: [0.9, 0.999, 0.9999], alpha: 5, weightDecay: 0.01 });
     refStep('ademamix', p, g1, st, hh);
-    closeArrays(p, p0.map((x, i) => (x - 1e-3 * (g1[i] + 5e-4 * g1[i]) / (Math.abs(g1[i]) + 1e-8)) * (1 - 1e-5)),
+    const m2 = 1 - Math.fround(0.9999);
+    closeArrays(p, p0.map((x, i) => (x - 1e-3 * (g1[i] + 5 * m2 * g1[i]) / (Math.abs(g1[i]) + 1e-8)) * (1 - 1e-5)),
       1e-12, 'p');
   });
 
