@@ -2,8 +2,15 @@
   # qstep's native addon. The C++ core (native/) has no Node dependency; native/binding/ is the thin Node-API
   # layer. -fno-math-errno lets g++ vectorize loops with sqrt (service-notes: 3x on fp32 Adam); x86-64-v3 (AVX2,
   # FMA, F16C) is as fast as -march=native on the build machines and stays portable.
+  #
+  # CUDA: when scripts/cuda-config.js finds a working nvcc (and QSTEP_CUDA is not 0), native/cuda/*.cu are
+  # compiled by the nvcc rule below for sm_80 and sm_90 plus compute_90 PTX (QSTEP_CUDA_ARCHS narrows this while
+  # iterating) and cudart is linked statically, so the addon needs only the driver at run time and loads on
+  # machines with none. Without nvcc, native/cuda/cuda_stub.cc gives the CPU-only build with the same API.
+  # nvcc runs without --use_fast_math: exact division and sqrt, as on the CPU (spec D1).
   "variables": {
-    "qstep_version": "<!(node -p \"require('./package.json').version\")"
+    "qstep_version": "<!(node -p \"require('./package.json').version\")",
+    "qstep_cuda": "<!(node scripts/cuda-config.js enabled)"
   },
   "targets": [
     {
@@ -14,8 +21,7 @@
         "native/binding/param_api.cc",
         "native/binding/quant_api.cc",
         "native/engine/engine.cc",
-        "native/cpu/cpu_backend.cc",
-        "native/cuda/cuda_stub.cc"
+        "native/cpu/cpu_backend.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include\")",
@@ -30,7 +36,49 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
       "cflags_cc": ["-std=c++17", "-O3", "-march=x86-64-v3", "-fno-math-errno", "-fexceptions", "-Wall", "-Wno-unknown-pragmas"],
       "cflags": ["-O3", "-march=x86-64-v3", "-fno-math-errno"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["qstep_cuda==1", {
+          "sources": [
+            "native/cuda/cuda_backend.cu",
+            "native/cuda/staging.cu",
+            "native/cuda/elementwise.cu",
+            "native/cuda/reduce.cu",
+            "native/cuda/fp32_update.cu",
+            "native/cuda/blockwise8_update.cu",
+            "native/cuda/static8_update.cu"
+          ],
+          "defines": ["QSTEP_WITH_CUDA"],
+          "libraries": [
+            "<!(node scripts/cuda-config.js lib)/libcudart_static.a",
+            "-ldl",
+            "-lrt",
+            "-lpthread"
+          ],
+          "rules": [
+            {
+              "rule_name": "nvcc",
+              "extension": "cu",
+              "message": "NVCC <(RULE_INPUT_PATH)",
+              "inputs": ["<!@(node scripts/cuda-config.js headers)"],
+              "outputs": ["<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o"],
+              "action": [
+                "<!(node scripts/cuda-config.js nvcc)",
+                "-c", "<(RULE_INPUT_PATH)",
+                "-o", "<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o",
+                "-std=c++17", "-O3",
+                "<!@(node scripts/cuda-config.js gencode)",
+                "-Xcompiler", "-fPIC,-O3,-march=x86-64-v3,-fno-math-errno",
+                "-DQSTEP_WITH_CUDA",
+                "-I<(module_root_dir)/native/include"
+              ],
+              "process_outputs_as_sources": 1
+            }
+          ]
+        }, {
+          "sources": ["native/cuda/cuda_stub.cc"]
+        }]
+      ]
     }
   ]
 }

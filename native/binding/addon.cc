@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   QSTEP_EXPORT("backendCreate", backend_create);
   QSTEP_EXPORT("backendInfo", backend_info);
   QSTEP_EXPORT("cudaProbe", cuda_probe_js);
+  QSTEP_EXPORT("backendBandwidthProbe", backend_bandwidth_probe);
   QSTEP_EXPORT("paramCreate", param_create);
   QSTEP_EXPORT("paramWrite", param_write);
   QSTEP_EXPORT("paramRead", param_read);

@@ -14,6 +14,7 @@ Napi::Value dequantize_blockwise_js(const Napi::CallbackInfo& info);
 Napi::Value backend_create(const Napi::CallbackInfo& info);
 Napi::Value backend_info(const Napi::CallbackInfo& info);
 Napi::Value cuda_probe_js(const Napi::CallbackInfo& info);
+Napi::Value backend_bandwidth_probe(const Napi::CallbackInfo& info);
 
 Napi::Value param_create(const Napi::CallbackInfo& info);
 Napi::Value param_write(const Napi::CallbackInfo& info);

@@ -45,6 +45,16 @@ Napi::Value backend_info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value backend_bandwidth_probe(const Napi::CallbackInfo& info) {
+  auto backend = unwrap<BackendBox>(arg(info, 0), "backend").backend;
+  const int64_t n = integer(arg(info, 1), "numel", 1, int64_t(1) << 34);
+  const int iters = int(integer(arg(info, 2), "iters", 1, 100000));
+  auto ms = std::make_shared<double>(0.0);
+  return TaskWorker::Start(
+      info.Env(), [=]() { return backend->bandwidth_probe(n, iters, *ms); },
+      [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *ms); });
+}
+
 Napi::Value cuda_probe_js(const Napi::CallbackInfo& info) {
   CudaProbe p = cuda_probe();
   Napi::Object o = Napi::Object::New(info.Env());

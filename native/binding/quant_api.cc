@@ -112,7 +112,7 @@ Napi::Value quantize_blockwise_js(const Napi::CallbackInfo& info) {
         FastQuantizer fq(*cb);
         with_dtype(dt, [&](auto tag) {
           using T = decltype(tag);
-          quantize_blockwise<T>(fq, reinterpret_cast<const T*>(src), n, block, codes->data(), absmax->data());
+          quantize_blockwise<T>(fq, reinterpret_cast<const raw_t<T>*>(src), n, block, codes->data(), absmax->data());
         });
         return Status::Ok();
       },
@@ -145,7 +145,7 @@ Napi::Value dequantize_blockwise_js(const Napi::CallbackInfo& info) {
       [=]() {
         with_dtype(dt, [&](auto tag) {
           using T = decltype(tag);
-          dequantize_blockwise<T>(cb->code, q, am, n, block, reinterpret_cast<T*>(out->data()));
+          dequantize_blockwise<T>(cb->code, q, am, n, block, reinterpret_cast<raw_t<T>*>(out->data()));
         });
         return Status::Ok();
       },

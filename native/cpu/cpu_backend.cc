@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -30,9 +31,9 @@ int64_t chunks_of(int64_t n, int64_t chunk) { return (n + chunk - 1) / chunk; }
 
 template <typename Src, typename Dst>
 void convert_range(const void* src, void* dst, int64_t begin, int64_t end) {
-  const Src* s = static_cast<const Src*>(src);
-  Dst* d = static_cast<Dst*>(dst);
-  for (int64_t i = begin; i < end; ++i) d[i] = store<Dst>(load<Src>(s[i]));
+  const raw_t<Src>* s = static_cast<const raw_t<Src>*>(src);
+  raw_t<Dst>* d = static_cast<raw_t<Dst>*>(dst);
+  for (int64_t i = begin; i < end; ++i) d[i] = store_raw<Dst>(load_raw<Src>(s[i]));
 }
 
 // dst[i] = convert(src[i]) for i in [begin, end): every dtype pair.
@@ -43,21 +44,21 @@ void convert(DType from, const void* src, DType to, void* dst, int64_t begin, in
 }
 
 template <typename T>
-int64_t count_non_finite(const T* g, int64_t begin, int64_t end) {
+int64_t count_non_finite(const raw_t<T>* g, int64_t begin, int64_t end) {
   int64_t bad = 0;
   for (int64_t i = begin; i < end; ++i) {
-    const float v = load<T>(g[i]);
+    const float v = load_raw<T>(g[i]);
     bad += !(std::fabs(v) <= 3.4028234663852886e38f);  // NaN compares false; Inf exceeds FLT_MAX
   }
   return bad;
 }
 
 template <typename T>
-double sum_squares(const T* x, int64_t begin, int64_t end) {
+double sum_squares(const raw_t<T>* x, int64_t begin, int64_t end) {
   float acc = 0.f;
   double total = 0.0;
   for (int64_t i = begin; i < end; ++i) {
-    const float v = load<T>(x[i]);
+    const float v = load_raw<T>(x[i]);
     acc += v * v;
     if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
   }
@@ -168,7 +169,7 @@ class CpuBackend final : public Backend {
       std::vector<int64_t> bad(size_t(chunks_of(n, kChunk)), 0);
       with_dtype(ps.spec.dtype, [&](auto tag) {
         using T = decltype(tag);
-        const T* g = static_cast<const T*>(grads[w]);
+        const raw_t<T>* g = static_cast<const raw_t<T>*>(grads[w]);
         pool_.parallel_for(int64_t(bad.size()), [&](int64_t c) {
           bad[size_t(c)] = count_non_finite<T>(g, c * kChunk, std::min(n, (c + 1) * kChunk));
         });
@@ -191,9 +192,34 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
 
+  Status bandwidth_probe(int64_t n, int iters, double& ms_per_pass) override {
+    std::vector<float> p(size_t(n), 0.5f), g(size_t(n), 0.25f), m(size_t(n), 0.125f), v(size_t(n), 0.0625f);
+    auto pass = [&] {
+      pool_.parallel_for(chunks_of(n, kChunk), [&](int64_t c) {
+        float* __restrict pp = p.data();
+        const float* __restrict gg = g.data();
+        float* __restrict mm = m.data();
+        float* __restrict vv = v.data();
+        const int64_t e = std::min(n, (c + 1) * kChunk);
+        for (int64_t i = c * kChunk; i < e; ++i) {
+          const float gi = gg[i];
+          mm[i] = 0.5f * mm[i] + gi;
+          vv[i] = 0.5f * vv[i] + gi;
+          pp[i] = pp[i] - 1e-9f * gi;
+        }
+      });
+    };
+    pass();  // first touch: fault the pages in
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) pass();
+    const auto t1 = std::chrono::steady_clock::now();
+    ms_per_pass = std::chrono::duration<double, std::milli>(t1 - t0).count() / iters;
+    return Status::Ok();
+  }
+
  private:
   template <typename T>
-  double reduce_squares(const T* x, int64_t n) {
+  double reduce_squares(const raw_t<T>* x, int64_t n) {
     std::vector<double> part(size_t(chunks_of(n, kChunk)), 0.0);
     pool_.parallel_for(int64_t(part.size()), [&](int64_t c) {
       part[size_t(c)] = sum_squares<T>(x, c * kChunk, std::min(n, (c + 1) * kChunk));
@@ -212,8 +238,8 @@ class CpuBackend final : public Backend {
       with_dtype(ps.spec.dtype, [&](auto tag) {
         using Op = decltype(op);
         using T = decltype(tag);
-        const T* g = static_cast<const T*>(grad);
-        T* p = ps.param.as<T>();
+        const raw_t<T>* g = static_cast<const raw_t<T>*>(grad);
+        raw_t<T>* p = ps.param.as<raw_t<T>>();
         if (ps.spec.percentile < 100) {
           const float sq = float(reduce_squares<T>(g, ps.spec.n));
           c.gnorm_scale = percentile_scale(ps.gnorm_hist, t, sq, ps.spec.percentile);
@@ -262,7 +288,7 @@ class CpuBackend final : public Backend {
   }
 
   template <class Op, typename T>
-  double norm_pass(ParamState& ps, const StepConsts& c, const T* g, const StateView& v) {
+  double norm_pass(ParamState& ps, const StepConsts& c, const raw_t<T>* g, const StateView& v) {
     const int64_t n = ps.spec.n;
     std::vector<double> part;
     if (ps.spec.mode == StateMode::BLOCKWISE8) {
@@ -285,7 +311,7 @@ class CpuBackend final : public Backend {
   }
 
   template <class Op, typename T>
-  void update_pass(ParamState& ps, const StepConsts& c, T* p, const T* g, const StepView& sv) {
+  void update_pass(ParamState& ps, const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const StepView& sv) {
     const StateView& v = sv.v;
     const int64_t n = ps.spec.n;
     switch (ps.spec.mode) {
@@ -297,7 +323,7 @@ class CpuBackend final : public Backend {
       case StateMode::BLOCKWISE8: {
         const int64_t per = std::max<int64_t>(1, kChunk / v.block);
         pool_.parallel_for(chunks_of(v.blocks, per), [&](int64_t i) {
-          std::vector<float> scratch(size_t(Op::kStreams * v.block));
+          std::vector<float> scratch(size_t(3 * v.block));
           blockwise8_update<Op, T>(c, p, g, v, sv.fq, i * per, std::min(v.blocks, (i + 1) * per), scratch.data());
         });
         break;

@@ -55,6 +55,13 @@ class Backend {
   // One atomic step over several parameters (spec D4): all gradients are converted and checked for NaN/Inf
   // before anything changes. error_on_non_finite: return NON_FINITE instead of skipping.
   virtual Status step(std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) = 0;
+
+  // Benchmark baseline: the memory traffic of an fp32 Adam step (read 4 arrays of n floats, write 3) with
+  // trivial arithmetic, timed over `iters` repetitions on this backend's threads. Returns milliseconds per pass.
+  virtual Status bandwidth_probe(int64_t n, int iters, double& ms_per_pass) {
+    (void)n; (void)iters; (void)ms_per_pass;
+    return Status::Error(Code::INVALID_ARGUMENT, std::string(kind()) + " backend has no bandwidth probe");
+  }
 };
 
 }  // namespace qstep

@@ -13,6 +13,22 @@
 
 namespace qstep {
 
+// max |x[j]| (fp32 max is order-independent, so the 8-lane reduction is exact and deterministic).
+inline float abs_max(const float* x, int64_t len) {
+  int64_t j = 0;
+  float m = 0.f;
+#if defined(__AVX2__)
+  __m256 vm = _mm256_setzero_ps();
+  const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (; j + 8 <= len; j += 8) vm = _mm256_max_ps(vm, _mm256_and_ps(_mm256_loadu_ps(x + j), mask));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vm);
+  for (float l : lanes) m = fmaxf(m, l);
+#endif
+  for (; j < len; ++j) m = fmaxf(m, fabsf(x[j]));
+  return m;
+}
+
 // Codes of padded lanes (7.6): signed streams 128, unsigned 0; g = 0, p = 0.
 template <class Op>
 void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, float (&mx)[Op::kStreams]) {
@@ -25,64 +41,48 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
   for (int k = 0; k < Op::kStreams; ++k) mx[k] = fmaxf(mx[k], fabsf(s[k]));
 }
 
-// Blocks [b0, b1). `scratch` holds Op::kStreams * block floats.
+// The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
 template <class Op, typename T>
-void blockwise8_update(const StepConsts& c, T* __restrict p, const T* __restrict g, const StateView& v,
-                       const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
+void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __restrict gb, float* __restrict d0,
+                float* __restrict d1, float* __restrict d2, int64_t len) {
   using R = Rounding<T, false>;
+  constexpr int K = Op::kStreams;
+  for (int64_t j = 0; j < len; ++j) {
+    float s[K];
+    s[0] = d0[j];
+    if constexpr (K > 1) s[1] = d1[j];
+    if constexpr (K > 2) s[2] = d2[j];
+    pb[j] = store_raw<T>(element_step<Op, R>(c, load_raw<T>(gb[j]), load_raw<T>(pb[j]), s));
+    d0[j] = s[0];
+    if constexpr (K > 1) d1[j] = s[1];
+    if constexpr (K > 2) d2[j] = s[2];
+  }
+}
+
+// Blocks [b0, b1). `scratch` holds 3 * block floats. Three loops per block: decode the codes, run the
+// element math (vectorized like the fp32 mode), encode against the new scales.
+template <class Op, typename T>
+void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
+                       const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
   constexpr int K = Op::kStreams;
   const int64_t B = v.block;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t start = b * B;
     const int64_t len = (start + B <= v.n) ? B : v.n - start;
-    float old_scale[K];
+    for (int k = 0; k < K; ++k) fq[k]->decode(v.codes[k] + start, len, v.scales[k][b], scratch + k * B);
+    math_block<Op, T>(c, p + start, g + start, scratch, scratch + B, scratch + 2 * B, len);
     float mx[K];
-    for (int k = 0; k < K; ++k) { old_scale[k] = v.scales[k][b]; mx[k] = 0.f; }
-    const float* code0 = v.cb[0]->code;
-    const float* code1 = v.cb[K > 1 ? 1 : 0]->code;
-    const float* code2 = v.cb[K > 2 ? 2 : 0]->code;
-    const uint8_t* q0 = v.codes[0] + start;
-    const uint8_t* q1 = v.codes[K > 1 ? 1 : 0] + start;
-    const uint8_t* q2 = v.codes[K > 2 ? 2 : 0] + start;
-    float* __restrict o0 = scratch;
-    float* __restrict o1 = scratch + B;
-    float* __restrict o2 = scratch + 2 * B;
-    T* __restrict pb = p + start;
-    const T* __restrict gb = g + start;
-    float m0 = 0.f, m1 = 0.f, m2 = 0.f;
-    for (int64_t j = 0; j < len; ++j) {
-      float s[K];
-      s[0] = code0[q0[j]] * old_scale[0];
-      if constexpr (K > 1) s[1] = code1[q1[j]] * old_scale[1];
-      if constexpr (K > 2) s[2] = code2[q2[j]] * old_scale[2];
-      const float pn = element_step<Op, R>(c, load<T>(gb[j]), load<T>(pb[j]), s);
-      pb[j] = store<T>(pn);
-      o0[j] = s[0];
-      m0 = fmaxf(m0, fabsf(s[0]));
-      if constexpr (K > 1) { o1[j] = s[1]; m1 = fmaxf(m1, fabsf(s[1])); }
-      if constexpr (K > 2) { o2[j] = s[2]; m2 = fmaxf(m2, fabsf(s[2])); }
-    }
-    mx[0] = m0;
-    if constexpr (K > 1) mx[1] = m1;
-    if constexpr (K > 2) mx[2] = m2;
+    for (int k = 0; k < K; ++k) mx[k] = abs_max(scratch + k * B, len);
     if (len < B) blockwise8_pad_max<Op>(c, v, b, mx);
     for (int k = 0; k < K; ++k) {
       v.scales[k][b] = mx[k];
-      const FastQuantizer& quant = *fq[k];
-      const float* src = scratch + k * B;
-      uint8_t* dst = v.codes[k] + start;
-      const float scale = mx[k];
-      if (Op::kSigned[k]) {
-        for (int64_t j = 0; j < len; ++j) dst[j] = quant.quantize_state(src[j], scale, true);
-      } else {
-        for (int64_t j = 0; j < len; ++j) dst[j] = quant.quantize_state(src[j], scale, false);
-      }
+      fq[k]->encode(scratch + k * B, len, mx[k], Op::kSigned[k], v.codes[k] + start);
     }
   }
 }
 
 template <class Op, typename T>
-double blockwise8_norm(const StepConsts& c, const T* g, const StateView& v, int64_t b0, int64_t b1) {
+double blockwise8_norm(const StepConsts& c, const raw_t<T>* g, const StateView& v, int64_t b0, int64_t b1) {
   constexpr int K = Op::kStreams;
   double total = 0.0;
   for (int64_t b = b0; b < b1; ++b) {
@@ -91,7 +91,7 @@ double blockwise8_norm(const StepConsts& c, const T* g, const StateView& v, int6
     for (int64_t i = start; i < end; ++i) {
       float s[K];
       for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * v.scales[k][b];
-      acc += element_norm_term<Op>(c, load<T>(g[i]), s);
+      acc += element_norm_term<Op>(c, load_raw<T>(g[i]), s);
     }
     total += acc;
   }

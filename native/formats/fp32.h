@@ -10,7 +10,7 @@
 namespace qstep {
 
 template <class Op, typename T>
-void fp32_update(const StepConsts& c, T* __restrict p, const T* __restrict g, const StateView& v, int64_t begin,
+void fp32_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, const StateView& v, int64_t begin,
                  int64_t end) {
   using R = Rounding<T, true>;
   constexpr int K = Op::kStreams;
@@ -23,8 +23,8 @@ void fp32_update(const StepConsts& c, T* __restrict p, const T* __restrict g, co
     s[0] = s0[i];
     if constexpr (K > 1) s[1] = s1[i];
     if constexpr (K > 2) s[2] = s2[i];
-    const float pn = element_step<Op, R>(c, load<T>(g[i]), load<T>(p[i]), s);
-    p[i] = store<T>(pn);
+    const float pn = element_step<Op, R>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s);
+    p[i] = store_raw<T>(pn);
     s0[i] = s[0];
     if constexpr (K > 1) s1[i] = s[1];
     if constexpr (K > 2) s2[i] = s[2];
@@ -32,14 +32,14 @@ void fp32_update(const StepConsts& c, T* __restrict p, const T* __restrict g, co
 }
 
 template <class Op, typename T>
-double fp32_norm(const StepConsts& c, const T* g, const StateView& v, int64_t begin, int64_t end) {
+double fp32_norm(const StepConsts& c, const raw_t<T>* g, const StateView& v, int64_t begin, int64_t end) {
   constexpr int K = Op::kStreams;
   float acc = 0.f;
   double total = 0.0;
   for (int64_t i = begin; i < end; ++i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.f32[k][i];
-    acc += element_norm_term<Op>(c, load<T>(g[i]), s);
+    acc += element_norm_term<Op>(c, load_raw<T>(g[i]), s);
     if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
   }
   return total + acc;

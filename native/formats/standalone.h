@@ -11,22 +11,22 @@
 namespace qstep {
 
 template <typename T>
-void quantize_blockwise(const FastQuantizer& fq, const T* in, int64_t n, int64_t block, uint8_t* codes,
+void quantize_blockwise(const FastQuantizer& fq, const raw_t<T>* in, int64_t n, int64_t block, uint8_t* codes,
                         float* absmax) {
   for (int64_t start = 0, b = 0; start < n; start += block, ++b) {
     const int64_t end = start + block < n ? start + block : n;
     float m = 0.f;
-    for (int64_t i = start; i < end; ++i) m = fmaxf(m, fabsf(load<T>(in[i])));
+    for (int64_t i = start; i < end; ++i) m = fmaxf(m, fabsf(load_raw<T>(in[i])));
     absmax[b] = m;
     const float inv = 1.f / m;
-    for (int64_t i = start; i < end; ++i) codes[i] = uint8_t(fq.nearest(load<T>(in[i]) * inv));
+    for (int64_t i = start; i < end; ++i) codes[i] = uint8_t(fq.nearest(load_raw<T>(in[i]) * inv));
   }
 }
 
 template <typename T>
 void dequantize_blockwise(const float* code, const uint8_t* codes, const float* absmax, int64_t n, int64_t block,
-                          T* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = store<T>(code[codes[i]] * absmax[i / block]);
+                          raw_t<T>* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = store_raw<T>(code[codes[i]] * absmax[i / block]);
 }
 
 }  // namespace qstep

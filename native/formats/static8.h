@@ -15,41 +15,41 @@ namespace qstep {
 
 // Pass 1 over [begin, end): new-state max per stream into mx (fp32 max is order-independent: deterministic).
 template <class Op, typename T>
-void static8_max(const StepConsts& c, const T* p, const T* g, const StateView& v, int64_t begin, int64_t end,
+void static8_max(const StepConsts& c, const raw_t<T>* p, const raw_t<T>* g, const StateView& v, int64_t begin, int64_t end,
                  float (&mx)[3]) {
   using R = Rounding<T, false>;
   constexpr int K = Op::kStreams;
   for (int64_t i = begin; i < end; ++i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * v.scales[k][0];
-    element_step<Op, R>(c, load<T>(g[i]), load<T>(p[i]), s);
+    element_step<Op, R>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s);
     for (int k = 0; k < K; ++k) mx[k] = fmaxf(mx[k], fabsf(s[k]));
   }
 }
 
 // Pass 2 over [begin, end) with the old scales `old_scale` and the new ones `new_scale`.
 template <class Op, typename T>
-void static8_update(const StepConsts& c, T* p, const T* g, const StateView& v, const FastQuantizer* const* fq,
+void static8_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const StateView& v, const FastQuantizer* const* fq,
                     const float (&old_scale)[3], const float (&new_scale)[3], int64_t begin, int64_t end) {
   using R = Rounding<T, false>;
   constexpr int K = Op::kStreams;
   for (int64_t i = begin; i < end; ++i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * old_scale[k];
-    p[i] = store<T>(element_step<Op, R>(c, load<T>(g[i]), load<T>(p[i]), s));
+    p[i] = store_raw<T>(element_step<Op, R>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s));
     for (int k = 0; k < K; ++k) v.codes[k][i] = fq[k]->quantize_state(s[k], new_scale[k], Op::kSigned[k]);
   }
 }
 
 template <class Op, typename T>
-double static8_norm(const StepConsts& c, const T* g, const StateView& v, int64_t begin, int64_t end) {
+double static8_norm(const StepConsts& c, const raw_t<T>* g, const StateView& v, int64_t begin, int64_t end) {
   constexpr int K = Op::kStreams;
   double total = 0.0;
   float acc = 0.f;
   for (int64_t i = begin; i < end; ++i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * v.scales[k][0];
-    acc += element_norm_term<Op>(c, load<T>(g[i]), s);
+    acc += element_norm_term<Op>(c, load_raw<T>(g[i]), s);
     if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
   }
   return total + acc;

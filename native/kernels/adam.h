@@ -25,9 +25,8 @@ struct AdamOp {
   template <class R>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
-    float p_new = R::param(p + c.update_scale * c.step_size * (s[0] / (sqrtf(s[1]) + c.eps_c2)));
-    if (c.has_wd) p_new = R::param(p_new * c.decay);
-    return p_new;
+    const float p_new = R::param(p + c.update_scale * c.step_size * (s[0] / (sqrtf(s[1]) + c.eps_c2)));
+    return c.has_wd ? R::param(p_new * c.decay) : p_new;
   }
 
   // LAMB's lr-free direction with bias-corrected moments (spec 11).

@@ -27,9 +27,8 @@ struct AdemamixOp {
   template <class R>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
-    float p_new = R::param(p - c.lr * ((s[0] / c.c1 + c.alpha * s[1]) / (sqrtf(s[2]) / c.c2 + c.eps)));
-    if (c.has_wd) p_new = R::param(p_new * c.decay);
-    return p_new;
+    const float p_new = R::param(p - c.lr * ((s[0] / c.c1 + c.alpha * s[1]) / (sqrtf(s[2]) / c.c2 + c.eps)));
+    return c.has_wd ? R::param(p_new * c.decay) : p_new;
   }
 
   QSTEP_HD static float norm_term(const StepConsts&, const float (&)[kStreams]) { return 0.f; }

@@ -27,19 +27,19 @@ QSTEP_HD float sign_of(float x) { return float(x > 0.f) - float(x < 0.f); }
 // its old state value, in every mode, for every optimizer that honours it (not AdEMAMix).
 template <class Op, class R>
 QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s)[Op::kStreams]) {
+  // Run-time options are selects, not branches, so that the CPU loops stay vectorizable.
   float old[Op::kStreams];
 #pragma unroll
   for (int k = 0; k < Op::kStreams; ++k) old[k] = s[k];
   float g = R::grad(g_raw * c.gnorm_scale);
-  if (Op::kCoupledDecay && c.has_wd) g = R::grad(g + p * c.wd);
+  if (Op::kCoupledDecay) g = c.has_wd ? R::grad(g + p * c.wd) : g;
   Op::advance(c, g, s);
-  float p_new = Op::template update<R>(c, p, g, old, s);
-  if (Op::kSkipZeros && c.skip_zeros && g_raw == 0.f) {
-    p_new = p;
+  const float p_new = Op::template update<R>(c, p, g, old, s);
+  if (!Op::kSkipZeros) return p_new;
+  const bool keep = c.skip_zeros & (g_raw == 0.f);
 #pragma unroll
-    for (int k = 0; k < Op::kStreams; ++k) s[k] = old[k];
-  }
-  return p_new;
+  for (int k = 0; k < Op::kStreams; ++k) s[k] = keep ? old[k] : s[k];
+  return keep ? p : p_new;
 }
 
 // Squared contribution of one element to the update norm of LAMB/LARS (spec 11): the new state computed from the

@@ -23,7 +23,7 @@ struct LionOp {
   template <class R>
   QSTEP_HD static float update(const StepConsts& c, float p, float g, const float (&old)[kStreams],
                                const float (&)[kStreams]) {
-    if (c.has_wd) p = R::param(p * c.decay);
+    p = c.has_wd ? R::param(p * c.decay) : p;
     const float u = R::lion_step(c.update_scale * (c.lr * sign_of(old[0] * c.beta1 + c.one_m_beta1 * g)));
     return R::param(p - u);
   }

@@ -262,6 +262,13 @@ export class Engine {
     return new Engine(wrapSync(() => binding.backendCreate(kind, { threads, device })), pagedDir);
   }
 
+  /** Milliseconds per pass of an fp32-Adam-shaped memory sweep over `numel` elements (benchmark baseline). */
+  async bandwidthProbe(numel: number, iters = 10): Promise<number> {
+    if (!Number.isSafeInteger(numel) || numel < 1) throw invalid('numel', 'a positive integer', numel);
+    if (!Number.isSafeInteger(iters) || iters < 1) throw invalid('iters', 'a positive integer', iters);
+    return wrapAsync(() => binding.backendBandwidthProbe(this.handle, numel, iters));
+  }
+
   deviceInfo(): { name: string; totalBytes: number; freeBytes: number } | null {
     return binding.backendInfo(this.handle).device;
   }

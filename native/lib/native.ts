@@ -111,6 +111,8 @@ export interface NativeBinding {
   backendCreate(kind: 'cpu' | 'cuda', options: { threads: number; device: number }): BackendHandle;
   backendInfo(b: BackendHandle): { kind: 'cpu' | 'cuda'; threads: number; device: NativeDeviceInfo | null };
   cudaProbe(): { ok: boolean; count: number; message: string };
+  /** Benchmark baseline: ms per pass of Adam's memory traffic (read 4 x n floats, write 3 x n). */
+  backendBandwidthProbe(b: BackendHandle, numel: number, iters: number): Promise<number>;
   paramCreate(b: BackendHandle, spec: NativeParamSpec): ParamHandle;
   paramWrite(p: ParamHandle, offset: number, data: Buffer, dtype: DTypeCode): Promise<void>;
   paramRead(p: ParamHandle, offset: number, count: number, dtype: DTypeCode): Promise<Buffer>;

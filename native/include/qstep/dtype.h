@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "hd.h"
 #include "types.h"
@@ -41,10 +42,10 @@ QSTEP_HD float bits_f32(uint32_t u) {
 QSTEP_HD float bf16_to_f32(uint16_t h) { return bits_f32(uint32_t(h) << 16); }
 
 QSTEP_HD uint16_t f32_to_bf16(float f) {
-  uint32_t u = f32_bits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN, sign kept
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
+  const uint32_t u = f32_bits(f);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t nan = (u >> 16) | 0x40u;  // quiet NaN, sign kept
+  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
 QSTEP_HD float f16_to_f32(uint16_t h) {
@@ -81,6 +82,20 @@ template <> QSTEP_HD bf16 store<bf16>(float v) { return bf16{f32_to_bf16(v)}; }
 
 // round<T>(x) = fromT(toT(x)): the value an fp32 local takes when it is "stored back to T" (spec 10).
 template <typename T> QSTEP_HD float round_to(float v) { return load<T>(store<T>(v)); }
+
+// The element as stored in memory: float, or the 16-bit pattern. CPU loops index raw arrays (g++ does not
+// vectorize loads of the tag structs f16/bf16).
+template <typename T> using raw_t = std::conditional_t<std::is_same_v<T, float>, float, uint16_t>;
+
+template <typename T> QSTEP_HD float load_raw(raw_t<T> v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return load<T>(T{v});
+}
+
+template <typename T> QSTEP_HD raw_t<T> store_raw(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return store<T>(v).bits;
+}
 
 template <typename T> struct DTypeOf;
 template <> struct DTypeOf<float> { static constexpr DType value = DType::F32; };
