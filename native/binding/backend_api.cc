@@ -15,8 +15,10 @@ Napi::Value backend_create(const Napi::CallbackInfo& info) {
   const int threads = int(integer(field(opts, "threads"), "threads", 0, 1024));
   const int device = int(integer(field(opts, "device"), "device", 0, 1024));
   std::unique_ptr<Backend> b;
+  Napi::Value budget = opts.Get("pagedBudgetBytes");
+  const int64_t paged_budget = budget.IsUndefined() ? 0 : integer(budget, "pagedBudgetBytes", 0, int64_t(1) << 50);
   if (kind == "cpu") {
-    b = make_cpu_backend(threads);
+    b = make_cpu_backend(threads, size_t(paged_budget));
   } else if (kind == "cuda") {
     Status st = make_cuda_backend(device, b);
     if (!st.ok()) return throw_status(env, st);

@@ -97,6 +97,7 @@ Napi::Value param_memory(const Napi::CallbackInfo& info) {
   o.Set("maps", double(r.maps));
   o.Set("percentileHistory", double(r.percentile_history));
   o.Set("paged", double(r.paged));
+  o.Set("pagedResident", double(r.paged_resident));
   o.Set("fp32StateEquivalent", double(r.fp32_state_equivalent));
   return o;
 }

@@ -67,7 +67,7 @@ double sum_squares(const raw_t<T>* x, int64_t begin, int64_t end) {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  CpuBackend(int threads, size_t paged_budget) : pool_(threads), paged_budget_(paged_budget) {}
 
   const char* kind() const override { return "cpu"; }
   int threads() const override { return pool_.size(); }
@@ -120,6 +120,16 @@ class CpuBackend final : public Backend {
     if (offset + bytes > s.bytes) return Status::Error(Code::INTERNAL, "write past a buffer");
     std::memcpy(s.as<uint8_t>() + offset, src, bytes);
     return Status::Ok();
+  }
+
+  size_t resident_bytes(const Storage& s) const override {
+    if (s.loc != Location::HOST_MAPPED) return s.bytes;
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> vec((s.bytes + page - 1) / page);
+    if (mincore(s.ptr, s.bytes, vec.data()) != 0) return s.bytes;
+    size_t pages = 0;
+    for (unsigned char v : vec) pages += v & 1;
+    return std::min(s.bytes, pages * page);
   }
 
   Status write_param(ParamState& ps, int64_t offset, const void* src, DType src_dtype, int64_t count) override {
@@ -188,7 +198,10 @@ class CpuBackend final : public Backend {
       return Status::Ok();
     }
     // 3. Apply, parameter by parameter. Nothing below can fail on the CPU.
-    for (size_t w = 0; w < work.size(); ++w) out.results.push_back(apply(work[w], grads[w]));
+    for (size_t w = 0; w < work.size(); ++w) {
+      out.results.push_back(apply(work[w], grads[w]));
+      trim_paged(*work[w].ps);
+    }
     return Status::Ok();
   }
 
@@ -350,14 +363,27 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // Keeps a parameter's paged state within the budget: write it back to its file, then drop its pages (spec 14,
+  // D11: state may exceed RAM; the next step faults the pages back in from the file).
+  void trim_paged(ParamState& ps) {
+    if (paged_budget_ == 0) return;
+    for (Storage* st : {&ps.state1, &ps.state2}) {
+      if (st->loc != Location::HOST_MAPPED || resident_bytes(*st) <= paged_budget_) continue;
+      msync(st->ptr, st->bytes, MS_SYNC);
+      madvise(st->ptr, st->bytes, MADV_DONTNEED);
+      posix_fadvise(st->fd, 0, off_t(st->bytes), POSIX_FADV_DONTNEED);
+    }
+  }
+
   ThreadPool pool_;
+  const size_t paged_budget_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
+std::unique_ptr<Backend> make_cpu_backend(int threads, size_t paged_budget_bytes) {
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  return std::make_unique<CpuBackend>(threads);
+  return std::make_unique<CpuBackend>(threads, paged_budget_bytes);
 }
 
 }  // namespace qstep

@@ -47,6 +47,8 @@ class Backend {
   virtual void release(Storage& s) = 0;
   virtual Status to_host(const Storage& s, size_t offset, void* dst, size_t bytes) = 0;
   virtual Status from_host(Storage& s, size_t offset, const void* src, size_t bytes) = 0;
+  // Bytes of a paged buffer resident in fast memory now (RAM for a file-backed map, the device for managed memory).
+  virtual size_t resident_bytes(const Storage& s) const { return s.bytes; }
 
   // Parameter values with dtype conversion (round to nearest even when narrowing).
   virtual Status write_param(ParamState& ps, int64_t offset, const void* src, DType src_dtype, int64_t count) = 0;

@@ -109,9 +109,9 @@ ParamGuard::~ParamGuard() {
   release_if_requested(ps_);
 }
 
-static Status pull(ParamState& ps, const Storage& s, RawTensor t, RawState& out) {
+static Status pull(ParamState& ps, const Storage& s, RawTensor t, RawState& out, bool with_data) {
   t.data.resize(s.bytes);
-  if (s.bytes) QSTEP_RETURN_IF_ERROR(ps.backend->to_host(s, 0, t.data.data(), s.bytes));
+  if (s.bytes && with_data) QSTEP_RETURN_IF_ERROR(ps.backend->to_host(s, 0, t.data.data(), s.bytes));
   out.tensors.push_back(std::move(t));
   return Status::Ok();
 }
@@ -123,22 +123,25 @@ static RawTensor f32_tensor(const char* name, const std::vector<float>& v, std::
   return t;
 }
 
-Status export_state(ParamState& ps, RawState& out) {
+// The tensors of the state; with_data = false gives names, shapes and sizes only (zero-filled data).
+static Status describe_state(ParamState& ps, RawState& out, bool with_data) {
   if (ps.freed) return Status::Error(Code::FREED, "parameter was freed");
   const int64_t n = ps.spec.n;
   const bool q = ps.quantized();
   out = RawState{ps.spec.op, ps.spec.mode, ps.spec.block, n, ps.step, {}};
   std::vector<int64_t> s1shape = ps.rows1 > 1 ? std::vector<int64_t>{ps.rows1, n} : std::vector<int64_t>{n};
-  QSTEP_RETURN_IF_ERROR(pull(ps, ps.state1, RawTensor{"state1", q, s1shape, {}}, out));
-  if (ps.has_state2) QSTEP_RETURN_IF_ERROR(pull(ps, ps.state2, RawTensor{"state2", q, {n}, {}}, out));
+  QSTEP_RETURN_IF_ERROR(pull(ps, ps.state1, RawTensor{"state1", q, s1shape, {}}, out, with_data));
+  if (ps.has_state2) QSTEP_RETURN_IF_ERROR(pull(ps, ps.state2, RawTensor{"state2", q, {n}, {}}, out, with_data));
   if (q) {
     const bool bw = ps.spec.mode == StateMode::BLOCKWISE8;
     const char* n1 = bw ? "absmax1" : "max1";
     const char* n2 = bw ? "absmax2" : "max2";
     std::vector<int64_t> sc1 = ps.rows1 > 1 ? std::vector<int64_t>{ps.rows1, ps.blocks}
                                             : std::vector<int64_t>{ps.blocks};
-    QSTEP_RETURN_IF_ERROR(pull(ps, ps.scales1, RawTensor{n1, false, sc1, {}}, out));
-    if (ps.has_state2) QSTEP_RETURN_IF_ERROR(pull(ps, ps.scales2, RawTensor{n2, false, {ps.blocks}, {}}, out));
+    QSTEP_RETURN_IF_ERROR(pull(ps, ps.scales1, RawTensor{n1, false, sc1, {}}, out, with_data));
+    if (ps.has_state2) {
+      QSTEP_RETURN_IF_ERROR(pull(ps, ps.scales2, RawTensor{n2, false, {ps.blocks}, {}}, out, with_data));
+    }
     out.tensors.push_back(f32_tensor("qmap1", ps.qmap1, {kMapSize}));
     if (ps.has_state2) out.tensors.push_back(f32_tensor("qmap2", ps.qmap2, {kMapSize}));
   }
@@ -146,6 +149,8 @@ Status export_state(ParamState& ps, RawState& out) {
   if (!ps.gnorm_hist.empty()) out.tensors.push_back(f32_tensor("gnorm_hist", ps.gnorm_hist, {kPercentileHistory}));
   return Status::Ok();
 }
+
+Status export_state(ParamState& ps, RawState& out) { return describe_state(ps, out, true); }
 
 static std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
@@ -166,7 +171,7 @@ Status import_state(ParamState& ps, const RawState& in) {
   if (in.step < 0) return Status::Error(Code::INVALID_ARGUMENT, "negative step");
   // Validate everything first, then write: a rejected import changes nothing.
   RawState expect;
-  QSTEP_RETURN_IF_ERROR(export_state(ps, expect));
+  QSTEP_RETURN_IF_ERROR(describe_state(ps, expect, false));
   if (in.tensors.size() != expect.tensors.size()) {
     std::string names;
     for (auto& t : expect.tensors) names += (names.empty() ? "" : ", ") + t.name;
@@ -246,6 +251,9 @@ MemoryReport memory_report(const ParamState& ps) {
   r.maps = (ps.qmap1.size() + ps.qmap2.size()) * 4;
   r.percentile_history = ps.gnorm_hist.size() * 4;
   r.paged = (ps.state1.paged() ? ps.state1.bytes : 0) + (ps.state2.paged() ? ps.state2.bytes : 0);
+  for (const Storage* st : {&ps.state1, &ps.state2}) {
+    if (st->paged()) r.paged_resident += ps.backend->resident_bytes(*st);
+  }
   r.fp32_state_equivalent = size_t(ps.streams) * size_t(ps.spec.n) * 4;
   return r;
 }

@@ -27,7 +27,8 @@ struct RawState {
 };
 
 struct MemoryReport {
-  size_t param = 0, state = 0, scales = 0, maps = 0, percentile_history = 0, paged = 0, fp32_state_equivalent = 0;
+  size_t param = 0, state = 0, scales = 0, maps = 0, percentile_history = 0, paged = 0, paged_resident = 0;
+  size_t fp32_state_equivalent = 0;
 };
 
 Status create_param(Backend& backend, const ParamSpec& spec, std::shared_ptr<ParamState>& out);

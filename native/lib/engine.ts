@@ -49,6 +49,11 @@ export interface EngineOptions {
   device?: number;
   /** Directory for paged state files (CPU backend); default: the OS temp dir. */
   pagedDir?: string;
+  /**
+   * CPU backend: resident bytes a parameter's paged state may keep after a step; beyond it the state is written
+   * back to its file and dropped from RAM, so state larger than RAM works. 0 (default): the page cache decides.
+   */
+  pagedBudgetBytes?: number;
   /** Called once when 'auto' falls back to the CPU. */
   onFallback?: (reason: string) => void;
 }
@@ -250,6 +255,11 @@ export class Engine {
     }
     const device = options.device ?? 0;
     const pagedDir = options.pagedDir ?? require('node:os').tmpdir();
+    if (typeof pagedDir !== 'string' || pagedDir.length === 0) throw invalid('pagedDir', 'a directory path', pagedDir);
+    const pagedBudgetBytes = options.pagedBudgetBytes ?? 0;
+    if (!Number.isSafeInteger(pagedBudgetBytes) || pagedBudgetBytes < 0) {
+      throw invalid('pagedBudgetBytes', 'a non-negative integer', pagedBudgetBytes);
+    }
     let kind: BackendName = want === 'auto' ? 'cuda' : want;
     if (kind === 'cuda') {
       const probe = binding.cudaProbe();
@@ -259,7 +269,7 @@ export class Engine {
         kind = 'cpu';
       }
     }
-    return new Engine(wrapSync(() => binding.backendCreate(kind, { threads, device })), pagedDir);
+    return new Engine(wrapSync(() => binding.backendCreate(kind, { threads, device, pagedBudgetBytes })), pagedDir);
   }
 
   /** Milliseconds per pass of an fp32-Adam-shaped memory sweep over `numel` elements (benchmark baseline). */

@@ -88,6 +88,7 @@ export interface NativeMemory {
   maps: number;
   percentileHistory: number;
   paged: number;
+  pagedResident: number;
   fp32StateEquivalent: number;
 }
 
@@ -108,7 +109,8 @@ export interface NativeBinding {
     Promise<{ codes: Buffer; absmax: Float32Array }>;
   dequantizeBlockwise(codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DTypeCode,
     code: Float32Array): Promise<Buffer>;
-  backendCreate(kind: 'cpu' | 'cuda', options: { threads: number; device: number }): BackendHandle;
+  backendCreate(kind: 'cpu' | 'cuda', options: { threads: number; device: number; pagedBudgetBytes?: number }):
+    BackendHandle;
   backendInfo(b: BackendHandle): { kind: 'cpu' | 'cuda'; threads: number; device: NativeDeviceInfo | null };
   cudaProbe(): { ok: boolean; count: number; message: string };
   /** Benchmark baseline: ms per pass of Adam's memory traffic (read 4 x n floats, write 3 x n). */

@@ -73,6 +73,8 @@ export interface MemoryInfo {
   percentileHistory: number;
   /** Bytes of `state` that live in paged memory (a file-backed map on the CPU backend). */
   paged: number;
+  /** Of `paged`, the bytes resident in fast memory now (RAM on the CPU backend, device memory on CUDA). */
+  pagedResident: number;
   /** What fp32 state would take for this parameter (the comparison users want to see). */
   fp32StateEquivalent: number;
 }
