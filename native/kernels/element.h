@@ -25,9 +25,11 @@ QSTEP_HD float sign_of(float x) { return float(x > 0.f) - float(x < 0.f); }
 // One element: s[] holds the decoded old state on entry and the new state on exit; returns the new parameter.
 // skip_zeros (spec D5, our documented rule): an element whose raw gradient is exactly 0 keeps its parameter and
 // its old state value, in every mode, for every optimizer that honours it (not AdEMAMix).
-template <class Op, class R>
+//
+// Run-time options are selects, not branches, so that CPU loops stay vectorizable. kMaySkip = false promises that
+// c.skip_zeros is off and drops its selects (a traversal may dispatch on the flag once per launch).
+template <class Op, class R, bool kMaySkip = true>
 QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s)[Op::kStreams]) {
-  // Run-time options are selects, not branches, so that the CPU loops stay vectorizable.
   float old[Op::kStreams];
 #pragma unroll
   for (int k = 0; k < Op::kStreams; ++k) old[k] = s[k];
@@ -35,7 +37,7 @@ QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s
   if (Op::kCoupledDecay) g = c.has_wd ? R::grad(g + p * c.wd) : g;
   Op::advance(c, g, s);
   const float p_new = Op::template update<R>(c, p, g, old, s);
-  if (!Op::kSkipZeros) return p_new;
+  if (!Op::kSkipZeros || !kMaySkip) return p_new;
   const bool keep = c.skip_zeros & (g_raw == 0.f);
 #pragma unroll
   for (int k = 0; k < Op::kStreams; ++k) s[k] = keep ? old[k] : s[k];
