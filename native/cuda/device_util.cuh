@@ -42,6 +42,9 @@ template <int V, typename E>
 __device__ __forceinline__ void load_group(const E* x, int64_t i, int64_t n, bool wide, E (&out)[V], E fill) {
   using W = typename RawWord<int(sizeof(E)) * V>::type;
   if (wide && i + V <= n) {
+#if defined(QSTEP_CUDA_EMU)
+    emu::check_aligned(x + i, alignof(W), "load_group");  // the device faults on a misaligned wide load
+#endif
     const W w = *reinterpret_cast<const W*>(x + i);
     memcpy(out, &w, sizeof(W));
   } else {
@@ -54,6 +57,9 @@ template <int V, typename E>
 __device__ __forceinline__ void store_group(E* x, int64_t i, int64_t n, bool wide, const E (&in)[V]) {
   using W = typename RawWord<int(sizeof(E)) * V>::type;
   if (wide && i + V <= n) {
+#if defined(QSTEP_CUDA_EMU)
+    emu::check_aligned(x + i, alignof(W), "store_group");
+#endif
     W w;
     memcpy(&w, in, sizeof(W));
     *reinterpret_cast<W*>(x + i) = w;

@@ -36,6 +36,7 @@ struct Options {
   int timed = 10;
   bool bench = false;
   bool quick = false;
+  std::string only;  // run only cases whose label contains this
   uint64_t seed = 0;
   std::string json;
 };
@@ -214,8 +215,9 @@ int main(int argc, char** argv) {
     else if (a == "--json") o.json = next();
     else if (a == "--bench") o.bench = true;
     else if (a == "--quick") o.quick = true;
+    else if (a == "--only") o.only = next();
     else {
-      std::fprintf(stderr, "usage: %s [--n N] [--steps S] [--timed R] [--seed S] [--json FILE] [--bench] [--quick]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--n N] [--steps S] [--timed R] [--seed S] [--json FILE] [--bench] [--quick] [--only TEXT]\n", argv[0]);
       return 2;
     }
   }
@@ -242,6 +244,7 @@ int main(int argc, char** argv) {
     std::printf("%-34s %9s %9s %7s %9s %9s %8s %8s %6s  %s\n", "case", "param", "state", "codes", "scales", "reduce",
                 "step ms", "copy ms", "copy%", "verdict");
     for (const Case& k : all_cases(o.quick)) {
+      if (!o.only.empty() && k.label().find(o.only) == std::string::npos) continue;
       const int64_t n = k.n ? k.n : o.n;
       ParamSpec spec{n, k.dtype, k.op, k.mode, k.block, k.trust, k.percentile, k.paged, ""};
       std::shared_ptr<ParamState> pc, pg;
