@@ -12,11 +12,15 @@
 // the engine's scale, except at most a handful differing by one index where fp32 rounding lands across a
 // boundary, and the parameters meet the 16.1 tolerances of their dtype (max 15 errors). Save/load: exported
 // tensors bit-identical after export -> new parameter -> import -> export.
-import type { DType, Engine, Hyperparameters, OptimizerConfig, Param, StateSnapshot } from '../../native/lib';
+import type {
+  DType, Engine, Hyperparameters, OptimizerConfig, Param, ParamOverride, ParamStepResult, StateSnapshot, StepItem,
+} from '../../native/lib';
 import { assertBytesEqual, assertClose, check, checkScalar, closeStats, meanErrors } from '../helpers/compare';
 import { decode, encode, roundArray, u8Array } from '../helpers/dtype';
 import { rngFor, type Rng } from '../helpers/random';
-import { newRefState, refStep, roundingFor, stateQuantizer, type RefHyper, type RefState } from '../reference';
+import {
+  newRefState, refStep, roundingFor, stateQuantizer, type RefHyper, type RefState, type Rounding,
+} from '../reference';
 import { checkMaps, decodeStates, type DecodedState } from './engine-state';
 import { DEFAULT_GRAD, infoOf, SPEC_DEFAULTS, type GradSpec, type ModeSpec } from './registry';
 
@@ -33,6 +37,16 @@ function meanLimits(criteria: ModeSpec['criteria'], dtype: DType, optimizer: str
     return [6e-5, optimizer === 'lion' && dtype === 'fp16' ? 6.2e-4 : 6e-4];
   }
   return dtype === 'bf16' ? [1.5e-4, 1.6e-3] : [1.2e-4, 1.2e-3];
+}
+
+/**
+ * Re-synchronizes a reference state to the engine's dequantized one (spec 16.2). A decoded -0.0 (fresh state:
+ * qmap[0] * 0, spec 3.3 / T13) is the zero state value it stands for: the initial bytes are "harmless because the
+ * block scale starts at 0", so an element that keeps its state (skip_zeros, D5) keeps 0 and must still decode to
+ * 0, not to the sign-fixed -5.5e-7 * scale of a negative value.
+ */
+function resync(ref: Float64Array, values: Float64Array): void {
+  for (let j = 0; j < ref.length; j++) ref[j] = values[j] === 0 ? 0 : values[j];
 }
 
 /** Codes allowed to differ by one index from the reference (fp32 vs float64 landing across a boundary). */
@@ -72,9 +86,10 @@ export interface ProtocolRun {
   /** Per-step hyperparameter changes, given to the engine in the step item and to the reference. */
   perStep?: (t: number) => Partial<Hyperparameters> | undefined;
   /** Parameter override by name (spec 13, D10), passed to createParam. */
-  override?: Parameters<Engine['createParam']>[0]['override'];
+  override?: ParamOverride;
   /** Called after each checked step with the engine parameter and the reference (extra assertions). */
-  afterStep?: (ctx: { t: number; param: Param; pEngine: Float64Array; ref: RefState; snap: StateSnapshot }) => void;
+  afterStep?: (ctx: { t: number; param: Param; pEngine: Float64Array; ref: RefState; snap: StateSnapshot;
+    res: ParamStepResult }) => void;
 }
 
 export interface ProtocolStats {
@@ -140,127 +155,221 @@ function sameSnapshot(label: string, a: StateSnapshot, b: StateSnapshot): void {
   }
 }
 
-export async function runProtocol(engine: Engine, run: ProtocolRun): Promise<ProtocolStats> {
-  const { config, mode, dtype, shape } = run;
-  const name = config.name;
-  const info = infoOf(name);
-  const steps = run.steps ?? mode.steps;
-  const saveAt = new Set(run.saveAt ?? mode.saveAt);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const rng = rngFor(run.label);
-  const rounding = roundingFor(dtype, mode.mode);
-  const eightBit = mode.mode !== 'fp32';
-  const stats: ProtocolStats = { maxOffByOne: 0, maxStateMismatch: 0, maxParamErrors: 0, worstMeanAbs: 0, worstMeanRel: 0 };
+export interface TwinSpec {
+  label: string;
+  name?: string;
+  config: OptimizerConfig;
+  /** The state mode the parameter must get (from its config and override). */
+  mode: ModeSpec;
+  dtype: DType;
+  shape: number[];
+  override?: ParamOverride;
+  /** 0-based step indices after which the state goes through export -> fresh parameter -> import. */
+  saveAt?: readonly number[];
+  afterStep?: ProtocolRun['afterStep'];
+}
 
-  const spec = { name: 'w', shape, dtype, config, override: run.override };
-  let param = engine.createParam(spec);
-  check(param.mode === mode.mode, `${run.label}: parameter got state mode ${param.mode}, expected ${mode.mode}`);
-  const p0 = roundArray(dtype, rng.randn(n, 0.1));
-  await param.write(0, encode(p0, 'fp32'), 'fp32');
-  assertClose(`${run.label}: parameter values after write/read`, decode(await param.read(0, n, 'fp32'), 'fp32'), p0, 0, 0);
+/**
+ * One engine parameter and its float64 reference, stepped together and compared after every step with the checks
+ * described at the top of this file. Several twins can share one engine.step call (per-parameter configuration,
+ * step counters and the atomicity of non-finite handling are tested that way).
+ */
+export class Twin {
+  readonly spec: TwinSpec;
+  readonly n: number;
+  readonly stats: ProtocolStats = { maxOffByOne: 0, maxStateMismatch: 0, maxParamErrors: 0, worstMeanAbs: 0, worstMeanRel: 0 };
+  param: Param;
+  readonly pRef: Float64Array;
+  readonly st: RefState;
+  private readonly engine: Engine;
+  private readonly rounding: Rounding;
+  private readonly saveAt: Set<number>;
+  private checksDone = 0;
 
-  const h0 = refHyperOf(config, run.override);
-  const pRef = p0.slice();
-  const st = newRefState(name, n, h0.percentile);
-  try {
-    for (let i = 0; i < steps; i++) {
-      const t = i + 1;
-      const at = `${run.label} step ${t}`;
-      const g = roundArray(dtype, run.makeGrad ? run.makeGrad(rng, n, t) : randomGrad(rng, n, t, run.grad ?? DEFAULT_GRAD));
-      const perStep = run.perStep?.(t);
-      const h = refHyperOf(config, { ...run.override, ...perStep });
-      const out = await engine.step([{ param, grad: encode(g, dtype), gradDtype: dtype, hyper: perStep }], 'error');
-      check(!out.skipped && out.nonFinite.length === 0, `${at}: step reported skipped/non-finite on finite gradients`);
-      const res = out.results[0];
-      check(res.step === t, `${at}: engine step counter ${res.step}`);
-      // Percentile clipping: the engine's scale must match the reference's; the reference then applies the
-      // engine's (fp32 norm) so that the elementwise checks below see only per-element rounding.
-      const ri = refStep(name, pRef, g, st, h, rounding, {
-        gnormScale: (refScale) => {
-          checkScalar(`${at}: gnormScale`, res.gnormScale, refScale, 0, 1e-4);
-          return res.gnormScale;
-        },
-      });
-      if (h.percentile >= 100) check(res.gnormScale === 1, `${at}: gnormScale ${res.gnormScale} without percentile clipping`);
-      // Trust ratio: fp32 accumulation of ||u||^2 gives ~1e-6. With fp32 state and 16-bit parameters the norm pass may
-      // see the scaled gradient before or after its rounding to T (spec 11 says "from the gnorm-scaled gradient",
-      // the 32-bit prelude of 6 rounds it), which moves the norm by up to ~1e-4: rtol 1e-3 there.
-      const unormTol = !eightBit && dtype !== 'fp32' ? 1e-3 : 1e-4;
-      if (info.trustRatio && h.maxUnorm > 0) checkScalar(`${at}: updateScale (trust ratio)`, res.updateScale, ri.updateScale, 0, unormTol);
-      else check(res.updateScale === 1, `${at}: updateScale ${res.updateScale} without max_unorm`);
+  private constructor(engine: Engine, spec: TwinSpec, param: Param, p0: Float64Array) {
+    this.engine = engine;
+    this.spec = spec;
+    this.param = param;
+    this.n = p0.length;
+    this.pRef = p0.slice();
+    this.st = newRefState(spec.config.name, this.n, refHyperOf(spec.config, spec.override).percentile);
+    this.rounding = roundingFor(spec.dtype, spec.mode.mode);
+    this.saveAt = new Set(spec.saveAt ?? []);
+  }
 
-      const pEngine = decode(await param.read(0, n, 'fp32'), 'fp32');
-      const snap = await param.exportState();
-      check(snap.step === t && snap.mode === mode.mode && snap.numel === n,
-        `${at}: exported header step ${snap.step} mode ${snap.mode} numel ${snap.numel}`);
-      if (mode.mode === 'blockwise8') check(snap.blockSize === mode.blockSize, `${at}: exported block size ${snap.blockSize}`);
-      if (eightBit && (t === 1 || saveAt.has(i - 1))) checkMaps(snap, info.states, at);
+  /** Creates the parameter (checking its state mode) and writes randn*0.1 values rounded to the dtype. */
+  static async create(engine: Engine, spec: TwinSpec, rng: Rng): Promise<Twin> {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const param = engine.createParam({ name: spec.name ?? 'w', shape: spec.shape, dtype: spec.dtype, config: spec.config,
+      override: spec.override });
+    check(param.mode === spec.mode.mode, `${spec.label}: parameter got state mode ${param.mode}, expected ${spec.mode.mode}`);
+    const p0 = roundArray(spec.dtype, rng.randn(n, 0.1));
+    await param.write(0, encode(p0, 'fp32'), 'fp32');
+    assertClose(`${spec.label}: parameter values after write/read`, decode(await param.read(0, n, 'fp32'), 'fp32'), p0, 0, 0);
+    const twin = new Twin(engine, spec, param, p0);
+    await twin.checkInitialState();
+    return twin;
+  }
 
-      // States.
-      const decoded = decodeStates(snap, info.states, info.rows, n, mode.blockSize);
-      for (const dec of decoded) {
-        const ref = dec.name === 'state1' ? st.s1 : st.s2!;
-        if (!eightBit) {
-          const [atol, rtol] = TOL_32BIT[dtype];
-          assertClose(`${at}: ${dec.name}`, dec.values, ref, atol, rtol, 0);
-        } else {
-          const mism = closeStats(dec.values, ref, 3e-3, 1e-3).violations;
-          check(mism < 20, `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (spec 16.2: < 20)`);
-          stats.maxStateMismatch = Math.max(stats.maxStateMismatch, mism);
-          checkQuantized(`${at}`, dec, ref, stats);
-          ref.set(dec.values); // re-synchronize (16.2)
-        }
+  /**
+   * Fresh state (spec 3.3, T13): fp32 zeros; in 8-bit modes byte 0 (not the zero code) with scale 0, which decodes
+   * to qmap[0] * 0 = -0.0, a zero state. The reference starts from it as the 16.2 protocol re-synchronizes.
+   */
+  private async checkInitialState(): Promise<void> {
+    const info = infoOf(this.spec.config.name);
+    const snap = await this.param.exportState();
+    check(snap.step === 0, `${this.spec.label}: fresh state has step ${snap.step}`);
+    for (const dec of decodeStates(snap, info.states, info.rows, this.n, this.spec.mode.blockSize)) {
+      const ref = dec.name === 'state1' ? this.st.s1 : this.st.s2!;
+      if (dec.codes) {
+        check(dec.codes.every((c) => c === 0), `${this.spec.label}: fresh ${dec.name} codes are not all byte 0 (T13)`);
+        check(dec.scales!.every((x) => x === 0), `${this.spec.label}: fresh ${dec.name} scales are not all 0`);
       }
+      check(dec.values.every((x) => x === 0), `${this.spec.label}: fresh ${dec.name} is not all zero`);
+      resync(ref, dec.values);
+    }
+  }
 
-      // Parameters.
-      const [atol, rtol] = TOL_32BIT[dtype];
-      const errs = closeStats(pEngine, pRef, atol, rtol).violations;
-      stats.maxParamErrors = Math.max(stats.maxParamErrors, errs);
-      assertClose(`${at}: parameters (16.1 tolerance, one-step under re-sync in 8-bit modes)`, pEngine, pRef, atol, rtol, 15);
-      if (eightBit) {
-        const [mAbs, mRel] = meanLimits(mode.criteria, dtype, name);
-        const me = meanErrors(pEngine, pRef, 1e-9);
-        stats.worstMeanAbs = Math.max(stats.worstMeanAbs, me.abs);
-        stats.worstMeanRel = Math.max(stats.worstMeanRel, me.rel);
-        check(me.abs < mAbs && me.rel < mRel, `${at}: parameter mean errors abs ${me.abs} rel ${me.rel} ` +
-          `(spec ${mode.criteria}: < ${mAbs}, < ${mRel})`);
-        if (mode.criteria === '16.3') {
-          const [pa, pr] = TOL_8BIT_PARAM[dtype];
-          assertClose(`${at}: parameters (16.3 patol/prtol)`, pEngine, pRef, pa, pr, 5);
-        }
-      }
-      if (eightBit || dtype !== 'fp32') pRef.set(pEngine); // re-synchronize to the engine's stored values
+  get eightBit(): boolean {
+    return this.spec.mode.mode !== 'fp32';
+  }
 
-      // Per-parameter extras.
-      if (info.trustRatio && h.maxUnorm > 0) {
-        const u = snap.tensors.unorm;
-        check(u !== undefined && u.data.length === 4, `${at}: exported state lacks the 1-float unorm tensor`);
-        const unorm = u.data.readFloatLE(0);
-        check(unorm > 0, `${at}: unorm ${unorm} must be > 0 after a step (spec 16.1)`);
-        checkScalar(`${at}: unorm (squared update norm)`, unorm, ri.unorm, 0, unormTol);
-      }
-      if (h.percentile < 100) {
-        const gh = snap.tensors.gnorm_hist;
-        check(gh !== undefined && gh.data.length === 400, `${at}: exported state lacks the 100-float gnorm_hist`);
-        const hist = Float64Array.from({ length: 100 }, (_, k) => gh.data.readFloatLE(4 * k));
-        assertClose(`${at}: gnorm_hist (squared norms)`, hist, st.hist!, 0, 1e-4);
-      }
-      run.afterStep?.({ t, param, pEngine, ref: st, snap });
+  /** A gradient for step t, rounded to the dtype. */
+  gradient(rng: Rng, t: number, grad: GradSpec = DEFAULT_GRAD): Float64Array {
+    return roundArray(this.spec.dtype, randomGrad(rng, this.n, t, grad));
+  }
 
-      // Save / load into a fresh parameter, continue with it.
-      if (saveAt.has(i)) {
-        const fresh = engine.createParam({ ...spec, name: `w@${t}` });
-        await fresh.write(0, encode(pEngine, 'fp32'), 'fp32');
-        await fresh.importState(snap);
-        sameSnapshot(`${at}: save/load`, snap, await fresh.exportState());
-        assertClose(`${at}: parameters after reload`, decode(await fresh.read(0, n, 'fp32'), 'fp32'), pEngine, 0, 0);
-        check(fresh.step === t, `${at}: reloaded step counter ${fresh.step}`);
-        param.free();
-        param = fresh;
+  item(g: Float64Array, perStep?: Partial<Hyperparameters>): StepItem<Param> {
+    return { param: this.param, grad: encode(g, this.spec.dtype), gradDtype: this.spec.dtype, hyper: perStep };
+  }
+
+  /**
+   * After the engine applied `g` (with `perStep`) and reported `res`: runs the reference step and compares
+   * everything; re-synchronizes as section 16 says; saves/loads when asked.
+   */
+  async verify(g: Float64Array, res: ParamStepResult, perStep?: Partial<Hyperparameters>): Promise<void> {
+    const { config, dtype, mode } = this.spec;
+    const name = config.name;
+    const info = infoOf(name);
+    const n = this.n;
+    const st = this.st;
+    const pRef = this.pRef;
+    const eightBit = this.eightBit;
+    const stats = this.stats;
+    const t = st.step + 1;
+    const i = this.checksDone++;
+    const at = `${this.spec.label} step ${t}`;
+    check(res.step === t, `${at}: engine step counter ${res.step}, reference ${t}`);
+    const h = refHyperOf(config, { ...this.spec.override, ...perStep });
+    // Percentile clipping: the engine's scale must match the reference's; the reference then applies the
+    // engine's (fp32 norm) so that the elementwise checks below see only per-element rounding.
+    const ri = refStep(name, pRef, g, st, h, this.rounding, {
+      gnormScale: (refScale) => {
+        checkScalar(`${at}: gnormScale`, res.gnormScale, refScale, 0, 1e-4);
+        return res.gnormScale;
+      },
+    });
+    if (h.percentile >= 100) check(res.gnormScale === 1, `${at}: gnormScale ${res.gnormScale} without percentile clipping`);
+    // Trust ratio: fp32 accumulation of ||u||^2 gives ~1e-6. With fp32 state and 16-bit parameters the norm pass may
+    // see the scaled gradient before or after its rounding to T (spec 11 says "from the gnorm-scaled gradient",
+    // the 32-bit prelude of 6 rounds it), which moves the norm by up to ~1e-4: rtol 1e-3 there.
+    const unormTol = !eightBit && dtype !== 'fp32' ? 1e-3 : 1e-4;
+    const trust = info.trustRatio && h.maxUnorm > 0;
+    if (trust) checkScalar(`${at}: updateScale (trust ratio)`, res.updateScale, ri.updateScale, 0, unormTol);
+    else check(res.updateScale === 1, `${at}: updateScale ${res.updateScale} without max_unorm`);
+
+    const pEngine = decode(await this.param.read(0, n, 'fp32'), 'fp32');
+    const snap = await this.param.exportState();
+    check(snap.step === t && snap.mode === mode.mode && snap.numel === n,
+      `${at}: exported header step ${snap.step} mode ${snap.mode} numel ${snap.numel}`);
+    if (mode.mode === 'blockwise8') check(snap.blockSize === mode.blockSize, `${at}: exported block size ${snap.blockSize}`);
+    if (eightBit && (i === 0 || this.saveAt.has(i - 1))) checkMaps(snap, info.states, at);
+
+    // States.
+    for (const dec of decodeStates(snap, info.states, info.rows, n, mode.blockSize)) {
+      const ref = dec.name === 'state1' ? st.s1 : st.s2!;
+      if (!eightBit) {
+        const [atol, rtol] = TOL_32BIT[dtype];
+        assertClose(`${at}: ${dec.name}`, dec.values, ref, atol, rtol, 0);
+      } else {
+        const mism = closeStats(dec.values, ref, 3e-3, 1e-3).violations;
+        check(mism < 20, `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (spec 16.2: < 20)`);
+        stats.maxStateMismatch = Math.max(stats.maxStateMismatch, mism);
+        checkQuantized(at, dec, ref, stats);
+        resync(ref, dec.values);
       }
     }
-  } finally {
-    param.free();
+
+    // Parameters.
+    const [atol, rtol] = TOL_32BIT[dtype];
+    stats.maxParamErrors = Math.max(stats.maxParamErrors, closeStats(pEngine, pRef, atol, rtol).violations);
+    assertClose(`${at}: parameters (16.1 tolerance, one-step under re-sync in 8-bit modes)`, pEngine, pRef, atol, rtol, 15);
+    if (eightBit) {
+      const [mAbs, mRel] = meanLimits(mode.criteria, dtype, name);
+      const me = meanErrors(pEngine, pRef, 1e-9);
+      stats.worstMeanAbs = Math.max(stats.worstMeanAbs, me.abs);
+      stats.worstMeanRel = Math.max(stats.worstMeanRel, me.rel);
+      check(me.abs < mAbs && me.rel < mRel, `${at}: parameter mean errors abs ${me.abs} rel ${me.rel} ` +
+        `(spec ${mode.criteria}: < ${mAbs}, < ${mRel})`);
+      if (mode.criteria === '16.3') {
+        const [pa, pr] = TOL_8BIT_PARAM[dtype];
+        assertClose(`${at}: parameters (16.3 patol/prtol)`, pEngine, pRef, pa, pr, 5);
+      }
+    }
+    if (eightBit || dtype !== 'fp32') pRef.set(pEngine); // re-synchronize to the engine's stored values
+
+    if (trust) {
+      const u = snap.tensors.unorm;
+      check(u !== undefined && u.data.length === 4, `${at}: exported state lacks the 1-float unorm tensor`);
+      const unorm = u.data.readFloatLE(0);
+      check(unorm > 0, `${at}: unorm ${unorm} must be > 0 after a step (spec 16.1)`);
+      checkScalar(`${at}: unorm (squared update norm)`, unorm, ri.unorm, 0, unormTol);
+    }
+    if (h.percentile < 100) {
+      const gh = snap.tensors.gnorm_hist;
+      check(gh !== undefined && gh.data.length === 400, `${at}: exported state lacks the 100-float gnorm_hist`);
+      const hist = Float64Array.from({ length: 100 }, (_, k) => gh.data.readFloatLE(4 * k));
+      assertClose(`${at}: gnorm_hist (squared norms)`, hist, st.hist!, 0, 1e-4);
+    }
+    this.spec.afterStep?.({ t, param: this.param, pEngine, ref: st, snap, res });
+
+    if (this.saveAt.has(i)) {
+      const fresh = this.engine.createParam({ name: `${this.param.name}@${t}`, shape: this.spec.shape, dtype,
+        config, override: this.spec.override });
+      await fresh.write(0, encode(pEngine, 'fp32'), 'fp32');
+      await fresh.importState(snap);
+      sameSnapshot(`${at}: save/load`, snap, await fresh.exportState());
+      assertClose(`${at}: parameters after reload`, decode(await fresh.read(0, n, 'fp32'), 'fp32'), pEngine, 0, 0);
+      check(fresh.step === t, `${at}: reloaded step counter ${fresh.step}`);
+      this.param.free();
+      this.param = fresh;
+    }
   }
-  return stats;
+
+  free(): void {
+    this.param.free();
+  }
+}
+
+/** Runs one parameter through `steps` steps of the protocol. */
+export async function runProtocol(engine: Engine, run: ProtocolRun): Promise<ProtocolStats> {
+  const rng = rngFor(run.label);
+  const twin = await Twin.create(engine, {
+    label: run.label, config: run.config, mode: run.mode, dtype: run.dtype, shape: run.shape, override: run.override,
+    saveAt: run.saveAt ?? run.mode.saveAt, afterStep: run.afterStep,
+  }, rng);
+  try {
+    const steps = run.steps ?? run.mode.steps;
+    for (let t = 1; t <= steps; t++) {
+      const g = run.makeGrad ? roundArray(run.dtype, run.makeGrad(rng, twin.n, t)) : twin.gradient(rng, t, run.grad);
+      const perStep = run.perStep?.(t);
+      const out = await engine.step([twin.item(g, perStep)], 'error');
+      check(!out.skipped && out.nonFinite.length === 0,
+        `${run.label} step ${t}: step reported skipped/non-finite on finite gradients`);
+      await twin.verify(g, out.results[0], perStep);
+    }
+  } finally {
+    twin.free();
+  }
+  return twin.stats;
 }

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { f32Bits } from '../helpers/dtype';
 import { rngFor } from '../helpers/random';
 import {
-  createDynamicMap, midpoints, nearestCode, nearestLinear, SIGNED_MAP, signFix, UNSIGNED_MAP,
+  createDynamicMap, fastNearest, midpoints, nearestCode, nearestLinear, quantizeStateValue, SIGNED_MAP, signFix,
+  stateQuantizer, UNSIGNED_MAP,
 } from '../reference';
 
 const sig9 = (x: number): number => Number(x.toPrecision(9));
@@ -121,6 +122,42 @@ describe('reference: nearest code and sign fix (spec 5.1, 5.2, Appendix B)', () 
           const d = Math.abs(x - map[a]) - Math.abs(x) * 2 ** -23;
           if (a > 0 && Math.abs(x - map[a - 1]) < d) expect.fail(`code ${a - 1} is closer to ${x} than ${a}`);
           if (a < 255 && Math.abs(x - map[a + 1]) < d) expect.fail(`code ${a + 1} is closer to ${x} than ${a}`);
+        }
+      }
+    }
+  });
+
+  it('the bucketed lookup (fastNearest, stateQuantizer) gives exactly the plain rule on every probe', () => {
+    const rng = rngFor('reference fast nearest');
+    for (const map of [SIGNED_MAP, UNSIGNED_MAP]) {
+      const fast = fastNearest(map);
+      const probes = [...Array.from(map), ...Array.from(midpoints(map)), NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40,
+        3.4e38, -3.4e38];
+      for (const v of Array.from(midpoints(map))) {
+        const b = new Float32Array([v, v]);
+        const u = new Int32Array(b.buffer);
+        u[0] += 1;
+        u[1] -= 1;
+        probes.push(b[0], b[1]);
+      }
+      for (let i = 0; i < 50000; i++) probes.push((rng.uniform() * 2.2 - 1.1) * 10 ** -rng.int(9));
+      for (const x of probes) {
+        const xf = Math.fround(x);
+        if (fast(xf) !== nearestCode(xf, map)) expect.fail(`fastNearest(${xf}) = ${fast(xf)}, plain ${nearestCode(xf, map)}`);
+      }
+      for (const signed of [true, false]) {
+        const q = stateQuantizer(map, signed);
+        for (let i = 0; i < 20000; i++) {
+          const s = (rng.uniform() * 2 - 1) * 10 ** -rng.int(9);
+          const scale = Math.fround(rng.uniform() * 10 ** -rng.int(6));
+          if (q(s, scale) !== quantizeStateValue(s, scale, map, signed)) expect.fail(`stateQuantizer(${s}, ${scale})`);
+        }
+        for (const s of [0, -0, NaN, 1e-30, -1e-30]) {
+          for (const scale of [0, 1, 1e-3]) {
+            const a = q(s, scale);
+            const b = quantizeStateValue(s, scale, map, signed);
+            if (a !== b) expect.fail(`stateQuantizer(${s}, ${scale}) = ${a}, plain ${b}`);
+          }
         }
       }
     }

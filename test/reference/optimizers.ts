@@ -119,26 +119,25 @@ function adamFamily(c: Ctx): { updateScale: number; unorm: number } {
   const m = st.s1;
   const v = st.s2!;
   const u = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) {
-    if (c.skip(i)) continue;
-    const gi = r.grad(gs * g[i]);
-    m[i] = b1 * m[i] + (1 - b1) * gi;
-    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-    u[i] = m[i] / c1 / (Math.sqrt(v[i]) / c2 + h.eps);
-  }
-  let us = 1;
   let unorm = 0;
-  if (c.trust) {
-    for (let i = 0; i < u.length; i++) unorm += u[i] * u[i];
-    us = trustScale(unorm, norm2(p), h.maxUnorm, 0);
+  for (let i = 0; i < p.length; i++) {
+    const gi = r.grad(gs * g[i]);
+    const mi = b1 * m[i] + (1 - b1) * gi;
+    const vi = b2 * v[i] + (1 - b2) * gi * gi;
+    u[i] = mi / c1 / (Math.sqrt(vi) / c2 + h.eps);
+    unorm += u[i] * u[i]; // spec 11: the norm pass runs over every element; skip_zeros acts in the update only
+    if (c.skip(i)) continue;
+    m[i] = mi;
+    v[i] = vi;
   }
+  const us = c.trust ? trustScale(unorm, norm2(p), h.maxUnorm, 0) : 1;
   for (let i = 0; i < p.length; i++) {
     if (c.skip(i)) continue;
     let x = r.param(p[i] - us * h.lr * u[i]);
     if (h.weightDecay > 0) x = r.param(x * (1 - h.lr * h.weightDecay));
     p[i] = x;
   }
-  return { updateScale: us, unorm };
+  return { updateScale: us, unorm: c.trust ? unorm : 0 };
 }
 
 /** SGD and LARS (spec 6.3, 11): the trust-ratio norm uses the buffer computed without the decay term. */
@@ -148,15 +147,15 @@ function momentumFamily(c: Ctx): { updateScale: number; unorm: number } {
   const s = st.s1;
   let unorm = 0;
   for (let i = 0; i < p.length; i++) {
-    if (c.skip(i)) continue;
     const g0 = r.grad(gs * g[i]);
-    const gi = h.weightDecay > 0 ? r.grad(g0 + h.weightDecay * p[i]) : g0;
-    const old = s[i];
-    s[i] = t === 1 ? gi : b1 * old + gi;
     if (c.trust) {
-      const u = t === 1 ? g0 : b1 * old + g0;
+      // spec 11: the norm pass runs over every element (skip_zeros acts in the update only), without decay.
+      const u = t === 1 ? g0 : b1 * s[i] + g0;
       unorm += u * u;
     }
+    if (c.skip(i)) continue;
+    const gi = h.weightDecay > 0 ? r.grad(g0 + h.weightDecay * p[i]) : g0;
+    s[i] = t === 1 ? gi : b1 * s[i] + gi;
   }
   const us = c.trust ? trustScale(unorm, norm2(p), h.maxUnorm, h.eps) : 1;
   for (let i = 0; i < p.length; i++) {

@@ -93,28 +93,37 @@ function bucketBounds(code: Float32Array): { lo: Uint8Array; hi: Uint8Array } {
 const boundCache = new WeakMap<Float32Array, { lo: Uint8Array; hi: Uint8Array }>();
 
 /**
+ * nearestCode for whole tensors (x is rounded to fp32 first): the same rule, found through bucketBounds instead of a
+ * binary search. Checked against the plain form in the reference self-tests.
+ */
+export function fastNearest(code: Float32Array): (x: number) => number {
+  const mids = midpoints(code);
+  const { lo, hi } = bucketBounds(code);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  return (xIn: number): number => {
+    f[0] = xIn;
+    const x = f[0];
+    if (x !== x) return 0;
+    const h = u[0] >>> 16;
+    let q = lo[h];
+    const top = hi[h];
+    while (q < top && (x > mids[q] || (x === mids[q] && (q & 1) === 1))) q++;
+    return q;
+  };
+}
+
+/**
  * quantizeStateValue for whole tensors: the same rule (5.1 boundaries with the even tie, NaN -> 0, sign fix 5.2 for
  * signed state), found through bucketBounds instead of a binary search. Checked against the plain form in the
  * reference self-tests.
  */
 export function stateQuantizer(code: Float32Array, signed: boolean): (s: number, scale: number) => number {
-  const mids = midpoints(code);
-  const { lo, hi } = bucketBounds(code);
+  const nearest = fastNearest(code);
   const neg = Uint8Array.from(code, (c) => (f32SignBit(c) ? 1 : 0));
-  const f = new Float32Array(1);
-  const u = new Uint32Array(f.buffer);
   return (s: number, scale: number): number => {
     const sf = Math.fround(s);
-    f[0] = sf / Math.fround(scale);
-    const x = f[0];
-    let q: number;
-    if (x !== x) q = 0;
-    else {
-      const h = u[0] >>> 16;
-      q = lo[h];
-      const top = hi[h];
-      while (q < top && (x > mids[q] || (x === mids[q] && (q & 1) === 1))) q++;
-    }
+    let q = nearest(sf / Math.fround(scale));
     if (!signed) return q;
     const sNeg = sf < 0 || (sf === 0 && 1 / sf < 0) || (sf !== sf && f32SignBit(sf));
     if ((neg[q] === 1) !== sNeg) q = (sf > 0 ? q + 1 : q - 1) & 0xff;
@@ -129,9 +138,12 @@ export function quantizeStateValue(s: number, scale: number, code: Float32Array,
   return signed ? signFix(q, Math.fround(s), code) : q;
 }
 
-/** 5.3 standalone blockwise quantization of fp32 values (already widened from the input dtype). */
-export function quantizeBlockwiseRef(values: ArrayLike<number>, blockSize: number,
-  code: Float32Array): { codes: Uint8Array; absmax: Float32Array } {
+/**
+ * 5.3 standalone blockwise quantization of fp32 values (already widened from the input dtype). `nearest` defaults
+ * to the plain binary search; large inputs may pass fastNearest(code).
+ */
+export function quantizeBlockwiseRef(values: ArrayLike<number>, blockSize: number, code: Float32Array,
+  nearest: (x: number) => number = (x) => nearestCode(x, code)): { codes: Uint8Array; absmax: Float32Array } {
   const n = values.length;
   const blocks = Math.ceil(n / blockSize);
   const codes = new Uint8Array(n);
@@ -143,7 +155,7 @@ export function quantizeBlockwiseRef(values: ArrayLike<number>, blockSize: numbe
     for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(values[i]));
     absmax[b] = m;
     const inv = Math.fround(1 / Math.fround(m)); // +Inf for an all-zero block: 0 * Inf = NaN -> code 0
-    for (let i = lo; i < hi; i++) codes[i] = nearestCode(Math.fround(Math.fround(values[i]) * inv), code);
+    for (let i = lo; i < hi; i++) codes[i] = nearest(Math.fround(Math.fround(values[i]) * inv));
   }
   return { codes, absmax };
 }
