@@ -10,6 +10,7 @@
 #include <cuda_runtime_api.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -63,13 +64,14 @@ class Pool {
     std::normal_distribution<float> nd(0.f, 1.f);
     for (auto& x : v_) x = nd(rng_);
   }
-  std::vector<float> draw(int64_t n, float scale, double zero_frac) {
+  // exact: values k/4 * scale with |k| <= 3 (scale a power of two), see Case::exact_grads.
+  std::vector<float> draw(int64_t n, float scale, double zero_frac, bool exact = false) {
     std::vector<float> out(static_cast<size_t>(n));
     std::uniform_int_distribution<size_t> off(0, v_.size() - 1);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     size_t at = off(rng_);
     for (auto& x : out) {
-      x = v_[at] * scale;
+      x = exact ? std::fmin(3.f, std::fmax(-3.f, std::nearbyint(v_[at] * 2.f))) * 0.25f * scale : v_[at] * scale;
       at = at + 1 == v_.size() ? 0 : at + 1;
     }
     for (int64_t k = 0; k < int64_t(double(n) * zero_frac); ++k) out[size_t(u(rng_) * double(n)) % out.size()] = 0.f;
@@ -255,9 +257,9 @@ int main(int argc, char** argv) {
       CHECK_OK(gpu->write_param(*pg, 0, p0.data(), DType::F32, n), "write_param cuda");
       CaseDiff cd;
       std::vector<uint8_t> g;
-      static const float kGradScale[] = {1.f, 3.f, 0.5f, 2.f};
+      static const float kGradScale[] = {1.f, 4.f, 0.5f, 2.f};  // powers of two (exact_grads); 4x triggers clipping
       for (int s = 0; s < o.steps; ++s) {
-        g = encode(pool.draw(n, kGradScale[s % 4], 0.01), k.grad_dtype);
+        g = encode(pool.draw(n, kGradScale[s % 4], 0.01, k.exact_grads), k.grad_dtype);
         if (k.non_finite && s == o.steps - 1) {
           const float bad = s % 2 ? NAN : INFINITY;
           const auto b = encode({bad}, k.grad_dtype);

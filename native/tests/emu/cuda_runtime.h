@@ -1,7 +1,8 @@
-// qstep CUDA emulator, kernel half: the execution model of native/cuda/ on host threads. A launch runs its blocks
-// one after another; each block runs blockDim.x std::threads that meet at __syncthreads (a std::barrier) and
-// exchange warp shuffles through a per-warp slot array between two warp barriers. __shared__ variables become
-// function statics, which is sound because blocks never overlap. scripts/emu-launch.py rewrites each
+// qstep CUDA emulator, kernel half: the execution model of native/cuda/ on the host. A launch runs its blocks one
+// after another on the launching thread; a block's threads are fibers (ucontext) scheduled round robin, meeting at
+// __syncthreads and exchanging warp shuffles through a per-warp slot array between two warp barriers. __shared__
+// variables become function statics, sound because blocks never overlap (one launch at a time per process, as
+// the backend's call lock gives). native/tests/emu/emu_launch.py rewrites each
 // `kernel<<<grid, block, smem, stream>>>(args)` into `::emu::launch(grid, block, smem, stream, [&] { kernel(args); })`.
 // Wide loads are checked for alignment, as the device would fault on a misaligned one.
 #pragma once
@@ -33,8 +34,7 @@ struct alignas(16) uint4 { unsigned x, y, z, w; };
 struct alignas(16) float4 { float x, y, z, w; };
 
 namespace emu {
-extern thread_local dim3 thread_idx, block_idx;
-extern dim3 block_dim, grid_dim;
+extern thread_local dim3 thread_idx, block_idx, block_dim, grid_dim;
 void sync_block();
 uint64_t shuffle_xor(uint64_t bits, int offset);
 void launch(dim3 grid, dim3 block, size_t smem, cudaStream_t s, const std::function<void()>& body);

@@ -1,36 +1,66 @@
 // qstep CUDA emulator: the runtime functions and the block scheduler (see cuda_runtime.h, cuda_runtime_api.h).
 // QSTEP_EMU_NO_DEVICE=1 makes cudaGetDeviceCount fail with error 35, as on a machine without a driver.
-#include <barrier>
+#include <ucontext.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "cuda_runtime.h"
 
 namespace emu {
 
-thread_local dim3 thread_idx, block_idx;
-dim3 block_dim, grid_dim;
+thread_local dim3 thread_idx, block_idx, block_dim, grid_dim;
 
 namespace {
 
-struct Block {
-  explicit Block(unsigned threads) : all(threads) {
-    for (unsigned w = 0; w < (threads + 31) / 32; ++w) {
-      warps.push_back(std::make_unique<std::barrier<>>(threads - 32 * w < 32 ? threads - 32 * w : 32));
-    }
-    slots.resize(threads);
-  }
-  std::barrier<> all;
-  std::vector<std::unique_ptr<std::barrier<>>> warps;
-  std::vector<uint64_t> slots;
+// One block at a time, its threads as fibers on the launching OS thread: a fiber runs until it waits at a barrier
+// or returns, then the next one runs (round robin). Cheap switches keep barrier-heavy kernels fast enough.
+constexpr size_t kStack = size_t(256) << 10;
+
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack = std::vector<char>(kStack);
+  bool done = false;
 };
-Block* current = nullptr;
+
+struct Barrier {
+  unsigned expected = 0, arrived = 0;
+  uint64_t generation = 0;
+};
+
+struct Block {
+  ucontext_t sched;
+  std::vector<Fiber> fibers;
+  unsigned running = 0;
+  Barrier all;
+  std::vector<Barrier> warps;
+  std::vector<uint64_t> slots;
+  const std::function<void()>* body = nullptr;
+};
+thread_local Block* current = nullptr;
+
+void yield_to_scheduler() { swapcontext(&current->fibers[current->running].ctx, &current->sched); }
+
+void wait_at(Barrier& b) {
+  const uint64_t gen = b.generation;
+  if (++b.arrived == b.expected) {
+    b.arrived = 0;
+    ++b.generation;
+    return;
+  }
+  while (b.generation == gen) yield_to_scheduler();
+}
+
+void fiber_main() {
+  (*current->body)();
+  current->fibers[current->running].done = true;
+  swapcontext(&current->fibers[current->running].ctx, &current->sched);
+}
 
 struct Alloc {
   size_t bytes;
@@ -67,35 +97,55 @@ cudaError_t untrack(void* p) {
 
 }  // namespace
 
-void sync_block() { current->all.arrive_and_wait(); }
+void sync_block() { wait_at(current->all); }
 
 uint64_t shuffle_xor(uint64_t bits, int offset) {
   const unsigned t = thread_idx.x, w = t / 32;
   current->slots[t] = bits;
-  current->warps[w]->arrive_and_wait();
+  wait_at(current->warps[w]);
   const uint64_t got = current->slots[(t & ~31u) | ((t & 31u) ^ unsigned(offset))];
-  current->warps[w]->arrive_and_wait();
+  wait_at(current->warps[w]);
   return got;
 }
 
 void launch(dim3 grid, dim3 block, size_t, cudaStream_t, const std::function<void()>& body) {
+  static thread_local std::unique_ptr<Block> blk;
+  if (!blk || blk->fibers.size() < block.x) {
+    blk = std::make_unique<Block>();
+    blk->fibers = std::vector<Fiber>(block.x);
+  }
   grid_dim = grid;
   block_dim = block;
+  Block* outer = current;
+  current = blk.get();
+  blk->body = &body;
+  blk->all = Barrier{block.x};
+  blk->warps.assign((block.x + 31) / 32, Barrier{});
+  for (unsigned w = 0; w < blk->warps.size(); ++w) blk->warps[w].expected = block.x - 32 * w < 32 ? block.x - 32 * w : 32;
+  blk->slots.assign(block.x, 0);
   for (unsigned b = 0; b < grid.x; ++b) {
-    Block blk(block.x);
-    current = &blk;
-    std::vector<std::thread> threads;
-    threads.reserve(block.x);
+    block_idx = dim3(b);
     for (unsigned t = 0; t < block.x; ++t) {
-      threads.emplace_back([&, t] {
-        thread_idx = dim3(t);
-        block_idx = dim3(b);
-        body();
-      });
+      Fiber& f = blk->fibers[t];
+      f.done = false;
+      getcontext(&f.ctx);
+      f.ctx.uc_stack.ss_sp = f.stack.data();
+      f.ctx.uc_stack.ss_size = f.stack.size();
+      f.ctx.uc_link = nullptr;
+      makecontext(&f.ctx, fiber_main, 0);
     }
-    for (auto& th : threads) th.join();
-    current = nullptr;
+    for (unsigned live = block.x; live > 0;) {
+      live = 0;
+      for (unsigned t = 0; t < block.x; ++t) {
+        if (blk->fibers[t].done) continue;
+        blk->running = t;
+        thread_idx = dim3(t);
+        swapcontext(&blk->sched, &blk->fibers[t].ctx);
+        live += blk->fibers[t].done ? 0 : 1;
+      }
+    }
   }
+  current = outer;
 }
 
 void check_aligned(const void* p, size_t bytes, const char* what) {
