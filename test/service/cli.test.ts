@@ -1,0 +1,189 @@
+// The CLI end to end: `qstep serve` in a child process, `qstep info`, `qstep stats --json`, `qstep snapshot` to a
+// safetensors file that an independent reader parses (our reader, and Python's struct + json, plus
+// safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM.
+
+import { expect } from 'chai';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '../../client';
+import type { QstepClient } from '../../client';
+import { readSafetensorsData, readSafetensorsHeader } from '../../client/safetensors';
+import { fingerprint, randomBf16, randomF32 } from './helpers';
+
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'qstep.js');
+const PYTHON = '/usr/bin/python3';
+
+function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Parses the file with nothing but Python's standard library: the format, not our reader, is under test. */
+const PY_CHECK = `
+import json, struct, sys, hashlib
+path = sys.argv[1]
+with open(path, 'rb') as f:
+    data = f.read()
+(n,) = struct.unpack('<Q', data[:8])
+header = json.loads(data[8:8 + n])
+meta = header.pop('__metadata__', {})
+base = 8 + n
+out = {'metadata': meta, 'tensors': {}}
+size = {'F32': 4, 'F16': 2, 'BF16': 2, 'U8': 1}
+end = 0
+for name, t in header.items():
+    b, e = t['data_offsets']
+    count = 1
+    for d in t['shape']:
+        count *= d
+    assert e - b == count * size[t['dtype']], name
+    end = max(end, e)
+    out['tensors'][name] = {'dtype': t['dtype'], 'shape': t['shape'], 'sha256': hashlib.sha256(data[base + b:base + e]).hexdigest()}
+assert base + end == len(data)
+try:
+    from safetensors.numpy import load_file
+    loaded = load_file(path)
+    out['safetensors_module'] = sorted(loaded.keys())
+except ImportError:
+    out['safetensors_module'] = None
+print(json.dumps(out))
+`;
+
+describe('service: CLI', function () {
+  this.timeout(120_000);
+  let server: ChildProcessWithoutNullStreams;
+  let address: string;
+  let client: QstepClient;
+  let dir: string;
+  let logs = '';
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qstep-cli-'));
+    server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'info'],
+      { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
+    address = await new Promise<string>((resolve, reject) => {
+      server.stdout.on('data', (d: Buffer) => {
+        logs += d.toString();
+        for (const line of logs.split('\n')) {
+          if (!line.startsWith('{')) continue;
+          const rec = JSON.parse(line) as { msg?: string; address?: string };
+          if (rec.msg === 'serving' && rec.address) resolve(rec.address);
+        }
+      });
+      server.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+      server.on('exit', (code) => reject(new Error(`qstep serve exited (${code}): ${logs}`)));
+    });
+    client = connect(address);
+    await client.createModel({
+      name: 'cli',
+      parameters: [{ name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' }, { name: 'encoder.bias', shape: [128], dtype: 'bf16' }],
+      optimizer: { name: 'adamw', optimBits: 8, min8bitSize: 1024 },
+    });
+    await client.uploadParameters('cli', { 'encoder.weight': randomF32(8192), 'encoder.bias': { data: randomBf16(128), dtype: 'bf16' } });
+    for (let i = 0; i < 3; i++) {
+      await client.step('cli', { 'encoder.weight': randomF32(8192, 0.1), 'encoder.bias': { data: randomBf16(128, 0.1), dtype: 'bf16' } });
+    }
+  });
+
+  after(async () => {
+    client?.close();
+    if (server && server.exitCode === null) server.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('qstep info --json and the human form', async () => {
+    const r = await qstep(['info', '--json', '-a', address]);
+    expect(r.code, r.stderr).to.equal(0);
+    const info = JSON.parse(r.stdout) as { backend: string; limits: { maxChunkBytes: number } };
+    expect(info.backend).to.equal('cpu');
+    expect(info.limits.maxChunkBytes).to.equal(1024 * 1024);
+    const human = await qstep(['info', '-a', address]);
+    expect(human.stdout).to.match(/on cpu/);
+  });
+
+  it('qstep stats --json describes the model; the table names every parameter', async () => {
+    const r = await qstep(['stats', 'cli', '--json', '-a', address]);
+    expect(r.code, r.stderr).to.equal(0);
+    const d = JSON.parse(r.stdout) as { models: { name: string; modelStep: number; params: { name: string; stateMode: string; step: number }[] }[] };
+    expect(d.models[0].name).to.equal('cli');
+    expect(d.models[0].modelStep).to.equal(3);
+    expect(d.models[0].params.map((p) => [p.name, p.stateMode, p.step])).to.deep.equal([
+      ['encoder.weight', 'STATE_MODE_BLOCKWISE8', 3], ['encoder.bias', 'STATE_MODE_FP32', 3]]);
+    const human = await qstep(['stats', 'cli', '-a', address]);
+    expect(human.stdout).to.match(/encoder\.weight .*blockwise8\/256/);
+    const missing = await qstep(['stats', 'nope', '-a', address]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/NOT_FOUND/);
+  });
+
+  it('qstep snapshot writes a safetensors file that independent readers parse, and qstep restore loads it', async () => {
+    const file = join(dir, 'cli.safetensors');
+    const r = await qstep(['snapshot', 'cli', file, '-a', address]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/wrote .* tensors/);
+
+    const snap = await client.snapshot('cli', { state: 'raw' });
+    const header = await readSafetensorsHeader(file);
+    expect(header.metadata.format).to.equal('qstep.snapshot');
+    expect(header.metadata.model).to.equal('cli');
+    expect(header.metadata.model_step).to.equal('3');
+    expect(JSON.parse(header.metadata.params).map((p: { name: string; step: number }) => [p.name, p.step]))
+      .to.deep.equal([['encoder.weight', 3], ['encoder.bias', 3]]);
+    const ours = new Map<string, Buffer[]>();
+    for await (const d of readSafetensorsData(file, header, 4096)) {
+      const name = header.entries[d.tensor].name;
+      ours.set(name, [...(ours.get(name) ?? []), d.data]);
+    }
+    expect([...ours.keys()].sort()).to.deep.equal([...snap.tensors.keys()].sort());
+    for (const [name, t] of snap.tensors) expect(Buffer.concat(ours.get(name)!).equals(t.data), name).to.equal(true);
+
+    // Python is only a second opinion: without /usr/bin/python3 this part is skipped, not the test.
+    const py = spawnSync(PYTHON, ['-c', PY_CHECK, file], { encoding: 'utf8' });
+    if (!py.error) {
+      expect(py.status, py.stderr).to.equal(0);
+      const parsed = JSON.parse(py.stdout) as { metadata: Record<string, string>; tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>; safetensors_module: string[] | null };
+      expect(parsed.metadata.format).to.equal('qstep.snapshot');
+      expect(parsed.tensors['encoder.weight']).to.include({ dtype: 'F32' });
+      expect(parsed.tensors['encoder.weight'].shape).to.deep.equal([64, 128]);
+      expect(parsed.tensors['encoder.bias'].dtype).to.equal('BF16');
+      expect(parsed.tensors['__state__/encoder.weight/state1'].dtype).to.equal('U8');
+      const { createHash } = await import('node:crypto');
+      for (const [name, t] of snap.tensors) {
+        expect(parsed.tensors[name].sha256, name).to.equal(createHash('sha256').update(t.data).digest('hex'));
+      }
+      if (parsed.safetensors_module) expect(parsed.safetensors_module).to.deep.equal([...snap.tensors.keys()].sort());
+    }
+
+    // Restore into a fresh model of the same shape: everything identical, including the step counters.
+    await client.createModel({
+      name: 'cli2',
+      parameters: [{ name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' }, { name: 'encoder.bias', shape: [128], dtype: 'bf16' }],
+      optimizer: { name: 'adamw', optimBits: 8, min8bitSize: 1024 },
+    });
+    const rr = await qstep(['restore', 'cli2', file, '-a', address]);
+    expect(rr.code, rr.stderr).to.equal(0);
+    expect(rr.stdout).to.match(/restored 2 parameters/);
+    expect(await fingerprint(client, 'cli2')).to.equal(await fingerprint(client, 'cli'));
+  });
+
+  it('qstep health, then SIGTERM drains and exits 0', async () => {
+    const r = await qstep(['health', '-a', address]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout.trim()).to.equal('SERVING');
+    const exited = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
+    server.kill('SIGTERM');
+    expect(await exited).to.equal(0);
+    expect(logs).to.match(/"msg":"draining"/);
+    expect(logs).to.match(/"msg":"stopped"/);
+    const down = await qstep(['health', '-a', address, '--deadline-ms', '1000']);
+    expect(down.code).to.not.equal(0);
+  });
+});
