@@ -121,7 +121,6 @@ Status launch_blockwise8_update(OpKind op, DType d, const StepConsts& c, void* p
   if (v.block != kDefaultBlockSize && v.block != kCompatBlockSize) {
     return Status::Error(Code::INTERNAL, "blockwise8 on CUDA needs block 256 or 2048");
   }
-  const unsigned grid = unsigned(v.blocks < int64_t(ctx.sms) * 8 ? v.blocks : int64_t(ctx.sms) * 8);
   return with_op(op, [&](auto o) {
     return with_dtype(d, [&](auto t) {
       using Op = decltype(o);
@@ -130,6 +129,9 @@ Status launch_blockwise8_update(OpKind op, DType d, const StepConsts& c, void* p
         constexpr int V = decltype(vtag)::value;
         bool wide = aligned_to(p, V * int(sizeof(T))) && aligned_to(g, V * int(sizeof(T)));
         for (int k = 0; k < Op::kStreams; ++k) wide = wide && aligned_to(v.codes[k], V);
+        // One CUDA block per quantization block, as many at once as the device holds (persistent grid).
+        const int64_t cap = int64_t(ctx.sms) * resident_blocks<blockwise8_kernel<Op, T, V>>();
+        const unsigned grid = unsigned(v.blocks < cap ? v.blocks : cap);
         blockwise8_kernel<Op, T, V><<<grid, kThreads, 0, ctx.stream>>>(c, static_cast<T*>(p),
                                                                        static_cast<const T*>(g), v, wide);
         return launch_status("blockwise8_kernel");

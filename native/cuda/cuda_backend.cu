@@ -47,7 +47,9 @@ class CudaBackend final : public Backend {
     QSTEP_CUDA(cudaDeviceGetAttribute(&v, cudaDevAttrConcurrentManagedAccess, device_));
     concurrent_managed_ = v != 0;
     QSTEP_CUDA(cudaDeviceGetAttribute(&v, cudaDevAttrMemoryPoolsSupported, device_));
-    if (!v) return Status::Error(Code::NO_DEVICE, "no CUDA device: device " + name_ + " lacks stream-ordered allocation");
+    if (!v) {
+      return Status::Error(Code::NO_DEVICE, "no CUDA device: device " + name_ + " lacks stream-ordered allocation");
+    }
     QSTEP_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     QSTEP_CUDA(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
     QSTEP_CUDA(cudaEventCreateWithFlags(&copied_, cudaEventDisableTiming));
@@ -91,7 +93,9 @@ class CudaBackend final : public Backend {
     QSTEP_RETURN_IF_ERROR(enter());
     void* p = nullptr;
     if (paged) {
-      if (!managed_) return Status::Error(Code::OUT_OF_MEMORY, "device " + name_ + " has no managed memory for paged state");
+      if (!managed_) {
+        return Status::Error(Code::OUT_OF_MEMORY, "device " + name_ + " has no managed memory for paged state");
+      }
       size_t free_b = 0, total_b = 0;
       QSTEP_CUDA(cudaMemGetInfo(&free_b, &total_b));
       if (bytes + kManagedHeadroom > free_b) {
@@ -139,6 +143,7 @@ class CudaBackend final : public Backend {
     if (bytes == 0) return Status::Ok();
     std::lock_guard<std::mutex> lk(mu_);
     QSTEP_RETURN_IF_ERROR(enter());
+    QSTEP_RETURN_IF_ERROR(copy_after_compute());
     QSTEP_RETURN_IF_ERROR(ring_.download(dst, s.as<uint8_t>() + offset, bytes, copy_));
     return finish("reading device memory");
   }
@@ -179,6 +184,7 @@ class CudaBackend final : public Backend {
     const uint8_t* src = ps.param.as<uint8_t>() + size_t(offset) * ps.elem_bytes();
     const size_t dst_bytes = size_t(count) * size_t(dtype_bytes(dst_dtype));
     if (dst_dtype == ps.spec.dtype) {
+      QSTEP_RETURN_IF_ERROR(copy_after_compute());
       QSTEP_RETURN_IF_ERROR(ring_.download(dst, src, dst_bytes, copy_));
     } else {
       QSTEP_RETURN_IF_ERROR(ws_.reserve(dst_bytes, stream_));

@@ -71,7 +71,9 @@ __device__ __forceinline__ void store_group(E* x, int64_t i, int64_t n, bool wid
   }
 }
 
-inline bool aligned_to(const void* p, int bytes) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) % bytes) == 0; }
+inline bool aligned_to(const void* p, int bytes) {
+  return p == nullptr || (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
+}
 
 __device__ __forceinline__ float warp_max(float x) {
 #pragma unroll
@@ -111,11 +113,28 @@ __device__ __forceinline__ void load_codebooks(Codebook (&dst)[K], const DevView
   }
 }
 
-// Grid for a grid-stride loop over `items` work items of kThreads each: enough blocks to fill the device a few
-// times over, never more than the work needs.
-inline unsigned persistent_grid(int64_t items, int sms, int per_sm = 8) {
+// Blocks of `kernel` (kThreads each, static shared memory only) that fit on one multiprocessor at once, asked once
+// per kernel: the grid of a grid-stride loop is exactly what the device holds resident, so no block waits for a
+// second wave while the others idle at the end.
+template <auto Kernel>
+int resident_blocks() {
+  static const int per_sm = [] {
+    int n = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, Kernel, kThreads, 0) != cudaSuccess) {
+      (void)cudaGetLastError();
+      n = 0;
+    }
+    return n > 0 ? n : 4;
+  }();
+  return per_sm;
+}
+
+// Grid for a grid-stride loop over `items` work items of kThreads each: one resident wave, never more blocks than
+// the work needs.
+template <auto Kernel>
+unsigned persistent_grid(int64_t items, int sms) {
   const int64_t want = (items + kThreads - 1) / kThreads;
-  const int64_t cap = int64_t(sms) * per_sm;
+  const int64_t cap = int64_t(sms) * resident_blocks<Kernel>();
   return unsigned(want < 1 ? 1 : (want < cap ? want : cap));
 }
 

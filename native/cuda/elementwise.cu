@@ -63,8 +63,8 @@ Status launch_convert(DType from, const void* src, DType to, void* dst, int64_t 
     return with_dtype(to, [&](auto d) {
       using S = decltype(s);
       using D = decltype(d);
-      convert_kernel<S, D><<<persistent_grid(n, ctx.sms), kThreads, 0, ctx.stream>>>(
-          static_cast<const S*>(src), static_cast<D*>(dst), n);
+      const unsigned grid = persistent_grid<convert_kernel<S, D>>(n, ctx.sms);
+      convert_kernel<S, D><<<grid, kThreads, 0, ctx.stream>>>(static_cast<const S*>(src), static_cast<D*>(dst), n);
       return launch_status("convert_kernel");
     });
   });
@@ -75,15 +75,15 @@ Status launch_count_non_finite(DType d, const void* g, int64_t n, unsigned long 
   return with_dtype(d, [&](auto tag) {
     using T = decltype(tag);
     const bool wide = aligned_to(g, 4 * int(sizeof(T)));
-    count_non_finite_kernel<T><<<persistent_grid((n + 3) / 4, ctx.sms), kThreads, 0, ctx.stream>>>(
-        static_cast<const T*>(g), n, wide, out);
+    const unsigned grid = persistent_grid<count_non_finite_kernel<T>>((n + 3) / 4, ctx.sms);
+    count_non_finite_kernel<T><<<grid, kThreads, 0, ctx.stream>>>(static_cast<const T*>(g), n, wide, out);
     return launch_status("count_non_finite_kernel");
   });
 }
 
 Status launch_bandwidth_pass(float* p, const float* g, float* m, float* v, int64_t n, const LaunchCtx& ctx) {
   const int64_t groups = n / 4;  // the caller sizes n as a multiple of 4 on 16-byte aligned buffers
-  bandwidth_kernel<<<persistent_grid(groups, ctx.sms), kThreads, 0, ctx.stream>>>(
+  bandwidth_kernel<<<persistent_grid<bandwidth_kernel>(groups, ctx.sms), kThreads, 0, ctx.stream>>>(
       reinterpret_cast<float4*>(p), reinterpret_cast<const float4*>(g), reinterpret_cast<float4*>(m),
       reinterpret_cast<float4*>(v), groups);
   return launch_status("bandwidth_kernel");

@@ -51,8 +51,9 @@ Status launch_fp32_update(OpKind op, DType d, const StepConsts& c, void* p, cons
       using T = decltype(t);
       bool wide = aligned_to(p, 4 * int(sizeof(T))) && aligned_to(g, 4 * int(sizeof(T)));
       for (int k = 0; k < Op::kStreams; ++k) wide = wide && aligned_to(v.f32[k], 16);
-      fp32_update_kernel<Op, T><<<persistent_grid((v.n + 3) / 4, ctx.sms), kThreads, 0, ctx.stream>>>(
-          c, static_cast<T*>(p), static_cast<const T*>(g), v, wide);
+      const unsigned grid = persistent_grid<fp32_update_kernel<Op, T>>((v.n + 3) / 4, ctx.sms);
+      fp32_update_kernel<Op, T><<<grid, kThreads, 0, ctx.stream>>>(c, static_cast<T*>(p), static_cast<const T*>(g), v,
+                                                                   wide);
       return launch_status("fp32_update_kernel");
     });
   });

@@ -140,15 +140,17 @@ Status launch_static8_update(OpKind op, DType d, const StepConsts& c, void* p, c
       bool wide = aligned_to(p, kGroup * int(sizeof(T))) && aligned_to(g, kGroup * int(sizeof(T)));
       for (int k = 0; k < K; ++k) wide = wide && aligned_to(v.codes[k], kGroup);
       const int64_t groups = (v.n + kGroup - 1) / kGroup;
-      unsigned grid = persistent_grid(groups, ctx.sms);
+      unsigned grid = persistent_grid<static8_max_kernel<Op, T>>(groups, ctx.sms);
       if (grid > unsigned(kMaxPartials)) grid = kMaxPartials;
       static8_max_kernel<Op, T><<<grid, kThreads, 0, ctx.stream>>>(c, static_cast<const T*>(p),
                                                                    static_cast<const T*>(g), v, wide, partial);
       QSTEP_LAUNCHED("static8_max_kernel");
       static8_fold_kernel<K><<<1, kThreads, 0, ctx.stream>>>(partial, int(grid), new_scale);
       QSTEP_LAUNCHED("static8_fold_kernel");
-      static8_encode_kernel<Op, T><<<persistent_grid(groups, ctx.sms), kThreads, 0, ctx.stream>>>(
-          c, static_cast<T*>(p), static_cast<const T*>(g), v, wide, new_scale);
+      const unsigned encode_grid = persistent_grid<static8_encode_kernel<Op, T>>(groups, ctx.sms);
+      static8_encode_kernel<Op, T><<<encode_grid, kThreads, 0, ctx.stream>>>(c, static_cast<T*>(p),
+                                                                             static_cast<const T*>(g), v, wide,
+                                                                             new_scale);
       QSTEP_LAUNCHED("static8_encode_kernel");
       static8_commit_kernel<K><<<1, 32, 0, ctx.stream>>>(v, new_scale);
       return launch_status("static8_commit_kernel");

@@ -32,7 +32,8 @@ using namespace qstep::check;
 namespace {
 
 struct Options {
-  int64_t n = (int64_t(1) << 22) + 301;  // partial last blocks for B = 256 and 2048; odd, so AdEMAMix's row 1 is unaligned
+  // Partial last blocks for B = 256 and 2048; odd, so AdEMAMix's second row is unaligned (the narrow paths run).
+  int64_t n = (int64_t(1) << 22) + 301;
   int steps = 3;
   int timed = 10;
   bool bench = false;
@@ -116,8 +117,8 @@ struct CaseDiff {
 };
 
 void compare_step(ParamState& gpu, ParamState& cpu, CaseDiff& cd) {
-  cd.param.merge(compare_values("param", widen(read_values(gpu), gpu.spec.dtype), widen(read_values(cpu), cpu.spec.dtype),
-                                1e-5, 1e-6, ulp_bits(cpu.spec.dtype)));
+  cd.param.merge(compare_values("param", widen(read_values(gpu), gpu.spec.dtype),
+                                widen(read_values(cpu), cpu.spec.dtype), 1e-5, 1e-6, ulp_bits(cpu.spec.dtype)));
   const RawState a = exported(gpu), b = exported(cpu);
   for (size_t i = 0; i < b.tensors.size(); ++i) {
     const RawTensor& tb = b.tensors[i];
@@ -133,8 +134,10 @@ void compare_step(ParamState& gpu, ParamState& cpu, CaseDiff& cd) {
     }
     const auto va = floats_of(ta->data.data(), ta->data.size() / 4), vb = floats_of(tb.data.data(), tb.data.size() / 4);
     if (tb.name == "state1" || tb.name == "state2") cd.state.merge(compare_values(tb.name, va, vb, 1e-5, 1e-6, 0));
-    else if (tb.name.rfind("absmax", 0) == 0 || tb.name.rfind("max", 0) == 0) cd.scales.merge(compare_values(tb.name, va, vb, 4e-6, 0.0, 0));
-    else if (tb.name == "unorm" || tb.name == "gnorm_hist") cd.reduce.merge(compare_values(tb.name, va, vb, 1e-5, 0.0, 0));
+    else if (tb.name.rfind("absmax", 0) == 0 || tb.name.rfind("max", 0) == 0)
+      cd.scales.merge(compare_values(tb.name, va, vb, 4e-6, 0.0, 0));
+    else if (tb.name == "unorm" || tb.name == "gnorm_hist")
+      cd.reduce.merge(compare_values(tb.name, va, vb, 1e-5, 0.0, 0));
     else if (va != vb) cd.results_ok = false;  // qmaps: identical
   }
   if (a.step != b.step) cd.results_ok = false;
@@ -219,7 +222,8 @@ int main(int argc, char** argv) {
     else if (a == "--quick") o.quick = true;
     else if (a == "--only") o.only = next();
     else {
-      std::fprintf(stderr, "usage: %s [--n N] [--steps S] [--timed R] [--seed S] [--json FILE] [--bench] [--quick] [--only TEXT]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--n N] [--steps S] [--timed R] [--seed S] [--json FILE] [--bench] [--quick]"
+                           " [--only TEXT]\n", argv[0]);
       return 2;
     }
   }
@@ -274,7 +278,8 @@ int main(int argc, char** argv) {
           cd.results_ok = false;
         } else if (!oc.results.empty()) {
           const StepResult &rc = oc.results[0], &rg = og.results[0];
-          if (rc.step != rg.step || rel(rc.gnorm_scale, rg.gnorm_scale) > 1e-5 || rel(rc.update_scale, rg.update_scale) > 1e-5) {
+          if (rc.step != rg.step || rel(rc.gnorm_scale, rg.gnorm_scale) > 1e-5 ||
+              rel(rc.update_scale, rg.update_scale) > 1e-5) {
             cd.results_ok = false;
           }
         }
@@ -286,7 +291,9 @@ int main(int argc, char** argv) {
         resync(*pg, *pc);
       }
       Timing t;
-      if (!k.non_finite && o.timed > 0) t = time_steps(*gpu, *pg, encode(pool.draw(n, 1.f, 0.0), k.dtype), k.hyper, o.timed);
+      if (!k.non_finite && o.timed > 0) {
+        t = time_steps(*gpu, *pg, encode(pool.draw(n, 1.f, 0.0), k.dtype), k.hyper, o.timed);
+      }
       const bool ok = cd.ok();
       failures += ok ? 0 : 1;
       std::string verdict = "ok";

@@ -90,3 +90,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 cudaError_t cudaMemPrefetchAsync(const void* p, size_t bytes, cudaMemLocation to, unsigned flags, cudaStream_t s = nullptr);
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void* p);
+
+// Occupancy: the emulator reports 8 resident blocks per multiprocessor for every kernel.
+template <class Kernel>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel, int, size_t) {
+  *blocks = 8;
+  return cudaSuccess;
+}

@@ -121,7 +121,9 @@ void launch(dim3 grid, dim3 block, size_t, cudaStream_t, const std::function<voi
   blk->body = &body;
   blk->all = Barrier{block.x};
   blk->warps.assign((block.x + 31) / 32, Barrier{});
-  for (unsigned w = 0; w < blk->warps.size(); ++w) blk->warps[w].expected = block.x - 32 * w < 32 ? block.x - 32 * w : 32;
+  for (unsigned w = 0; w < blk->warps.size(); ++w) {
+    blk->warps[w].expected = block.x - 32 * w < 32 ? block.x - 32 * w : 32;
+  }
   blk->slots.assign(block.x, 0);
   for (unsigned b = 0; b < grid.x; ++b) {
     block_idx = dim3(b);
