@@ -39,8 +39,10 @@ QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s
   const float p_new = Op::template update<R>(c, p, g, old, s);
   if (!Op::kSkipZeros || !kMaySkip) return p_new;
   const bool keep = c.skip_zeros & (g_raw == 0.f);
+  // A kept value is the old one, except that -0.0 becomes +0.0: fresh 8-bit state decodes as code[0] * 0 = -0.0
+  // (spec 3.3, T13), which the sign fix (5.2) would store as a small negative; the state it stands for is 0.
 #pragma unroll
-  for (int k = 0; k < Op::kStreams; ++k) s[k] = keep ? old[k] : s[k];
+  for (int k = 0; k < Op::kStreams; ++k) s[k] = keep ? old[k] + 0.f : s[k];
   return keep ? p : p_new;
 }
 
