@@ -37,7 +37,7 @@ const RAW_SERVICE: grpc.ServiceDefinition = {
 async function serve(): Promise<void> {
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const qstep = await startServer({
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: 'warn', stagingBudgetBytes: 4096 * MIB,
+    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 4096 * MIB,
   });
   const raw = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes });
   const reply = Buffer.alloc(arg('chunk', MIB));
@@ -114,14 +114,20 @@ async function main(): Promise<void> {
   const chunk = arg('chunk', MIB);
   const per = Math.floor(params / nTensors);
 
-  const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--role', 'server', '--chunk', String(chunk)],
+  // QSTEP_BENCH_NODE_ARGS: extra node flags for the server process (e.g. --cpu-prof).
+  const nodeArgs = (process.env.QSTEP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', __filename, '--role', 'server', '--chunk', String(chunk)],
     { stdio: ['pipe', 'pipe', 'inherit'] });
   const addresses = await new Promise<{ qstep: string; raw: string }>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      const line = out.split('\n').find((l) => l.startsWith('{"qstep"'));
-      if (line) resolve(JSON.parse(line));
+      const lines = out.split('\n');
+      out = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.startsWith('{"qstep"')) resolve(JSON.parse(line));
+        else process.stderr.write(`${line}\n`); // server logs (QSTEP_BENCH_LOG=info shows per-step phases)
+      }
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
@@ -140,6 +146,8 @@ async function main(): Promise<void> {
     // Two sets of fresh random gradients, alternated (never zeros; generating 16M values per step would time the
     // client's Math.random instead of the service).
     const gradSets = [0, 1].map(() => names.map(() => randomTensor(per)));
+    // The worker's own copy of the weights: returned chunks are copied straight into it (weightsInto).
+    const weights = new Map(names.map((n) => [n, new Float32Array(per)]));
 
     const stepTimes: number[] = [];
     const rawTimes: number[] = [];
@@ -151,7 +159,9 @@ async function main(): Promise<void> {
       const r = await rawRound(raw, grads, chunk);
       const rawMs = performance.now() - t0;
       t0 = performance.now();
-      const reply = await client.step('bench', new Map(names.map((n, k) => [n, grads[k]])), { returnWeights: true, stepId: i + 1, workerId: 'bench' });
+      const reply = await client.step('bench', new Map(names.map((n, k) => [n, grads[k]])), {
+        returnWeights: true, weightsInto: weights, stepId: i + 1, workerId: 'bench',
+      });
       const stepMs = performance.now() - t0;
       const back = [...reply.weights.values()].reduce((n, w) => n + w.data.length, 0);
       if (back !== params * 4 || r.back !== params * 4) throw new Error(`short transfer: ${back} / ${r.back}`);

@@ -87,6 +87,11 @@ export interface StepOptions extends CallOptions {
   nonFinite?: NonFinitePolicy;
   /** dtype of bare Uint16Array/Buffer gradients; default: each parameter's own dtype. */
   gradDtype?: DType;
+  /**
+   * Where to put returned weights, by parameter name (e.g. the worker's own parameter tensors): chunks are copied
+   * straight in and the reply's Tensor is a view of it. Each must have exactly the returned byte length.
+   */
+  weightsInto?: TensorMap;
 }
 
 export interface StepReply {
@@ -129,6 +134,14 @@ export interface SnapshotSource {
 }
 
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+
+interface WeightParts {
+  dtype: DType;
+  chunks: { offset: number; data: Buffer }[];
+  bytes: number;
+  /** Caller memory the chunks were copied into (weightsInto). */
+  target: Buffer | null;
+}
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
@@ -323,13 +336,18 @@ export class QstepClient {
         nonFinite: o.nonFinite === undefined ? 'NON_FINITE_POLICY_UNSPECIFIED' : policies.encode(o.nonFinite),
       },
     };
-    return this.stepRaw(header, list, o);
+    const into = new Map<string, Buffer>();
+    if (o.weightsInto) {
+      for (const t of this.normalize(o.weightsInto, 'fp32')) into.set(t.name, t.bytes);
+    }
+    return this.stepRaw(header, list, o, into);
   }
 
-  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions): Promise<StepReply> {
+  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions, into: Map<string, Buffer>): Promise<StepReply> {
     const call: ClientDuplexStream<StepRequest, StepResponse__Output> = this.grpc.Step(this.md(), this.callOpts(o, false));
     let result: StepResponse__Output['result'] = null;
-    const parts = new Map<string, { dtype: DType; chunks: { offset: number; data: Buffer }[]; bytes: number }>();
+    const parts = new Map<string, WeightParts>();
+    let failure: QstepError | null = null;
     let over = false;
     const finished = new Promise<void>((resolve, reject) => {
       call.on('data', (msg: StepResponse__Output) => {
@@ -340,8 +358,17 @@ export class QstepClient {
           const w = msg.weights;
           const dtype = dtypes.require(w.dtype, 'weights.dtype');
           let p = parts.get(w.param);
-          if (!p) parts.set(w.param, (p = { dtype, chunks: [], bytes: 0 }));
-          p.chunks.push({ offset: w.offset * WIDTH[dtype], data: w.data });
+          if (!p) parts.set(w.param, (p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null }));
+          const offset = w.offset * WIDTH[dtype];
+          if (p.target) {
+            if (offset + w.data.length > p.target.length) {
+              failure ??= new QstepError(Status.INVALID_ARGUMENT, `weightsInto for ${w.param} is smaller than the weights`);
+            } else {
+              w.data.copy(p.target, offset);
+            }
+          } else {
+            p.chunks.push({ offset, data: w.data });
+          }
           p.bytes += w.data.length;
         }
       });
@@ -372,6 +399,7 @@ export class QstepClient {
     return send().then(
       async () => {
         await finished;
+        if (failure) throw failure;
         return this.assembleReply(result, parts);
       },
       async (err: unknown) => {
@@ -382,14 +410,19 @@ export class QstepClient {
     );
   }
 
-  private assembleReply(
-    result: StepResponse__Output['result'],
-    parts: Map<string, { dtype: DType; chunks: { offset: number; data: Buffer }[]; bytes: number }>,
-  ): StepReply {
+  private assembleReply(result: StepResponse__Output['result'], parts: Map<string, WeightParts>): StepReply {
     if (!result) throw new QstepError(Status.INTERNAL, 'the step stream ended without a result');
     const weights = new Map<string, Tensor>();
     let total = 0;
     for (const [name, p] of parts) {
+      if (p.target) {
+        if (p.bytes !== p.target.length) {
+          throw new QstepError(Status.INVALID_ARGUMENT, `weightsInto for ${name} has ${p.target.length} bytes; ${p.bytes} arrived`);
+        }
+        weights.set(name, { dtype: p.dtype, data: p.target });
+        total += p.bytes;
+        continue;
+      }
       const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
       let covered = 0;
       for (const c of p.chunks) {

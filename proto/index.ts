@@ -31,12 +31,20 @@ export const QstepGrpcClient = loaded.qstep.v1.Qstep;
 export type { QstepClient, QstepDefinition };
 export type { QstepHandlers } from './gen/qstep/v1/Qstep';
 
-/** Names of an enum's values in declaration order (read from the loaded descriptor, never retyped). */
-export function enumValues(name: string): string[] {
+function enumDescriptor(name: string): { name: string; number: number }[] {
   const def = packageDefinition[`qstep.v1.${name}`] as protoLoader.EnumTypeDefinition | undefined;
   if (!def || def.format !== 'Protocol Buffer 3 EnumDescriptorProto') throw new Error(`no enum qstep.v1.${name}`);
-  const values = (def.type as { value: { name: string; number: number }[] }).value;
-  return values.map((v) => v.name);
+  return (def.type as { value: { name: string; number: number }[] }).value;
+}
+
+/** Names of an enum's values in declaration order (read from the loaded descriptor, never retyped). */
+export function enumValues(name: string): string[] {
+  return enumDescriptor(name).map((v) => v.name);
+}
+
+/** Wire numbers of an enum's values by name. */
+export function enumNumbers(name: string): Map<string, number> {
+  return new Map(enumDescriptor(name).map((v) => [v.name, v.number]));
 }
 
 export type * from './messages';

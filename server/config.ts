@@ -2,6 +2,7 @@
 
 import type { Engine } from '../native/lib';
 import type { Logger } from 'pino';
+import type { BufferPool } from './domain/buffer-pool';
 import type { ModelRegistry } from './domain/registry';
 import type { StagingBudget } from './domain/staging-budget';
 import type { ServerMetrics } from './metrics';
@@ -25,6 +26,8 @@ export interface ServerConfig {
   maxMessageBytes: number;
   /** Bound on memory held by streams in flight. */
   stagingBudgetBytes: number;
+  /** Idle staging buffers kept for reuse (bytes). */
+  stagingPoolBytes: number;
   /** How long a stream waits for staging memory before RESOURCE_EXHAUSTED. */
   stagingWaitMs: number;
   /** A stream that sends nothing for this long fails DEADLINE_EXCEEDED; 0 = never. */
@@ -55,6 +58,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
   maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
   stagingBudgetBytes: 2048 * MIB,
+  stagingPoolBytes: 256 * MIB,
   stagingWaitMs: 30_000,
   streamIdleMs: 300_000,
   idempotencyWindow: 1024,
@@ -69,6 +73,7 @@ export interface ServiceDeps {
   engine: Engine;
   registry: ModelRegistry;
   budget: StagingBudget;
+  pool: BufferPool;
   metrics: ServerMetrics;
   log: Logger;
   version: string;

@@ -35,6 +35,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .env('QSTEP_MAX_MESSAGE_BYTES').argParser(int('max-message-bytes')))
     .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB').env('QSTEP_STAGING_BUDGET_MIB')
       .default(d.stagingBudgetBytes / MIB).argParser(int('staging-budget-mib')))
+    .addOption(new Option('--staging-pool-mib <n>', 'idle staging buffers kept for reuse, MiB').env('QSTEP_STAGING_POOL_MIB')
+      .default(d.stagingPoolBytes / MIB).argParser(int('staging-pool-mib')))
     .addOption(new Option('--staging-wait-ms <n>', 'wait for staging memory before RESOURCE_EXHAUSTED')
       .env('QSTEP_STAGING_WAIT_MS').default(d.stagingWaitMs).argParser(int('staging-wait-ms')))
     .addOption(new Option('--stream-idle-ms <n>', 'fail a stream silent this long (0 = never)').env('QSTEP_STREAM_IDLE_MS')
@@ -53,7 +55,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
   const o = program.opts<{
     host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
-    stagingBudgetMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
+    stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
@@ -70,6 +72,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxChunkBytes: num(o.maxChunkBytes),
     maxMessageBytes: o.maxMessageBytes === undefined ? num(o.maxChunkBytes) + 64 * 1024 : num(o.maxMessageBytes),
     stagingBudgetBytes: num(o.stagingBudgetMib) * MIB,
+    stagingPoolBytes: num(o.stagingPoolMib) * MIB,
     stagingWaitMs: num(o.stagingWaitMs),
     streamIdleMs: num(o.streamIdleMs),
     idempotencyWindow: num(o.idempotencyWindow),

@@ -11,9 +11,11 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { Engine } from '../native/lib';
 import { SERVICE_NAME, packageDefinition, qstepService } from '../proto';
+import { serverDefinition } from '../proto/fast-codec';
 import type { QstepHandlers } from '../proto';
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
+import { BufferPool } from './domain/buffer-pool';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { ServerMetrics, serveMetrics } from './metrics';
@@ -64,6 +66,7 @@ function checkConfig(c: ServerConfig): void {
   int('maxChunkBytes', 1024, DEFAULT_CONFIG.maxChunkBytes);
   int('maxMessageBytes', c.maxChunkBytes + 1024, 2 ** 31 - 1);
   int('stagingBudgetBytes', 0);
+  int('stagingPoolBytes', 0);
   int('stagingWaitMs', 0);
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
@@ -92,7 +95,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   });
   const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs);
   const metrics = new ServerMetrics(registry, budget);
-  const deps: ServiceDeps = { config, engine, registry, budget, metrics, log, version: packageVersion() };
+  const pool = new BufferPool(config.stagingPoolBytes);
+  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
 
   const handlers: QstepHandlers = {
@@ -111,7 +115,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
   });
-  server.addService(qstepService, handlers as unknown as grpc.UntypedServiceImplementation);
+  server.addService(serverDefinition(qstepService), handlers as unknown as grpc.UntypedServiceImplementation);
   health.addToServer(server);
   const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
   new ReflectionService({ ...packageDefinition, ...healthPackage }).addToServer(server);

@@ -5,6 +5,7 @@
 import type { DType, Hyperparameters, Param, StepItem } from '../../native/lib';
 import { DTYPE_WIDTH } from '../../proto/convert';
 import { fail } from '../errors';
+import type { BufferPool } from './buffer-pool';
 import type { ParamEntry } from './model';
 import { RangeSet } from './range-set';
 import type { CheckedChunk } from './tensor-chunks';
@@ -20,6 +21,8 @@ interface Slot {
   plan: PlannedGradient;
   bytes: number;
   buffer: Buffer | null;
+  /** The buffer came from the pool (a view of a received message is not returned to it). */
+  pooled: boolean;
   arrived: RangeSet;
 }
 
@@ -28,9 +31,14 @@ export class GradientStage {
   private readonly order: Slot[] = [];
   private chunkCount = 0;
 
-  constructor(plan: PlannedGradient[]) {
+  constructor(
+    plan: PlannedGradient[],
+    private readonly pool: BufferPool,
+  ) {
     for (const p of plan) {
-      const slot: Slot = { plan: p, bytes: p.entry.numel * DTYPE_WIDTH[p.dtype], buffer: null, arrived: new RangeSet() };
+      const slot: Slot = {
+        plan: p, bytes: p.entry.numel * DTYPE_WIDTH[p.dtype], buffer: null, pooled: false, arrived: new RangeSet(),
+      };
       this.slots.set(p.entry, slot);
       this.order.push(slot);
     }
@@ -64,7 +72,10 @@ export class GradientStage {
       slot.buffer = chunk.data; // the whole gradient in one message: keep the view, no copy
       return;
     }
-    if (slot.buffer === null) slot.buffer = Buffer.allocUnsafe(slot.bytes);
+    if (slot.buffer === null) {
+      slot.buffer = this.pool.take(slot.bytes);
+      slot.pooled = true;
+    }
     chunk.data.copy(slot.buffer, chunk.offset * DTYPE_WIDTH[slot.plan.dtype]);
   }
 
@@ -86,8 +97,12 @@ export class GradientStage {
     }));
   }
 
-  /** Drops every staged byte. */
+  /** Drops every staged byte (idempotent). Only once no engine call reads the buffers any more. */
   discard(): void {
-    for (const slot of this.order) slot.buffer = null;
+    for (const slot of this.order) {
+      if (slot.buffer && slot.pooled) this.pool.give(slot.buffer);
+      slot.buffer = null;
+      slot.pooled = false;
+    }
   }
 }

@@ -80,14 +80,13 @@ function weightsBytes(plan: StepPlan): number {
   }, 0);
 }
 
+/** The stepped parameters' values, read concurrently (the engine's reads run on its worker threads). */
 async function readWeights(plan: StepPlan): Promise<Reply['weights']> {
   if (plan.weightsDtype === undefined) return [];
-  const out: Reply['weights'] = [];
-  for (const g of plan.gradients) {
-    const dtype = plan.weightsDtype === 'own' ? g.entry.dtype : plan.weightsDtype;
-    out.push({ entry: g.entry, dtype, pieces: await readValues(g.entry, dtype) });
-  }
-  return out;
+  return Promise.all(plan.gradients.map(async (g) => {
+    const dtype = plan.weightsDtype === 'own' ? g.entry.dtype : (plan.weightsDtype as DType);
+    return { entry: g.entry, dtype, pieces: await readValues(g.entry, dtype) };
+  }));
 }
 
 function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
@@ -163,7 +162,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       try {
         outcome = await deps.engine.step(items, plan.policy);
       } finally {
-        stopTimer();
+        ctx.set({ engineMs: Math.round(stopTimer() * 1e4) / 10 });
         stage.discard();
         lease.shrink(GradientStage.bytesOf(plan.gradients));
       }
@@ -176,7 +175,10 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       const result = resultOf(plan, outcome);
       model.ledger.record(plan.worker, plan.stepId, result);
       ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
-      return { result, weights: await readWeights(plan) };
+      const t0 = performance.now();
+      const weights = await readWeights(plan);
+      if (weights.length > 0) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
+      return { result, weights };
     });
   }
 
@@ -215,8 +217,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
 
     const stagingBytes = GradientStage.bytesOf(plan.gradients) + weightsBytes(plan);
     const lease = await budget.acquire(stagingBytes, ctx.signal, onChange);
-    const stage = new GradientStage(plan.gradients);
+    const stage = new GradientStage(plan.gradients, deps.pool);
     let bytesIn = 0;
+    const t0 = performance.now();
     try {
       let commit = null;
       for (let msg = await input.next(); msg; msg = await input.next()) {
@@ -231,13 +234,16 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
         }
       }
-      ctx.set({ bytesIn, chunks: stage.chunks });
+      ctx.set({ bytesIn, chunks: stage.chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
       if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
       }
+      const t1 = performance.now();
       const reply = await apply(plan, stage, lease, ctx);
+      const t2 = performance.now();
       await send(out, reply, ctx);
+      ctx.set({ queueMs: Math.round((t2 - t1) * 10) / 10, sendMs: Math.round((performance.now() - t2) * 10) / 10 });
     } finally {
       stage.discard();
       lease.release();

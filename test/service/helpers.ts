@@ -16,20 +16,31 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+const open = new Set<Harness>();
+
 export async function startHarness(config: Partial<ServerConfig> = {}): Promise<Harness> {
   const server = await startServer({
     host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_TEST_LOG ?? 'silent', threads: 2, ...config,
   });
   const client = connect(server.address);
-  return {
+  const h: Harness = {
     server,
     client,
     async close() {
+      open.delete(h);
       client.close();
       await server.shutdown(2000);
     },
   };
+  open.add(h);
+  return h;
 }
+
+// A root-level hook (this module is loaded once): servers a failed test left open are stopped, so a listening
+// socket never keeps the mocha process alive.
+after(async () => {
+  for (const h of [...open]) await h.close();
+});
 
 /** Uniform values in [-scale, scale): fresh every run (house style 20: never zeros). */
 export function randomF32(n: number, scale = 1): Float32Array {

@@ -1,0 +1,40 @@
+// The hand-written server encoders (proto/fast-codec.ts) produce exactly protobufjs's bytes.
+
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import type { MethodDefinition } from '@grpc/proto-loader';
+import { qstepService } from '../../proto';
+import { snapshotResponseSerializer, stepResponseSerializer } from '../../proto/fast-codec';
+import type { SnapshotResponse, StepResponse } from '../../proto';
+
+describe('service: fast codec', () => {
+  const step = qstepService.Step as MethodDefinition<unknown, StepResponse>;
+  const snap = qstepService.Snapshot as MethodDefinition<unknown, SnapshotResponse>;
+  const fastStep = stepResponseSerializer(step.responseSerialize);
+  const fastSnap = snapshotResponseSerializer(snap.responseSerialize);
+
+  it('encodes StepResponse.weights like protobufjs, for every size class', () => {
+    const dtypes = ['DTYPE_UNSPECIFIED', 'DTYPE_FP32', 'DTYPE_FP16', 'DTYPE_BF16'] as const;
+    for (const len of [0, 1, 127, 128, 16383, 16384, 1 << 20]) {
+      for (const offset of [0, 1, 300, 2 ** 31 + 5, 2 ** 40 + 3]) {
+        const m: StepResponse = {
+          weights: { param: len % 2 ? 'layers.0.wéight' : '', offset, dtype: dtypes[len % 4], data: randomBytes(len) },
+        };
+        const fast = Buffer.from(fastStep(m));
+        expect(fast.equals(step.responseSerialize(m)), `len ${len} offset ${offset}`).to.equal(true);
+        expect(step.responseDeserialize(fast)).to.deep.equal(step.responseDeserialize(step.responseSerialize(m)));
+      }
+    }
+    const result: StepResponse = { result: { model: 'm', modelStep: 3, params: [{ name: 'w', step: 3 }] } };
+    expect(Buffer.from(fastStep(result)).equals(step.responseSerialize(result))).to.equal(true);
+  });
+
+  it('encodes SnapshotResponse.data like protobufjs', () => {
+    for (const len of [0, 5, 1000, 1 << 20]) {
+      for (const [tensor, byteOffset] of [[0, 0], [1, 7], [300, 2 ** 33]]) {
+        const m: SnapshotResponse = { data: { tensor, byteOffset, data: randomBytes(len) } };
+        expect(Buffer.from(fastSnap(m)).equals(snap.responseSerialize(m)), `len ${len}`).to.equal(true);
+      }
+    }
+  });
+});
