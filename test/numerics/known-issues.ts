@@ -14,18 +14,10 @@ export interface KnownIssue {
   signature: RegExp;
 }
 
-export const KNOWN_ENGINE_ISSUES: readonly KnownIssue[] = [
-  {
-    id: 'skip-zeros-fresh-state-sign',
-    summary: 'blockwise8/static8 with skip_zeros: an element skipped while its state is fresh keeps the decoded ' +
-      'initial value qmap[0]*0 = -0.0, and the sign fix (5.2) stores it as code 126, i.e. -5.5e-7*scale instead of 0 ' +
-      '(code 0 instead of 255 in an all-zero block). D5 says the element keeps its state value, which is 0 (3.3: ' +
-      'initial bytes are harmless). For RMSprop/Adagrad the negative accumulator makes a later small gradient take ' +
-      'sqrt(negative): the parameter becomes NaN.',
-    applies: (label) => /skip_zeros/.test(label) && /(blockwise8|static8)/.test(label) && !/ademamix/.test(label),
-    signature: /code\[\d+\] = 0, reference nearest code 255 \(state 0|codes differ by one index[^]*code 126 state 0|decodes to -?[0-9.e-]+, want 0|parameter p\[\d+\] = NaN/,
-  },
-];
+// History: skip-zeros-fresh-state-sign (a skipped fresh 8-bit element kept the decoded -0.0 of code[0]*0 and the
+// sign fix stored it as code 126, so RMSprop/Adagrad later took sqrt of a negative state: NaN parameters) was found
+// by skip-zeros.test.ts and fixed in the engine (888d7ad).
+export const KNOWN_ENGINE_ISSUES: readonly KnownIssue[] = [];
 
 export function knownIssueFor(label: string): KnownIssue | undefined {
   return KNOWN_ENGINE_ISSUES.find((k) => k.applies(label));
