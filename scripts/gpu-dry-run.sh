@@ -25,7 +25,7 @@ step "2. no-device paths"
 rc=$?
 echo "qstep-cuda-check exit $rc (77 = no CUDA device)"
 [ "$rc" = 77 ] || fail=1
-QSTEP_ADDON=$top/.device/qstep.node node -e "
+QSTEP_ADDON=$top/.device/qstep.node node --require tsx/cjs -e "
 const b = require(process.env.QSTEP_ADDON);
 const { Engine } = require('./native/lib');
 console.log('cudaBuilt', b.cudaBuilt, JSON.stringify(b.cudaProbe()));
