@@ -22,6 +22,7 @@ export function closeStats(actual: ArrayLike<number>, expected: ArrayLike<number
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
     const e = expected[i];
+    if (a === e) continue; // also equal infinities, whose difference is NaN
     const diff = Math.abs(a - e);
     const tol = atol + rtol * Math.abs(e);
     if (!(diff <= tol)) {
@@ -49,6 +50,7 @@ export function assertClose(label: string, actual: ArrayLike<number>, expected: 
   if (s.violations <= maxErrors) return;
   const shown: string[] = [];
   for (let i = 0; i < expected.length && shown.length < 4; i++) {
+    if (actual[i] === expected[i]) continue;
     const d = Math.abs(actual[i] - expected[i]);
     if (!(d <= atol + rtol * Math.abs(expected[i]))) {
       shown.push(`[${i}] got ${fmt(actual[i])} want ${fmt(expected[i])}`);
