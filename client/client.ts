@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
+import type { MethodDefinition } from '@grpc/proto-loader';
 import type {
   DType,
   Hyperparameters,
@@ -12,7 +13,8 @@ import type {
   OptimizerConfig,
   ParamOverride,
 } from '../native/lib/types';
-import { QstepGrpcClient } from '../proto';
+import { QstepGrpcClient, qstepService } from '../proto';
+import { encodeStepGradient, passThroughSerializer } from '../proto/fast-codec';
 import type {
   DescribeResponse__Output,
   ListModelsResponse__Output,
@@ -36,6 +38,7 @@ import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateForma
 import type { ParamOverride as ParamOverrideMsg } from '../proto';
 import type { StateFormatName } from '../proto/convert';
 import { QstepError, Status } from './errors';
+import { SerializePool } from './serialize-pool';
 import { WIDTH, chunksOf, normalizeTensors } from './tensors';
 import type { NormalizedTensor, Tensor, TensorMap } from './tensors';
 
@@ -50,6 +53,8 @@ export interface ConnectOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Sent with every call (e.g. an authorization token over a plaintext test channel). */
   metadata?: Record<string, string>;
+  /** Encoded gradient messages kept for reuse by later steps (bytes; default 256 MiB, 0 = none). */
+  serializePoolBytes?: number;
 }
 
 export interface CallOptions {
@@ -164,6 +169,10 @@ export class QstepClient {
   private readonly unaryDeadlineMs: number;
   private readonly metadata: Record<string, string>;
   private readonly healthClient: grpc.Client & Record<string, unknown>;
+  private readonly pool: SerializePool;
+  private readonly stepSerialize: (m: StepRequest | Buffer) => Buffer;
+  private readonly stepDeserialize: (b: Buffer) => StepResponse__Output;
+  private readonly stepPath: string;
 
   constructor(address: string, options: ConnectOptions = {}) {
     this.address = address;
@@ -178,6 +187,11 @@ export class QstepClient {
       ...options.channelOptions,
     };
     this.grpc = new QstepGrpcClient(address, creds, channelOptions);
+    this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
+    const stepDef = qstepService.Step as MethodDefinition<StepRequest, StepResponse__Output>;
+    this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
+    this.stepDeserialize = stepDef.responseDeserialize;
+    this.stepPath = stepDef.path;
     const Health = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
     this.healthClient = new Health(address, creds, channelOptions) as grpc.Client & Record<string, unknown>;
   }
@@ -344,7 +358,17 @@ export class QstepClient {
   }
 
   private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions, into: Map<string, Buffer>): Promise<StepReply> {
-    const call: ClientDuplexStream<StepRequest, StepResponse__Output> = this.grpc.Step(this.md(), this.callOpts(o, false));
+    // Gradient messages are encoded here into pooled buffers (one copy of the data, no allocation once warm) and
+    // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
+    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = this.grpc.makeBidiStreamRequest(
+      this.stepPath, this.stepSerialize, this.stepDeserialize, this.md(), this.callOpts(o, false));
+    const used: Buffer[] = [];
+    call.on('status', () => this.pool.give(used.splice(0)));
+    const alloc = (n: number) => {
+      const b = this.pool.take(n);
+      used.push(b);
+      return b;
+    };
     let result: StepResponse__Output['result'] = null;
     const parts = new Map<string, WeightParts>();
     let failure: QstepError | null = null;
@@ -379,7 +403,7 @@ export class QstepClient {
     o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
 
     const send = async () => {
-      const write = async (msg: StepRequest) => {
+      const write = async (msg: StepRequest | Buffer) => {
         if (over) return;
         if (!call.write(msg)) await waitWritable(call, finished);
       };
@@ -389,7 +413,7 @@ export class QstepClient {
         const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
         for (const c of chunksOf(g.bytes, this.maxChunkBytes)) {
           if (over) return;
-          await write({ gradient: { param: g.name, offset: c.byteOffset / g.width, dtype, data: c.data } });
+          await write(encodeStepGradient(g.name, c.byteOffset / g.width, dtype, c.data, alloc));
           chunks++;
         }
       }

@@ -154,3 +154,44 @@ export function serverDefinition(def: QstepDefinition): QstepDefinition {
     Snapshot: { ...def.Snapshot, responseSerialize: snapshotResponseSerializer(snap.responseSerialize) },
   } as QstepDefinition;
 }
+
+/**
+ * Client side: StepRequest{gradient: TensorChunk} encoded into a buffer from `alloc(size)` (a pooled buffer the
+ * client recycles only after the call has ended, since grpc-js may hold a serialized message until then). Returns
+ * the exact-size view; the method's serializer passes Buffers through (passThroughSerializer).
+ */
+export function encodeStepGradient(param: string, offset: number, dtype: string, data: Buffer, alloc: (size: number) => Buffer): Buffer {
+  const paramBytes = Buffer.byteLength(param, 'utf8');
+  const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
+  let inner = 1 + varintSize(paramBytes) + paramBytes + 1 + varintSize(offset) + 1 + varintSize(dtypeNum);
+  inner += 1 + varintSize(data.length) + data.length;
+  const size = 1 + varintSize(inner) + inner;
+  const out = alloc(size);
+  let pos = 0;
+  const varint = (v: number) => {
+    while (v > 0x7f) {
+      out[pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    out[pos++] = v;
+  };
+  out[pos++] = 0x12; // StepRequest.gradient = 2, length-delimited
+  varint(inner);
+  out[pos++] = 0x0a; // TensorChunk.param = 1
+  varint(paramBytes);
+  pos += out.write(param, pos, 'utf8');
+  out[pos++] = 0x10; // offset = 2
+  varint(offset);
+  out[pos++] = 0x18; // dtype = 3
+  varint(dtypeNum);
+  out[pos++] = 0x22; // data = 4
+  varint(data.length);
+  data.copy(out, pos);
+  pos += data.length;
+  return out.subarray(0, pos);
+}
+
+/** A request serializer that sends pre-encoded Buffers as they are and encodes anything else. */
+export function passThroughSerializer<T>(fallback: (m: T) => Buffer): (m: T | Buffer) => Buffer {
+  return (m) => (Buffer.isBuffer(m) ? m : fallback(m as T));
+}

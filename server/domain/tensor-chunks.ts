@@ -58,20 +58,33 @@ export function checkChunk(
 /** Largest piece read from the engine at once (Node Buffers stop at 4 GiB; smaller pieces bound peak memory). */
 export const READ_PIECE_BYTES = 64 * 1024 * 1024;
 
+/** Byte sizes of the pieces readValues returns for `numel` elements of `width` bytes. */
+export function pieceSizes(numel: number, width: number): number[] {
+  const per = Math.max(1, Math.floor(READ_PIECE_BYTES / width));
+  const sizes: number[] = [];
+  for (let off = 0; off < numel; off += per) sizes.push(Math.min(per, numel - off) * width);
+  return sizes;
+}
+
 /** A parameter's values as `dtype`, in pieces of at most READ_PIECE_BYTES (whole elements). */
 export async function readValues(entry: ParamEntry, dtype: DType): Promise<Buffer[]> {
   const width = DTYPE_WIDTH[dtype];
-  const per = Math.max(1, Math.floor(READ_PIECE_BYTES / width));
   const pieces: Buffer[] = [];
-  for (let off = 0; off < entry.numel; off += per) {
-    pieces.push(await entry.param.read(off, Math.min(per, entry.numel - off), dtype));
+  let off = 0;
+  for (const bytes of pieceSizes(entry.numel, width)) {
+    pieces.push(await entry.param.read(off, bytes / width, dtype));
+    off += bytes / width;
   }
   return pieces;
 }
 
+function sliceStep(max: number, align: number): number {
+  return Math.max(align, max - (max % align));
+}
+
 /** Views of at most `max` bytes (a multiple of `align`) over `pieces`, with their byte offsets. */
 export function* slices(pieces: Buffer[], max: number, align: number): Generator<{ offset: number; data: Buffer }> {
-  const step = Math.max(align, max - (max % align));
+  const step = sliceStep(max, align);
   let offset = 0;
   for (const piece of pieces) {
     for (let at = 0; at < piece.length; at += step) {
@@ -80,4 +93,10 @@ export function* slices(pieces: Buffer[], max: number, align: number): Generator
       offset += data.length;
     }
   }
+}
+
+/** How many views slices() makes over pieces of these sizes. */
+export function sliceCount(sizes: number[], max: number, align: number): number {
+  const step = sliceStep(max, align);
+  return sizes.reduce((n, b) => n + Math.ceil(b / step), 0);
 }

@@ -12,7 +12,7 @@ import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
 import type { Model, ParamEntry } from '../domain/model';
 import type { Lease } from '../domain/staging-budget';
-import { checkChunk, readValues, slices } from '../domain/tensor-chunks';
+import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 
 interface StepPlan {
@@ -23,11 +23,6 @@ interface StepPlan {
   policy: NonFinitePolicy;
   /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
   weightsDtype: DType | 'own' | undefined;
-}
-
-interface Reply {
-  result: StepResult;
-  weights: { entry: ParamEntry; dtype: DType; pieces: Buffer[] }[];
 }
 
 function without<T extends object>(o: T): Partial<T> {
@@ -80,13 +75,67 @@ function weightsBytes(plan: StepPlan): number {
   }, 0);
 }
 
-/** The stepped parameters' values, read concurrently (the engine's reads run on its worker threads). */
-async function readWeights(plan: StepPlan): Promise<Reply['weights']> {
-  if (plan.weightsDtype === undefined) return [];
-  return Promise.all(plan.gradients.map(async (g) => {
-    const dtype = plan.weightsDtype === 'own' ? g.entry.dtype : (plan.weightsDtype as DType);
-    return { entry: g.entry, dtype, pieces: await readValues(g.entry, dtype) };
-  }));
+function weightDtype(plan: StepPlan, entry: ParamEntry): DType {
+  return plan.weightsDtype === 'own' || plan.weightsDtype === undefined ? entry.dtype : plan.weightsDtype;
+}
+
+/**
+ * The reply stream: the result first, then each parameter's weights in chunks of at most maxChunkBytes, written
+ * in order and with back-pressure by one chain of writes. Weights are handed over as soon as they are read, so
+ * reading the next parameter (inside the model's queue) overlaps with sending the previous one.
+ */
+class ReplySender {
+  private chain: Promise<void> = Promise.resolve();
+  bytes = 0;
+
+  constructor(
+    private readonly out: MessageWriter<StepResponse>,
+    private readonly plan: StepPlan,
+    private readonly maxChunkBytes: number,
+  ) {}
+
+  private then(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn);
+    this.chain.catch(() => undefined); // observed by done()
+  }
+
+  /** Queues the result, announcing how many weight chunks and bytes follow. */
+  result(r: StepResult): void {
+    let chunks = 0;
+    let bytes = 0;
+    if (this.plan.weightsDtype !== undefined) {
+      for (const g of this.plan.gradients) {
+        const width = DTYPE_WIDTH[weightDtype(this.plan, g.entry)];
+        const sizes = pieceSizes(g.entry.numel, width);
+        chunks += sliceCount(sizes, this.maxChunkBytes, width);
+        bytes += g.entry.numel * width;
+      }
+    }
+    const msg: StepResponse = { result: { ...r, weightChunks: chunks, weightBytes: bytes } };
+    this.then(() => this.out.write(msg));
+  }
+
+  /** Reads the planned weights (call inside the model's queue) and queues them for sending as each arrives. */
+  async readAndQueueWeights(): Promise<void> {
+    if (this.plan.weightsDtype === undefined) return;
+    for (const g of this.plan.gradients) {
+      const dtype = weightDtype(this.plan, g.entry);
+      const pieces = await readValues(g.entry, dtype);
+      const wire = dtypes.encode(dtype);
+      const width = DTYPE_WIDTH[dtype];
+      this.then(async () => {
+        for (const s of slices(pieces, this.maxChunkBytes, width)) {
+          await this.out.write({ weights: { param: g.entry.name, offset: s.offset / width, dtype: wire, data: s.data } });
+          this.bytes += s.data.length;
+        }
+      });
+    }
+  }
+
+  /** Resolves when everything queued was written (rejects with the first write failure). */
+  done(): Promise<void> {
+    return this.chain;
+  }
 }
 
 function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
@@ -105,43 +154,21 @@ function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
 export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
   const { config, budget, metrics } = deps;
 
-  /** Result first, then each parameter's weights in chunks of at most maxChunkBytes, honouring back-pressure. */
-  async function send(out: MessageWriter<StepResponse>, reply: Reply, ctx: CallContext): Promise<void> {
-    let chunks = 0;
-    let bytes = 0;
-    for (const w of reply.weights) {
-      for (const s of slices(w.pieces, config.maxChunkBytes, DTYPE_WIDTH[w.dtype])) {
-        chunks++;
-        bytes += s.data.length;
-      }
-    }
-    await out.write({ result: { ...reply.result, weightChunks: chunks, weightBytes: bytes } });
-    const dtypeWire = new Map<DType, ReturnType<typeof dtypes.encode>>();
-    for (const w of reply.weights) {
-      const width = DTYPE_WIDTH[w.dtype];
-      if (!dtypeWire.has(w.dtype)) dtypeWire.set(w.dtype, dtypes.encode(w.dtype));
-      for (const s of slices(w.pieces, config.maxChunkBytes, width)) {
-        await out.write({ weights: { param: w.entry.name, offset: s.offset / width, dtype: dtypeWire.get(w.dtype), data: s.data } });
-      }
-    }
-    ctx.set({ bytesOut: bytes });
-  }
-
   /** A repeat of a recorded step: the recorded result, and the current weights if asked. */
-  async function replay(plan: StepPlan, recorded: StepResult, ctx: CallContext): Promise<Reply> {
+  async function replay(plan: StepPlan, recorded: StepResult, sender: ReplySender, ctx: CallContext): Promise<void> {
     metrics.stepsReplayed.inc({ model: plan.model.name });
     ctx.set({ replayed: true });
-    const weights = await plan.model.queue.run(async () => {
+    await plan.model.queue.run(async () => {
       plan.model.assertAlive();
-      return readWeights(plan);
+      sender.result({ ...recorded, replayed: true });
+      await sender.readAndQueueWeights();
     });
-    return { result: { ...recorded, replayed: true }, weights };
   }
 
-  async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, ctx: CallContext): Promise<Reply> {
+  async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, sender: ReplySender, ctx: CallContext): Promise<void> {
     const items = stage.finish();
     const model = plan.model;
-    return model.queue.run(async () => {
+    await model.queue.run(async () => {
       model.assertAlive();
       // A client that left while its step waited in the queue gets nothing applied.
       if (ctx.cancelled) throw fail.cancelled();
@@ -151,7 +178,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         lease.shrink(GradientStage.bytesOf(plan.gradients));
         metrics.stepsReplayed.inc({ model: model.name });
         ctx.set({ replayed: true });
-        return { result: { ...seen.result, replayed: true }, weights: await readWeights(plan) };
+        sender.result({ ...seen.result, replayed: true });
+        await sender.readAndQueueWeights();
+        return;
       }
       if (seen.kind === 'stale') {
         throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
@@ -175,10 +204,10 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       const result = resultOf(plan, outcome);
       model.ledger.record(plan.worker, plan.stepId, result);
       ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
+      sender.result(result);
       const t0 = performance.now();
-      const weights = await readWeights(plan);
-      if (weights.length > 0) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
-      return { result, weights };
+      await sender.readAndQueueWeights();
+      if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
     });
   }
 
@@ -199,8 +228,11 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     if (seen.kind === 'recorded') {
       // Answer at once; the client stops sending when the result arrives.
       const lease = await budget.acquire(weightsBytes(plan), ctx.signal, onChange);
+      const sender = new ReplySender(out, plan, config.maxChunkBytes);
       try {
-        await send(out, await replay(plan, seen.result, ctx), ctx);
+        await replay(plan, seen.result, sender, ctx);
+        await sender.done();
+        ctx.set({ bytesOut: sender.bytes });
       } finally {
         lease.release();
       }
@@ -240,10 +272,18 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
       }
       const t1 = performance.now();
-      const reply = await apply(plan, stage, lease, ctx);
-      const t2 = performance.now();
-      await send(out, reply, ctx);
-      ctx.set({ queueMs: Math.round((t2 - t1) * 10) / 10, sendMs: Math.round((performance.now() - t2) * 10) / 10 });
+      const sender = new ReplySender(out, plan, config.maxChunkBytes);
+      let t2 = t1;
+      try {
+        await apply(plan, stage, lease, sender, ctx);
+        t2 = performance.now();
+      } finally {
+        // Whatever was queued is written (or fails) before the lease is returned.
+        await sender.done().catch(() => undefined);
+      }
+      await sender.done();
+      const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+      ctx.set({ bytesOut: sender.bytes, queueMs: ms(t1, t2), sendMs: ms(t2, performance.now()) });
     } finally {
       stage.discard();
       lease.release();

@@ -4,8 +4,8 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { qstepService } from '../../proto';
-import { snapshotResponseSerializer, stepResponseSerializer } from '../../proto/fast-codec';
-import type { SnapshotResponse, StepResponse } from '../../proto';
+import { encodeStepGradient, snapshotResponseSerializer, stepResponseSerializer } from '../../proto/fast-codec';
+import type { SnapshotResponse, StepRequest, StepResponse } from '../../proto';
 
 describe('service: fast codec', () => {
   const step = qstepService.Step as MethodDefinition<unknown, StepResponse>;
@@ -34,6 +34,22 @@ describe('service: fast codec', () => {
       for (const [tensor, byteOffset] of [[0, 0], [1, 7], [300, 2 ** 33]]) {
         const m: SnapshotResponse = { data: { tensor, byteOffset, data: randomBytes(len) } };
         expect(Buffer.from(fastSnap(m)).equals(snap.responseSerialize(m)), `len ${len}`).to.equal(true);
+      }
+    }
+  });
+
+  it('encodes StepRequest.gradient like protobufjs (client side, into a larger pooled buffer)', () => {
+    const req = qstepService.Step as MethodDefinition<StepRequest, unknown>;
+    for (const len of [0, 3, 200, 1 << 20]) {
+      for (const offset of [0, 129, 2 ** 35]) {
+        const data = randomBytes(len);
+        const big = Buffer.alloc(len + 100, 0xee);
+        const fast = encodeStepGradient('encoder.layers.3.wéight', offset, 'DTYPE_BF16', data, (n) => {
+          expect(n).to.be.at.most(big.length);
+          return big;
+        });
+        const m: StepRequest = { gradient: { param: 'encoder.layers.3.wéight', offset, dtype: 'DTYPE_BF16', data } };
+        expect(fast.equals(req.requestSerialize(m)), `len ${len} offset ${offset}`).to.equal(true);
       }
     }
   });
