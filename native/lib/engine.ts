@@ -3,7 +3,7 @@
 // it (house style 11); the addon re-checks memory safety.
 
 import { constants } from './constants';
-import { resolveHyper, resolveLayout } from './config';
+import { checkKeys, isOptimizerName, resolveHyper, resolveLayout } from './config';
 import { EngineError, invalid, wrapAsync, wrapSync } from './errors';
 import { binding } from './loader';
 import type { BackendHandle, DTypeCode, NativeHyper, NativeTensor, ParamHandle } from './native';
@@ -288,6 +288,14 @@ export class Engine {
     if (typeof spec?.name !== 'string' || spec.name.length === 0) throw invalid('name', 'a non-empty string', spec?.name);
     const numel = numelOf(spec.name, spec.shape);
     dtypeCode(spec.dtype);
+    if (!spec.config || typeof spec.config !== 'object' || !isOptimizerName(spec.config.name)) {
+      throw invalid('config.name', 'an optimizer name', spec.config?.name);
+    }
+    checkKeys('config', spec.config, true);
+    if (spec.override !== undefined) {
+      if (!spec.override || typeof spec.override !== 'object') throw invalid('override', 'an object', spec.override);
+      checkKeys(`override[${spec.name}]`, spec.override, false);
+    }
     const layout = resolveLayout(spec.config, spec.override, numel);
     resolveHyper(spec.config, spec.override); // reject bad hyperparameters at creation, not at the first step
     const handle = wrapSync(() => binding.paramCreate(this.handle, {
@@ -318,6 +326,7 @@ export class Engine {
       if (seen.has(it.param)) throw invalid(`items[${i}].param`, 'each parameter once per step', it.param.name);
       seen.add(it.param);
       const code = dtypeCode(it.gradDtype);
+      if (it.hyper !== undefined) checkKeys(`items[${i}].hyper`, it.hyper, false);
       if (!Buffer.isBuffer(it.grad)) throw invalid(`items[${i}].grad`, 'a Buffer', typeof it.grad);
       const want = it.param.numel * DTYPE_BYTES[it.gradDtype];
       if (it.grad.length !== want) {

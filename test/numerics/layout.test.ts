@@ -70,6 +70,24 @@ describe('configuration: defaults, validation, layout and overrides by name', ()
     }
   });
 
+  it('rejects unknown keys (a typo must not be silently ignored) in the config, an override and per-step changes',
+    async () => {
+      const bad = { name: 'adam', weight_decay: 0.1 } as unknown as OptimizerConfig;
+      await expectEngineError(async () => engine.createParam({ name: 'a', shape: [8], dtype: 'fp32', config: bad }),
+        'INVALID_ARGUMENT', 'weight_decay');
+      await expectEngineError(async () => engine.createParam({ name: 'b', shape: [8], dtype: 'fp32',
+        config: { name: 'adam' }, override: { learning_rate: 1 } as never }), 'INVALID_ARGUMENT', 'learning_rate');
+      const p = engine.createParam({ name: 'c', shape: [8], dtype: 'fp32', config: { name: 'adam' } });
+      try {
+        const g = Buffer.from(new Float32Array(8).fill(0.5).buffer);
+        await expectEngineError(() => engine.step([{ param: p, grad: g, gradDtype: 'fp32', hyper: { lrr: 1 } as never }]),
+          'INVALID_ARGUMENT', 'lrr');
+        check(p.step === 0, `step counter ${p.step} after a rejected step`);
+      } finally {
+        p.free();
+      }
+    });
+
   it('min_8bit_size is a strict <: 4095 elements get fp32 state, 4096 get 8-bit; the choice is in the state', async () => {
     for (const [shape, mode] of [[[4095], FP32], [[64, 64], BW256], [[4097], BW256]] as const) {
       const label = `min_8bit_size adam [${shape.join('x')}]`;
