@@ -39,7 +39,7 @@ import type { ParamOverride as ParamOverrideMsg } from '../proto';
 import type { StateFormatName } from '../proto/convert';
 import { QstepError, Status } from './errors';
 import { SerializePool } from './serialize-pool';
-import { WIDTH, chunksOf, normalizeTensors } from './tensors';
+import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
 import type { NormalizedTensor, Tensor, TensorMap } from './tensors';
 
 export interface ConnectOptions {
@@ -97,6 +97,11 @@ export interface StepOptions extends CallOptions {
    * straight in and the reply's Tensor is a view of it. Each must have exactly the returned byte length.
    */
   weightsInto?: TensorMap;
+  /**
+   * Receives returned weights chunk by chunk as they arrive (e.g. to copy them to a device), instead of the
+   * reply's `weights` map. `data` is a view of the received message.
+   */
+  onWeights?: (param: string, dtype: DType, byteOffset: number, data: Buffer) => void;
 }
 
 export interface StepReply {
@@ -146,6 +151,8 @@ interface WeightParts {
   bytes: number;
   /** Caller memory the chunks were copied into (weightsInto). */
   target: Buffer | null;
+  /** Handed to onWeights as they came. */
+  streamed: boolean;
 }
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
@@ -350,14 +357,28 @@ export class QstepClient {
         nonFinite: o.nonFinite === undefined ? 'NON_FINITE_POLICY_UNSPECIFIED' : policies.encode(o.nonFinite),
       },
     };
+    // weightsInto: each target must hold numel elements of the returned dtype (2 or 4 bytes when the parameter's
+    // own dtype is returned); a target that still turns out too small is dropped and the weights arrive in a new
+    // buffer (the step itself was applied and must not be reported as failed).
     const into = new Map<string, Buffer>();
-    if (o.weightsInto) {
-      for (const t of this.normalize(o.weightsInto, 'fp32')) into.set(t.name, t.bytes);
+    const entries = o.weightsInto instanceof Map ? [...o.weightsInto] : Object.entries(o.weightsInto ?? {});
+    for (const [name, t] of entries) {
+      const g = list.find((x) => x.name === name);
+      if (!g) continue;
+      const numel = g.bytes.length / g.width;
+      const target = bytesOf(t instanceof Float32Array || t instanceof Uint16Array || Buffer.isBuffer(t) ? t : t.data);
+      const fits = typeof ret === 'string' ? target.length === numel * WIDTH[ret] : [2, 4].some((w) => target.length === numel * w);
+      if (!fits) {
+        throw new QstepError(Status.INVALID_ARGUMENT,
+          `weightsInto for ${name} has ${target.length} bytes; ${numel} elements of the returned dtype do not fit`);
+      }
+      into.set(name, target);
     }
-    return this.stepRaw(header, list, o, into);
+    return this.stepRaw(header, list, o, into, o.onWeights);
   }
 
-  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions, into: Map<string, Buffer>): Promise<StepReply> {
+  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions, into: Map<string, Buffer>,
+    onWeights: StepOptions['onWeights']): Promise<StepReply> {
     // Gradient messages are encoded here into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
     const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = this.grpc.makeBidiStreamRequest(
@@ -382,15 +403,25 @@ export class QstepClient {
           const w = msg.weights;
           const dtype = dtypes.require(w.dtype, 'weights.dtype');
           let p = parts.get(w.param);
-          if (!p) parts.set(w.param, (p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null }));
+          if (!p) {
+            p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null, streamed: onWeights !== undefined };
+            parts.set(w.param, p);
+          }
           const offset = w.offset * WIDTH[dtype];
-          if (p.target) {
-            if (offset + w.data.length > p.target.length) {
-              failure ??= new QstepError(Status.INVALID_ARGUMENT, `weightsInto for ${w.param} is smaller than the weights`);
-            } else {
-              w.data.copy(p.target, offset);
+          if (onWeights) {
+            try {
+              onWeights(w.param, dtype, offset, w.data);
+            } catch (err) {
+              failure ??= QstepError.from(err);
             }
+          } else if (p.target && offset + w.data.length <= p.target.length) {
+            w.data.copy(p.target, offset);
           } else {
+            if (p.target) {
+              // The target does not fit after all: keep what was copied as chunks and go on without it.
+              p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
+              p.target = null;
+            }
             p.chunks.push({ offset, data: w.data });
           }
           p.bytes += w.data.length;
@@ -439,14 +470,16 @@ export class QstepClient {
     const weights = new Map<string, Tensor>();
     let total = 0;
     for (const [name, p] of parts) {
-      if (p.target) {
-        if (p.bytes !== p.target.length) {
-          throw new QstepError(Status.INVALID_ARGUMENT, `weightsInto for ${name} has ${p.target.length} bytes; ${p.bytes} arrived`);
-        }
+      if (p.streamed) {
+        total += p.bytes;
+        continue;
+      }
+      if (p.target && p.bytes === p.target.length) {
         weights.set(name, { dtype: p.dtype, data: p.target });
         total += p.bytes;
         continue;
       }
+      if (p.target) p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
       const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
       let covered = 0;
       for (const c of p.chunks) {

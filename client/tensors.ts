@@ -25,7 +25,8 @@ export interface NormalizedTensor {
   bytes: Buffer;
 }
 
-function bytesOf(data: TensorData): Buffer {
+/** The bytes of a tensor's memory, as a view (no copy). */
+export function bytesOf(data: TensorData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Float32Array || data instanceof Uint16Array) {
     return Buffer.from(data.buffer, data.byteOffset, data.byteLength);

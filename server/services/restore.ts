@@ -30,7 +30,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
         const params = await model.queue.run(async () => {
           if (ctx.cancelled) throw fail.cancelled();
           return stage.apply();
-        });
+        }, ctx.signal);
         deps.metrics.snapshotBytes.inc({ direction: 'in' }, stage.totalBytes);
         ctx.set({ bytesIn: stage.totalBytes, params: params.length });
         return { model: model.name, modelStep: model.modelStep, params, bytes: stage.totalBytes, ready: model.ready };

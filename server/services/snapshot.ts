@@ -30,7 +30,7 @@ export function snapshotHandler(deps: ServiceDeps): ServerStreamImpl<SnapshotReq
         model.assertAlive();
         if (ctx.cancelled) throw fail.cancelled();
         return captureSnapshot(model, plan);
-      });
+      }, ctx.signal);
       await out.write({ header: snap.header });
       let bytes = 0;
       for (const [index, t] of snap.tensors.entries()) {

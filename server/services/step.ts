@@ -162,7 +162,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       plan.model.assertAlive();
       sender.result({ ...recorded, replayed: true });
       await sender.readAndQueueWeights();
-    });
+    }, ctx.signal);
   }
 
   async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, sender: ReplySender, ctx: CallContext): Promise<void> {
@@ -208,7 +208,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       const t0 = performance.now();
       await sender.readAndQueueWeights();
       if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
-    });
+    }, ctx.signal);
   }
 
   return async (input: MessageReader<StepRequest__Output>, out: MessageWriter<StepResponse>, ctx: CallContext) => {

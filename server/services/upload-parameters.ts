@@ -36,7 +36,7 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
           if (model.ready) throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);
           model.markUploaded(c.entry, c.offset, c.offset + c.count);
-        });
+        }, ctx.signal);
         chunks++;
         bytes += c.data.length;
       }
