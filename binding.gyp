@@ -41,6 +41,7 @@
         ["qstep_cuda==1", {
           "sources": [
             "native/cuda/cuda_backend.cu",
+            "native/cuda/cuda_step.cu",
             "native/cuda/staging.cu",
             "native/cuda/elementwise.cu",
             "native/cuda/reduce.cu",
