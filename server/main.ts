@@ -180,11 +180,17 @@ export async function cli(argv: string[]): Promise<void> {
     process.stderr.write(`qstep serve: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   }
+  const log = running.deps.log;
+  // Logs are written asynchronously: flush them before the process ends.
+  const exit = (code: number) => log.flush(() => process.exit(code));
   const stop = (signal: string) => {
-    running.deps.log.info({ signal }, 'signal received');
+    log.info({ signal }, 'signal received');
     running.shutdown().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        exit(1);
+      },
     );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
