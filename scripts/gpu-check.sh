@@ -104,7 +104,7 @@ if [ "$have_node" = 1 ]; then
   [ "${status[check]:-}" = no-device ] && export QSTEP_BACKEND=auto  # the dry run: the same suite, CPU fallback
   stage mocha 180 bash -c "node node_modules/mocha/bin/mocha.js --reporter dot > '$OUT/mocha.txt' 2>&1"
   tail -25 "$OUT/mocha.txt"
-  stage node 60 node --import tsx bench/gpu.ts "$OUT/bench-node.json"
+  stage node 90 node --import tsx bench/gpu.ts "$OUT/bench-node.json"
 else
   status[mocha]=no-node
   order+=(mocha)

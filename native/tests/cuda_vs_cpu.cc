@@ -33,7 +33,7 @@ namespace {
 
 struct Options {
   // Partial last blocks for B = 256 and 2048; odd, so AdEMAMix's second row is unaligned (the narrow paths run).
-  int64_t n = (int64_t(1) << 22) + 301;
+  int64_t n = (int64_t(1) << 21) + 301;
   int steps = 3;
   int timed = 10;
   bool bench = false;
@@ -208,6 +208,7 @@ std::string json_escape(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each case's line shows at once, even through a pipe
   Options o;
   o.seed = std::random_device{}();
   for (int i = 1; i < argc; ++i) {
@@ -315,6 +316,7 @@ int main(int argc, char** argv) {
                     cd.param.worst, cd.state.worst, (long long)cd.codes.changed, (long long)cd.codes.count, cd.scales.worst,
                     cd.reduce.worst, t.step_ms, t.copy_ms, t.bytes);
       json += buf;
+      if (!o.json.empty()) std::ofstream(o.json) << json << "]\n";  // complete after every case: a timeout keeps them
       request_free(*pc);
       request_free(*pg);
     }
