@@ -6,21 +6,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import type {
-  DType,
-  Hyperparameters,
-  NonFinitePolicy,
-  OptimizerConfig,
-  ParamOverride,
-} from '../native/lib/types';
+import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
-import { encodeStepGradient, passThroughSerializer } from '../proto/fast-codec';
+import { passThroughSerializer } from '../proto/fast-codec';
 import type {
   DescribeResponse__Output,
   ListModelsResponse__Output,
   ModelDescription__Output,
   ModelSummary__Output,
-  ParamResult__Output,
   QstepClient as GrpcQstepClient,
   RestoreRequest,
   RestoreResponse__Output,
@@ -36,137 +29,40 @@ import type {
 } from '../proto';
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
 import type { ParamOverride as ParamOverrideMsg } from '../proto';
-import type { StateFormatName } from '../proto/convert';
 import { QstepError, Status } from './errors';
 import { SerializePool } from './serialize-pool';
+import { runStep, waitWritable } from './step-call';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
-import type { NormalizedTensor, Tensor, TensorMap } from './tensors';
+import type { TensorMap } from './tensors';
+import type {
+  CallOptions,
+  ConnectOptions,
+  HealthStatus,
+  ModelSpec,
+  Snapshot,
+  SnapshotEvent,
+  SnapshotOptions,
+  SnapshotSource,
+  StepOptions,
+  StepReply,
+  UploadOptions,
+} from './types';
 
-export interface ConnectOptions {
-  /** Default: insecure (plaintext). */
-  credentials?: grpc.ChannelCredentials;
-  /** Tensor bytes per message; the server refuses more than its Limits.max_chunk_bytes (1 MiB by default). */
-  maxChunkBytes?: number;
-  /** Deadline for unary calls when a call gives none (ms). Default 30 s. Streams have none unless given. */
-  unaryDeadlineMs?: number;
-  /** Extra grpc-js channel options. */
-  channelOptions?: grpc.ChannelOptions;
-  /** Sent with every call (e.g. an authorization token over a plaintext test channel). */
-  metadata?: Record<string, string>;
-  /** Encoded gradient messages kept for reuse by later steps (bytes; default 256 MiB, 0 = none). */
-  serializePoolBytes?: number;
-}
-
-export interface CallOptions {
-  /** Milliseconds from now. */
-  deadlineMs?: number;
-  /** Aborting cancels the call (the server then changes nothing). */
-  signal?: AbortSignal;
-}
-
-export interface ModelSpec {
-  name: string;
-  parameters: { name: string; shape: number[]; dtype: DType }[];
-  optimizer: OptimizerConfig;
-  /** Default 'skip'. */
-  nonFinite?: NonFinitePolicy;
-  overrides?: Record<string, ParamOverride>;
-}
-
-export interface UploadOptions extends CallOptions {
-  /** dtype of bare Uint16Array/Buffer tensors; default: each parameter's own dtype. */
-  dtype?: DType;
-}
-
-export interface StepOptions extends CallOptions {
-  /** Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. */
-  workerId?: string;
-  stepId?: number;
-  /** Per-step hyperparameters (e.g. a scheduler's lr) for every parameter of the step. */
-  hyper?: Partial<Hyperparameters>;
-  /** Per-step hyperparameters per parameter name (laid over `hyper`). */
-  paramHyper?: Record<string, Partial<Hyperparameters>>;
-  /** Send back the updated weights: true = each parameter's own dtype, or a dtype. */
-  returnWeights?: boolean | DType;
-  /** Overrides the model's non-finite policy for this step. */
-  nonFinite?: NonFinitePolicy;
-  /** dtype of bare Uint16Array/Buffer gradients; default: each parameter's own dtype. */
-  gradDtype?: DType;
-  /**
-   * Where to put returned weights, by parameter name (e.g. the worker's own parameter tensors): chunks are copied
-   * straight in and the reply's Tensor is a view of it. Each must have exactly the returned byte length.
-   */
-  weightsInto?: TensorMap;
-  /**
-   * Receives returned weights chunk by chunk as they arrive (e.g. to copy them to a device), instead of the
-   * reply's `weights` map. `data` is a view of the received message.
-   */
-  onWeights?: (param: string, dtype: DType, byteOffset: number, data: Buffer) => void;
-}
-
-export interface StepReply {
-  model: string;
-  modelStep: number;
-  skipped: boolean;
-  replayed: boolean;
-  nonFinite: string[];
-  params: ParamResult__Output[];
-  /** Updated weights by parameter name (when asked for). */
-  weights: Map<string, Tensor>;
-}
-
-export interface SnapshotOptions extends CallOptions {
-  /** Default: every parameter. */
-  params?: string[];
-  /** Default true. */
-  weights?: boolean;
-  /** Default: each parameter's own dtype (bit-exact). */
-  weightsDtype?: DType;
-  /** Default 'raw'. */
-  state?: StateFormatName;
-}
-
-export type SnapshotEvent =
-  | { kind: 'header'; header: SnapshotHeader__Output }
-  | { kind: 'data'; tensor: number; byteOffset: number; data: Buffer };
-
-/** A snapshot held in memory: the header and each tensor's bytes, by tensor name. */
-export interface Snapshot {
-  header: SnapshotHeader__Output;
-  tensors: Map<string, { desc: TensorDescriptor__Output; data: Buffer }>;
-}
-
-/** A snapshot to restore from a source that streams (a file, another server). */
-export interface SnapshotSource {
-  header: SnapshotHeader;
-  /** Each tensor's bytes in header order, in order within a tensor, any chunk sizes. */
-  data: AsyncIterable<{ tensor: number; byteOffset: number; data: Buffer }> | Iterable<{ tensor: number; byteOffset: number; data: Buffer }>;
-}
-
-export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
-
-interface WeightParts {
-  dtype: DType;
-  chunks: { offset: number; data: Buffer }[];
-  bytes: number;
-  /** Caller memory the chunks were copied into (weightsInto). */
-  target: Buffer | null;
-  /** Handed to onWeights as they came. */
-  streamed: boolean;
-}
+export type {
+  CallOptions,
+  ConnectOptions,
+  HealthStatus,
+  ModelSpec,
+  Snapshot,
+  SnapshotEvent,
+  SnapshotOptions,
+  SnapshotSource,
+  StepOptions,
+  StepReply,
+  UploadOptions,
+};
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
-
-function waitWritable(stream: NodeJS.EventEmitter, finished: Promise<unknown>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      stream.off('drain', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    finished.then(done, done);
-  });
-}
 
 export class QstepClient {
   /** The generated grpc-js client, for callers that need the raw contract. */
@@ -374,135 +270,23 @@ export class QstepClient {
       }
       into.set(name, target);
     }
-    return this.stepRaw(header, list, o, into, o.onWeights);
-  }
-
-  private stepRaw(header: StepRequest, grads: NormalizedTensor[], o: CallOptions, into: Map<string, Buffer>,
-    onWeights: StepOptions['onWeights']): Promise<StepReply> {
-    // Gradient messages are encoded here into pooled buffers (one copy of the data, no allocation once warm) and
+    // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
     const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = this.grpc.makeBidiStreamRequest(
       this.stepPath, this.stepSerialize, this.stepDeserialize, this.md(), this.callOpts(o, false));
     const used: Buffer[] = [];
     call.on('status', () => this.pool.give(used.splice(0)));
-    const alloc = (n: number) => {
-      const b = this.pool.take(n);
-      used.push(b);
-      return b;
-    };
-    let result: StepResponse__Output['result'] = null;
-    const parts = new Map<string, WeightParts>();
-    let failure: QstepError | null = null;
-    let over = false;
-    const finished = new Promise<void>((resolve, reject) => {
-      call.on('data', (msg: StepResponse__Output) => {
-        if (msg.result) {
-          result = msg.result;
-          over = true; // the server answered: whatever is still unsent is not needed
-        } else if (msg.weights) {
-          const w = msg.weights;
-          const dtype = dtypes.require(w.dtype, 'weights.dtype');
-          let p = parts.get(w.param);
-          if (!p) {
-            p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null, streamed: onWeights !== undefined };
-            parts.set(w.param, p);
-          }
-          const offset = w.offset * WIDTH[dtype];
-          if (onWeights) {
-            try {
-              onWeights(w.param, dtype, offset, w.data);
-            } catch (err) {
-              failure ??= QstepError.from(err);
-            }
-          } else if (p.target && offset + w.data.length <= p.target.length) {
-            w.data.copy(p.target, offset);
-          } else {
-            if (p.target) {
-              // The target does not fit after all: keep what was copied as chunks and go on without it.
-              p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
-              p.target = null;
-            }
-            p.chunks.push({ offset, data: w.data });
-          }
-          p.bytes += w.data.length;
-        }
-      });
-      call.on('error', (err) => reject(QstepError.from(err)));
-      call.on('end', () => resolve());
+    return runStep(call, header, list, {
+      maxChunkBytes: this.maxChunkBytes,
+      alloc: (n) => {
+        const b = this.pool.take(n);
+        used.push(b);
+        return b;
+      },
+      signal: o.signal,
+      into,
+      onWeights: o.onWeights,
     });
-    finished.then(() => (over = true), () => (over = true));
-    o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
-
-    const send = async () => {
-      const write = async (msg: StepRequest | Buffer) => {
-        if (over) return;
-        if (!call.write(msg)) await waitWritable(call, finished);
-      };
-      await write(header);
-      let chunks = 0;
-      for (const g of grads) {
-        const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
-        for (const c of chunksOf(g.bytes, this.maxChunkBytes)) {
-          if (over) return;
-          await write(encodeStepGradient(g.name, c.byteOffset / g.width, dtype, c.data, alloc));
-          chunks++;
-        }
-      }
-      await write({ commit: { chunkCount: chunks } });
-      if (!over) call.end();
-    };
-    return send().then(
-      async () => {
-        await finished;
-        if (failure) throw failure;
-        return this.assembleReply(result, parts);
-      },
-      async (err: unknown) => {
-        call.cancel();
-        await finished.catch(() => undefined);
-        throw QstepError.from(err);
-      },
-    );
-  }
-
-  private assembleReply(result: StepResponse__Output['result'], parts: Map<string, WeightParts>): StepReply {
-    if (!result) throw new QstepError(Status.INTERNAL, 'the step stream ended without a result');
-    const weights = new Map<string, Tensor>();
-    let total = 0;
-    for (const [name, p] of parts) {
-      if (p.streamed) {
-        total += p.bytes;
-        continue;
-      }
-      if (p.target && p.bytes === p.target.length) {
-        weights.set(name, { dtype: p.dtype, data: p.target });
-        total += p.bytes;
-        continue;
-      }
-      if (p.target) p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
-      const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
-      let covered = 0;
-      for (const c of p.chunks) {
-        if (c.offset + c.data.length > data.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
-        c.data.copy(data, c.offset);
-        covered += c.data.length;
-      }
-      if (covered !== p.bytes) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
-      weights.set(name, { dtype: p.dtype, data });
-      total += p.bytes;
-    }
-    if (total !== result.weightBytes) {
-      throw new QstepError(Status.DATA_LOSS, `expected ${result.weightBytes} weight bytes, got ${total}`);
-    }
-    return {
-      model: result.model,
-      modelStep: result.modelStep,
-      skipped: result.skipped,
-      replayed: result.replayed,
-      nonFinite: result.nonFinite,
-      params: result.params,
-      weights,
-    };
   }
 
   /** Snapshot as a stream of events: the header, then tensor data in header order. */

@@ -1,0 +1,171 @@
+// One Step call on the client side: writes header, gradient chunks and commit with back-pressure, stops when the
+// server answers early, and gathers the result and the returned weights (into a map, into caller memory, or
+// handed to onWeights as they arrive).
+
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { DType } from '../native/lib/types';
+import type { StepRequest, StepResponse__Output } from '../proto';
+import { dtypes } from '../proto/convert';
+import { encodeStepGradient } from '../proto/fast-codec';
+import { QstepError, Status } from './errors';
+import { WIDTH, chunksOf } from './tensors';
+import type { NormalizedTensor, Tensor } from './tensors';
+import type { StepOptions, StepReply } from './types';
+
+interface WeightParts {
+  dtype: DType;
+  chunks: { offset: number; data: Buffer }[];
+  bytes: number;
+  /** Caller memory the chunks were copied into (weightsInto). */
+  target: Buffer | null;
+  /** Handed to onWeights as they came. */
+  streamed: boolean;
+}
+
+/** Resolves on 'drain', or when the call is over (so a writer never waits forever). */
+export function waitWritable(stream: NodeJS.EventEmitter, finished: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    finished.then(done, done);
+  });
+}
+
+export interface StepCallOptions {
+  maxChunkBytes: number;
+  /** A buffer of at least n bytes for one encoded gradient message. */
+  alloc: (n: number) => Buffer;
+  signal?: AbortSignal;
+  /** Caller memory for returned weights, by parameter name (checked by the caller). */
+  into: Map<string, Buffer>;
+  onWeights?: StepOptions['onWeights'];
+}
+
+/**
+ * Drives one Step stream: header, gradient chunks (each encoded by encodeStepGradient), commit; collects the result
+ * and the weights. Stops sending as soon as the server has answered (a replayed step is answered at the header).
+ */
+export function runStep(
+  call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output>,
+  header: StepRequest,
+  grads: NormalizedTensor[],
+  opts: StepCallOptions,
+): Promise<StepReply> {
+  const { into, onWeights, alloc } = opts;
+  let result: StepResponse__Output['result'] = null;
+  const parts = new Map<string, WeightParts>();
+  let failure: QstepError | null = null;
+  let over = false;
+  const finished = new Promise<void>((resolve, reject) => {
+    call.on('data', (msg: StepResponse__Output) => {
+      if (msg.result) {
+        result = msg.result;
+        over = true; // the server answered: whatever is still unsent is not needed
+      } else if (msg.weights) {
+        const w = msg.weights;
+        const dtype = dtypes.require(w.dtype, 'weights.dtype');
+        let p = parts.get(w.param);
+        if (!p) {
+          p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null, streamed: onWeights !== undefined };
+          parts.set(w.param, p);
+        }
+        const offset = w.offset * WIDTH[dtype];
+        if (onWeights) {
+          try {
+            onWeights(w.param, dtype, offset, w.data);
+          } catch (err) {
+            failure ??= QstepError.from(err);
+          }
+        } else if (p.target && offset + w.data.length <= p.target.length) {
+          w.data.copy(p.target, offset);
+        } else {
+          if (p.target) {
+            // The target does not fit after all: keep what was copied as chunks and go on without it.
+            p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
+            p.target = null;
+          }
+          p.chunks.push({ offset, data: w.data });
+        }
+        p.bytes += w.data.length;
+      }
+    });
+    call.on('error', (err) => reject(QstepError.from(err)));
+    call.on('end', () => resolve());
+  });
+  finished.then(() => (over = true), () => (over = true));
+  opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+
+  const send = async () => {
+    const write = async (msg: StepRequest | Buffer) => {
+      if (over) return;
+      if (!call.write(msg)) await waitWritable(call, finished);
+    };
+    await write(header);
+    let chunks = 0;
+    for (const g of grads) {
+      const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
+      for (const c of chunksOf(g.bytes, opts.maxChunkBytes)) {
+        if (over) return;
+        await write(encodeStepGradient(g.name, c.byteOffset / g.width, dtype, c.data, alloc));
+        chunks++;
+      }
+    }
+    await write({ commit: { chunkCount: chunks } });
+    if (!over) call.end();
+  };
+  return send().then(
+    async () => {
+      await finished;
+      if (failure) throw failure;
+      return assembleReply(result, parts);
+    },
+    async (err: unknown) => {
+      call.cancel();
+      await finished.catch(() => undefined);
+      throw QstepError.from(err);
+    },
+  );
+}
+
+function assembleReply(result: StepResponse__Output['result'], parts: Map<string, WeightParts>): StepReply {
+  if (!result) throw new QstepError(Status.INTERNAL, 'the step stream ended without a result');
+  const weights = new Map<string, Tensor>();
+  let total = 0;
+  for (const [name, p] of parts) {
+    if (p.streamed) {
+      total += p.bytes;
+      continue;
+    }
+    if (p.target && p.bytes === p.target.length) {
+      weights.set(name, { dtype: p.dtype, data: p.target });
+      total += p.bytes;
+      continue;
+    }
+    if (p.target) p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
+    const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
+    let covered = 0;
+    for (const c of p.chunks) {
+      if (c.offset + c.data.length > data.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
+      c.data.copy(data, c.offset);
+      covered += c.data.length;
+    }
+    if (covered !== p.bytes) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
+    weights.set(name, { dtype: p.dtype, data });
+    total += p.bytes;
+  }
+  if (total !== result.weightBytes) {
+    throw new QstepError(Status.DATA_LOSS, `expected ${result.weightBytes} weight bytes, got ${total}`);
+  }
+  return {
+    model: result.model,
+    modelStep: result.modelStep,
+    skipped: result.skipped,
+    replayed: result.replayed,
+    nonFinite: result.nonFinite,
+    params: result.params,
+    weights,
+  };
+}

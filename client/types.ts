@@ -1,0 +1,115 @@
+// The client library's options and results (the wire messages themselves are in proto/messages.ts).
+
+import type * as grpc from '@grpc/grpc-js';
+import type { DType, Hyperparameters, NonFinitePolicy, OptimizerConfig, ParamOverride } from '../native/lib/types';
+import type {
+  ParamResult__Output,
+  SnapshotHeader,
+  SnapshotHeader__Output,
+  TensorDescriptor__Output,
+} from '../proto';
+import type { StateFormatName } from '../proto/convert';
+import type { Tensor, TensorMap } from './tensors';
+
+export interface ConnectOptions {
+  /** Default: insecure (plaintext). */
+  credentials?: grpc.ChannelCredentials;
+  /** Tensor bytes per message; the server refuses more than its Limits.max_chunk_bytes (1 MiB by default). */
+  maxChunkBytes?: number;
+  /** Deadline for unary calls when a call gives none (ms). Default 30 s. Streams have none unless given. */
+  unaryDeadlineMs?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+  /** Sent with every call (e.g. an authorization token over a plaintext test channel). */
+  metadata?: Record<string, string>;
+  /** Encoded gradient messages kept for reuse by later steps (bytes; default 256 MiB, 0 = none). */
+  serializePoolBytes?: number;
+}
+
+export interface CallOptions {
+  /** Milliseconds from now. */
+  deadlineMs?: number;
+  /** Aborting cancels the call (the server then changes nothing). */
+  signal?: AbortSignal;
+}
+
+export interface ModelSpec {
+  name: string;
+  parameters: { name: string; shape: number[]; dtype: DType }[];
+  optimizer: OptimizerConfig;
+  /** Default 'skip'. */
+  nonFinite?: NonFinitePolicy;
+  overrides?: Record<string, ParamOverride>;
+}
+
+export interface UploadOptions extends CallOptions {
+  /** dtype of bare Uint16Array/Buffer tensors; default: each parameter's own dtype. */
+  dtype?: DType;
+}
+
+export interface StepOptions extends CallOptions {
+  /** Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. */
+  workerId?: string;
+  stepId?: number;
+  /** Per-step hyperparameters (e.g. a scheduler's lr) for every parameter of the step. */
+  hyper?: Partial<Hyperparameters>;
+  /** Per-step hyperparameters per parameter name (laid over `hyper`). */
+  paramHyper?: Record<string, Partial<Hyperparameters>>;
+  /** Send back the updated weights: true = each parameter's own dtype, or a dtype. */
+  returnWeights?: boolean | DType;
+  /** Overrides the model's non-finite policy for this step. */
+  nonFinite?: NonFinitePolicy;
+  /** dtype of bare Uint16Array/Buffer gradients; default: each parameter's own dtype. */
+  gradDtype?: DType;
+  /**
+   * Where to put returned weights, by parameter name (e.g. the worker's own parameter tensors): chunks are copied
+   * straight in and the reply's Tensor is a view of it. Each must have exactly the returned byte length.
+   */
+  weightsInto?: TensorMap;
+  /**
+   * Receives returned weights chunk by chunk as they arrive (e.g. to copy them to a device), instead of the
+   * reply's `weights` map. `data` is a view of the received message.
+   */
+  onWeights?: (param: string, dtype: DType, byteOffset: number, data: Buffer) => void;
+}
+
+export interface StepReply {
+  model: string;
+  modelStep: number;
+  skipped: boolean;
+  replayed: boolean;
+  nonFinite: string[];
+  params: ParamResult__Output[];
+  /** Updated weights by parameter name (when asked for). */
+  weights: Map<string, Tensor>;
+}
+
+export interface SnapshotOptions extends CallOptions {
+  /** Default: every parameter. */
+  params?: string[];
+  /** Default true. */
+  weights?: boolean;
+  /** Default: each parameter's own dtype (bit-exact). */
+  weightsDtype?: DType;
+  /** Default 'raw'. */
+  state?: StateFormatName;
+}
+
+export type SnapshotEvent =
+  | { kind: 'header'; header: SnapshotHeader__Output }
+  | { kind: 'data'; tensor: number; byteOffset: number; data: Buffer };
+
+/** A snapshot held in memory: the header and each tensor's bytes, by tensor name. */
+export interface Snapshot {
+  header: SnapshotHeader__Output;
+  tensors: Map<string, { desc: TensorDescriptor__Output; data: Buffer }>;
+}
+
+/** A snapshot to restore from a source that streams (a file, another server). */
+export interface SnapshotSource {
+  header: SnapshotHeader;
+  /** Each tensor's bytes in header order, in order within a tensor, any chunk sizes. */
+  data: AsyncIterable<{ tensor: number; byteOffset: number; data: Buffer }> | Iterable<{ tensor: number; byteOffset: number; data: Buffer }>;
+}
+
+export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
