@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { connect } from '../../client';
 import type { QstepClient } from '../../client';
 import { readSafetensorsData, readSafetensorsHeader } from '../../client/safetensors';
-import { fingerprint, randomBf16, randomF32 } from './helpers';
+import { fingerprint, randomBf16, randomF32, reflectionServices } from './helpers';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'qstep.js');
@@ -97,6 +97,11 @@ describe('service: CLI', function () {
     client?.close();
     if (server && server.exitCode === null) server.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('qstep serve: reflection lists the qstep and health services', async () => {
+    const names = await reflectionServices(address);
+    expect(names).to.include.members(['qstep.v1.Qstep', 'grpc.health.v1.Health']);
   });
 
   it('qstep info --json and the human form', async () => {

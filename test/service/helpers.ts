@@ -2,7 +2,9 @@
 // random tensors, raw Step streams for malformed input, and a fingerprint of everything a model holds.
 
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { connect } from '../../client';
 import type { QstepClient } from '../../client';
 import type { StepRequest, StepResponse__Output } from '../../proto';
@@ -110,3 +112,28 @@ export async function eventually(cond: () => Promise<boolean> | boolean, ms = 50
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The service names a server's reflection (v1) lists. */
+export async function reflectionServices(address: string): Promise<string[]> {
+  const dir = join(require.resolve('@grpc/reflection'), '..', '..', 'proto');
+  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [dir], keepCase: true, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & {
+      ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
+    } } } };
+  };
+  const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<string[]>((resolve, reject) => {
+      const call = client.ServerReflectionInfo();
+      call.on('data', (m) => {
+        resolve((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name));
+        call.end();
+      });
+      call.on('error', reject);
+      call.write({ list_services: '' });
+    });
+  } finally {
+    client.close();
+  }
+}

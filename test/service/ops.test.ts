@@ -3,14 +3,11 @@
 
 import { expect } from 'chai';
 import { get } from 'node:http';
-import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { OPTIMIZERS } from '../../native/lib';
 import { QstepError, connect } from '../../client';
 import { HYPER_FIELDS, LAYOUT_FIELDS } from '../../proto/convert';
 import { CONFIG_KEYS } from '../../native/lib/config';
-import { randomF32, sleep, startHarness } from './helpers';
+import { randomF32, reflectionServices, sleep, startHarness } from './helpers';
 import type { Harness } from './helpers';
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
@@ -35,30 +32,6 @@ function metricValue(text: string, name: string, labels: Record<string, string> 
   }
   if (!found) throw new Error(`metric ${name} ${JSON.stringify(labels)} not found`);
   return sum;
-}
-
-async function reflectionServices(address: string): Promise<string[]> {
-  const dir = join(require.resolve('@grpc/reflection'), '..', '..', 'proto');
-  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [dir], keepCase: true, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & {
-      ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
-    } } } };
-  };
-  const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
-  try {
-    return await new Promise<string[]>((resolve, reject) => {
-      const call = client.ServerReflectionInfo();
-      call.on('data', (m) => {
-        resolve((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name));
-        call.end();
-      });
-      call.on('error', reject);
-      call.write({ list_services: '' });
-    });
-  } finally {
-    client.close();
-  }
 }
 
 describe('service: operations', function () {
