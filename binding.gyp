@@ -1,6 +1,7 @@
 {
   # qstep's native addon. The C++ core (native/) has no Node dependency; native/binding/ is the thin Node-API
-  # layer. -fno-math-errno lets g++ vectorize loops with sqrt (service-notes: 3x on fp32 Adam); x86-64-v3 (AVX2,
+  # layer. -fno-math-errno lets g++ vectorize loops with sqrt (service-notes: 3x on fp32 Adam) and -fno-trapping-math
+  # lets it turn the per-element option selects into blends (else "control flow in loop"); x86-64-v3 (AVX2,
   # FMA, F16C) is as fast as -march=native on the build machines and stays portable.
   #
   # CUDA: when scripts/cuda-config.js finds a working nvcc (and QSTEP_CUDA is not 0), native/cuda/*.cu are
@@ -34,8 +35,8 @@
       ],
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
-      "cflags_cc": ["-std=c++17", "-O3", "-march=x86-64-v3", "-fno-math-errno", "-fexceptions", "-Wall", "-Wno-unknown-pragmas"],
-      "cflags": ["-O3", "-march=x86-64-v3", "-fno-math-errno"],
+      "cflags_cc": ["-std=c++17", "-O3", "-march=x86-64-v3", "-fno-math-errno", "-fno-trapping-math", "-fexceptions", "-Wall", "-Wno-unknown-pragmas"],
+      "cflags": ["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fno-trapping-math"],
       "ldflags": ["-pthread"],
       "conditions": [
         ["qstep_cuda==1", {
@@ -69,7 +70,7 @@
                 "-o", "<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o",
                 "-std=c++17", "-O3",
                 "<!@(node scripts/cuda-config.js gencode)",
-                "-Xcompiler", "-fPIC,-O3,-march=x86-64-v3,-fno-math-errno",
+                "-Xcompiler", "-fPIC,-O3,-march=x86-64-v3,-fno-math-errno,-fno-trapping-math",
                 "-DQSTEP_WITH_CUDA",
                 "-I<(module_root_dir)/native/include"
               ],

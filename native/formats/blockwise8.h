@@ -42,7 +42,7 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
 }
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
-template <class Op, typename T>
+template <class Op, typename T, class F>
 void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __restrict gb, float* __restrict d0,
                 float* __restrict d1, float* __restrict d2, int64_t len) {
   using R = Rounding<T, false>;
@@ -52,7 +52,7 @@ void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __
     s[0] = d0[j];
     if constexpr (K > 1) s[1] = d1[j];
     if constexpr (K > 2) s[2] = d2[j];
-    pb[j] = store_raw<T>(element_step<Op, R>(c, load_raw<T>(gb[j]), load_raw<T>(pb[j]), s));
+    pb[j] = store_raw<T>(element_step<Op, R, F>(c, load_raw<T>(gb[j]), load_raw<T>(pb[j]), s));
     d0[j] = s[0];
     if constexpr (K > 1) d1[j] = s[1];
     if constexpr (K > 2) d2[j] = s[2];
@@ -70,7 +70,9 @@ void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<
     const int64_t start = b * B;
     const int64_t len = (start + B <= v.n) ? B : v.n - start;
     for (int k = 0; k < K; ++k) fq[k]->decode(v.codes[k] + start, len, v.scales[k][b], scratch + k * B);
-    math_block<Op, T>(c, p + start, g + start, scratch, scratch + B, scratch + 2 * B, len);
+    with_flags(c, [&](auto f) {
+      math_block<Op, T, decltype(f)>(c, p + start, g + start, scratch, scratch + B, scratch + 2 * B, len);
+    });
     float mx[K];
     for (int k = 0; k < K; ++k) mx[k] = abs_max(scratch + k * B, len);
     if (len < B) blockwise8_pad_max<Op>(c, v, b, mx);

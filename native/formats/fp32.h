@@ -9,7 +9,7 @@
 
 namespace qstep {
 
-template <class Op, typename T, bool kMaySkip>
+template <class Op, typename T, class F>
 void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, const StateView& v,
                       int64_t begin, int64_t end) {
   using R = Rounding<T, true>;
@@ -23,7 +23,7 @@ void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T
     s[0] = s0[i];
     if constexpr (K > 1) s[1] = s1[i];
     if constexpr (K > 2) s[2] = s2[i];
-    const float pn = element_step<Op, R, kMaySkip>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s);
+    const float pn = element_step<Op, R, F>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s);
     p[i] = store_raw<T>(pn);
     s0[i] = s[0];
     if constexpr (K > 1) s1[i] = s[1];
@@ -34,8 +34,7 @@ void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T
 template <class Op, typename T>
 void fp32_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const StateView& v, int64_t begin,
                  int64_t end) {
-  if (c.skip_zeros) fp32_update_loop<Op, T, true>(c, p, g, v, begin, end);
-  else fp32_update_loop<Op, T, false>(c, p, g, v, begin, end);
+  with_flags(c, [&](auto f) { fp32_update_loop<Op, T, decltype(f)>(c, p, g, v, begin, end); });
 }
 
 template <class Op, typename T>

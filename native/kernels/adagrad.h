@@ -18,7 +18,7 @@ struct AdagradOp {
 
   QSTEP_HD static void advance(const StepConsts&, float g, float (&s)[kStreams]) { s[0] = s[0] + g * g; }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float g, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
     return R::param(p - c.lr * (g / (sqrtf(s[0]) + c.eps)));

@@ -22,11 +22,11 @@ struct AdamOp {
     s[1] = s[1] * c.beta2 + c.one_m_beta2 * (g * g);
   }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
     const float p_new = R::param(p + c.update_scale * c.step_size * (s[0] / (sqrtf(s[1]) + c.eps_c2)));
-    return c.has_wd ? R::param(p_new * c.decay) : p_new;
+    return F::wd(c) ? R::param(p_new * c.decay) : p_new;
   }
 
   // LAMB's lr-free direction with bias-corrected moments (spec 11).

@@ -24,11 +24,11 @@ struct AdemamixOp {
     s[2] = s[2] * c.beta2 + c.one_m_beta2 * (g * g);
   }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
     const float p_new = R::param(p - c.lr * ((s[0] / c.c1 + c.alpha * s[1]) / (sqrtf(s[2]) / c.c2 + c.eps)));
-    return c.has_wd ? R::param(p_new * c.decay) : p_new;
+    return F::wd(c) ? R::param(p_new * c.decay) : p_new;
   }
 
   QSTEP_HD static float norm_term(const StepConsts&, const float (&)[kStreams]) { return 0.f; }

@@ -22,23 +22,46 @@ struct Rounding {
 
 QSTEP_HD float sign_of(float x) { return float(x > 0.f) - float(x < 0.f); }
 
+// The run-time options an element step may meet. Dynamic reads them from StepConsts (selects on every element);
+// Fixed<skip, wd> promises them at compile time, so that a CPU traversal can dispatch once per launch and g++
+// vectorizes loops without selects on loop-invariant flags (it does not vectorize those for 16-bit types).
+struct DynamicFlags {
+  QSTEP_HD static bool skip(const StepConsts& c) { return c.skip_zeros; }
+  QSTEP_HD static bool wd(const StepConsts& c) { return c.has_wd; }
+};
+
+template <bool kSkip, bool kWd>
+struct FixedFlags {
+  QSTEP_HD static bool skip(const StepConsts&) { return kSkip; }
+  QSTEP_HD static bool wd(const StepConsts&) { return kWd; }
+};
+
+// Calls f(FixedFlags<...>{}) matching c: the one run-time branch, outside the loop.
+template <class F>
+void with_flags(const StepConsts& c, F&& f) {
+  if (c.skip_zeros) {
+    if (c.has_wd) f(FixedFlags<true, true>{});
+    else f(FixedFlags<true, false>{});
+  } else {
+    if (c.has_wd) f(FixedFlags<false, true>{});
+    else f(FixedFlags<false, false>{});
+  }
+}
+
 // One element: s[] holds the decoded old state on entry and the new state on exit; returns the new parameter.
 // skip_zeros (spec D5, our documented rule): an element whose raw gradient is exactly 0 keeps its parameter and
 // its old state value, in every mode, for every optimizer that honours it (not AdEMAMix).
-//
-// Run-time options are selects, not branches, so that CPU loops stay vectorizable. kMaySkip = false promises that
-// c.skip_zeros is off and drops its selects (a traversal may dispatch on the flag once per launch).
-template <class Op, class R, bool kMaySkip = true>
+template <class Op, class R, class F = DynamicFlags>
 QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s)[Op::kStreams]) {
   float old[Op::kStreams];
 #pragma unroll
   for (int k = 0; k < Op::kStreams; ++k) old[k] = s[k];
   float g = R::grad(g_raw * c.gnorm_scale);
-  if (Op::kCoupledDecay) g = c.has_wd ? R::grad(g + p * c.wd) : g;
+  if (Op::kCoupledDecay) g = F::wd(c) ? R::grad(g + p * c.wd) : g;
   Op::advance(c, g, s);
-  const float p_new = Op::template update<R>(c, p, g, old, s);
-  if (!Op::kSkipZeros || !kMaySkip) return p_new;
-  const bool keep = c.skip_zeros & (g_raw == 0.f);
+  const float p_new = Op::template update<R, F>(c, p, g, old, s);
+  if (!Op::kSkipZeros) return p_new;
+  const bool keep = F::skip(c) & (g_raw == 0.f);
   // A kept value is the old one, except that -0.0 becomes +0.0: fresh 8-bit state decodes as code[0] * 0 = -0.0
   // (spec 3.3, T13), which the sign fix (5.2) would store as a small negative; the state it stands for is 0.
 #pragma unroll

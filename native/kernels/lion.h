@@ -20,10 +20,10 @@ struct LionOp {
     s[0] = s[0] * c.beta2 + c.one_m_beta2 * g;
   }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float g, const float (&old)[kStreams],
                                const float (&)[kStreams]) {
-    p = c.has_wd ? R::param(p * c.decay) : p;
+    p = F::wd(c) ? R::param(p * c.decay) : p;
     const float u = R::lion_step(c.update_scale * (c.lr * sign_of(old[0] * c.beta1 + c.one_m_beta1 * g)));
     return R::param(p - u);
   }

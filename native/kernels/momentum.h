@@ -19,7 +19,7 @@ struct MomentumOp {
     s[0] = c.t == 1 ? g : s[0] * c.beta1 + g;
   }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
     return R::param(p + c.update_scale * (-c.lr * s[0]));

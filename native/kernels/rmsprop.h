@@ -21,7 +21,7 @@ struct RmspropOp {
     s[0] = s[0] * c.beta1 + c.one_m_beta1 * (g * g);
   }
 
-  template <class R>
+  template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float g, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
     return R::param(p - c.update_scale * (c.lr * (g / (sqrtf(s[0]) + c.eps))));
