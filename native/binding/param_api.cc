@@ -62,23 +62,37 @@ Napi::Value param_write(const Napi::CallbackInfo& info) {
       [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {data});
 }
 
+// Heap bytes handed to JS as a Buffer without a copy and without zero-filling first (every byte is written).
+struct RawBytes {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  ~RawBytes() { delete[] data; }
+};
+
 Napi::Value param_read(const Napi::CallbackInfo& info) {
   ParamBox& pb = unwrap<ParamBox>(arg(info, 0), "param");
   const int64_t offset = integer(arg(info, 1), "offset", 0, kMaxElements);
   const int64_t count = integer(arg(info, 2), "count", 0, kMaxElements);
   const DType dt = dtype_arg(arg(info, 3), "dtype");
   auto ps = pb.state;
-  auto out = std::make_shared<std::vector<uint8_t>>();
+  auto out = std::make_shared<RawBytes>();
   return TaskWorker::Start(
       info.Env(),
       [=]() {
         ParamGuard g(*ps);
         if (ps->freed) return Status::Error(Code::FREED, "parameter was freed");
         if (offset + count > ps->spec.n) return Status::Error(Code::INVALID_ARGUMENT, "read past the parameter");
-        out->resize(size_t(count) * size_t(dtype_bytes(dt)));
-        return ps->backend->read_param(*ps, offset, out->data(), dt, count);
+        out->size = size_t(count) * size_t(dtype_bytes(dt));
+        out->data = new uint8_t[out->size ? out->size : 1];
+        return ps->backend->read_param(*ps, offset, out->data, dt, count);
       },
-      [=](Napi::Env e) -> Napi::Value { return owned_buffer(e, std::move(*out)); });
+      [=](Napi::Env e) -> Napi::Value {
+        if (out->size == 0) return Napi::Buffer<uint8_t>::New(e, 0);
+        auto* owner = new RawBytes{out->data, out->size};
+        out->data = nullptr;
+        return Napi::Buffer<uint8_t>::New(e, owner->data, owner->size,
+                                          [](Napi::Env, uint8_t*, RawBytes* o) { delete o; }, owner);
+      });
 }
 
 Napi::Value param_step(const Napi::CallbackInfo& info) {

@@ -60,7 +60,7 @@ describe('service: concurrent workers', function () {
     expect(desc.modelStep).to.equal(32);
     expect(desc.params.map((p) => p.step)).to.deep.equal([32, 32, 32]);
 
-    const engine = Engine.open({ backend: 'cpu', threads: 2 });
+    const engine = Engine.open({ backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto', threads: 2 });
     const direct = new Map(Object.entries(SHAPES).map(([name, n]) => [name, engine.createParam({
       name, shape: [n], dtype: 'fp32', config: { name: 'adam', lr: 1e-2, optimBits: 8, min8bitSize: 4096 },
     })]));

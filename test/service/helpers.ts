@@ -22,7 +22,9 @@ const open = new Set<Harness>();
 
 export async function startHarness(config: Partial<ServerConfig> = {}): Promise<Harness> {
   const server = await startServer({
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_TEST_LOG ?? 'silent', threads: 2, ...config,
+    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_TEST_LOG ?? 'silent', threads: 2,
+    // QSTEP_BACKEND=cuda runs the service suite on the GPU (scripts/gpu-check.sh does).
+    backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto', ...config,
   });
   const client = connect(server.address);
   const h: Harness = {

@@ -79,7 +79,7 @@ describe('service: training loop', function () {
 
   before(async () => {
     h = await startHarness();
-    engine = Engine.open({ backend: 'cpu', threads: 2 });
+    engine = Engine.open({ backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto', threads: 2 });
   });
   after(async () => {
     await h.close();

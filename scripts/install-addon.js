@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Builds the native addon with node-gyp unless the build in build/Release matches the sources, the build
+// settings and the Node version exactly (a stamp of their hash). `npm install` runs this; so does npm when `npx
+// qstep` first links the package, which must not rebuild (and briefly remove) a current addon.
+//   --force   always rebuild (npm run build:native)
+'use strict';
+const { createHash } = require('node:crypto');
+const { spawnSync } = require('node:child_process');
+const { existsSync, readFileSync, readdirSync, statSync, writeFileSync } = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const ADDON = path.join(ROOT, 'build', 'Release', 'qstep.node');
+const STAMP = path.join(ROOT, 'build', 'Release', '.qstep-build-stamp');
+
+function files(dir) {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const p = path.join(dir, name);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  });
+}
+
+function fingerprint() {
+  const h = createHash('sha256');
+  h.update(`node ${process.version} ${process.arch}\n`);
+  for (const key of ['QSTEP_CUDA', 'QSTEP_CUDA_ARCHS', 'QSTEP_NVCC', 'CUDA_HOME', 'CUDA_PATH']) {
+    h.update(`${key}=${process.env[key] ?? ''}\n`);
+  }
+  const cuda = spawnSync(process.execPath, [path.join(__dirname, 'cuda-config.js'), 'enabled'], { encoding: 'utf8' });
+  h.update(`cuda=${cuda.stdout}\n`);
+  const inputs = [path.join(ROOT, 'binding.gyp'), path.join(ROOT, 'package.json'),
+    path.join(__dirname, 'cuda-config.js'), ...files(path.join(ROOT, 'native'))
+      .filter((p) => !p.includes(`${path.sep}native${path.sep}lib${path.sep}`) &&
+        !p.includes(`${path.sep}native${path.sep}tests${path.sep}`))];
+  for (const p of inputs) {
+    h.update(path.relative(ROOT, p));
+    h.update(readFileSync(p));
+  }
+  return h.digest('hex');
+}
+
+const force = process.argv.includes('--force');
+const want = fingerprint();
+if (!force && existsSync(ADDON) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === want) {
+  console.log('qstep: the native addon is up to date (build/Release/qstep.node)');
+  process.exit(0);
+}
+
+// npm hands lifecycle scripts its bundled node-gyp (npm_config_node_gyp) and the Node headers' location.
+const gyp = process.env.npm_config_node_gyp;
+const env = { ...process.env };
+if (!env.npm_config_nodedir && existsSync('/usr/include/node/node.h')) env.npm_config_nodedir = '/usr';
+const r = gyp
+  ? spawnSync(process.execPath, [gyp, 'rebuild', '-j', '2'], { cwd: ROOT, stdio: 'inherit', env })
+  : spawnSync('node-gyp', ['rebuild', '-j', '2'], { cwd: ROOT, stdio: 'inherit', env });
+if (r.status !== 0) {
+  console.error('qstep: building the native addon failed (needs g++, make, python3; nvcc for CUDA)');
+  process.exit(r.status ?? 1);
+}
+writeFileSync(STAMP, `${want}\n`);
