@@ -283,24 +283,8 @@ class CpuBackend final : public Backend {
 
   static StepView make_view(ParamState& ps) {
     StepView sv;
-    StateView& v = sv.v;
-    v.n = ps.spec.n;
-    v.block = ps.spec.block;
-    v.blocks = ps.blocks;
-    const int64_t n = ps.spec.n;
-    for (int k = 0; k < ps.streams; ++k) {
-      const bool in1 = k < ps.rows1;
-      const int64_t row = in1 ? k : 0;
-      const Storage& st = in1 ? ps.state1 : ps.state2;
-      if (ps.quantized()) {
-        v.codes[k] = st.as<uint8_t>() + row * n;
-        v.scales[k] = (in1 ? ps.scales1 : ps.scales2).as<float>() + row * ps.blocks;
-        v.cb[k] = in1 ? ps.cb1.get() : ps.cb2.get();
-        sv.fq[k] = in1 ? ps.fq1.get() : ps.fq2.get();
-      } else {
-        v.f32[k] = st.as<float>() + row * n;
-      }
-    }
+    sv.v = state_view(ps, [](const Codebook* cb) { return cb; });
+    for (int k = 0; k < ps.streams && ps.quantized(); ++k) sv.fq[k] = (k < ps.rows1 ? ps.fq1 : ps.fq2).get();
     return sv;
   }
 

@@ -197,24 +197,7 @@ Status CudaBackend::prefetch(const ParamState& ps) {
 }
 
 DevView CudaBackend::view_of(const ParamState& ps, const DeviceBooks& dev_cb) const {
-  DevView v;
-  v.n = ps.spec.n;
-  v.block = ps.spec.block;
-  v.blocks = ps.blocks;
-  const int64_t n = ps.spec.n;
-  for (int k = 0; k < ps.streams; ++k) {
-    const bool in1 = k < ps.rows1;
-    const int64_t row = in1 ? k : 0;
-    const Storage& st = in1 ? ps.state1 : ps.state2;
-    if (ps.quantized()) {
-      v.codes[k] = st.as<uint8_t>() + row * n;
-      v.scales[k] = (in1 ? ps.scales1 : ps.scales2).as<float>() + row * ps.blocks;
-      v.cb[k] = dev_cb.at(in1 ? ps.cb1.get() : ps.cb2.get());
-    } else {
-      v.f32[k] = st.as<float>() + row * n;
-    }
-  }
-  return v;
+  return state_view(ps, [&](const Codebook* cb) { return dev_cb.at(cb); });
 }
 
 Status CudaBackend::update_pass(const ParamState& ps, const StepConsts& c, const void* g, const DevView& v, float* s8) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../formats/quantize.h"
+#include "../formats/state_view.h"
 #include "../kernels/consts.h"
 #include "qstep/status.h"
 #include "qstep/types.h"
@@ -16,15 +17,8 @@ namespace qstep {
 
 // One parameter's state streams in device memory: the device twin of formats/state_view.h. cb[k] points at a
 // device copy of stream k's Codebook (code values and decision midpoints).
-struct DevView {
-  int64_t n = 0;
-  int64_t block = 0;   // blockwise8 block size (256 or 2048)
-  int64_t blocks = 0;  // blockwise8: ceil(n / block); static8: 1
-  float* f32[3] = {};
-  uint8_t* codes[3] = {};
-  float* scales[3] = {};
-  const Codebook* cb[3] = {};
-};
+// The device pointers of one parameter's state streams: the same view the CPU traversals take.
+using DevView = StateView;
 
 // Where and how wide to launch: the stream, and the device's multiprocessor count for persistent grids.
 struct LaunchCtx {

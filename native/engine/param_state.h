@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../formats/fast_quantizer.h"
+#include "../formats/state_view.h"
 #include "qstep/types.h"
 #include "storage.h"
 
@@ -65,5 +66,29 @@ struct ParamState {
   // Bytes per state element: 4 in fp32 mode, 1 in the 8-bit modes.
   size_t state_elem_bytes() const { return quantized() ? 1 : 4; }
 };
+
+// Pointers to each state stream of `ps` (the layout described at the top of this file), for every backend's
+// traversals. `codebook` maps the host codebook of a stream to the one the traversal reads (a backend may keep
+// device copies).
+template <class MapCodebook>
+StateView state_view(const ParamState& ps, MapCodebook&& codebook) {
+  StateView v;
+  v.n = ps.spec.n;
+  v.block = ps.spec.block;
+  v.blocks = ps.blocks;
+  for (int k = 0; k < ps.streams; ++k) {
+    const bool in1 = k < ps.rows1;
+    const int64_t row = in1 ? k : 0;
+    const Storage& st = in1 ? ps.state1 : ps.state2;
+    if (ps.quantized()) {
+      v.codes[k] = st.as<uint8_t>() + row * ps.spec.n;
+      v.scales[k] = (in1 ? ps.scales1 : ps.scales2).as<float>() + row * ps.blocks;
+      v.cb[k] = codebook(in1 ? ps.cb1.get() : ps.cb2.get());
+    } else {
+      v.f32[k] = st.as<float>() + row * ps.spec.n;
+    }
+  }
+  return v;
+}
 
 }  // namespace qstep
