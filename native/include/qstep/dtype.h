@@ -44,11 +44,20 @@ QSTEP_HD uint16_t f32_to_bf16(float f) {
   return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
 
+// Host conversions are branchless bit arithmetic (selects and one int-to-float conversion), so that g++
+// vectorizes loops over fp16 data; g++ 12 does not vectorize _Float16 conversions. Exhaustively equal to the
+// hardware conversions (test: native/tests/dtype_check.cc).
 QSTEP_HD float f16_to_f32(uint16_t h) {
 #if defined(__CUDA_ARCH__)
   return __half2float(__ushort_as_half(h));
 #else
-  return float(__builtin_bit_cast(_Float16, h));
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t em = h & 0x7fffu;               // exponent and mantissa
+  const uint32_t normal = (em << 13) + 0x38000000u;   // rebias the exponent: 127 - 15
+  const uint32_t special = (em << 13) + 0x70000000u;  // exponent 31 (inf, NaN) -> 255
+  const uint32_t sub = f32_bits(float(int32_t(em)) * 5.9604644775390625e-8f);  // mantissa * 2^-24
+  const uint32_t mag = em < 0x0400u ? sub : (em >= 0x7c00u ? special : normal);
+  return bits_f32(sign | mag);
 #endif
 }
 
@@ -56,7 +65,18 @@ QSTEP_HD uint16_t f32_to_f16(float f) {
 #if defined(__CUDA_ARCH__)
   return __half_as_ushort(__float2half_rn(f));
 #else
-  return __builtin_bit_cast(uint16_t, _Float16(f));  // round to nearest even (F16C with -mf16c)
+  const uint32_t u = f32_bits(f);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const uint32_t a = u & 0x7fffffffu;
+  const uint32_t nan = 0x7e00u | ((a >> 13) & 0x3ffu);                        // quiet NaN, top payload bits kept
+  const uint32_t normal = (a - 0x38000000u + 0xfffu + ((a >> 13) & 1u)) >> 13;  // round to nearest even
+  // Below 2^-14 the result is subnormal: adding 0.5 (ulp 2^-24) rounds |f| to a multiple of 2^-24, nearest even.
+  const uint32_t sub = f32_bits(bits_f32(a) + 0.5f) - 0x3f000000u;
+  const uint32_t mag = a > 0x7f800000u ? nan
+                     : a >= 0x477ff000u ? 0x7c00u   // 65520 and above round to infinity
+                     : a >= 0x38800000u ? normal
+                     : sub;
+  return uint16_t(sign | mag);
 #endif
 }
 

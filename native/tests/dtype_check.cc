@@ -1,0 +1,38 @@
+// Exhaustive check of the host fp16 conversions in qstep/dtype.h against the hardware's (_Float16, F16C):
+// every one of the 65536 half patterns to fp32, and every fp32 pattern whose low 8 bits are 0, 0x80, 0xff or 1
+// (the rounding boundaries of the 13 dropped bits fall on these) plus ties, to fp16. Build and run:
+//   g++ -std=c++17 -O2 -march=x86-64-v3 -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check && /tmp/dtype_check
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+
+#include "qstep/dtype.h"
+
+int main() {
+  using namespace qstep;
+  long bad = 0;
+  for (uint32_t h = 0; h < 0x10000u; ++h) {
+    _Float16 hw;
+    const uint16_t hb = uint16_t(h);
+    std::memcpy(&hw, &hb, 2);
+    const float want = float(hw), got = f16_to_f32(hb);
+    if (f32_bits(want) != f32_bits(got) && !(want != want && got != got)) {
+      if (bad++ < 5) std::printf("f16_to_f32(%04x): got %08x want %08x\n", h, f32_bits(got), f32_bits(want));
+    }
+  }
+  for (uint64_t hi = 0; hi < (1ull << 24); ++hi) {
+    for (uint32_t lo : {0x00u, 0x01u, 0x80u, 0xffu}) {
+      const uint32_t u = uint32_t(hi << 8) | lo;
+      const float f = bits_f32(u);
+      const _Float16 hw = _Float16(f);
+      uint16_t want;
+      std::memcpy(&want, &hw, 2);
+      const uint16_t got = f32_to_f16(f);
+      if (got != want) {
+        if (bad++ < 10) std::printf("f32_to_f16(%08x): got %04x want %04x\n", u, got, want);
+      }
+    }
+  }
+  std::printf("%s: %ld mismatches\n", bad ? "FAIL" : "ok", bad);
+  return bad ? 1 : 0;
+}
