@@ -44,6 +44,7 @@ Napi::Object constants(Napi::Env env) {
   c.Set("defaultMin8bitSize", double(kDefaultMin8bitSize));
   c.Set("pagedMinElements", double(kPagedMinElements));
   c.Set("percentileHistory", kPercentileHistory);
+  c.Set("maxDims", kMaxDims);
   c.Set("maxElements", double(kMaxElements));
   return c;
 }

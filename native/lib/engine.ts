@@ -67,7 +67,9 @@ export interface ParamSpec {
 }
 
 function numelOf(name: string, shape: unknown): number {
-  if (!Array.isArray(shape) || shape.length > 8) throw invalid(`${name}.shape`, 'an array of at most 8 dims', shape);
+  if (!Array.isArray(shape) || shape.length > constants.maxDims) {
+    throw invalid(`${name}.shape`, `an array of at most ${constants.maxDims} dims`, shape);
+  }
   let n = 1;
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 1) throw invalid(`${name}.shape`, 'positive integer dims', shape);

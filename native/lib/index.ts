@@ -5,5 +5,6 @@ export type { EngineOptions, ParamSpec } from './engine';
 export { EngineError } from './errors';
 export type { EngineErrorCode } from './errors';
 export { constants } from './constants';
+export { engineVersion, cudaBuilt } from './info';
 export { OPTIMIZERS, hyperDefaults, layoutDefaults, resolveHyper, resolveLayout, isOptimizerName } from './config';
 export { qmap, nearestCodes, quantizeBlockwise, dequantizeBlockwise } from './quantize';

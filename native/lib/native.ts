@@ -23,6 +23,7 @@ export interface NativeConstants {
   defaultMin8bitSize: number;
   pagedMinElements: number;
   percentileHistory: number;
+  maxDims: number;
   maxElements: number;
 }
 

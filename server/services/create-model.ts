@@ -1,5 +1,6 @@
 // CreateModel: parameters and optimizer configuration in, an allocated (not yet ready) model out.
 
+import { constants } from '../../native/lib';
 import type { DType, ParamOverride } from '../../native/lib';
 import type { CreateModelRequest__Output, CreateModelResponse } from '../../proto';
 import { configFromWire, dtypes, overrideFromWire } from '../../proto/convert';
@@ -13,7 +14,9 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
     ctx.set({ model: req.name, params: req.parameters.length });
     const params = req.parameters.map((p, i) => {
       const dtype: DType = dtypes.require(p.dtype, `parameters[${i}].dtype`);
-      if (p.shape.length > 8) throw fail.invalid(`expected at most 8 dims for parameters[${i}].shape, got ${p.shape.length}`);
+      if (p.shape.length > constants.maxDims) {
+        throw fail.invalid(`expected at most ${constants.maxDims} dims for parameters[${i}].shape, got ${p.shape.length}`);
+      }
       return { name: p.name, shape: p.shape, dtype };
     });
     const { config, nonFinite } = configFromWire(req.optimizer);

@@ -35,7 +35,7 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
         maxModels: config.maxModels,
         maxParamsPerModel: config.maxParamsPerModel,
         maxElements: constants.maxElements,
-        maxDims: 8,
+        maxDims: constants.maxDims,
         stagingBudgetBytes: config.stagingBudgetBytes,
         stagingWaitMs: config.stagingWaitMs,
         idempotencyWindow: config.idempotencyWindow,

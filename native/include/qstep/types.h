@@ -20,6 +20,7 @@ constexpr int64_t kQuantizeBlockSizes[] = {64, 128, 256, 512, 1024, 2048, 4096};
 constexpr int64_t kDefaultMin8bitSize = 4096;  // strict < (spec 3.3, T19)
 constexpr int64_t kPagedMinElements = 100000;  // spec 14, T27
 constexpr int kPercentileHistory = 100;        // spec 9
+constexpr int kMaxDims = 8;                    // dimensions of a parameter's shape (the state is flat)
 // Buffers in Node 20 stop at 4 GiB, but parameters live natively; 2^40 elements bounds every 64-bit product.
 constexpr int64_t kMaxElements = int64_t(1) << 40;
 
