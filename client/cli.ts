@@ -4,7 +4,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { connect } from './client';
-import type { QstepClient, SnapshotOptions } from './client';
+import type { QstepClient } from './client';
+import type { SnapshotOptions } from './types';
 import { QstepError } from './errors';
 import { bytes, formatInfo, formatStats, table } from './format';
 import { restoreSnapshotFile, writeSnapshotFile } from './snapshot-file';

@@ -48,20 +48,6 @@ import type {
   UploadOptions,
 } from './types';
 
-export type {
-  CallOptions,
-  ConnectOptions,
-  HealthStatus,
-  ModelSpec,
-  Snapshot,
-  SnapshotEvent,
-  SnapshotOptions,
-  SnapshotSource,
-  StepOptions,
-  StepReply,
-  UploadOptions,
-};
-
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
 export class QstepClient {

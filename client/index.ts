@@ -1,18 +1,6 @@
 // Public entry of the qstep client library. Loads no native code: a training worker needs only this.
 export { connect, QstepClient } from './client';
-export type {
-  CallOptions,
-  ConnectOptions,
-  HealthStatus,
-  ModelSpec,
-  Snapshot,
-  SnapshotEvent,
-  SnapshotOptions,
-  SnapshotSource,
-  StepOptions,
-  StepReply,
-  UploadOptions,
-} from './client';
+export type * from './types';
 export { QstepError, Status } from './errors';
 export { toFloat32, toUint16 } from './tensors';
 export type { Tensor, TensorData, TensorInput, TensorMap } from './tensors';

@@ -8,7 +8,8 @@ import { rename, rm } from 'node:fs/promises';
 import type { RestoreResponse__Output, SnapshotHeader, TensorDescriptor } from '../proto';
 import type { ElementTypeName } from '../proto/convert';
 import { elementTypes, tensorRoles } from '../proto/convert';
-import type { QstepClient, SnapshotOptions } from './client';
+import type { QstepClient } from './client';
+import type { SnapshotOptions } from './types';
 import { SafetensorsWriter, readSafetensorsData, readSafetensorsHeader } from './safetensors';
 import type { SafetensorsEntry } from './safetensors';
 
