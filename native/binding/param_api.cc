@@ -243,6 +243,8 @@ Napi::Value state_import(const Napi::CallbackInfo& info) {
   Napi::Value tv = field(o, "tensors");
   if (!tv.IsArray()) throw ArgError("expected an array for tensors");
   Napi::Array ts = tv.As<Napi::Array>();
+  auto spans = std::make_shared<std::vector<std::pair<const uint8_t*, size_t>>>();
+  std::vector<Napi::Value> keep;
   for (uint32_t i = 0; i < ts.Length(); ++i) {
     Napi::Object t = object(ts.Get(i), "tensor");
     RawTensor r;
@@ -257,16 +259,21 @@ Napi::Value state_import(const Napi::CallbackInfo& info) {
     Napi::Array shape = sv.As<Napi::Array>();
     for (uint32_t k = 0; k < shape.Length(); ++k) r.shape.push_back(integer(shape.Get(k), "shape", 0, kMaxElements));
     Napi::Buffer<uint8_t> data = buffer(field(t, "data"), "data");
-    r.data.assign(data.Data(), data.Data() + data.Length());
+    spans->push_back({data.Data(), data.Length()});
+    keep.push_back(data);
     raw->tensors.push_back(std::move(r));
   }
+  // The bytes are copied on the worker thread (a state can be gigabytes); the Buffers stay alive until then.
   return TaskWorker::Start(
       info.Env(),
       [=]() {
+        for (size_t i = 0; i < spans->size(); ++i) {
+          raw->tensors[i].data.assign((*spans)[i].first, (*spans)[i].first + (*spans)[i].second);
+        }
         ParamGuard g(*ps);
         return import_state(*ps, *raw);
       },
-      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, keep);
 }
 
 }  // namespace qstep
