@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   QSTEP_EXPORT("paramMemory", param_memory);
   QSTEP_EXPORT("paramFree", param_free);
   QSTEP_EXPORT("stepMany", step_many);
+  QSTEP_EXPORT("gradCopyChecked", grad_copy_checked);
   QSTEP_EXPORT("stateExport", state_export);
   QSTEP_EXPORT("stateImport", state_import);
   return exports;

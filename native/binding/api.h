@@ -23,6 +23,7 @@ Napi::Value param_step(const Napi::CallbackInfo& info);
 Napi::Value param_memory(const Napi::CallbackInfo& info);
 Napi::Value param_free(const Napi::CallbackInfo& info);
 Napi::Value step_many(const Napi::CallbackInfo& info);
+Napi::Value grad_copy_checked(const Napi::CallbackInfo& info);
 Napi::Value state_export(const Napi::CallbackInfo& info);
 Napi::Value state_import(const Napi::CallbackInfo& info);
 

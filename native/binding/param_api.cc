@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../engine/finite.h"
 #include "api.h"
 #include "handles.h"
 #include "worker.h"
@@ -157,6 +158,7 @@ Napi::Value step_many(const Napi::CallbackInfo& info) {
     w.grad_dtype = dtype_arg(field(it, "gradDtype"), "gradDtype");
     if (int64_t(g.Length()) != pb.state->spec.n * dtype_bytes(w.grad_dtype)) throw ArgError("gradient length");
     w.hyper = hyper_arg(object(field(it, "hyper"), "hyper"));
+    w.grad_finite = boolean(field(it, "gradFinite"), "gradFinite");
     for (auto& o : owners) if (o == pb.state) throw ArgError("a parameter appears twice in one step");
     owners.push_back(pb.state);
     work.push_back(w);
@@ -196,6 +198,22 @@ Napi::Value step_many(const Napi::CallbackInfo& info) {
         return o;
       },
       keep);
+}
+
+// gradCopyChecked(dst, dstByteOffset, src, dtype) -> true if every element of src is finite. Synchronous: it moves
+// one received chunk (at most a few MiB) at memcpy speed, which is what staging would cost without the check.
+Napi::Value grad_copy_checked(const Napi::CallbackInfo& info) {
+  Napi::Buffer<uint8_t> dst = buffer(arg(info, 0), "dst");
+  const int64_t at = integer(arg(info, 1), "dstByteOffset", 0, int64_t(dst.Length()));
+  Napi::Buffer<uint8_t> src = buffer(arg(info, 2), "src");
+  const DType d = dtype_arg(arg(info, 3), "dtype");
+  const int64_t width = dtype_bytes(d);
+  const int64_t bytes = int64_t(src.Length());
+  if (bytes % width != 0 || at % width != 0) throw ArgError("chunk offset and length must be whole elements");
+  if (reinterpret_cast<uintptr_t>(dst.Data() + at) % uintptr_t(width) != 0) throw ArgError("misaligned destination");
+  if (at + bytes > int64_t(dst.Length())) throw ArgError("chunk past the end of the destination");
+  const bool bad = copy_checked(d, src.Data(), dst.Data() + at, bytes / width);
+  return Napi::Boolean::New(info.Env(), !bad);
 }
 
 Napi::Value state_export(const Napi::CallbackInfo& info) {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../engine/finite.h"
 #include "../engine/policy.h"
 #include "../formats/blockwise8.h"
 #include "../formats/fp32.h"
@@ -41,20 +42,6 @@ void convert(DType from, const void* src, DType to, void* dst, int64_t begin, in
   with_dtype(from, [&](auto s) {
     with_dtype(to, [&](auto d) { convert_range<decltype(s), decltype(d)>(src, dst, begin, end); });
   });
-}
-
-// True if any element is NaN or Inf: an all-ones exponent, tested on the raw bits so that the loop vectorizes and
-// runs at memory speed (this pass reads every gradient once before the update may start).
-template <typename T>
-bool any_non_finite(const raw_t<T>* g, int64_t begin, int64_t end) {
-  uint32_t any = 0;
-  if constexpr (std::is_same_v<T, float>) {
-    for (int64_t i = begin; i < end; ++i) any |= uint32_t((f32_bits(g[i]) & 0x7f800000u) == 0x7f800000u);
-  } else {
-    constexpr uint16_t kExp = std::is_same_v<T, f16> ? 0x7c00 : 0x7f80;
-    for (int64_t i = begin; i < end; ++i) any |= uint32_t((g[i] & kExp) == kExp);
-  }
-  return any != 0;
 }
 
 template <typename T>
@@ -176,9 +163,11 @@ class CpuBackend final : public Backend {
         grads[w] = converted[w].data();
       }
     }
-    // 2. Non-finite check over the whole step before anything changes (spec D4).
+    // 2. Non-finite check over the whole step before anything changes (spec D4), except gradients staged through
+    //    copy_checked (checked as they arrived) that no narrowing conversion has touched since.
     for (size_t w = 0; w < work.size(); ++w) {
       ParamState& ps = *work[w].ps;
+      if (work[w].grad_finite && !narrows(work[w].grad_dtype, ps.spec.dtype)) continue;
       const int64_t n = ps.spec.n;
       std::vector<uint8_t> bad(size_t(chunks_of(n, kChunk)), 0);
       with_dtype(ps.spec.dtype, [&](auto tag) {

@@ -99,6 +99,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
       g = ws_.at(gr[w].conv);
     }
     grads[w] = g;
+    if (work[w].grad_finite && !narrows(work[w].grad_dtype, ps.spec.dtype)) continue;  // checked when staged
     QSTEP_RETURN_IF_ERROR(launch_count_non_finite(ps.spec.dtype, g, n, counts + w, ctx()));
   }
   QSTEP_CUDA(cudaMemcpyAsync(pinned, counts, W * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream_));

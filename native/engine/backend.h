@@ -14,8 +14,15 @@ struct StepWork {
   ParamState* ps = nullptr;
   const void* grad = nullptr;  // host bytes, grad_dtype, ps->spec.n elements
   DType grad_dtype = DType::F32;
+  // Every element of grad was checked finite as it was staged (copy_checked) and has not changed since: the
+  // backend may skip its own check pass unless a narrowing conversion (below) could overflow it to Inf.
+  bool grad_finite = false;
   Hyper hyper;
 };
+
+// Converting from -> to can turn a finite value into Inf (fp32 -> fp16 overflows past 65504; fp32 or fp16 ->
+// bf16 and bf16 -> fp16 may round or overflow to Inf). Widening to fp32 never does.
+inline bool narrows(DType from, DType to) { return from != to && to != DType::F32; }
 
 struct StepResult {
   int32_t step = 0;

@@ -3,10 +3,12 @@
 // it (house style 11); the addon re-checks memory safety.
 
 import { constants } from './constants';
+import { DTYPE_BYTES, dtypeCode } from './dtypes';
+import { GradientBuffer, holdForStep } from './gradient-buffer';
 import { checkKeys, isOptimizerName, resolveHyper, resolveLayout } from './config';
 import { EngineError, invalid, wrapAsync, wrapSync } from './errors';
 import { binding } from './loader';
-import type { BackendHandle, DTypeCode, NativeHyper, NativeTensor, ParamHandle } from './native';
+import type { BackendHandle, NativeHyper, NativeTensor, ParamHandle } from './native';
 import type {
   BackendName,
   DType,
@@ -22,18 +24,6 @@ import type {
   StepItem,
   StepOutcome,
 } from './types';
-
-export const DTYPE_BYTES: Record<DType, number> = { fp32: 4, fp16: 2, bf16: 2 };
-
-export function dtypeCode(d: DType): DTypeCode {
-  const c = constants.dtypes[d];
-  if (c === undefined) throw invalid('dtype', 'fp32, fp16 or bf16', d);
-  return c as DTypeCode;
-}
-
-export function isDType(x: unknown): x is DType {
-  return x === 'fp32' || x === 'fp16' || x === 'bf16';
-}
 
 /** The kernel family each optimizer name runs (LAMB = Adam + trust ratio, LARS = Momentum + trust ratio). */
 const OP_OF: Record<OptimizerName, string> = {
@@ -317,31 +307,51 @@ export class Engine {
   /**
    * One optimizer step over several parameters, atomically with respect to non-finite gradients (spec D4): every
    * gradient is checked first; under 'skip' a non-finite one makes the whole step a no-op, under 'error' it
-   * rejects with NON_FINITE. Each parameter appears at most once.
+   * rejects with NON_FINITE. Each parameter appears at most once. A gradient given as a GradientBuffer was checked
+   * as it was written, so the step skips its own check pass for it; the buffer refuses writes until the step ends.
    */
   async step(items: StepItem<Param>[], policy: NonFinitePolicy = 'skip'): Promise<StepOutcome> {
     if (!Array.isArray(items)) throw invalid('items', 'an array', items);
     if (policy !== 'skip' && policy !== 'error') throw invalid('policy', 'skip or error', policy);
     const seen = new Set<Param>();
-    const native = items.map((it, i) => {
+    const checked = items.map((it, i) => {
       if (!(it.param instanceof Param)) throw invalid(`items[${i}].param`, 'a Param', it.param);
       if (seen.has(it.param)) throw invalid(`items[${i}].param`, 'each parameter once per step', it.param.name);
       seen.add(it.param);
-      const code = dtypeCode(it.gradDtype);
       if (it.hyper !== undefined) checkKeys(`items[${i}].hyper`, it.hyper, false);
-      if (!Buffer.isBuffer(it.grad)) throw invalid(`items[${i}].grad`, 'a Buffer', typeof it.grad);
+      const hyper = nativeHyper(it.param.hyper(it.hyper), it.param.layout);
+      if (it.grad instanceof GradientBuffer) {
+        if (it.gradDtype !== undefined && it.gradDtype !== it.grad.dtype) {
+          throw invalid(`items[${i}].gradDtype`, `the GradientBuffer's dtype ${it.grad.dtype}`, it.gradDtype);
+        }
+        if (it.grad.numel !== it.param.numel) {
+          throw invalid(`grad of ${it.param.name}`, `${it.param.numel} elements`, `a GradientBuffer of ${it.grad.numel}`);
+        }
+        return { param: it.param, grad: it.grad, dtype: it.grad.dtype, hyper };
+      }
+      if (!Buffer.isBuffer(it.grad)) throw invalid(`items[${i}].grad`, 'a Buffer or a GradientBuffer', typeof it.grad);
+      if (it.gradDtype === undefined) throw invalid(`items[${i}].gradDtype`, 'a dtype', it.gradDtype);
+      dtypeCode(it.gradDtype);
       const want = it.param.numel * DTYPE_BYTES[it.gradDtype];
       if (it.grad.length !== want) {
         throw invalid(`grad of ${it.param.name}`, `${want} bytes (${it.param.numel} x ${it.gradDtype})`,
           `${it.grad.length} bytes`);
       }
-      return {
-        param: it.param.nativeHandle(),
-        grad: it.grad,
-        gradDtype: code,
-        hyper: nativeHyper(it.param.hyper(it.hyper), it.param.layout),
-      };
+      return { param: it.param, grad: it.grad, dtype: it.gradDtype, hyper };
     });
-    return wrapAsync(() => binding.stepMany(this.handle, native, policy === 'error'));
+    // Everything is valid: hold the staged buffers against writes while the step reads them.
+    const holds = checked.map((c) => (c.grad instanceof GradientBuffer ? holdForStep(c.grad) : null));
+    try {
+      const native = checked.map((c, i) => ({
+        param: c.param.nativeHandle(),
+        grad: holds[i]?.bytes ?? (c.grad as Buffer),
+        gradDtype: dtypeCode(c.dtype),
+        gradFinite: holds[i]?.finite ?? false,
+        hyper: c.hyper,
+      }));
+      return await wrapAsync(() => binding.stepMany(this.handle, native, policy === 'error'));
+    } finally {
+      for (const h of holds) h?.release();
+    }
   }
 }

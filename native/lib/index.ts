@@ -1,6 +1,8 @@
 // Public entry of the engine for server/domain, tests and benchmarks.
 export * from './types';
-export { Engine, Param, DTYPE_BYTES, dtypeCode, isDType } from './engine';
+export { Engine, Param } from './engine';
+export { DTYPE_BYTES, dtypeCode, isDType } from './dtypes';
+export { GradientBuffer } from './gradient-buffer';
 export type { EngineOptions, ParamSpec } from './engine';
 export { EngineError } from './errors';
 export type { EngineErrorCode } from './errors';

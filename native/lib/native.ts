@@ -57,6 +57,8 @@ export interface NativeStepItem {
   param: ParamHandle;
   grad: Buffer;
   gradDtype: DTypeCode;
+  /** Every element was checked finite when it was staged (GradientBuffer): the backend skips its check pass. */
+  gradFinite: boolean;
   hyper: NativeHyper;
 }
 
@@ -122,6 +124,8 @@ export interface NativeBinding {
   paramStep(p: ParamHandle): number;
   paramMemory(p: ParamHandle): NativeMemory;
   paramFree(p: ParamHandle): void;
+  /** Copies src into dst at a byte offset; false if src held NaN or Inf. */
+  gradCopyChecked(dst: Buffer, dstByteOffset: number, src: Buffer, dtype: DTypeCode): boolean;
   stepMany(b: BackendHandle, items: NativeStepItem[], errorOnNonFinite: boolean): Promise<NativeStepOutcome>;
   stateExport(p: ParamHandle): Promise<NativeState>;
   stateImport(p: ParamHandle, state: NativeState): Promise<void>;

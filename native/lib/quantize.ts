@@ -1,7 +1,7 @@
 // Standalone quantization primitives (spec 4, 5): the two dynamic maps, the nearest-code rule and blockwise
 // quantize/dequantize. Validated here; the arithmetic is in native/formats/.
 import { constants } from './constants';
-import { DTYPE_BYTES, dtypeCode } from './engine';
+import { DTYPE_BYTES, dtypeCode } from './dtypes';
 import { invalid, wrapAsync, wrapSync } from './errors';
 import { binding } from './loader';
 import type { DType } from './types';

@@ -2,6 +2,8 @@
 // Numbers that have one definition in C++ (block sizes, map size, limits) are read from the addon at load time
 // (see constants.ts); this file only declares shapes.
 
+import type { GradientBuffer } from './gradient-buffer';
+
 /** Storage dtype of a parameter or gradient. fp16/bf16 travel as their raw 16-bit patterns. */
 export type DType = 'fp32' | 'fp16' | 'bf16';
 
@@ -95,9 +97,13 @@ export interface StateSnapshot {
 
 export interface StepItem<P> {
   param: P;
-  /** Raw little-endian gradient bytes of `gradDtype`, exactly numel elements. Converted to the parameter dtype. */
-  grad: Buffer;
-  gradDtype: DType;
+  /**
+   * Raw little-endian gradient bytes of `gradDtype`, exactly numel elements, or a GradientBuffer of numel elements
+   * (checked for NaN/Inf as it was written, so the step need not check it again). Converted to the parameter dtype.
+   */
+  grad: Buffer | GradientBuffer;
+  /** Required for a Buffer; a GradientBuffer carries its own (if given, it must agree). */
+  gradDtype?: DType;
   /** Per-step changes (e.g. a scheduler's lr) laid over the model config and the parameter's override. */
   hyper?: Partial<Hyperparameters>;
 }
