@@ -1,11 +1,15 @@
-// Reuse of large staging buffers. A training loop sends gradients of the same sizes every step; allocating them
-// afresh (tens of MiB per step) makes V8 run a full collection for external memory pressure several times per
-// step, on the critical path. Buffers come back once the engine step that read them has finished; up to
-// `maxIdleBytes` are kept (least recently returned dropped first), keyed by exact size.
+// Reuse of staging buffers. A training loop sends gradients of the same sizes every step; allocating them afresh
+// (tens of MiB per step) makes V8 run a full collection for external memory pressure several times per step, on
+// the critical path. The buffers are the engine's GradientBuffers, so that each arriving chunk is checked for
+// NaN/Inf as it is copied in and the step needs no check pass of its own. They come back once the engine step that
+// read them has finished; up to `maxIdleBytes` are kept (least recently returned dropped first), keyed by dtype and
+// element count.
+
+import { GradientBuffer, type DType } from '../../native/lib';
 
 export class BufferPool {
-  private readonly free = new Map<number, Buffer[]>();
-  private readonly order: Buffer[] = [];
+  private readonly free = new Map<string, GradientBuffer[]>();
+  private readonly order: GradientBuffer[] = [];
   private idle = 0;
 
   constructor(readonly maxIdleBytes: number) {}
@@ -14,32 +18,36 @@ export class BufferPool {
     return this.idle;
   }
 
-  /** A buffer of exactly `size` bytes, contents undefined. */
-  take(size: number): Buffer {
-    const list = this.free.get(size);
-    const buf = list?.pop();
+  /** A GradientBuffer of `numel` x `dtype`, ready to write (contents are finite but otherwise undefined). */
+  take(numel: number, dtype: DType): GradientBuffer {
+    const buf = this.free.get(key(numel, dtype))?.pop();
     if (buf) {
-      this.idle -= size;
+      this.idle -= buf.byteLength;
       this.order.splice(this.order.indexOf(buf), 1);
+      buf.reset();
       return buf;
     }
-    // Own ArrayBuffer (never a slice of Node's shared pool), so giving it back cannot alias other data.
-    return Buffer.allocUnsafeSlow(size);
+    return new GradientBuffer(numel, dtype);
   }
 
-  /** Returns a buffer obtained from take(); the caller must not touch it afterwards. */
-  give(buf: Buffer): void {
-    if (buf.length === 0 || buf.length > this.maxIdleBytes) return;
-    let list = this.free.get(buf.length);
-    if (!list) this.free.set(buf.length, (list = []));
+  /** Returns a buffer obtained from take() once no step reads it; the caller must not touch it afterwards. */
+  give(buf: GradientBuffer): void {
+    if (buf.byteLength > this.maxIdleBytes) return;
+    const k = key(buf.numel, buf.dtype);
+    let list = this.free.get(k);
+    if (!list) this.free.set(k, (list = []));
     list.push(buf);
     this.order.push(buf);
-    this.idle += buf.length;
+    this.idle += buf.byteLength;
     while (this.idle > this.maxIdleBytes) {
-      const old = this.order.shift() as Buffer;
-      const l = this.free.get(old.length) as Buffer[];
+      const old = this.order.shift() as GradientBuffer;
+      const l = this.free.get(key(old.numel, old.dtype)) as GradientBuffer[];
       l.splice(l.indexOf(old), 1);
-      this.idle -= old.length;
+      this.idle -= old.byteLength;
     }
   }
+}
+
+function key(numel: number, dtype: DType): string {
+  return `${dtype}:${numel}`;
 }

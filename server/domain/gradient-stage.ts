@@ -1,8 +1,10 @@
 // Step assembly: gradient chunks of one Step stream staged per announced parameter in a buffer of exactly
 // numel x width bytes, in any order, without overlaps. Nothing reaches the engine until finish() has checked that
-// every announced gradient is complete, which is what makes a failed or cancelled stream change nothing.
+// every announced gradient is complete, which is what makes a failed or cancelled stream change nothing. Chunks are
+// copied into pooled GradientBuffers, which check them for NaN/Inf on the way (the step then skips that pass); a
+// gradient that arrives whole in one message is handed over as the message's own bytes, checked by the step.
 
-import type { DType, Hyperparameters, Param, StepItem } from '../../native/lib';
+import type { DType, GradientBuffer, Hyperparameters, Param, StepItem } from '../../native/lib';
 import { DTYPE_WIDTH } from '../../proto/convert';
 import { fail } from '../errors';
 import type { BufferPool } from './buffer-pool';
@@ -20,9 +22,8 @@ export interface PlannedGradient {
 interface Slot {
   plan: PlannedGradient;
   bytes: number;
-  buffer: Buffer | null;
-  /** The buffer came from the pool (a view of a received message is not returned to it). */
-  pooled: boolean;
+  /** The whole gradient as one received message's bytes, or the pooled buffer the chunks are copied into. */
+  buffer: Buffer | GradientBuffer | null;
   arrived: RangeSet;
 }
 
@@ -37,7 +38,7 @@ export class GradientStage {
   ) {
     for (const p of plan) {
       const slot: Slot = {
-        plan: p, bytes: p.entry.numel * DTYPE_WIDTH[p.dtype], buffer: null, pooled: false, arrived: new RangeSet(),
+        plan: p, bytes: p.entry.numel * DTYPE_WIDTH[p.dtype], buffer: null, arrived: new RangeSet(),
       };
       this.slots.set(p.entry, slot);
       this.order.push(slot);
@@ -72,11 +73,8 @@ export class GradientStage {
       slot.buffer = chunk.data; // the whole gradient in one message: keep the view, no copy
       return;
     }
-    if (slot.buffer === null) {
-      slot.buffer = this.pool.take(slot.bytes);
-      slot.pooled = true;
-    }
-    chunk.data.copy(slot.buffer, chunk.offset * DTYPE_WIDTH[slot.plan.dtype]);
+    if (slot.buffer === null) slot.buffer = this.pool.take(slot.plan.entry.numel, slot.plan.dtype);
+    (slot.buffer as GradientBuffer).write(chunk.offset, chunk.data);
   }
 
   /** The engine's step items, once every announced gradient is complete (else INVALID_ARGUMENT). */
@@ -91,7 +89,7 @@ export class GradientStage {
     }
     return this.order.map((slot) => ({
       param: slot.plan.entry.param,
-      grad: slot.buffer as Buffer,
+      grad: slot.buffer as Buffer | GradientBuffer,
       gradDtype: slot.plan.dtype,
       hyper: slot.plan.hyper,
     }));
@@ -100,9 +98,8 @@ export class GradientStage {
   /** Drops every staged byte (idempotent). Only once no engine call reads the buffers any more. */
   discard(): void {
     for (const slot of this.order) {
-      if (slot.buffer && slot.pooled) this.pool.give(slot.buffer);
+      if (slot.buffer && !Buffer.isBuffer(slot.buffer)) this.pool.give(slot.buffer);
       slot.buffer = null;
-      slot.pooled = false;
     }
   }
 }

@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { status as Status } from '@grpc/grpc-js';
 import type { StepRequest } from '../../proto';
-import { QstepError } from '../../client';
+import { QstepError, connect } from '../../client';
 import { bytesOf, eventually, fingerprint, randomF32, rawStep, startHarness } from './helpers';
 import type { Harness } from './helpers';
 
@@ -130,6 +130,35 @@ describe('service: bad input changes nothing', function () {
     const err = await expectCode(h.client.step('m', { w: randomF32(N_W, 0.1), b }, { nonFinite: 'error' }), Status.INVALID_ARGUMENT);
     expect(err.details).to.match(/finite|NaN|Inf/i);
   });
+
+  // Gradients sent in many chunks are staged in GradientBuffers and checked as they arrive (not by the step):
+  // a NaN or Inf in any chunk, first or last, is caught the same way, and a clean step after it applies normally.
+  for (const [where, policy] of [['first', 'skip'], ['last', 'error']] as const) {
+    it(`a non-finite value in the ${where} of many chunks under policy ${policy}: nothing changed`, async () => {
+      const chunked = connect(h.server.address, { maxChunkBytes: 4096 });
+      try {
+        const w = randomF32(N_W, 0.1);
+        w[where === 'first' ? 5 : N_W - 3] = where === 'first' ? NaN : Infinity;
+        const call = chunked.step('m', { w, b: randomF32(N_B, 0.1) }, { nonFinite: policy });
+        if (policy === 'skip') {
+          const r = await call;
+          expect(r.skipped).to.equal(true);
+          expect(r.nonFinite).to.deep.equal(['w']);
+        } else {
+          const err = await expectCode(call, Status.INVALID_ARGUMENT);
+          expect(err.details).to.match(/finite|NaN|Inf/i);
+        }
+        expect(await fingerprint(h.client, 'm')).to.equal(before);
+        // The pooled buffer that saw the bad value is reset and serves the next step, which applies normally.
+        const ok = await chunked.step('m', { w: randomF32(N_W, 0.1), b: randomF32(N_B, 0.1) }, { nonFinite: 'error' });
+        expect(ok.skipped).to.equal(false);
+        expect(ok.modelStep).to.equal(2);
+        before = await fingerprint(h.client, 'm');
+      } finally {
+        chunked.close();
+      }
+    });
+  }
 
   it('a duplicate step id returns the recorded outcome without applying again', async () => {
     const grads = { w: randomF32(N_W, 0.1), b: randomF32(N_B, 0.1) };
