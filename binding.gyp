@@ -2,7 +2,8 @@
   # qstep's native addon. The C++ core (native/) has no Node dependency; native/binding/ is the thin Node-API
   # layer. -fno-math-errno lets g++ vectorize loops with sqrt (service-notes: 3x on fp32 Adam) and -fno-trapping-math
   # lets it turn the per-element option selects into blends (else "control flow in loop"); x86-64-v3 (AVX2,
-  # FMA, F16C) is as fast as -march=native on the build machines and stays portable.
+  # FMA, F16C) is as fast as -march=native on the build machines and stays portable. These flags are defined once,
+  # in native/cpu.flags, which the CMake check program and the scripts read too.
   #
   # CUDA: when scripts/cuda-config.js finds a working nvcc (and QSTEP_CUDA is not 0), native/cuda/*.cu are
   # compiled by the nvcc rule below for sm_80 and sm_90 plus compute_90 PTX (QSTEP_CUDA_ARCHS narrows this while
@@ -35,8 +36,8 @@
       ],
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
-      "cflags_cc": ["-std=c++17", "-O3", "-march=x86-64-v3", "-fno-math-errno", "-fno-trapping-math", "-fexceptions", "-Wall", "-Wno-unknown-pragmas"],
-      "cflags": ["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fno-trapping-math"],
+      "cflags_cc": ["-std=c++17", "-O3", "<!@(node scripts/cuda-config.js cpuflags)", "-fexceptions", "-Wall", "-Wno-unknown-pragmas"],
+      "cflags": ["-O3", "<!@(node scripts/cuda-config.js cpuflags)"],
       "ldflags": ["-pthread"],
       "conditions": [
         ["qstep_cuda==1", {
@@ -70,7 +71,7 @@
                 "-o", "<(INTERMEDIATE_DIR)/<(RULE_INPUT_ROOT).cu.o",
                 "-std=c++17", "-O3",
                 "<!@(node scripts/cuda-config.js gencode)",
-                "-Xcompiler", "-fPIC,-O3,-march=x86-64-v3,-fno-math-errno,-fno-trapping-math",
+                "-Xcompiler", "-fPIC,-O3,<!(node scripts/cuda-config.js cpuflags ,)",
                 "-DQSTEP_WITH_CUDA",
                 "-I<(module_root_dir)/native/include"
               ],

@@ -18,7 +18,8 @@ napi_inc=${NAPI_INCLUDE:-$top/node_modules/node-addon-api}
 obj=$(mktemp -d "${TMPDIR:-/tmp}/qstep-addon.XXXXXX")
 trap 'rm -rf "$obj"' EXIT
 version=$(node -p "require('$top/package.json').version" 2>/dev/null || echo 0.0.0)
-cxx=(g++ -std=c++17 -O3 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -fexceptions -fPIC -Wall -Wno-unknown-pragmas -pthread
+read -r -a cpuflags < "$top/native/cpu.flags"  # the one definition of the host code-generation flags
+cxx=(g++ -std=c++17 -O3 "${cpuflags[@]}" -fexceptions -fPIC -Wall -Wno-unknown-pragmas -pthread
      -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS "-DQSTEP_VERSION=\"$version\"" -I"$node_inc" -I"$napi_inc"
      -I"$top/native/include")
 srcs=("$top"/native/binding/*.cc "$top/native/engine/engine.cc" "$top/native/cpu/cpu_backend.cc")
@@ -34,7 +35,7 @@ case "$mode" in
     for f in "$top"/native/cuda/*.cu; do
       b=$(basename "$f" .cu)
       python3 "$top/native/tests/emu/emu_launch.py" "$f" "$obj/src/native/cuda/$b.cc"
-      run g++ -std=c++20 -O2 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -fPIC -pthread -DQSTEP_CUDA_EMU -DQSTEP_WITH_CUDA \
+      run g++ -std=c++20 -O2 "${cpuflags[@]}" -fPIC -pthread -DQSTEP_CUDA_EMU -DQSTEP_WITH_CUDA \
         -I"$top/native/tests/emu" -I"$top/native/include" -include "$top/native/tests/emu/cuda_runtime.h" \
         -c "$obj/src/native/cuda/$b.cc" -o "$obj/$b.cu.o"
       expect+=("$obj/$b.cu.o")
@@ -48,7 +49,7 @@ case "$mode" in
       echo -gencode=arch=compute_80,code=sm_80 -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90)"
     for f in "$top"/native/cuda/*.cu; do
       run "$nvcc" -c "$f" -o "$obj/$(basename "$f" .cu).cu.o" -std=c++17 -O3 "${gencode[@]}" \
-        -Xcompiler -fPIC,-O3,-march=x86-64-v3,-fno-math-errno,-fno-trapping-math -DQSTEP_WITH_CUDA -I"$top/native/include"
+        -Xcompiler "-fPIC,-O3,$(IFS=,; echo "${cpuflags[*]}")" -DQSTEP_WITH_CUDA -I"$top/native/include"
       expect+=("$obj/$(basename "$f" .cu).cu.o")
     done
     libs=("$(node "$top/scripts/cuda-config.js" lib 2>/dev/null || echo /usr/local/cuda/lib64)/libcudart_static.a" -ldl -lrt)

@@ -8,11 +8,13 @@
 //   gencode   nvcc -gencode flags: machine code for sm_80 and sm_90 plus compute_90 PTX; QSTEP_CUDA_ARCHS="90"
 //             (space or comma separated) narrows the list while iterating; the last one also gets PTX
 //   headers   the native headers the .cu files depend on (inputs of the gyp rule, so edits rebuild them)
+//   cpuflags  the host code-generation flags, from native/cpu.flags (their one definition); `cpuflags ,` joins
+//             them with commas for nvcc -Xcompiler
 // The toolkit root comes from nvcc itself (`nvcc --dryrun` prints _HERE_, its real bin directory), so wrapper
 // scripts such as /usr/local/bin/nvcc -> /usr/local/cuda-13.0/bin/nvcc resolve correctly.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
-const { existsSync, readdirSync } = require('node:fs');
+const { existsSync, readFileSync, readdirSync } = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
@@ -108,7 +110,10 @@ switch (what) {
   case 'headers':
     console.log(headers());
     break;
+  case 'cpuflags':
+    console.log(readFileSync(path.join(ROOT, 'native', 'cpu.flags'), 'utf8').trim().split(/\s+/).join(process.argv[3] ?? ' '));
+    break;
   default:
-    console.error('usage: cuda-config.js enabled|nvcc|lib|gencode|headers');
+    console.error('usage: cuda-config.js enabled|nvcc|lib|gencode|headers|cpuflags [,]');
     process.exit(2);
 }

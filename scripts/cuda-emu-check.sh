@@ -15,7 +15,8 @@ for h in "$top"/native/cuda/*.h "$top"/native/cuda/*.cuh; do ln -sfn "$h" "$out/
 for f in "$top"/native/cuda/*.cu; do
   python3 "$top/native/tests/emu/emu_launch.py" "$f" "$out/src/native/cuda/$(basename "$f" .cu).cc"
 done
-flags=(-std=c++20 -O2 -march=x86-64-v3 -fno-math-errno -fno-trapping-math -pthread -DQSTEP_CUDA_EMU -DQSTEP_WITH_CUDA
+read -r -a cpuflags < "$top/native/cpu.flags"  # the one definition of the host code-generation flags
+flags=(-std=c++20 -O2 "${cpuflags[@]}" -pthread -DQSTEP_CUDA_EMU -DQSTEP_WITH_CUDA
        -I"$top/native/tests/emu" -I"$top/native/include" -include "$top/native/tests/emu/cuda_runtime.h")
 srcs=("$out"/src/native/cuda/*.cc "$top/native/tests/cuda_vs_cpu.cc" "$top/native/tests/bench.cc"
       "$top/native/engine/engine.cc" "$top/native/cpu/cpu_backend.cc" "$top/native/tests/emu/emu.cc")

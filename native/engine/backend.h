@@ -14,10 +14,10 @@ struct StepWork {
   ParamState* ps = nullptr;
   const void* grad = nullptr;  // host bytes, grad_dtype, ps->spec.n elements
   DType grad_dtype = DType::F32;
+  Hyper hyper;
   // Every element of grad was checked finite as it was staged (copy_checked) and has not changed since: the
   // backend may skip its own check pass unless a narrowing conversion (below) could overflow it to Inf.
   bool grad_finite = false;
-  Hyper hyper;
 };
 
 // Converting from -> to can turn a finite value into Inf (fp32 -> fp16 overflows past 65504; fp32 or fp16 ->
