@@ -139,10 +139,15 @@ export class MessageWriter<T> {
     private readonly ctx: CallContext,
   ) {}
 
-  async write(msg: T): Promise<void> {
+  /**
+   * Resolves once the stream accepts more (the message may still wait in the stream's buffer). `written`, if given,
+   * is called once the stream has processed the message (serialized and handed on, or dropped by a destroyed
+   * stream): only then may buffers the message refers to be reused.
+   */
+  async write(msg: T, written?: () => void): Promise<void> {
     if (this.ctx.cancelled) throw fail.cancelled();
     this.ctx.countSent();
-    if (this.stream.write(msg)) return;
+    if (this.stream.write(msg, written && (() => written()))) return;
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         this.stream.off('drain', done);

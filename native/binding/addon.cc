@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   QSTEP_EXPORT("paramCreate", param_create);
   QSTEP_EXPORT("paramWrite", param_write);
   QSTEP_EXPORT("paramRead", param_read);
+  QSTEP_EXPORT("paramReadInto", param_read_into);
   QSTEP_EXPORT("paramStep", param_step);
   QSTEP_EXPORT("paramMemory", param_memory);
   QSTEP_EXPORT("paramFree", param_free);

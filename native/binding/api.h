@@ -19,6 +19,7 @@ Napi::Value backend_bandwidth_probe(const Napi::CallbackInfo& info);
 Napi::Value param_create(const Napi::CallbackInfo& info);
 Napi::Value param_write(const Napi::CallbackInfo& info);
 Napi::Value param_read(const Napi::CallbackInfo& info);
+Napi::Value param_read_into(const Napi::CallbackInfo& info);
 Napi::Value param_step(const Napi::CallbackInfo& info);
 Napi::Value param_memory(const Napi::CallbackInfo& info);
 Napi::Value param_free(const Napi::CallbackInfo& info);

@@ -96,6 +96,29 @@ Napi::Value param_read(const Napi::CallbackInfo& info) {
       });
 }
 
+// paramReadInto(param, offset, count, dtype, dst, dstByteOffset): like paramRead, into the caller's buffer (reused
+// across steps, so that returning weights allocates nothing). The caller leaves dst alone until the promise settles.
+Napi::Value param_read_into(const Napi::CallbackInfo& info) {
+  ParamBox& pb = unwrap<ParamBox>(arg(info, 0), "param");
+  const int64_t offset = integer(arg(info, 1), "offset", 0, kMaxElements);
+  const int64_t count = integer(arg(info, 2), "count", 0, kMaxElements);
+  const DType dt = dtype_arg(arg(info, 3), "dtype");
+  Napi::Buffer<uint8_t> dst = buffer(arg(info, 4), "dst");
+  const int64_t at = integer(arg(info, 5), "dstByteOffset", 0, int64_t(dst.Length()));
+  if (at + count * dtype_bytes(dt) > int64_t(dst.Length())) throw ArgError("read past the end of the destination");
+  auto ps = pb.state;
+  uint8_t* out = dst.Data() + at;
+  return TaskWorker::Start(
+      info.Env(),
+      [=]() {
+        ParamGuard g(*ps);
+        if (ps->freed) return Status::Error(Code::FREED, "parameter was freed");
+        if (offset + count > ps->spec.n) return Status::Error(Code::INVALID_ARGUMENT, "read past the parameter");
+        return ps->backend->read_param(*ps, offset, out, dt, count);
+      },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {dst});
+}
+
 Napi::Value param_step(const Napi::CallbackInfo& info) {
   ParamBox& pb = unwrap<ParamBox>(arg(info, 0), "param");
   if (pb.state->freed) return throw_status(info.Env(), Status::Error(Code::FREED, "parameter was freed"));

@@ -167,6 +167,23 @@ export class Param {
     return wrapAsync(() => binding.paramRead(h, offset, count, code));
   }
 
+  /**
+   * Like read(), into `dst` at byte `dstOffset` (a buffer reused across calls allocates nothing). `dst` must not be
+   * touched until the promise settles.
+   */
+  async readInto(dst: Buffer, dstOffset: number, offset = 0, count = this.numel - offset,
+    dtype: DType = this.dtype): Promise<void> {
+    const code = dtypeCode(dtype);
+    if (!Buffer.isBuffer(dst)) throw invalid('dst', 'a Buffer', typeof dst);
+    this.checkRange(offset, count);
+    const bytes = count * DTYPE_BYTES[dtype];
+    if (!Number.isSafeInteger(dstOffset) || dstOffset < 0 || dstOffset + bytes > dst.length) {
+      throw invalid('dstOffset', `an integer with dstOffset + ${bytes} <= ${dst.length}`, dstOffset);
+    }
+    const h = this.nativeHandle();
+    return wrapAsync(() => binding.paramReadInto(h, offset, count, code, dst, dstOffset));
+  }
+
   memory(): MemoryInfo {
     return wrapSync(() => binding.paramMemory(this.nativeHandle()));
   }

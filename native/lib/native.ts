@@ -121,6 +121,7 @@ export interface NativeBinding {
   paramCreate(b: BackendHandle, spec: NativeParamSpec): ParamHandle;
   paramWrite(p: ParamHandle, offset: number, data: Buffer, dtype: DTypeCode): Promise<void>;
   paramRead(p: ParamHandle, offset: number, count: number, dtype: DTypeCode): Promise<Buffer>;
+  paramReadInto(p: ParamHandle, offset: number, count: number, dtype: DTypeCode, dst: Buffer, dstByteOffset: number): Promise<void>;
   paramStep(p: ParamHandle): number;
   paramMemory(p: ParamHandle): NativeMemory;
   paramFree(p: ParamHandle): void;

@@ -1,15 +1,14 @@
-// Reuse of staging buffers. A training loop sends gradients of the same sizes every step; allocating them afresh
-// (tens of MiB per step) makes V8 run a full collection for external memory pressure several times per step, on
-// the critical path. The buffers are the engine's GradientBuffers, so that each arriving chunk is checked for
-// NaN/Inf as it is copied in and the step needs no check pass of its own. They come back once the engine step that
-// read them has finished; up to `maxIdleBytes` are kept (least recently returned dropped first), keyed by dtype and
-// element count.
+// Reuse of large per-step buffers: the GradientBuffers gradients are staged in and the Buffers weights are read
+// into. A training loop moves the same sizes every step; allocating them afresh (tens of MiB per step) makes V8
+// run a full collection for external memory pressure several times per step, on the critical path. Buffers come
+// back once nothing reads them any more (the engine step finished; the weights were serialized); up to
+// `maxIdleBytes` are kept per pool (least recently returned dropped first), keyed by kind and exact size.
 
 import { GradientBuffer, type DType } from '../../native/lib';
 
-export class BufferPool {
-  private readonly free = new Map<string, GradientBuffer[]>();
-  private readonly order: GradientBuffer[] = [];
+class SizedPool<T extends { readonly byteLength: number }> {
+  private readonly free = new Map<string, T[]>();
+  private readonly order: { key: string; item: T }[] = [];
   private idle = 0;
 
   constructor(readonly maxIdleBytes: number) {}
@@ -18,36 +17,64 @@ export class BufferPool {
     return this.idle;
   }
 
-  /** A GradientBuffer of `numel` x `dtype`, ready to write (contents are finite but otherwise undefined). */
-  take(numel: number, dtype: DType): GradientBuffer {
-    const buf = this.free.get(key(numel, dtype))?.pop();
-    if (buf) {
-      this.idle -= buf.byteLength;
-      this.order.splice(this.order.indexOf(buf), 1);
-      buf.reset();
-      return buf;
-    }
-    return new GradientBuffer(numel, dtype);
+  take(key: string): T | undefined {
+    const item = this.free.get(key)?.pop();
+    if (item === undefined) return undefined;
+    this.idle -= item.byteLength;
+    this.order.splice(this.order.findIndex((o) => o.item === item), 1);
+    return item;
   }
 
-  /** Returns a buffer obtained from take() once no step reads it; the caller must not touch it afterwards. */
-  give(buf: GradientBuffer): void {
-    if (buf.byteLength > this.maxIdleBytes) return;
-    const k = key(buf.numel, buf.dtype);
-    let list = this.free.get(k);
-    if (!list) this.free.set(k, (list = []));
-    list.push(buf);
-    this.order.push(buf);
-    this.idle += buf.byteLength;
+  give(key: string, item: T): void {
+    if (item.byteLength === 0 || item.byteLength > this.maxIdleBytes) return;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(item);
+    this.order.push({ key, item });
+    this.idle += item.byteLength;
     while (this.idle > this.maxIdleBytes) {
-      const old = this.order.shift() as GradientBuffer;
-      const l = this.free.get(key(old.numel, old.dtype)) as GradientBuffer[];
-      l.splice(l.indexOf(old), 1);
-      this.idle -= old.byteLength;
+      const old = this.order.shift()!;
+      const l = this.free.get(old.key)!;
+      l.splice(l.indexOf(old.item), 1);
+      this.idle -= old.item.byteLength;
     }
   }
 }
 
-function key(numel: number, dtype: DType): string {
-  return `${dtype}:${numel}`;
+export class BufferPool {
+  private readonly gradients: SizedPool<GradientBuffer>;
+  private readonly bytes: SizedPool<Buffer>;
+
+  /** Keeps up to `maxIdleBytes` of gradient buffers and as much again of weight buffers. */
+  constructor(readonly maxIdleBytes: number) {
+    this.gradients = new SizedPool(maxIdleBytes);
+    this.bytes = new SizedPool(maxIdleBytes);
+  }
+
+  get idleBytes(): number {
+    return this.gradients.idleBytes + this.bytes.idleBytes;
+  }
+
+  /** A GradientBuffer of `numel` x `dtype`, ready to write (contents finite but otherwise undefined). */
+  takeGradient(numel: number, dtype: DType): GradientBuffer {
+    const buf = this.gradients.take(`${dtype}:${numel}`);
+    if (!buf) return new GradientBuffer(numel, dtype);
+    buf.reset();
+    return buf;
+  }
+
+  /** Returns a GradientBuffer once no step reads it; the caller must not touch it afterwards. */
+  giveGradient(buf: GradientBuffer): void {
+    this.gradients.give(`${buf.dtype}:${buf.numel}`, buf);
+  }
+
+  /** A Buffer of exactly `size` bytes, contents undefined; its own memory (never a slice of Node's shared pool). */
+  takeBytes(size: number): Buffer {
+    return this.bytes.take(String(size)) ?? Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Returns a Buffer from takeBytes() once nothing reads it; the caller must not touch it afterwards. */
+  giveBytes(buf: Buffer): void {
+    this.bytes.give(String(buf.length), buf);
+  }
 }

@@ -73,7 +73,7 @@ export class GradientStage {
       slot.buffer = chunk.data; // the whole gradient in one message: keep the view, no copy
       return;
     }
-    if (slot.buffer === null) slot.buffer = this.pool.take(slot.plan.entry.numel, slot.plan.dtype);
+    if (slot.buffer === null) slot.buffer = this.pool.takeGradient(slot.plan.entry.numel, slot.plan.dtype);
     (slot.buffer as GradientBuffer).write(chunk.offset, chunk.data);
   }
 
@@ -98,7 +98,7 @@ export class GradientStage {
   /** Drops every staged byte (idempotent). Only once no engine call reads the buffers any more. */
   discard(): void {
     for (const slot of this.order) {
-      if (slot.buffer && !Buffer.isBuffer(slot.buffer)) this.pool.give(slot.buffer);
+      if (slot.buffer && !Buffer.isBuffer(slot.buffer)) this.pool.giveGradient(slot.buffer);
       slot.buffer = null;
     }
   }

@@ -6,6 +6,7 @@ import type { TensorChunk__Output } from '../../proto';
 import { DTYPE_WIDTH, dtypes } from '../../proto/convert';
 import { fail } from '../errors';
 import type { Model, ParamEntry } from './model';
+import type { BufferPool } from './buffer-pool';
 
 export interface CheckedChunk {
   entry: ParamEntry;
@@ -66,14 +67,28 @@ export function pieceSizes(numel: number, width: number): number[] {
   return sizes;
 }
 
-/** A parameter's values as `dtype`, in pieces of at most READ_PIECE_BYTES (whole elements). */
-export async function readValues(entry: ParamEntry, dtype: DType): Promise<Buffer[]> {
+/**
+ * A parameter's values as `dtype`, in pieces of at most READ_PIECE_BYTES (whole elements). With a pool the pieces
+ * are its reused buffers, which the caller gives back (giveBytes) once nothing reads them.
+ */
+export async function readValues(entry: ParamEntry, dtype: DType, pool?: BufferPool): Promise<Buffer[]> {
   const width = DTYPE_WIDTH[dtype];
   const pieces: Buffer[] = [];
   let off = 0;
-  for (const bytes of pieceSizes(entry.numel, width)) {
-    pieces.push(await entry.param.read(off, bytes / width, dtype));
-    off += bytes / width;
+  try {
+    for (const bytes of pieceSizes(entry.numel, width)) {
+      if (pool) {
+        const piece = pool.takeBytes(bytes);
+        pieces.push(piece);
+        await entry.param.readInto(piece, 0, off, bytes / width, dtype);
+      } else {
+        pieces.push(await entry.param.read(off, bytes / width, dtype));
+      }
+      off += bytes / width;
+    }
+  } catch (err) {
+    if (pool) for (const p of pieces) pool.giveBytes(p);
+    throw err;
   }
   return pieces;
 }

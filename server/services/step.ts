@@ -14,6 +14,7 @@ import type { Model, ParamEntry } from '../domain/model';
 import type { Lease } from '../domain/staging-budget';
 import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
+import type { BufferPool } from '../domain/buffer-pool';
 
 interface StepPlan {
   model: Model;
@@ -92,6 +93,7 @@ class ReplySender {
     private readonly out: MessageWriter<StepResponse>,
     private readonly plan: StepPlan,
     private readonly maxChunkBytes: number,
+    private readonly pool: BufferPool,
   ) {}
 
   private then(fn: () => Promise<void>): void {
@@ -120,12 +122,19 @@ class ReplySender {
     if (this.plan.weightsDtype === undefined) return;
     for (const g of this.plan.gradients) {
       const dtype = weightDtype(this.plan, g.entry);
-      const pieces = await readValues(g.entry, dtype);
+      const pieces = await readValues(g.entry, dtype, this.pool);
       const wire = dtypes.encode(dtype);
       const width = DTYPE_WIDTH[dtype];
+      // The pieces go back to the pool once the stream has processed the last of their messages (messages are
+      // processed in order, and each is serialized into its own frame then). If sending stops early, some may
+      // still sit in the stream's buffer: those pieces are left to the garbage collector.
+      const release = () => { for (const p of pieces) this.pool.giveBytes(p); };
       this.then(async () => {
-        for (const s of slices(pieces, this.maxChunkBytes, width)) {
-          await this.out.write({ weights: { param: g.entry.name, offset: s.offset / width, dtype: wire, data: s.data } });
+        const all = [...slices(pieces, this.maxChunkBytes, width)];
+        for (let i = 0; i < all.length; i++) {
+          const s = all[i];
+          await this.out.write({ weights: { param: g.entry.name, offset: s.offset / width, dtype: wire, data: s.data } },
+            i === all.length - 1 ? release : undefined);
           this.bytes += s.data.length;
         }
       });
@@ -228,7 +237,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     if (seen.kind === 'recorded') {
       // Answer at once; the client stops sending when the result arrives.
       const lease = await budget.acquire(weightsBytes(plan), ctx.signal, onChange);
-      const sender = new ReplySender(out, plan, config.maxChunkBytes);
+      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       try {
         await replay(plan, seen.result, sender, ctx);
         await sender.done();
@@ -272,7 +281,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
       }
       const t1 = performance.now();
-      const sender = new ReplySender(out, plan, config.maxChunkBytes);
+      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       let t2 = t1;
       try {
         await apply(plan, stage, lease, sender, ctx);

@@ -58,9 +58,28 @@ describe('engine: bad arguments are refused and change nothing', () => {
     check(await fingerprint(p) === before, 'a refused write changed the parameter or its state');
   });
 
+  it('readInto writes exactly the bytes read() returns, where asked, and refuses what does not fit', async () => {
+    for (const dtype of ['fp32', 'fp16', 'bf16'] as const) {
+      const width = dtype === 'fp32' ? 4 : 2;
+      const want = await p.read(17, 200, dtype);
+      const dst = Buffer.alloc(want.length + 3 * width, 0xa5);
+      await p.readInto(dst, width, 17, 200, dtype);
+      check(dst.subarray(width, width + want.length).equals(want), `${dtype}: readInto differs from read`);
+      check(dst.subarray(0, width).every((b) => b === 0xa5) && dst.subarray(width + want.length).every((b) => b === 0xa5),
+        `${dtype}: readInto wrote outside [dstOffset, dstOffset + bytes)`);
+    }
+    const dst = Buffer.alloc(16, 0x5a);
+    await expectEngineError(() => p.readInto(dst, 0, 0, 5, 'fp32'), 'INVALID_ARGUMENT', 'dstOffset');
+    await expectEngineError(() => p.readInto(dst, 10, 0, 2, 'fp32'), 'INVALID_ARGUMENT', 'dstOffset');
+    await expectEngineError(() => p.readInto(dst, 0, n, 1), 'INVALID_ARGUMENT', 'count');
+    await expectEngineError(() => p.readInto(new Uint8Array(16) as Buffer, 0, 0, 1), 'INVALID_ARGUMENT', 'dst');
+    check(dst.every((b) => b === 0x5a), 'a refused readInto wrote into the destination');
+  });
+
   it('a freed parameter answers FREED', async () => {
     const q = engine.createParam({ name: 'gone', shape: [16], dtype: 'fp32', config: { name: 'sgd' } });
     q.free();
     await expectEngineError(() => q.read(), 'FREED', 'gone');
+    await expectEngineError(() => q.readInto(Buffer.alloc(64), 0), 'FREED', 'gone');
   });
 });
