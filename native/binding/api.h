@@ -8,6 +8,7 @@ namespace qstep {
 Napi::Object constants(Napi::Env env);
 Napi::Value qmap(const Napi::CallbackInfo& info);
 Napi::Value nearest_codes(const Napi::CallbackInfo& info);
+Napi::Value quantize_states(const Napi::CallbackInfo& info);
 Napi::Value quantize_blockwise_js(const Napi::CallbackInfo& info);
 Napi::Value dequantize_blockwise_js(const Napi::CallbackInfo& info);
 

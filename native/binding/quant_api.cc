@@ -55,6 +55,20 @@ static Napi::Float32Array float_array(Napi::Env env, const float* v, size_t n) {
   return a;
 }
 
+// quantizeStates(values, scale, signed): the bytes an 8-bit state stores for `values` against one block scale
+// (spec 7.2 step 5: exact division, nearest code, sign fix for the signed map), through the CPU block encoder.
+Napi::Value quantize_states(const Napi::CallbackInfo& info) {
+  if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw ArgError("expected a Float32Array for values");
+  }
+  Napi::Float32Array values = info[0].As<Napi::Float32Array>();
+  const float scale = float(num(arg(info, 1), "scale"));
+  const bool is_signed = boolean(arg(info, 2), "signed");
+  Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), values.ElementLength());
+  default_quantizer(is_signed)->encode(values.Data(), int64_t(values.ElementLength()), scale, is_signed, out.Data());
+  return out;
+}
+
 Napi::Value qmap(const Napi::CallbackInfo& info) {
   const bool is_signed = boolean(arg(info, 0), "signed");
   return float_array(info.Env(), default_codebook(is_signed)->code, kMapSize);

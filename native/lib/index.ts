@@ -9,4 +9,4 @@ export type { EngineErrorCode } from './errors';
 export { constants } from './constants';
 export { engineVersion, cudaBuilt } from './info';
 export { OPTIMIZERS, hyperDefaults, layoutDefaults, resolveHyper, resolveLayout, isOptimizerName } from './config';
-export { qmap, nearestCodes, quantizeBlockwise, dequantizeBlockwise } from './quantize';
+export { qmap, nearestCodes, quantizeStates, quantizeBlockwise, dequantizeBlockwise } from './quantize';

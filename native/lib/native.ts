@@ -108,6 +108,7 @@ export interface NativeBinding {
   qmap(signed: boolean): Float32Array;
   /** Nearest-code rule (spec 5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
   nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
+  quantizeStates(values: Float32Array, scale: number, signed: boolean): Uint8Array;
   quantizeBlockwise(input: Buffer, dtype: DTypeCode, blockSize: number, code: Float32Array):
     Promise<{ codes: Buffer; absmax: Float32Array }>;
   dequantizeBlockwise(codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DTypeCode,

@@ -17,6 +17,17 @@ export function nearestCodes(values: Float32Array, signed: boolean, signFix = fa
   return wrapSync(() => binding.nearestCodes(values, signed, signFix));
 }
 
+/**
+ * The bytes an 8-bit state stores for `values` against one block scale (spec 7.2 step 5: exact fp32 division by
+ * `scale`, nearest code, and the sign fix when `signed`), computed by the CPU backend's block encoder.
+ */
+export function quantizeStates(values: Float32Array, scale: number, signed: boolean): Uint8Array {
+  if (!(values instanceof Float32Array)) throw invalid('values', 'a Float32Array', typeof values);
+  if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
+  if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
+  return wrapSync(() => binding.quantizeStates(values, scale, signed));
+}
+
 function checkCode(code: Float32Array): void {
   if (!(code instanceof Float32Array) || code.length !== constants.mapSize) {
     throw invalid('code', `a Float32Array of ${constants.mapSize} sorted values`, code?.length);

@@ -10,7 +10,8 @@ import { BYTES, decode, encode, f32Array, f32Bits, roundArray, u8Array } from '.
 import { expectEngineError, qstep } from '../helpers/engine';
 import { rngFor } from '../helpers/random';
 import {
-  dequantizeBlockwiseRef, fastNearest, midpoints, nearestCode, quantizeBlockwiseRef, SIGNED_MAP, signFix, UNSIGNED_MAP,
+  dequantizeBlockwiseRef, fastNearest, midpoints, nearestCode, quantizeBlockwiseRef, quantizeStateValue, SIGNED_MAP, signFix,
+  UNSIGNED_MAP,
 } from '../reference';
 
 const DTYPES: DType[] = ['fp32', 'fp16', 'bf16'];
@@ -24,6 +25,46 @@ describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', ()
     const a = qmap(true);
     a[0] = 42;
     expect(qmap(true)[0]).to.equal(SIGNED_MAP[0]);
+  });
+
+  // The CPU block encoder (a step table folding in the tie rule and the sign fix, 8 values at a time) against the
+  // plain reference rule, on quotients at and around every midpoint and code, for many scales, with NaN, +-0, an
+  // all-zero block and non-finite scales mixed in (those take the scalar path, per vector of 8 or per block).
+  it('the state block encoder stores the reference byte for quotients at every boundary, any scale, specials', () => {
+    const { quantizeStates } = qstep();
+    const rng = rngFor('engine state encoder');
+    const f = new Float32Array(1);
+    const u = new Int32Array(f.buffer);
+    for (const signed of [true, false]) {
+      const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
+      const quotients: number[] = [];
+      for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) {
+        for (const d of [-3, -2, -1, 0, 1, 2, 3]) {
+          f[0] = v;
+          if (v !== 0) u[0] += d;
+          quotients.push(f[0], -f[0]);
+        }
+      }
+      const scales = [1, 0.5, 3, 1e-30, 7e25, 0, Infinity, NaN];
+      for (let i = 0; i < 12; i++) scales.push(Math.fround(Math.exp(rng.normal() * 8)));
+      for (const scale of scales) {
+        const s = new Float32Array(quotients.length + 2000);
+        quotients.forEach((x, i) => { s[i] = x * (Number.isFinite(scale) && scale > 0 ? scale : 1); });
+        for (let i = quotients.length; i < s.length; i++) s[i] = rng.normal() * (Number.isFinite(scale) ? scale : 1) * 0.3;
+        for (let i = 0; i < 40; i++) s[rng.int(s.length)] = [NaN, -NaN, 0, -0][i % 4];
+        const got = quantizeStates(s, scale, signed);
+        for (let i = 0; i < s.length; i++) {
+          const want = quantizeStateValue(s[i], scale, map, signed);
+          if (got[i] !== want) {
+            expect.fail(`${signed ? 'signed' : 'unsigned'} map, scale ${scale}: s = ${s[i]} (bits ` +
+              `${f32Bits(s[i]).toString(16)}) -> encoder ${got[i]}, reference ${want}`);
+          }
+        }
+      }
+      const zeros = Float32Array.from({ length: 37 }, (_, i) => (i % 3 === 0 ? -0 : 0));
+      const want = Array.from(zeros, (z) => quantizeStateValue(z, 0, map, signed));
+      expect(Array.from(quantizeStates(zeros, 0, signed)), 'all-zero block, scale 0').to.deep.equal(want);
+    }
   });
 
   it('gives the reference code for every code value, midpoint, their neighbours, specials and random values', () => {
