@@ -71,6 +71,35 @@ __device__ __forceinline__ void store_group(E* x, int64_t i, int64_t n, bool wid
   }
 }
 
+// One thread's group of V consecutive elements of an elementwise traversal: parameter, gradient and the K state
+// streams (fp32 values or 8-bit codes), loaded and stored together.
+template <int K, typename T, typename S, int V>
+struct ElementGroup {
+  T p[V];
+  T g[V];
+  S s[K][V];
+
+  __device__ __forceinline__ void load(const T* pp, const T* gg, S* const* streams, int64_t i, int64_t n, bool wide) {
+    load_group<V>(pp, i, n, wide, p, T{});
+    load_group<V>(gg, i, n, wide, g, T{});
+#pragma unroll
+    for (int k = 0; k < K; ++k) load_group<V>(streams[k], i, n, wide, s[k], S{});
+  }
+
+  __device__ __forceinline__ void store(T* pp, S* const* streams, int64_t i, int64_t n, bool wide) const {
+    store_group<V>(pp, i, n, wide, p);
+#pragma unroll
+    for (int k = 0; k < K; ++k) store_group<V>(streams[k], i, n, wide, s[k]);
+  }
+};
+
+// Grid-stride loop over the groups of V elements covering [0, n): f(i), i the group's first element.
+template <int V, class F>
+__device__ __forceinline__ void for_each_group(int64_t n, F&& f) {
+  const int64_t groups = (n + V - 1) / V, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups; q += stride) f(q * V);
+}
+
 inline bool aligned_to(const void* p, int bytes) {
   return p == nullptr || (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
 }

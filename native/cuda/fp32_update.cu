@@ -18,29 +18,20 @@ __global__ __launch_bounds__(kThreads) void fp32_update_kernel(StepConsts c, T* 
   constexpr int K = Op::kStreams;
   constexpr int V = 4;
   const int64_t n = v.n;
-  const int64_t groups = (n + V - 1) / V;
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups; q += stride) {
-    const int64_t i = q * V;
-    T pv[V], gv[V];
-    float s[K][V];
-    load_group<V>(p, i, n, wide, pv, T{});
-    load_group<V>(g, i, n, wide, gv, T{});
-#pragma unroll
-    for (int k = 0; k < K; ++k) load_group<V>(v.f32[k], i, n, wide, s[k], 0.f);
+  for_each_group<V>(n, [&](int64_t i) {
+    ElementGroup<K, T, float, V> e;
+    e.load(p, g, v.f32, i, n, wide);
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       float st[K];
 #pragma unroll
-      for (int k = 0; k < K; ++k) st[k] = s[k][j];
-      pv[j] = store<T>(element_step<Op, R>(c, load<T>(gv[j]), load<T>(pv[j]), st));
+      for (int k = 0; k < K; ++k) st[k] = e.s[k][j];
+      e.p[j] = store<T>(element_step<Op, R>(c, load<T>(e.g[j]), load<T>(e.p[j]), st));
 #pragma unroll
-      for (int k = 0; k < K; ++k) s[k][j] = st[k];
+      for (int k = 0; k < K; ++k) e.s[k][j] = st[k];
     }
-    store_group<V>(p, i, n, wide, pv);
-#pragma unroll
-    for (int k = 0; k < K; ++k) store_group<V>(v.f32[k], i, n, wide, s[k]);
-  }
+    e.store(p, v.f32, i, n, wide);
+  });
 }
 
 Status launch_fp32_update(OpKind op, DType d, const StepConsts& c, void* p, const void* g, const DevView& v,

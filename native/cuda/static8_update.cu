@@ -27,26 +27,21 @@ __global__ __launch_bounds__(kThreads) void static8_max_kernel(StepConsts c, con
   float old_scale[K], mx[K];
 #pragma unroll
   for (int k = 0; k < K; ++k) { old_scale[k] = v.scales[k][0]; mx[k] = 0.f; }
-  const int64_t n = v.n, groups = (n + V - 1) / V, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups; q += stride) {
-    const int64_t i = q * V;
-    T pv[V], gv[V];
-    uint8_t cv[K][V];
-    load_group<V>(p, i, n, wide, pv, T{});
-    load_group<V>(g, i, n, wide, gv, T{});
-#pragma unroll
-    for (int k = 0; k < K; ++k) load_group<V>(v.codes[k], i, n, wide, cv[k], uint8_t(0));
+  const int64_t n = v.n;
+  for_each_group<V>(n, [&](int64_t i) {
+    ElementGroup<K, T, uint8_t, V> e;
+    e.load(p, g, v.codes, i, n, wide);
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       if (i + j >= n) break;
       float st[K];
 #pragma unroll
-      for (int k = 0; k < K; ++k) st[k] = cb[k].code[cv[k][j]] * old_scale[k];
-      element_step<Op, R>(c, load<T>(gv[j]), load<T>(pv[j]), st);
+      for (int k = 0; k < K; ++k) st[k] = cb[k].code[e.s[k][j]] * old_scale[k];
+      element_step<Op, R>(c, load<T>(e.g[j]), load<T>(e.p[j]), st);
 #pragma unroll
       for (int k = 0; k < K; ++k) mx[k] = fmaxf(mx[k], fabsf(st[k]));
     }
-  }
+  });
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -99,28 +94,21 @@ __global__ __launch_bounds__(kThreads) void static8_encode_kernel(StepConsts c, 
   float old_scale[K], scale[K];
 #pragma unroll
   for (int k = 0; k < K; ++k) { old_scale[k] = v.scales[k][0]; scale[k] = new_scale[k]; }
-  const int64_t n = v.n, groups = (n + V - 1) / V, stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t q = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < groups; q += stride) {
-    const int64_t i = q * V;
-    T pv[V], gv[V];
-    uint8_t cv[K][V];
-    load_group<V>(p, i, n, wide, pv, T{});
-    load_group<V>(g, i, n, wide, gv, T{});
-#pragma unroll
-    for (int k = 0; k < K; ++k) load_group<V>(v.codes[k], i, n, wide, cv[k], uint8_t(0));
+  const int64_t n = v.n;
+  for_each_group<V>(n, [&](int64_t i) {
+    ElementGroup<K, T, uint8_t, V> e;
+    e.load(p, g, v.codes, i, n, wide);
 #pragma unroll
     for (int j = 0; j < V; ++j) {
       float st[K];
 #pragma unroll
-      for (int k = 0; k < K; ++k) st[k] = cb[k].code[cv[k][j]] * old_scale[k];
-      pv[j] = store<T>(element_step<Op, R>(c, load<T>(gv[j]), load<T>(pv[j]), st));
+      for (int k = 0; k < K; ++k) st[k] = cb[k].code[e.s[k][j]] * old_scale[k];
+      e.p[j] = store<T>(element_step<Op, R>(c, load<T>(e.g[j]), load<T>(e.p[j]), st));
 #pragma unroll
-      for (int k = 0; k < K; ++k) cv[k][j] = quantize_state(cb[k], st[k], scale[k], stream_signed<Op>(k));
+      for (int k = 0; k < K; ++k) e.s[k][j] = quantize_state(cb[k], st[k], scale[k], stream_signed<Op>(k));
     }
-    store_group<V>(p, i, n, wide, pv);
-#pragma unroll
-    for (int k = 0; k < K; ++k) store_group<V>(v.codes[k], i, n, wide, cv[k]);
-  }
+    e.store(p, v.codes, i, n, wide);
+  });
 }
 
 template <int K>
