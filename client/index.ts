@@ -5,4 +5,4 @@ export { QstepError, Status } from './errors';
 export { toFloat32, toUint16 } from './tensors';
 export type { Tensor, TensorData, TensorInput, TensorMap } from './tensors';
 export { writeSnapshotFile, restoreSnapshotFile, readSnapshotFileHeader } from './snapshot-file';
-export { SafetensorsWriter, readSafetensorsHeader, readSafetensorsData } from './safetensors';
+export { SafetensorsWriter, readSafetensorsHeader, readSafetensorsData } from '../proto/safetensors';

@@ -18,6 +18,11 @@ export interface ServerConfig {
   device: number;
   /** Directory for paged state files (CPU backend); '' = the OS temp dir. */
   pagedDir: string;
+  /**
+   * Directory where models are kept across a restart: written on a graceful stop, loaded (then removed) on start
+   * (server/domain/persist.ts); '' = models live only as long as the process.
+   */
+  stateDir: string;
   maxModels: number;
   maxParamsPerModel: number;
   /** Largest tensor payload in one message (at most 1 MiB, the contract's bound). */
@@ -53,6 +58,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   threads: 0,
   device: 0,
   pagedDir: '',
+  stateDir: '',
   maxModels: 64,
   maxParamsPerModel: 16384,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,

@@ -25,6 +25,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.threads).argParser(int('threads')))
     .addOption(new Option('--device <n>', 'CUDA device ordinal').env('QSTEP_DEVICE').default(d.device).argParser(int('device')))
     .addOption(new Option('--paged-dir <dir>', 'directory for paged state files (CPU backend)').env('QSTEP_PAGED_DIR'))
+    .addOption(new Option('--state-dir <dir>', 'keep models across restarts: saved here on SIGTERM, loaded on start')
+      .env('QSTEP_STATE_DIR'))
     .addOption(new Option('--max-models <n>', 'models held at most').env('QSTEP_MAX_MODELS').default(d.maxModels)
       .argParser(int('max-models')))
     .addOption(new Option('--max-params-per-model <n>', 'parameters per model at most').env('QSTEP_MAX_PARAMS_PER_MODEL')
@@ -53,7 +55,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
-    host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string;
+    host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
@@ -67,6 +69,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     threads: num(o.threads),
     device: num(o.device),
     pagedDir: o.pagedDir ?? '',
+    stateDir: o.stateDir ?? '',
     maxModels: num(o.maxModels),
     maxParamsPerModel: num(o.maxParamsPerModel),
     maxChunkBytes: num(o.maxChunkBytes),

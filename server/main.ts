@@ -16,6 +16,7 @@ import type { QstepHandlers } from '../proto';
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
 import { BufferPool } from './domain/buffer-pool';
+import { loadModels, saveModels } from './domain/persist';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { ServerMetrics, serveMetrics } from './metrics';
@@ -98,6 +99,10 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const pool = new BufferPool(config.stagingPoolBytes);
   const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
+  if (config.stateDir) {
+    const loaded = await loadModels(registry, config.stateDir, log);
+    log.info({ stateDir: config.stateDir, models: loaded }, 'state-dir: models loaded');
+  }
 
   const handlers: QstepHandlers = {
     ServerInfo: unary(rpc, 'ServerInfo', serverInfoHandler(deps)),
@@ -159,6 +164,10 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
         });
       });
       if (metricsServer) await new Promise<void>((r) => metricsServer?.close(() => r()));
+      if (config.stateDir) {
+        const { saved, failed } = await saveModels(registry, config.stateDir, log);
+        log.info({ stateDir: config.stateDir, saved, failed }, 'state-dir: models saved');
+      }
       // Jobs still queued on a model see it deleted and fail; a running engine call keeps its own reference.
       registry.clear();
       log.info('stopped');

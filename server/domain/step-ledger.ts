@@ -11,6 +11,12 @@ export type LedgerLookup =
   | { kind: 'recorded'; result: StepResult }
   | { kind: 'stale'; watermark: number };
 
+/** A ledger as plain data: its records oldest first, and the per-worker watermarks. */
+export interface LedgerData {
+  records: { worker: string; stepId: number; result: StepResult }[];
+  watermarks: [string, number][];
+}
+
 export class StepLedger {
   private readonly records = new Map<string, { worker: string; stepId: number; result: StepResult }>();
   private readonly watermarks = new Map<string, number>();
@@ -50,6 +56,18 @@ export class StepLedger {
         this.watermarks.delete(this.watermarks.keys().next().value as string);
       }
     }
+  }
+
+  /** The ledger as plain data (kept with the model across a restart, so retries stay exactly-once). */
+  toData(): LedgerData {
+    return { records: [...this.records.values()], watermarks: [...this.watermarks] };
+  }
+
+  /** Replaces the contents with `data` (from toData), keeping at most `capacity` newest records. */
+  load(data: LedgerData): void {
+    this.clear();
+    for (const [worker, mark] of data.watermarks) this.watermarks.set(worker, mark);
+    for (const r of data.records) this.record(r.worker, r.stepId, r.result);
   }
 
   /** Forgets everything (after a Restore replaced the model's history). */

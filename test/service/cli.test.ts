@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../client';
 import type { QstepClient } from '../../client';
-import { readSafetensorsData, readSafetensorsHeader } from '../../client/safetensors';
+import { readSafetensorsData, readSafetensorsHeader } from '../../proto/safetensors';
 import { fingerprint, randomBf16, randomF32, reflectionServices } from './helpers';
 
 const ROOT = join(__dirname, '..', '..');

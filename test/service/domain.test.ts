@@ -11,7 +11,7 @@ import { SerialQueue } from '../../server/domain/serial-queue';
 import { StagingBudget } from '../../server/domain/staging-budget';
 import { StepLedger } from '../../server/domain/step-ledger';
 import { ServiceError } from '../../server/errors';
-import { SafetensorsWriter, encodeHeader, readSafetensorsData, readSafetensorsHeader } from '../../client/safetensors';
+import { SafetensorsWriter, encodeHeader, readSafetensorsData, readSafetensorsHeader } from '../../proto/safetensors';
 import type { StepResult } from '../../proto';
 import { sleep } from './helpers';
 

@@ -97,8 +97,9 @@ export class SafetensorsWriter {
     this.written += data.length;
   }
 
-  /** Closes the file; throws if a tensor is incomplete. */
-  async close(): Promise<void> {
+  /** Closes the file (after flushing it to the device when `sync`); throws if a tensor is incomplete. */
+  async close(sync = false): Promise<void> {
+    if (sync) await this.file.sync();
     await this.file.close();
     while (this.index < this.entries.length && this.written === this.entries[this.index].byteLength) {
       this.index++;
