@@ -1,11 +1,11 @@
 // The CLI end to end: `qstep serve` in a child process, `qstep info`, `qstep stats --json`, `qstep snapshot` to a
 // safetensors file that an independent reader parses (our reader, and Python's struct + json, plus
-// safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM.
+// safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM with --state-dir.
 
 import { expect } from 'chai';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../client';
@@ -65,12 +65,13 @@ describe('service: CLI', function () {
   let dir: string;
   let logs = '';
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qstep-cli-'));
-    server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'info'],
-      { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
-    address = await new Promise<string>((resolve, reject) => {
-      server.stdout.on('data', (d: Buffer) => {
+  /** `qstep serve` with models kept in <dir>/state; resolves with the process once it serves. */
+  async function serve(): Promise<{ proc: ChildProcessWithoutNullStreams; address: string }> {
+    logs = '';
+    const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--threads', '2',
+      '--log-level', 'info', '--state-dir', join(dir, 'state')], { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
+    const addr = await new Promise<string>((resolve, reject) => {
+      proc.stdout.on('data', (d: Buffer) => {
         logs += d.toString();
         for (const line of logs.split('\n')) {
           if (!line.startsWith('{')) continue;
@@ -78,9 +79,15 @@ describe('service: CLI', function () {
           if (rec.msg === 'serving' && rec.address) resolve(rec.address);
         }
       });
-      server.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-      server.on('exit', (code) => reject(new Error(`qstep serve exited (${code}): ${logs}`)));
+      proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
+      proc.on('exit', (code) => reject(new Error(`qstep serve exited (${code}): ${logs}`)));
     });
+    return { proc, address: addr };
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'qstep-cli-'));
+    ({ proc: server, address } = await serve());
     client = connect(address);
     await client.createModel({
       name: 'cli',
@@ -179,16 +186,31 @@ describe('service: CLI', function () {
     expect(await fingerprint(client, 'cli2')).to.equal(await fingerprint(client, 'cli'));
   });
 
-  it('qstep health, then SIGTERM drains and exits 0', async () => {
+  it('qstep health, then SIGTERM drains, keeps the models in --state-dir and exits 0; the next serve has them', async () => {
     const r = await qstep(['health', '-a', address]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout.trim()).to.equal('SERVING');
+    const before = await fingerprint(client, 'cli');
     const exited = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
     server.kill('SIGTERM');
     expect(await exited).to.equal(0);
     expect(logs).to.match(/"msg":"draining"/);
+    expect(logs).to.match(/"msg":"state-dir: models saved"/);
     expect(logs).to.match(/"msg":"stopped"/);
     const down = await qstep(['health', '-a', address, '--deadline-ms', '1000']);
     expect(down.code).to.not.equal(0);
+    expect(readdirSync(join(dir, 'state')).sort()).to.deep.equal(['cli.qstep.safetensors', 'cli2.qstep.safetensors']);
+
+    client.close();
+    ({ proc: server, address } = await serve());
+    client = connect(address);
+    expect(logs).to.match(/"msg":"state-dir: models loaded"/);
+    expect(await fingerprint(client, 'cli'), 'model cli after the restart').to.equal(before);
+    const stats = await qstep(['stats', 'cli', '--json', '-a', address]);
+    expect(stats.code, stats.stderr).to.equal(0);
+    expect((JSON.parse(stats.stdout) as { models: { modelStep: number }[] }).models[0].modelStep).to.equal(3);
+    const exitedAgain = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
+    server.kill('SIGTERM');
+    expect(await exitedAgain).to.equal(0);
   });
 });
