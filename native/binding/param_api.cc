@@ -43,6 +43,16 @@ Napi::Value param_create(const Napi::CallbackInfo& info) {
   return wrap(env, new ParamBox{ps, bb.backend});
 }
 
+// On the worker thread: holds the parameter, checks it is alive and that [offset, offset + count) lies inside it,
+// then runs io (a read or write of those elements).
+template <class F>
+Status in_range(ParamState& ps, int64_t offset, int64_t count, const char* what, F&& io) {
+  ParamGuard g(ps);
+  if (ps.freed) return Status::Error(Code::FREED, "parameter was freed");
+  if (offset + count > ps.spec.n) return Status::Error(Code::INVALID_ARGUMENT, std::string(what) + " past the parameter");
+  return io();
+}
+
 Napi::Value param_write(const Napi::CallbackInfo& info) {
   ParamBox& pb = unwrap<ParamBox>(arg(info, 0), "param");
   const int64_t offset = integer(arg(info, 1), "offset", 0, kMaxElements);
@@ -55,10 +65,7 @@ Napi::Value param_write(const Napi::CallbackInfo& info) {
   return TaskWorker::Start(
       info.Env(),
       [=]() {
-        ParamGuard g(*ps);
-        if (ps->freed) return Status::Error(Code::FREED, "parameter was freed");
-        if (offset + count > ps->spec.n) return Status::Error(Code::INVALID_ARGUMENT, "write past the parameter");
-        return ps->backend->write_param(*ps, offset, src, dt, count);
+        return in_range(*ps, offset, count, "write", [&] { return ps->backend->write_param(*ps, offset, src, dt, count); });
       },
       [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {data});
 }
@@ -80,12 +87,11 @@ Napi::Value param_read(const Napi::CallbackInfo& info) {
   return TaskWorker::Start(
       info.Env(),
       [=]() {
-        ParamGuard g(*ps);
-        if (ps->freed) return Status::Error(Code::FREED, "parameter was freed");
-        if (offset + count > ps->spec.n) return Status::Error(Code::INVALID_ARGUMENT, "read past the parameter");
-        out->size = size_t(count) * size_t(dtype_bytes(dt));
-        out->data = new uint8_t[out->size ? out->size : 1];
-        return ps->backend->read_param(*ps, offset, out->data, dt, count);
+        return in_range(*ps, offset, count, "read", [&] {
+          out->size = size_t(count) * size_t(dtype_bytes(dt));
+          out->data = new uint8_t[out->size ? out->size : 1];
+          return ps->backend->read_param(*ps, offset, out->data, dt, count);
+        });
       },
       [=](Napi::Env e) -> Napi::Value {
         if (out->size == 0) return Napi::Buffer<uint8_t>::New(e, 0);
@@ -111,10 +117,7 @@ Napi::Value param_read_into(const Napi::CallbackInfo& info) {
   return TaskWorker::Start(
       info.Env(),
       [=]() {
-        ParamGuard g(*ps);
-        if (ps->freed) return Status::Error(Code::FREED, "parameter was freed");
-        if (offset + count > ps->spec.n) return Status::Error(Code::INVALID_ARGUMENT, "read past the parameter");
-        return ps->backend->read_param(*ps, offset, out, dt, count);
+        return in_range(*ps, offset, count, "read", [&] { return ps->backend->read_param(*ps, offset, out, dt, count); });
       },
       [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {dst});
 }
