@@ -181,15 +181,7 @@ class CpuBackend final : public Backend {
         if (b) { out.non_finite.push_back(int(w)); break; }
       }
     }
-    if (!out.non_finite.empty()) {
-      if (error_on_non_finite) {
-        return Status::Error(Code::NON_FINITE, "gradient of item " + std::to_string(out.non_finite[0]) +
-                                                   " holds NaN or Inf; nothing was changed");
-      }
-      out.skipped = true;
-      for (auto& w : work) out.results.push_back(StepResult{w.ps->step, 1.f, 1.f});
-      return Status::Ok();
-    }
+    if (!out.non_finite.empty()) return non_finite_outcome(work, error_on_non_finite, out);
     // 3. Apply, parameter by parameter. Nothing below can fail on the CPU.
     for (size_t w = 0; w < work.size(); ++w) {
       out.results.push_back(apply(work[w], grads[w]));

@@ -108,15 +108,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
   for (size_t w = 0; w < W; ++w) {
     if (bad[w]) out.non_finite.push_back(int(w));
   }
-  if (!out.non_finite.empty()) {
-    if (error_on_non_finite) {
-      return Status::Error(Code::NON_FINITE, "gradient of item " + std::to_string(out.non_finite[0]) +
-                                                 " holds NaN or Inf; nothing was changed");
-    }
-    out.skipped = true;
-    for (auto& w : work) out.results.push_back(StepResult{w.ps->step, 1.f, 1.f});
-    return Status::Ok();
-  }
+  if (!out.non_finite.empty()) return non_finite_outcome(work, error_on_non_finite, out);
 
   // 2. Constants and views; host decisions between passes are batched over all parameters, one read-back each.
   std::vector<StepConsts> cs(W);

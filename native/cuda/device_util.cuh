@@ -110,6 +110,24 @@ __device__ __forceinline__ float warp_max(float x) {
   return x;
 }
 
+// Block-wide max of each of K per-thread values (max is order-independent, so exact): thread k < K writes the
+// maximum of stream k to out[k]. `red` is the block's shared scratch.
+template <int K>
+__device__ __forceinline__ void block_max_store(const float (&mx)[K], float (&red)[K][kWarps], float* out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const float m = warp_max(mx[k]);
+    if (lane == 0) red[k][warp] = m;
+  }
+  __syncthreads();
+  if (threadIdx.x < K) {
+    float m = 0.f;
+    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, red[threadIdx.x][w]);
+    out[threadIdx.x] = m;
+  }
+}
+
 __device__ __forceinline__ double warp_sum(double x) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);

@@ -42,18 +42,7 @@ __global__ __launch_bounds__(kThreads) void static8_max_kernel(StepConsts c, con
       for (int k = 0; k < K; ++k) mx[k] = fmaxf(mx[k], fabsf(st[k]));
     }
   });
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    const float m = warp_max(mx[k]);
-    if (lane == 0) red[k][warp] = m;
-  }
-  __syncthreads();
-  if (threadIdx.x < K) {
-    float m = 0.f;
-    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, red[threadIdx.x][w]);
-    partial[blockIdx.x * K + threadIdx.x] = m;
-  }
+  block_max_store<K>(mx, red, partial + blockIdx.x * K);
 }
 
 // One block: new_scale[k] = max over the partials of stream k.
@@ -68,18 +57,7 @@ __global__ __launch_bounds__(kThreads) void static8_fold_kernel(const float* __r
 #pragma unroll
     for (int k = 0; k < K; ++k) mx[k] = fmaxf(mx[k], partial[i * K + k]);
   }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    const float m = warp_max(mx[k]);
-    if (lane == 0) red[k][warp] = m;
-  }
-  __syncthreads();
-  if (threadIdx.x < K) {
-    float m = 0.f;
-    for (int w = 0; w < kWarps; ++w) m = fmaxf(m, red[threadIdx.x][w]);
-    new_scale[threadIdx.x] = m;
-  }
+  block_max_store<K>(mx, red, new_scale);
 }
 
 template <class Op, typename T>

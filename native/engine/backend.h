@@ -36,6 +36,18 @@ struct StepOutcome {
   std::vector<StepResult> results;
 };
 
+// The D4 outcome once a step's check found non-finite gradients (out.non_finite filled): NON_FINITE under policy
+// 'error', else a skipped step reporting every parameter's unchanged counter. Nothing was changed either way.
+inline Status non_finite_outcome(const std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) {
+  if (error_on_non_finite) {
+    return Status::Error(Code::NON_FINITE, "gradient of item " + std::to_string(out.non_finite[0]) +
+                                               " holds NaN or Inf; nothing was changed");
+  }
+  out.skipped = true;
+  for (const StepWork& w : work) out.results.push_back(StepResult{w.ps->step, 1.f, 1.f});
+  return Status::Ok();
+}
+
 struct DeviceInfo {
   std::string name;
   size_t total_bytes = 0;
