@@ -14,14 +14,11 @@ import type { SnapshotResponse, StepResponse, TensorChunk, TensorData } from './
 
 const DTYPE_NUMBER = enumNumbers('DType');
 
-class ScratchWriter {
-  private buf = Buffer.allocUnsafeSlow(64 * 1024);
+/** Protobuf wire writing into a buffer known to be large enough. */
+class ProtoWriter {
   pos = 0;
 
-  reset(capacity: number): void {
-    if (this.buf.length < capacity) this.buf = Buffer.allocUnsafeSlow(Math.max(capacity, this.buf.length * 2));
-    this.pos = 0;
-  }
+  constructor(protected buf: Buffer) {}
 
   varint(v: number): void {
     // Non-negative safe integers only (lengths, offsets, enum numbers).
@@ -36,6 +33,20 @@ class ScratchWriter {
     this.buf[this.pos++] = b;
   }
 
+  /** A varint field (its key byte, then the value), only when the message field is set. */
+  varintField(key: number, field: unknown, value: number): void {
+    if (!set(field)) return;
+    this.byte(key);
+    this.varint(value);
+  }
+
+  /** A length-delimited field of raw bytes. */
+  bytesField(key: number, data: Buffer): void {
+    this.byte(key);
+    this.varint(data.length);
+    this.bytes(data);
+  }
+
   bytes(b: Buffer): void {
     b.copy(this.buf, this.pos);
     this.pos += b.length;
@@ -47,6 +58,18 @@ class ScratchWriter {
 
   view(): Buffer {
     return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** One reusable scratch buffer, grown on demand (the server's serializers). */
+class ScratchWriter extends ProtoWriter {
+  constructor() {
+    super(Buffer.allocUnsafeSlow(64 * 1024));
+  }
+
+  reset(capacity: number): void {
+    if (this.buf.length < capacity) this.buf = Buffer.allocUnsafeSlow(Math.max(capacity, this.buf.length * 2));
+    this.pos = 0;
   }
 }
 
@@ -93,17 +116,9 @@ function encodeStepWeights(c: TensorChunk): Buffer {
     w.varint(param);
     w.utf8(c.param as string);
   }
-  if (set(c.offset)) {
-    w.byte(0x10);
-    w.varint(num(c.offset));
-  }
-  if (set(c.dtype)) {
-    w.byte(0x18);
-    w.varint(dtype);
-  }
-  w.byte(0x22);
-  w.varint(data.length);
-  w.bytes(data);
+  w.varintField(0x10, c.offset, num(c.offset));
+  w.varintField(0x18, c.dtype, dtype);
+  w.bytesField(0x22, data);
   return w.view();
 }
 
@@ -117,17 +132,9 @@ function encodeSnapshotData(d: TensorData): Buffer {
   w.reset(inner + 16);
   w.byte(0x12); // SnapshotResponse.data = 2, length-delimited
   w.varint(inner);
-  if (set(d.tensor)) {
-    w.byte(0x08);
-    w.varint(tensor);
-  }
-  if (set(d.byteOffset)) {
-    w.byte(0x10);
-    w.varint(offset);
-  }
-  w.byte(0x1a);
-  w.varint(data.length);
-  w.bytes(data);
+  w.varintField(0x08, d.tensor, tensor);
+  w.varintField(0x10, d.byteOffset, offset);
+  w.bytesField(0x1a, data);
   return w.view();
 }
 
@@ -166,29 +173,18 @@ export function encodeStepGradient(param: string, offset: number, dtype: string,
   let inner = 1 + varintSize(paramBytes) + paramBytes + 1 + varintSize(offset) + 1 + varintSize(dtypeNum);
   inner += 1 + varintSize(data.length) + data.length;
   const size = 1 + varintSize(inner) + inner;
-  const out = alloc(size);
-  let pos = 0;
-  const varint = (v: number) => {
-    while (v > 0x7f) {
-      out[pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    out[pos++] = v;
-  };
-  out[pos++] = 0x12; // StepRequest.gradient = 2, length-delimited
-  varint(inner);
-  out[pos++] = 0x0a; // TensorChunk.param = 1
-  varint(paramBytes);
-  pos += out.write(param, pos, 'utf8');
-  out[pos++] = 0x10; // offset = 2
-  varint(offset);
-  out[pos++] = 0x18; // dtype = 3
-  varint(dtypeNum);
-  out[pos++] = 0x22; // data = 4
-  varint(data.length);
-  data.copy(out, pos);
-  pos += data.length;
-  return out.subarray(0, pos);
+  const out = new ProtoWriter(alloc(size));
+  out.byte(0x12); // StepRequest.gradient = 2, length-delimited
+  out.varint(inner);
+  out.byte(0x0a); // TensorChunk.param = 1
+  out.varint(paramBytes);
+  out.utf8(param);
+  out.byte(0x10); // offset = 2
+  out.varint(offset);
+  out.byte(0x18); // dtype = 3
+  out.varint(dtypeNum);
+  out.bytesField(0x22, data); // data = 4
+  return out.view();
 }
 
 /** A request serializer that sends pre-encoded Buffers as they are and encodes anything else. */

@@ -202,19 +202,24 @@ export type ClientStreamImpl<Req, Res> = (input: MessageReader<Req>, ctx: CallCo
 export type ServerStreamImpl<Req, Res> = (req: Req, output: MessageWriter<Res>, ctx: CallContext) => Promise<void>;
 export type BidiImpl<Req, Res> = (input: MessageReader<Req>, output: MessageWriter<Res>, ctx: CallContext) => Promise<void>;
 
+/** Settles a call with one response (unary and client-streaming): the response, or the status of the failure. */
+function answer<Res>(t: Tracker, result: Promise<Res>, callback: grpc.sendUnaryData<Res>): void {
+  result.then(
+    (res) => {
+      const st = t.finish();
+      if (st.code === Status.OK) callback(null, res);
+    },
+    (err: unknown) => {
+      const st = t.finish(err);
+      if (!t.ctx.cancelled) callback(st);
+    },
+  );
+}
+
 export function unary<Req, Res>(deps: RpcDeps, method: string, impl: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'unary', call);
-    impl(call.request, t.ctx).then(
-      (res) => {
-        const st = t.finish();
-        if (st.code === Status.OK) callback(null, res);
-      },
-      (err: unknown) => {
-        const st = t.finish(err);
-        if (!t.ctx.cancelled) callback(st);
-      },
-    );
+    answer(t, impl(call.request, t.ctx), callback);
   };
 }
 
@@ -223,16 +228,7 @@ export function clientStream<Req, Res>(
 ): grpc.handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'client_stream', call);
-    impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs), t.ctx).then(
-      (res) => {
-        const st = t.finish();
-        if (st.code === Status.OK) callback(null, res);
-      },
-      (err: unknown) => {
-        const st = t.finish(err);
-        if (!t.ctx.cancelled) callback(st);
-      },
-    );
+    answer(t, impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs), t.ctx), callback);
   };
 }
 

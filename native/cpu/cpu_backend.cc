@@ -46,14 +46,10 @@ void convert(DType from, const void* src, DType to, void* dst, int64_t begin, in
 
 template <typename T>
 double sum_squares(const raw_t<T>* x, int64_t begin, int64_t end) {
-  float acc = 0.f;
-  double total = 0.0;
-  for (int64_t i = begin; i < end; ++i) {
+  return chunked_sum(begin, end, [&](int64_t i) {
     const float v = load_raw<T>(x[i]);
-    acc += v * v;
-    if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
-  }
-  return total + acc;
+    return v * v;
+  });
 }
 
 class CpuBackend final : public Backend {

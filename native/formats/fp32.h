@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "../kernels/element.h"
+#include "chunked_sum.h"
 #include "state_view.h"
 
 namespace qstep {
@@ -40,15 +41,11 @@ void fp32_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const Stat
 template <class Op, typename T>
 double fp32_norm(const StepConsts& c, const raw_t<T>* g, const StateView& v, int64_t begin, int64_t end) {
   constexpr int K = Op::kStreams;
-  float acc = 0.f;
-  double total = 0.0;
-  for (int64_t i = begin; i < end; ++i) {
+  return chunked_sum(begin, end, [&](int64_t i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.f32[k][i];
-    acc += element_norm_term<Op>(c, load_raw<T>(g[i]), s);
-    if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
-  }
-  return total + acc;
+    return element_norm_term<Op>(c, load_raw<T>(g[i]), s);
+  });
 }
 
 }  // namespace qstep

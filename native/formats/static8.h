@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../kernels/element.h"
+#include "chunked_sum.h"
 #include "fast_quantizer.h"
 #include "state_view.h"
 
@@ -44,15 +45,11 @@ void static8_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const S
 template <class Op, typename T>
 double static8_norm(const StepConsts& c, const raw_t<T>* g, const StateView& v, int64_t begin, int64_t end) {
   constexpr int K = Op::kStreams;
-  double total = 0.0;
-  float acc = 0.f;
-  for (int64_t i = begin; i < end; ++i) {
+  return chunked_sum(begin, end, [&](int64_t i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * v.scales[k][0];
-    acc += element_norm_term<Op>(c, load_raw<T>(g[i]), s);
-    if (((i - begin) & 4095) == 4095) { total += acc; acc = 0.f; }
-  }
-  return total + acc;
+    return element_norm_term<Op>(c, load_raw<T>(g[i]), s);
+  });
 }
 
 }  // namespace qstep

@@ -1,6 +1,8 @@
 // The whole native ABI in one place (house style 10): what addon.cc exports, with opaque handles.
 // Only engine.ts, quantize.ts, constants.ts and loader.ts call these; everyone else goes through them.
 
+import type { MemoryInfo } from './types';
+
 declare const backendBrand: unique symbol;
 declare const paramBrand: unique symbol;
 /** A CPU thread pool or a CUDA device context. */
@@ -84,16 +86,8 @@ export interface NativeState {
   tensors: NativeTensor[];
 }
 
-export interface NativeMemory {
-  param: number;
-  state: number;
-  scales: number;
-  maps: number;
-  percentileHistory: number;
-  paged: number;
-  pagedResident: number;
-  fp32StateEquivalent: number;
-}
+/** The addon answers paramMemory with exactly the public MemoryInfo shape. */
+export type NativeMemory = MemoryInfo;
 
 export interface NativeDeviceInfo {
   name: string;
