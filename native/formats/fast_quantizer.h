@@ -29,7 +29,7 @@ class FastQuantizer {
       if (qa > qb) { int tmp = qa; qa = qb; qb = tmp; }
       if (qa == qb) lut_[t] = uint16_t(qa);
       else if (qb == qa + 1) lut_[t] = uint16_t(qa | kBoundary);
-      else { lut_[t] = uint16_t(qa | kSlow); ++slow_buckets_; }
+      else lut_[t] = uint16_t(qa | kSlow);
     }
     for (int sg = 0; sg < 2; ++sg) steps_ok_[sg] = build_steps(sg != 0, steps_[sg]);
   }
@@ -98,8 +98,6 @@ class FastQuantizer {
   }
 
   const Codebook& codebook() const { return cb_; }
-  int slow_buckets() const { return slow_buckets_; }
-  bool step_table_ok(bool is_signed) const { return steps_ok_[is_signed]; }
 
  private:
   static constexpr uint16_t kBoundary = 0x100, kSlow = 0x200;
@@ -144,7 +142,6 @@ class FastQuantizer {
   std::vector<uint16_t> lut_;
   std::vector<uint32_t> steps_[2];  // encode() tables: [0] unsigned rule, [1] with the sign fix
   bool steps_ok_[2] = {false, false};
-  int slow_buckets_ = 0;
 };
 
 }  // namespace qstep

@@ -13,10 +13,6 @@ class SizedPool<T extends { readonly byteLength: number }> {
 
   constructor(readonly maxIdleBytes: number) {}
 
-  get idleBytes(): number {
-    return this.idle;
-  }
-
   take(key: string): T | undefined {
     const item = this.free.get(key)?.pop();
     if (item === undefined) return undefined;
@@ -49,10 +45,6 @@ export class BufferPool {
   constructor(readonly maxIdleBytes: number) {
     this.gradients = new SizedPool(maxIdleBytes);
     this.bytes = new SizedPool(maxIdleBytes);
-  }
-
-  get idleBytes(): number {
-    return this.gradients.idleBytes + this.bytes.idleBytes;
   }
 
   /** A GradientBuffer of `numel` x `dtype`, ready to write (contents finite but otherwise undefined). */

@@ -38,7 +38,7 @@ interface PersistedModel {
   ledger: LedgerData;
 }
 
-export function modelFilePath(dir: string, model: string): string {
+function modelFilePath(dir: string, model: string): string {
   return join(dir, model + MODEL_FILE_SUFFIX);
 }
 
