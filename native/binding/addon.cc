@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   QSTEP_EXPORT("qmap", qmap);
   QSTEP_EXPORT("nearestCodes", nearest_codes);
   QSTEP_EXPORT("quantizeStates", quantize_states);
+  QSTEP_EXPORT("decodeStates", decode_states);
   QSTEP_EXPORT("quantizeBlockwise", quantize_blockwise_js);
   QSTEP_EXPORT("dequantizeBlockwise", dequantize_blockwise_js);
   QSTEP_EXPORT("backendCreate", backend_create);

@@ -9,6 +9,7 @@ Napi::Object constants(Napi::Env env);
 Napi::Value qmap(const Napi::CallbackInfo& info);
 Napi::Value nearest_codes(const Napi::CallbackInfo& info);
 Napi::Value quantize_states(const Napi::CallbackInfo& info);
+Napi::Value decode_states(const Napi::CallbackInfo& info);
 Napi::Value quantize_blockwise_js(const Napi::CallbackInfo& info);
 Napi::Value dequantize_blockwise_js(const Napi::CallbackInfo& info);
 

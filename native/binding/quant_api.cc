@@ -10,6 +10,8 @@
 
 namespace qstep {
 
+static Napi::Value cpu_isas(Napi::Env env);
+
 Napi::Object constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
   Napi::Object dtypes = Napi::Object::New(env);
@@ -31,6 +33,7 @@ Napi::Object constants(Napi::Env env) {
   ops.Set("ademamix", int(OpKind::ADEMAMIX));
   c.Set("opKinds", ops);
   c.Set("mapSize", kMapSize);
+  c.Set("cpuIsa", cpu_isas(env));
   c.Set("defaultBlockSize", double(kDefaultBlockSize));
   c.Set("compatBlockSize", double(kCompatBlockSize));
   Napi::Array ob = Napi::Array::New(env, 2);
@@ -55,8 +58,40 @@ static Napi::Float32Array float_array(Napi::Env env, const float* v, size_t n) {
   return a;
 }
 
-// quantizeStates(values, scale, signed): the bytes an 8-bit state stores for `values` against one block scale
-// (spec 7.2 step 5: exact division, nearest code, sign fix for the signed map), through the CPU block encoder.
+static const char* isa_name(CpuIsa isa) { return isa == CpuIsa::kAvx512 ? "avx512" : "avx2"; }
+
+// The CPU block loops the 8-bit states go through: the process default, or a named form (tests run every form the
+// CPU has). Quantizers for a named form are built once and kept; calls come from the JS thread only.
+static const FastQuantizer& quantizer_arg(Napi::Value v, bool is_signed) {
+  if (v.IsUndefined()) return *default_quantizer(is_signed);
+  if (!v.IsString()) throw ArgError("isa must be 'avx2' or 'avx512'");
+  const std::string name = v.As<Napi::String>().Utf8Value();
+  CpuIsa isa;
+  if (name == "avx2") isa = CpuIsa::kAvx2;
+  else if (name == "avx512") isa = CpuIsa::kAvx512;
+  else throw ArgError("isa must be 'avx2' or 'avx512', not '" + name + "'");
+  if (isa == CpuIsa::kAvx512 && !cpu_supports_avx512()) {
+    throw ArgError("this CPU lacks the AVX-512 subsets the avx512 form needs (f, bw, vl, dq, vbmi)");
+  }
+  static std::unique_ptr<const FastQuantizer> cache[2][2];
+  auto& q = cache[is_signed][int(isa)];
+  if (!q) q = std::make_unique<const FastQuantizer>(*default_codebook(is_signed), isa);
+  return *q;
+}
+
+static Napi::Value cpu_isas(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("default", isa_name(default_quantizer(true)->isa()));
+  Napi::Array all = Napi::Array::New(env);
+  all.Set(uint32_t(0), "avx2");
+  if (cpu_supports_avx512()) all.Set(uint32_t(1), "avx512");
+  o.Set("available", all);
+  return o;
+}
+
+// quantizeStates(values, scale, signed, isa?): the bytes an 8-bit state stores for `values` against one block scale
+// (spec 7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
+// CPU block encoder.
 Napi::Value quantize_states(const Napi::CallbackInfo& info) {
   if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     throw ArgError("expected a Float32Array for values");
@@ -64,8 +99,23 @@ Napi::Value quantize_states(const Napi::CallbackInfo& info) {
   Napi::Float32Array values = info[0].As<Napi::Float32Array>();
   const float scale = float(num(arg(info, 1), "scale"));
   const bool is_signed = boolean(arg(info, 2), "signed");
+  const FastQuantizer& fq = quantizer_arg(info[3], is_signed);
   Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), values.ElementLength());
-  default_quantizer(is_signed)->encode(values.Data(), int64_t(values.ElementLength()), scale, is_signed, out.Data());
+  fq.encode(values.Data(), int64_t(values.ElementLength()), scale, is_signed, out.Data());
+  return out;
+}
+
+// decodeStates(codes, scale, signed, isa?): code[q] * scale for a block of codes, through the CPU block decoder.
+Napi::Value decode_states(const Napi::CallbackInfo& info) {
+  if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw ArgError("expected a Uint8Array for codes");
+  }
+  Napi::Uint8Array codes = info[0].As<Napi::Uint8Array>();
+  const float scale = float(num(arg(info, 1), "scale"));
+  const bool is_signed = boolean(arg(info, 2), "signed");
+  const FastQuantizer& fq = quantizer_arg(info[3], is_signed);
+  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), codes.ElementLength());
+  fq.decode(codes.Data(), int64_t(codes.ElementLength()), scale, out.Data());
   return out;
 }
 

@@ -301,7 +301,7 @@ class CpuBackend final : public Backend {
       case StateMode::BLOCKWISE8: {
         const int64_t per = std::max<int64_t>(1, kChunk / v.block);
         pool_.parallel_for(chunks_of(v.blocks, per), [&](int64_t i) {
-          std::vector<float> scratch(size_t(3 * v.block));
+          std::vector<float> scratch(size_t(blockwise8_scratch(v.block)));
           blockwise8_update<Op, T>(c, p, g, v, sv.fq, i * per, std::min(v.blocks, (i + 1) * per), scratch.data());
         });
         break;

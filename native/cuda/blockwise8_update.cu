@@ -3,7 +3,7 @@
 // reduction width is the CUDA block, so B must equal 256 * V). Per block: decode with the old absmax, run
 // element_step<Op, Rounding<T, false>>, take the exact max |new state| (warp shuffles, then shared memory; padded
 // lanes of a partial last block included, 7.6), update the parameter from the unquantized state, store the new
-// absmax and encode against it with the shared quantize_state (binary search over the midpoints held in shared
+// absmax and encode against it with the shared quantize_state (x = s * (1/absmax), binary search over the midpoints held in shared
 // memory, sign fix for signed streams). No cross-block communication, so the pass is deterministic (7.7).
 //
 // The grid is persistent: each CUDA block walks quantization blocks b, b + gridDim.x, ... so the codebooks are
@@ -108,8 +108,9 @@ __global__ __launch_bounds__(kThreads) void blockwise8_kernel(StepConsts c, T* _
     for (int k = 0; k < K; ++k) {
       uint8_t out[V];
       const bool sgn = stream_signed<Op>(k);
+      const float inv = state_reciprocal(mx[k]);
 #pragma unroll
-      for (int j = 0; j < V; ++j) out[j] = quantize_state(cb[k], s[k][j], mx[k], sgn);
+      for (int j = 0; j < V; ++j) out[j] = quantize_state(cb[k], s[k][j], mx[k], inv, sgn);
       store_group<V>(v.codes[k], i, n, wide, out);
     }
     cur = next;

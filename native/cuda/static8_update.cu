@@ -69,9 +69,13 @@ __global__ __launch_bounds__(kThreads) void static8_encode_kernel(StepConsts c, 
   __shared__ Codebook cb[K];
   load_codebooks<K>(cb, v);
   __syncthreads();
-  float old_scale[K], scale[K];
+  float old_scale[K], scale[K], inv[K];
 #pragma unroll
-  for (int k = 0; k < K; ++k) { old_scale[k] = v.scales[k][0]; scale[k] = new_scale[k]; }
+  for (int k = 0; k < K; ++k) {
+    old_scale[k] = v.scales[k][0];
+    scale[k] = new_scale[k];
+    inv[k] = state_reciprocal(scale[k]);
+  }
   const int64_t n = v.n;
   for_each_group<V>(n, [&](int64_t i) {
     ElementGroup<K, T, uint8_t, V> e;
@@ -83,7 +87,7 @@ __global__ __launch_bounds__(kThreads) void static8_encode_kernel(StepConsts c, 
       for (int k = 0; k < K; ++k) st[k] = cb[k].code[e.s[k][j]] * old_scale[k];
       e.p[j] = store<T>(element_step<Op, R>(c, load<T>(e.g[j]), load<T>(e.p[j]), st));
 #pragma unroll
-      for (int k = 0; k < K; ++k) e.s[k][j] = quantize_state(cb[k], st[k], scale[k], stream_signed<Op>(k));
+      for (int k = 0; k < K; ++k) e.s[k][j] = quantize_state(cb[k], st[k], scale[k], inv[k], stream_signed<Op>(k));
     }
     e.store(p, v.codes, i, n, wide);
   });

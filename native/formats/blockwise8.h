@@ -13,19 +13,32 @@
 
 namespace qstep {
 
-// max |x[j]| (fp32 max is order-independent, so the 8-lane reduction is exact and deterministic).
+// max |x[j]|, ignoring NaN like fmaxf (and like the CUDA kernel): the accumulator is the second operand of maxps,
+// which a NaN first operand never displaces. fp32 max is order-independent, so the lane-wise reduction is exact and
+// deterministic. Four accumulators: one chain of dependent maxes would wait on the max latency for every 8 values.
 inline float abs_max(const float* x, int64_t len) {
   int64_t j = 0;
   float m = 0.f;
 #if defined(__AVX2__)
-  __m256 vm = _mm256_setzero_ps();
   const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  for (; j + 8 <= len; j += 8) vm = _mm256_max_ps(vm, _mm256_and_ps(_mm256_loadu_ps(x + j), mask));
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, vm);
-  for (float l : lanes) m = fmaxf(m, l);
+  __m256 m0 = _mm256_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+  for (; j + 32 <= len; j += 32) {
+    m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j), mask), m0);
+    m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j + 8), mask), m1);
+    m2 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j + 16), mask), m2);
+    m3 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j + 24), mask), m3);
+  }
+  for (; j + 8 <= len; j += 8) m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j), mask), m0);
+  const __m256 m8 = _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  m = _mm_cvtss_f32(m4);
 #endif
-  for (; j < len; ++j) m = fmaxf(m, fabsf(x[j]));
+  for (; j < len; ++j) {
+    const float a = fabsf(x[j]);
+    m = a > m ? a : m;
+  }
   return m;
 }
 
@@ -59,26 +72,37 @@ void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __
   }
 }
 
-// Blocks [b0, b1). `scratch` holds 3 * block floats. Three loops per block: decode the codes, run the
-// element math (vectorized like the fp32 mode), encode against the new scales.
+// Blocks per pass of blockwise8_update: enough elements (1024) that the per-pass costs (loop set-up, the decoder's
+// tables) are spread thin, few enough that the scratch stays in L1.
+inline int64_t blockwise8_group(int64_t block) { return block >= 1024 ? 1 : 1024 / block; }
+
+// Floats of scratch blockwise8_update needs.
+inline int64_t blockwise8_scratch(int64_t block) { return 3 * block * blockwise8_group(block); }
+
+// Blocks [b0, b1), a group of blocks per pass: decode the codes of every stream, run the element math over the
+// whole group (vectorized like the fp32 mode), take each block's new scales, encode against them.
 template <class Op, typename T>
 void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
                        const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
   constexpr int K = Op::kStreams;
-  const int64_t B = v.block;
-  for (int64_t b = b0; b < b1; ++b) {
+  const int64_t B = v.block, G = blockwise8_group(B), S = B * G;  // S: scratch floats per stream
+  for (int64_t b = b0; b < b1; b += G) {
+    const int64_t nb = b + G <= b1 ? G : b1 - b;
     const int64_t start = b * B;
-    const int64_t len = (start + B <= v.n) ? B : v.n - start;
-    for (int k = 0; k < K; ++k) fq[k]->decode(v.codes[k] + start, len, v.scales[k][b], scratch + k * B);
+    const int64_t len = (start + nb * B <= v.n) ? nb * B : v.n - start;
+    for (int k = 0; k < K; ++k) fq[k]->decode_blocks(v.codes[k] + start, len, v.scales[k] + b, B, scratch + k * S);
     with_flags(c, [&](auto f) {
-      math_block<Op, T, decltype(f)>(c, p + start, g + start, scratch, scratch + B, scratch + 2 * B, len);
+      math_block<Op, T, decltype(f)>(c, p + start, g + start, scratch, scratch + S, scratch + 2 * S, len);
     });
-    float mx[K];
-    for (int k = 0; k < K; ++k) mx[k] = abs_max(scratch + k * B, len);
-    if (len < B) blockwise8_pad_max<Op>(c, v, b, mx);
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t off = i * B, n = len - off < B ? len - off : B;
+      float mx[K];
+      for (int k = 0; k < K; ++k) mx[k] = abs_max(scratch + k * S + off, n);
+      if (n < B) blockwise8_pad_max<Op>(c, v, b + i, mx);
+      for (int k = 0; k < K; ++k) v.scales[k][b + i] = mx[k];
+    }
     for (int k = 0; k < K; ++k) {
-      v.scales[k][b] = mx[k];
-      fq[k]->encode(scratch + k * B, len, mx[k], Op::kSigned[k], v.codes[k] + start);
+      fq[k]->encode_blocks(scratch + k * S, len, v.scales[k] + b, B, Op::kSigned[k], v.codes[k] + start);
     }
   }
 }

@@ -56,11 +56,20 @@ QSTEP_HD int sign_fix(const float* code, int q, float s) {
   return q & 0xff;
 }
 
-// Byte stored for state value `s` against block scale `scale` (7.2 step 5, 8.1 step 3). Exact fp32 division on
-// both backends (bnb's CUDA build uses an approximate division; spec D1 judges us by tolerance, not bytes).
-QSTEP_HD uint8_t quantize_state(const Codebook& cb, float s, float scale, bool is_signed) {
-  const float x = s / scale;
-  int q = nearest_code(cb.mid, x);
+// Normalisation of a state value against its block scale (7.2 step 5, 8.1 step 3): x = s * f32(1 / scale), the
+// reciprocal taken once per block, as bnb's kernels do (they divide approximately, 5.3 multiplies by the
+// reciprocal). Both backends compute the same bits: one IEEE reciprocal, one IEEE product. When the reciprocal is
+// not finite (scale 0, NaN, or below 2^-126 so that 1/scale overflows) the exact quotient s / scale is used, so an
+// all-zero block still stores 0/0 = NaN -> 255 after the sign fix and a tiny scale never turns zeros into NaN.
+QSTEP_HD float state_reciprocal(float scale) { return 1.f / scale; }
+
+QSTEP_HD bool reciprocal_ok(float inv) { return inv <= 3.40282347e38f; }  // false for +inf and NaN
+
+QSTEP_HD float normalize_state(float s, float scale, float inv) { return reciprocal_ok(inv) ? s * inv : s / scale; }
+
+// Byte stored for state value `s` against block scale `scale`, given inv = state_reciprocal(scale).
+QSTEP_HD uint8_t quantize_state(const Codebook& cb, float s, float scale, float inv, bool is_signed) {
+  int q = nearest_code(cb.mid, normalize_state(s, scale, inv));
   if (is_signed) q = sign_fix(cb.code, q, s);
   return uint8_t(q);
 }

@@ -34,11 +34,13 @@ void static8_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const S
                     const float (&old_scale)[3], const float (&new_scale)[3], int64_t begin, int64_t end) {
   using R = Rounding<T, false>;
   constexpr int K = Op::kStreams;
+  float inv[K];
+  for (int k = 0; k < K; ++k) inv[k] = state_reciprocal(new_scale[k]);
   for (int64_t i = begin; i < end; ++i) {
     float s[K];
     for (int k = 0; k < K; ++k) s[k] = v.cb[k]->code[v.codes[k][i]] * old_scale[k];
     p[i] = store_raw<T>(element_step<Op, R>(c, load_raw<T>(g[i]), load_raw<T>(p[i]), s));
-    for (int k = 0; k < K; ++k) v.codes[k][i] = fq[k]->quantize_state(s[k], new_scale[k], Op::kSigned[k]);
+    for (int k = 0; k < K; ++k) v.codes[k][i] = fq[k]->quantize_state(s[k], new_scale[k], inv[k], Op::kSigned[k]);
   }
 }
 

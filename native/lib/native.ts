@@ -13,11 +13,16 @@ export type ParamHandle = { readonly [paramBrand]: true };
 /** dtype codes: 0 fp32, 1 fp16, 2 bf16 (native/include/qstep/types.h). */
 export type DTypeCode = 0 | 1 | 2;
 
+/** A form of the CPU backend's 8-bit block loops: AVX2 (the build's baseline) or AVX-512 (chosen at run time). */
+export type CpuIsa = 'avx2' | 'avx512';
+
 export interface NativeConstants {
   dtypes: Record<string, number>;
   stateModes: Record<string, number>;
   opKinds: Record<string, number>;
   mapSize: number;
+  /** The forms of the CPU 8-bit block loops: the one in use and those this CPU can run. */
+  cpuIsa: { default: CpuIsa; available: CpuIsa[] };
   defaultBlockSize: number;
   compatBlockSize: number;
   optimizerBlockSizes: number[];
@@ -102,7 +107,8 @@ export interface NativeBinding {
   qmap(signed: boolean): Float32Array;
   /** Nearest-code rule (spec 5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
   nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
-  quantizeStates(values: Float32Array, scale: number, signed: boolean): Uint8Array;
+  quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array;
+  decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array;
   quantizeBlockwise(input: Buffer, dtype: DTypeCode, blockSize: number, code: Float32Array):
     Promise<{ codes: Buffer; absmax: Float32Array }>;
   dequantizeBlockwise(codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DTypeCode,

@@ -4,6 +4,7 @@ import { constants } from './constants';
 import { DTYPE_BYTES, dtypeCode } from './dtypes';
 import { invalid, wrapAsync, wrapSync } from './errors';
 import { binding } from './loader';
+import type { CpuIsa } from './native';
 import type { DType } from './types';
 
 /** The 256-entry dynamic map (Appendix A): signed (qmap1) or unsigned (qmap2). A fresh copy. */
@@ -17,15 +18,32 @@ export function nearestCodes(values: Float32Array, signed: boolean, signFix = fa
   return wrapSync(() => binding.nearestCodes(values, signed, signFix));
 }
 
+function checkIsa(isa: CpuIsa | undefined): void {
+  if (isa !== undefined && !constants.cpuIsa.available.includes(isa)) {
+    throw invalid('isa', constants.cpuIsa.available.join(' or '), isa);
+  }
+}
+
 /**
- * The bytes an 8-bit state stores for `values` against one block scale (spec 7.2 step 5: exact fp32 division by
- * `scale`, nearest code, and the sign fix when `signed`), computed by the CPU backend's block encoder.
+ * The bytes an 8-bit state stores for `values` against one block scale (spec 7.2 step 5 as qstep decides it:
+ * x = s * f32(1/scale), nearest code, and the sign fix when `signed`), computed by the CPU backend's block encoder:
+ * the form the engine uses, or the one named by `isa`.
  */
-export function quantizeStates(values: Float32Array, scale: number, signed: boolean): Uint8Array {
+export function quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array {
   if (!(values instanceof Float32Array)) throw invalid('values', 'a Float32Array', typeof values);
   if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
   if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
-  return wrapSync(() => binding.quantizeStates(values, scale, signed));
+  checkIsa(isa);
+  return wrapSync(() => binding.quantizeStates(values, scale, signed, isa));
+}
+
+/** code[q] * scale for each code of a block (spec 7.1), through the CPU backend's block decoder. */
+export function decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array {
+  if (!(codes instanceof Uint8Array)) throw invalid('codes', 'a Uint8Array', typeof codes);
+  if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
+  if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
+  checkIsa(isa);
+  return wrapSync(() => binding.decodeStates(codes, scale, signed, isa));
 }
 
 function checkCode(code: Float32Array): void {

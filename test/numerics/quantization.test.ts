@@ -10,8 +10,8 @@ import { BYTES, decode, encode, f32Array, f32Bits, roundArray, u8Array } from '.
 import { expectEngineError, qstep } from '../helpers/engine';
 import { rngFor } from '../helpers/random';
 import {
-  dequantizeBlockwiseRef, fastNearest, midpoints, nearestCode, quantizeBlockwiseRef, quantizeStateValue, SIGNED_MAP, signFix,
-  UNSIGNED_MAP,
+  dequantizeBlockwiseRef, fastNearest, midpoints, nearestCode, normalizeState, quantizeBlockwiseRef, quantizeStateValue,
+  SIGNED_MAP, signFix, UNSIGNED_MAP,
 } from '../reference';
 
 const DTYPES: DType[] = ['fp32', 'fp16', 'bf16'];
@@ -27,44 +27,110 @@ describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', ()
     expect(qmap(true)[0]).to.equal(SIGNED_MAP[0]);
   });
 
-  // The CPU block encoder (a step table folding in the tie rule and the sign fix, 8 values at a time) against the
-  // plain reference rule, on quotients at and around every midpoint and code, for many scales, with NaN, +-0, an
-  // all-zero block and non-finite scales mixed in (those take the scalar path, per vector of 8 or per block).
-  it('the state block encoder stores the reference byte for quotients at every boundary, any scale, specials', () => {
-    const { quantizeStates } = qstep();
-    const rng = rngFor('engine state encoder');
-    const f = new Float32Array(1);
-    const u = new Int32Array(f.buffer);
-    for (const signed of [true, false]) {
-      const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
-      const quotients: number[] = [];
-      for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) {
-        for (const d of [-3, -2, -1, 0, 1, 2, 3]) {
-          f[0] = v;
-          if (v !== 0) u[0] += d;
-          quotients.push(f[0], -f[0]);
+  // The CPU block encoder (a step table folding in the tie rule and the sign fix, 8 or 16 values at a time, in each
+  // form the CPU can run) against the plain reference rule: quotients at and around every midpoint and code, hit
+  // exactly (s is searched so that s * f32(1/scale) is the probe), for many scales, with NaN, +-0, an all-zero block,
+  // non-finite and tiny scales (those take the scalar rule) and every tail length of a partial vector.
+  for (const isa of ['avx2', 'avx512'] as const) {
+    it(`the state block encoder (${isa}) stores the reference byte at every boundary, any scale, specials, tails`,
+      function () {
+        const { quantizeStates, constants } = qstep();
+        if (!constants.cpuIsa.available.includes(isa)) this.skip(); // the form needs CPU features this machine lacks
+        const rng = rngFor(`engine state encoder ${isa}`);
+        const f = new Float32Array(1);
+        const u = new Int32Array(f.buffer);
+        const step = (x: number, d: number): number => { f[0] = x; u[0] += d; return f[0]; };
+        for (const signed of [true, false]) {
+          const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
+          const quotients: number[] = [];
+          for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) {
+            for (const d of [-3, -2, -1, 0, 1, 2, 3]) {
+              const q = v === 0 ? 0 : step(v, d);
+              quotients.push(q, -q);
+            }
+          }
+          const scales = [1, 0.5, 3, 1e-30, 7e25, 0, Infinity, NaN, 2 ** -127, 1e-40];
+          for (let i = 0; i < 12; i++) scales.push(Math.fround(Math.exp(rng.normal() * 8)));
+          let exact = 0;
+          for (const scale of scales) {
+            const s = new Float32Array(quotients.length + 2003);
+            const finite = Number.isFinite(scale) && scale > 0;
+            quotients.forEach((x, i) => {
+              let v = Math.fround(x * (finite ? scale : 1));
+              for (const d of [0, -1, 1, -2, 2]) {
+                if (finite && normalizeState(step(v, d), scale) === x) { v = step(v, d); exact++; break; }
+              }
+              s[i] = v;
+            });
+            for (let i = quotients.length; i < s.length; i++) s[i] = rng.normal() * (finite ? scale : 1) * 0.3;
+            for (let i = 0; i < 40; i++) s[rng.int(s.length)] = [NaN, 0, -0][i % 3];
+            for (const len of [s.length, 1, 2, 7, 15, 17, 31, 33]) {
+              const part = s.subarray(0, len);
+              const got = quantizeStates(part, scale, signed, isa);
+              for (let i = 0; i < len; i++) {
+                const want = quantizeStateValue(part[i], scale, map, signed);
+                if (got[i] !== want) {
+                  expect.fail(`${signed ? 'signed' : 'unsigned'} map, scale ${scale}, length ${len}: s = ${part[i]} ` +
+                    `(bits ${f32Bits(part[i]).toString(16)}) -> encoder ${got[i]}, reference ${want}`);
+                }
+              }
+            }
+          }
+          check(exact > quotients.length * 10, `only ${exact} probes hit their quotient exactly`);
+          const zeros = Float32Array.from({ length: 37 }, (_, i) => (i % 3 === 0 ? -0 : 0));
+          const want = Array.from(zeros, (z) => quantizeStateValue(z, 0, map, signed));
+          expect(Array.from(quantizeStates(zeros, 0, signed, isa)), 'all-zero block, scale 0').to.deep.equal(want);
+          // NaN states keep their sign bit through the normalisation (5.2): a positive NaN takes index 0 and, in the
+          // signed map, the sign fix moves it to 255; a negative NaN stays at 0. JS numbers cannot carry a NaN's
+          // sign, so these are written as bits and the expected bytes are spelt out.
+          const nan = new Float32Array(40).map(() => rng.normal());
+          const bits = new Uint32Array(nan.buffer);
+          const pattern = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345];
+          for (let i = 0; i < nan.length; i += 3) bits[i] = pattern[(i / 3) % 4];
+          const got = quantizeStates(nan, 1, signed, isa);
+          for (let i = 0; i < nan.length; i++) {
+            if (nan[i] === nan[i]) continue;
+            const want = signed && bits[i] >>> 31 === 0 ? 255 : 0;
+            check(got[i] === want, `${signed ? 'signed' : 'unsigned'} NaN bits ${bits[i].toString(16)} -> ${got[i]}, ` +
+              `spec 5.2 gives ${want}`);
+          }
         }
-      }
-      const scales = [1, 0.5, 3, 1e-30, 7e25, 0, Infinity, NaN];
-      for (let i = 0; i < 12; i++) scales.push(Math.fround(Math.exp(rng.normal() * 8)));
-      for (const scale of scales) {
-        const s = new Float32Array(quotients.length + 2000);
-        quotients.forEach((x, i) => { s[i] = x * (Number.isFinite(scale) && scale > 0 ? scale : 1); });
-        for (let i = quotients.length; i < s.length; i++) s[i] = rng.normal() * (Number.isFinite(scale) ? scale : 1) * 0.3;
-        for (let i = 0; i < 40; i++) s[rng.int(s.length)] = [NaN, -NaN, 0, -0][i % 4];
-        const got = quantizeStates(s, scale, signed);
-        for (let i = 0; i < s.length; i++) {
-          const want = quantizeStateValue(s[i], scale, map, signed);
-          if (got[i] !== want) {
-            expect.fail(`${signed ? 'signed' : 'unsigned'} map, scale ${scale}: s = ${s[i]} (bits ` +
-              `${f32Bits(s[i]).toString(16)}) -> encoder ${got[i]}, reference ${want}`);
+      });
+  }
+
+  it('the state block decoder gives code[q] * scale in every form, every length, any scale', () => {
+    const { decodeStates, constants } = qstep();
+    const rng = rngFor('engine state decoder');
+    const codes = new Uint8Array(2048 + 61);
+    for (let i = 0; i < codes.length; i++) codes[i] = i < 256 ? i : rng.int(256);
+    for (const isa of constants.cpuIsa.available) {
+      for (const signed of [true, false]) {
+        const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
+        for (const scale of [1, 0, -0, 3.5, 1e-30, 2 ** -140, 7e25, Math.fround(Math.exp(rng.normal() * 5))]) {
+          for (const len of [codes.length, 256, 64, 63, 65, 1, 17]) {
+            const part = codes.subarray(codes.length - len);
+            const got = decodeStates(part, scale, signed, isa);
+            for (let i = 0; i < len; i++) {
+              const want = Math.fround(map[part[i]] * Math.fround(scale));
+              if (!Object.is(got[i], want)) {
+                expect.fail(`${isa}, ${signed ? 'signed' : 'unsigned'}, scale ${scale}, length ${len}: code ` +
+                  `${part[i]} -> ${got[i]}, want ${want}`);
+              }
+            }
           }
         }
       }
-      const zeros = Float32Array.from({ length: 37 }, (_, i) => (i % 3 === 0 ? -0 : 0));
-      const want = Array.from(zeros, (z) => quantizeStateValue(z, 0, map, signed));
-      expect(Array.from(quantizeStates(zeros, 0, signed)), 'all-zero block, scale 0').to.deep.equal(want);
     }
+  });
+
+  it('refuses an unknown or unavailable encoder form with INVALID_ARGUMENT', async () => {
+    const { quantizeStates, decodeStates, constants } = qstep();
+    const v = new Float32Array([0.5]);
+    await expectEngineError(async () => quantizeStates(v, 1, true, 'sse2' as never), 'INVALID_ARGUMENT', 'isa');
+    await expectEngineError(async () => decodeStates(new Uint8Array(1), 1, true, 'neon' as never), 'INVALID_ARGUMENT',
+      'isa');
+    expect(constants.cpuIsa.available).to.include('avx2');
+    expect(constants.cpuIsa.available).to.include(constants.cpuIsa.default);
   });
 
   it('gives the reference code for every code value, midpoint, their neighbours, specials and random values', () => {

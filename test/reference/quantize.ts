@@ -5,6 +5,9 @@
 //   5.2 sign fix (signed optimizer state only): if the sign bit of c[q] differs from the sign bit of s,
 //       q = q + 1 when s > 0, else q - 1, with 8-bit wrap-around.
 //   5.3 standalone blockwise quantization: absmax per block, x = a * f32(1 / absmax), nearest code, no sign fix.
+//   7.2 step 5 / 8.1 step 3 (optimizer state, as qstep decides it): x = s * f32(1 / scale), the reciprocal of the
+//       block scale taken once like bnb's kernels; when that reciprocal is not finite (scale 0, NaN, or below
+//       2^-126) the exact quotient f32(s / scale).
 // Two nearest-code implementations (linear scan and binary search over the midpoints) check each other.
 import { f32SignBit } from '../helpers/dtype';
 
@@ -123,7 +126,7 @@ export function stateQuantizer(code: Float32Array, signed: boolean): (s: number,
   const neg = Uint8Array.from(code, (c) => (f32SignBit(c) ? 1 : 0));
   return (s: number, scale: number): number => {
     const sf = Math.fround(s);
-    let q = nearest(sf / Math.fround(scale));
+    let q = nearest(normalizeState(sf, scale));
     if (!signed) return q;
     const sNeg = sf < 0 || (sf === 0 && 1 / sf < 0) || (sf !== sf && f32SignBit(sf));
     if ((neg[q] === 1) !== sNeg) q = (sf > 0 ? q + 1 : q - 1) & 0xff;
@@ -131,9 +134,17 @@ export function stateQuantizer(code: Float32Array, signed: boolean): (s: number,
   };
 }
 
-/** Code of one optimizer state value `s` (fp32) normalized by `scale` with an exact fp32 division (spec 7.2, 8.1). */
+/** The normalized state value x for fp32 `s` against block scale `scale` (see the header: 7.2 step 5). */
+export function normalizeState(s: number, scale: number): number {
+  const sf = Math.fround(s);
+  const scf = Math.fround(scale);
+  const inv = Math.fround(1 / scf);
+  return Number.isFinite(inv) ? Math.fround(sf * inv) : Math.fround(sf / scf);
+}
+
+/** Code of one optimizer state value `s` (fp32) normalized by `scale` (spec 7.2, 8.1; normalizeState). */
 export function quantizeStateValue(s: number, scale: number, code: Float32Array, signed: boolean): number {
-  const x = Math.fround(Math.fround(s) / Math.fround(scale));
+  const x = normalizeState(s, scale);
   const q = nearestCode(x, code);
   return signed ? signFix(q, Math.fround(s), code) : q;
 }
