@@ -80,8 +80,8 @@ class FastQuantizer {
 
   // out[j] = quantize_state(s[j], scale, inv, is_signed) for consecutive blocks, scale = scales[j / block]: the same
   // bytes as the scalar rule, 8 or 16 at a time through the step table (one gather, one compare per value; NaN
-  // states included, see build_steps). A block whose reciprocal or scale is not finite (an all-zero block, a scale
-  // below 2^-126) takes the scalar rule.
+  // states included, see build_steps). A block whose reciprocal or scale is not finite (an all-zero block, a subnormal
+  // scale below 2^-128) takes the scalar rule.
   void encode_blocks(const float* s, int64_t len, const float* scales, int64_t block, bool is_signed,
                      uint8_t* out) const {
     for (int64_t b0 = 0; b0 < len; b0 += block) {

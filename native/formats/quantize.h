@@ -59,8 +59,9 @@ QSTEP_HD int sign_fix(const float* code, int q, float s) {
 // Normalisation of a state value against its block scale (7.2 step 5, 8.1 step 3): x = s * f32(1 / scale), the
 // reciprocal taken once per block, as bnb's kernels do (they divide approximately, 5.3 multiplies by the
 // reciprocal). Both backends compute the same bits: one IEEE reciprocal, one IEEE product. When the reciprocal is
-// not finite (scale 0, NaN, or below 2^-126 so that 1/scale overflows) the exact quotient s / scale is used, so an
-// all-zero block still stores 0/0 = NaN -> 255 after the sign fix and a tiny scale never turns zeros into NaN.
+// not finite (scale 0, NaN, or a subnormal below 2^-128, whose reciprocal overflows) the exact quotient s / scale
+// is used, so an all-zero block still stores 0/0 = NaN -> 255 after the sign fix and a tiny scale never turns
+// zeros into NaN.
 QSTEP_HD float state_reciprocal(float scale) { return 1.f / scale; }
 
 QSTEP_HD bool reciprocal_ok(float inv) { return inv <= 3.40282347e38f; }  // false for +inf and NaN

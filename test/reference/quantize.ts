@@ -6,8 +6,8 @@
 //       q = q + 1 when s > 0, else q - 1, with 8-bit wrap-around.
 //   5.3 standalone blockwise quantization: absmax per block, x = a * f32(1 / absmax), nearest code, no sign fix.
 //   7.2 step 5 / 8.1 step 3 (optimizer state, as qstep decides it): x = s * f32(1 / scale), the reciprocal of the
-//       block scale taken once like bnb's kernels; when that reciprocal is not finite (scale 0, NaN, or below
-//       2^-126) the exact quotient f32(s / scale).
+//       block scale taken once like bnb's kernels; when that reciprocal is not finite (scale 0, NaN, or a
+//       subnormal below 2^-128) the exact quotient f32(s / scale).
 // Two nearest-code implementations (linear scan and binary search over the midpoints) check each other.
 import { f32SignBit } from '../helpers/dtype';
 
