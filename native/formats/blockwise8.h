@@ -56,7 +56,7 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
 template <class Op, typename T, class F>
-void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __restrict gb, float* __restrict d0,
+inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __restrict gb, float* __restrict d0,
                 float* __restrict d1, float* __restrict d2, int64_t len) {
   using R = Rounding<T, false>;
   constexpr int K = Op::kStreams;
@@ -76,14 +76,15 @@ void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __
 // tables) are spread thin, few enough that the scratch stays in L1.
 inline int64_t blockwise8_group(int64_t block) { return block >= 1024 ? 1 : 1024 / block; }
 
-// Floats of scratch blockwise8_update needs.
-inline int64_t blockwise8_scratch(int64_t block) { return 3 * block * blockwise8_group(block); }
+// Floats of scratch blockwise8_update needs: the decoded states of two groups (the pipelined form works on two).
+inline int64_t blockwise8_scratch(int64_t block) { return 6 * block * blockwise8_group(block); }
 
-// Blocks [b0, b1), a group of blocks per pass: decode the codes of every stream, run the element math over the
-// whole group (vectorized like the fp32 mode), take each block's new scales, encode against them.
+// The AVX2 form. Blocks [b0, b1), a group of blocks per pass: decode the codes of every stream, run the element
+// math over the whole group (vectorized like the fp32 mode), take each block's new scales, encode against them.
 template <class Op, typename T>
-void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
-                       const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
+void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
+                               const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1,
+                               float* scratch) {
   constexpr int K = Op::kStreams;
   const int64_t B = v.block, G = blockwise8_group(B), S = B * G;  // S: scratch floats per stream
   for (int64_t b = b0; b < b1; b += G) {
@@ -105,6 +106,166 @@ void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<
       fq[k]->encode_blocks(scratch + k * S, len, v.scales[k] + b, B, Op::kSigned[k], v.codes[k] + start);
     }
   }
+}
+
+#if defined(QSTEP_HAVE_AVX512_PATH)
+
+// See simd512.h: g++ 12 warns about its own intrinsics' undefined pass-through operands.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
+// straight-line code for the AVX-512 target.
+template <class Op, typename T, class F>
+QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts& c, raw_t<T>* __restrict pb,
+                                                             const raw_t<T>* __restrict gb, float* __restrict d0,
+                                                             float* __restrict d1, float* __restrict d2) {
+  math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
+}
+
+// One full block of the pipelined form (below) when every lane is live and the previous group's block, if any,
+// goes through the step table: no masks, no branches in the loop.
+template <class Op, typename T, class F, bool kPrev>
+QSTEP_AVX512 inline __attribute__((always_inline)) void pipelined_full_block(
+    const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, float* __restrict cur,
+    const float* __restrict prev, int64_t S, int64_t B, const uint32_t* const* table, const __m512* vinv,
+    uint8_t* const* out, __m512* mx) {
+  constexpr int K = Op::kStreams;
+  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t o = 0; o < B; o += 16) {
+    math16<Op, T, F>(c, p + o, g + o, cur + o, cur + S + o, cur + 2 * S + o);
+    for (int k = 0; k < K; ++k) mx[k] = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(cur + k * S + o), absmask), mx[k]);
+    if constexpr (kPrev) {
+      for (int k = 0; k < K; ++k) encode16_avx512<false>(table[k], prev + k * S + o, 0xffff, vinv[k], out[k] + o);
+    }
+  }
+}
+
+// The AVX-512 form, software-pipelined: the element math is bound by the divider (square root and division), the
+// encode by gathers, and run one after the other they cannot overlap. Here each group's element math runs 16
+// elements at a time interleaved with the encode of the same offsets of the previous group, whose scales are
+// known by then, so both units work at once (bench:cpu8, docs/engine.md). Decoding stays a pass of its own per
+// group (shuffles). Same bytes as the grouped form: the same functions on the same values, in another order.
+template <class Op, typename T, class F>
+QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& c, raw_t<T>* __restrict p,
+                                              const raw_t<T>* __restrict g, const StateView& v,
+                                              const FastQuantizer* const* fq, int64_t b0, int64_t b1,
+                                              float* scratch) {
+  constexpr int K = Op::kStreams;
+  constexpr int64_t kMaxGroup = 4;  // blockwise8_group(256)
+  const int64_t B = v.block, G = blockwise8_group(B), S = B * G;
+  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const uint32_t* table[K];
+  for (int k = 0; k < K; ++k) table[k] = fq[k]->step_table(Op::kSigned[k]);
+  float* cur = scratch;
+  float* prev = scratch + 3 * S;
+  // The previous group, whose codes are still to be written: first block, elements, and per block and stream the
+  // scale, its reciprocal and whether the step table applies.
+  int64_t pb = 0, plen = 0;
+  float pscale[K][kMaxGroup], pinv[K][kMaxGroup];
+  bool ptable[K][kMaxGroup];
+  for (int64_t b = b0;; b += G) {
+    const bool have = b < b1;
+    const int64_t nb = !have ? 0 : b + G <= b1 ? G : b1 - b;
+    const int64_t start = b * B;
+    const int64_t len = !have ? 0 : (start + nb * B <= v.n) ? nb * B : v.n - start;
+    for (int k = 0; k < K; ++k) {
+      if (have) fq[k]->decode_blocks(v.codes[k] + start, len, v.scales[k] + b, B, cur + k * S);
+    }
+    for (int64_t i = 0; i < G; ++i) {
+      const int64_t bo = i * B;
+      const int64_t cl = len - bo <= 0 ? 0 : len - bo < B ? len - bo : B;     // this group's elements in block i
+      const int64_t pl = plen - bo <= 0 ? 0 : plen - bo < B ? plen - bo : B;  // the previous group's
+      if (cl == 0 && pl == 0) break;
+      __m512 mx[K], vinv[K];
+      uint8_t* out[K];
+      bool tables = true;
+      for (int k = 0; k < K; ++k) {
+        mx[k] = _mm512_setzero_ps();
+        vinv[k] = _mm512_set1_ps(pl > 0 ? pinv[k][i] : 0.f);
+        out[k] = v.codes[k] + pb * B + bo;
+        tables = tables && (pl == 0 || ptable[k][i]);
+      }
+      const int64_t span = cl > pl ? cl : pl;
+      if (cl == B && pl == B && tables) {
+        pipelined_full_block<Op, T, F, true>(c, p + start + bo, g + start + bo, cur + bo, prev + bo, S, B, table,
+                                             vinv, out, mx);
+      } else if (cl == B && pl == 0) {
+        pipelined_full_block<Op, T, F, false>(c, p + start + bo, g + start + bo, cur + bo, prev + bo, S, B, table,
+                                              vinv, out, mx);
+      } else {
+        for (int64_t o = bo; o < bo + span; o += 16) {
+          const int64_t cn = bo + cl - o, pn = bo + pl - o;  // elements left in this block, in each group
+          if (cn >= 16) {
+            math16<Op, T, F>(c, p + start + o, g + start + o, cur + o, cur + S + o, cur + 2 * S + o);
+          } else if (cn > 0) {
+            math_block<Op, T, F>(c, p + start + o, g + start + o, cur + o, cur + S + o, cur + 2 * S + o, cn);
+          }
+          if (cn > 0) {
+            const __mmask16 live = lanes16(cn);
+            for (int k = 0; k < K; ++k) {
+              // The accumulator is the second operand: a NaN state never displaces it (fmaxf semantics).
+              mx[k] = _mm512_max_ps(_mm512_and_ps(_mm512_maskz_loadu_ps(live, cur + k * S + o), absmask), mx[k]);
+            }
+          }
+          if (pn > 0) {
+            const int64_t n = pn < 16 ? pn : 16;
+            for (int k = 0; k < K; ++k) {
+              uint8_t* dst = out[k] + (o - bo);
+              if (ptable[k][i]) {
+                encode16_avx512(table[k], prev + k * S + o, lanes16(n), vinv[k], dst);
+              } else {
+                for (int64_t j = 0; j < n; ++j) {
+                  dst[j] = fq[k]->quantize_state(prev[k * S + o + j], pscale[k][i], pinv[k][i], Op::kSigned[k]);
+                }
+              }
+            }
+          }
+        }
+      }
+      if (cl > 0) {
+        float m[K];
+        for (int k = 0; k < K; ++k) m[k] = _mm512_reduce_max_ps(mx[k]);
+        if (cl < B) blockwise8_pad_max<Op>(c, v, b + i, m);
+        for (int k = 0; k < K; ++k) v.scales[k][b + i] = m[k];
+      }
+    }
+    if (!have) break;
+    float* t = cur;
+    cur = prev;
+    prev = t;
+    pb = b;
+    plen = len;
+    for (int64_t i = 0; i < nb; ++i) {
+      for (int k = 0; k < K; ++k) {
+        pscale[k][i] = v.scales[k][b + i];
+        pinv[k][i] = state_reciprocal(pscale[k][i]);
+        ptable[k][i] = fq[k]->table_encodes(Op::kSigned[k], pscale[k][i], pinv[k][i]);
+      }
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
+#endif  // QSTEP_HAVE_AVX512_PATH
+
+// Blocks [b0, b1) of one parameter, through the form the quantizers were made for. `scratch` holds
+// blockwise8_scratch(v.block) floats.
+template <class Op, typename T>
+void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
+                       const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
+#if defined(QSTEP_HAVE_AVX512_PATH)
+  bool wide = blockwise8_group(v.block) <= 4;  // the pipelined form keeps per-block constants for 4 blocks
+  for (int k = 0; k < Op::kStreams; ++k) wide = wide && fq[k]->isa() == CpuIsa::kAvx512;
+  if (wide) {
+    with_flags(c, [&](auto f) {
+      blockwise8_update_pipelined<Op, T, decltype(f)>(c, p, g, v, fq, b0, b1, scratch);
+    });
+    return;
+  }
+#endif
+  blockwise8_update_grouped<Op, T>(c, p, g, v, fq, b0, b1, scratch);
 }
 
 template <class Op, typename T>

@@ -87,7 +87,7 @@ class FastQuantizer {
     for (int64_t b0 = 0; b0 < len; b0 += block) {
       const int64_t n = b0 + block < len ? block : len - b0;
       const float scale = scales[b0 / block], inv = state_reciprocal(scale);
-      if (steps_ok_[is_signed] && scale <= 3.40282347e38f && reciprocal_ok(inv)) {
+      if (table_encodes(is_signed, scale, inv)) {
         encode_vector(s + b0, n, inv, is_signed, out + b0);
       } else {
         for (int64_t k = b0; k < b0 + n; ++k) out[k] = quantize_state(s[k], scale, inv, is_signed);
@@ -104,6 +104,13 @@ class FastQuantizer {
 
   const Codebook& codebook() const { return cb_; }
   CpuIsa isa() const { return isa_; }
+
+  // Whether a block with this scale (inv = state_reciprocal(scale)) is encoded through the step table; if not, the
+  // scalar rule quantize_state applies. The table for the signed rule (with the sign fix) or the unsigned one.
+  bool table_encodes(bool is_signed, float scale, float inv) const {
+    return steps_ok_[is_signed] && scale <= 3.40282347e38f && reciprocal_ok(inv);
+  }
+  const uint32_t* step_table(bool is_signed) const { return steps_[is_signed].data(); }
 
  private:
   static constexpr uint16_t kBoundary = 0x100, kSlow = 0x200;

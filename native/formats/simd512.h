@@ -105,22 +105,32 @@ QSTEP_AVX512 inline void decode_avx512(const BytePlanes& bp, const float* code, 
   }
 }
 
-// Encodes one block s[0, len) with x = s * inv through the step table (entry lo | hi << 8 | last << 16, see
-// FastQuantizer::build_steps), 16 values at a time; the tail goes through masked loads and stores.
+// Lanes [0, n) of a group of 16, n <= 16.
+QSTEP_AVX512 inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+
+// Encodes s[0, 16) with x = s * inv through the step table (entry lo | hi << 8 | last << 16, see
+// FastQuantizer::build_steps); with kMasked only the `live` lanes, the others read as 0 (bucket 0, a valid entry)
+// and are not stored.
+template <bool kMasked = true>
+QSTEP_AVX512 inline __attribute__((always_inline)) void encode16_avx512(const uint32_t* steps, const float* s,
+                                                                      __mmask16 live, __m512 inv, uint8_t* out) {
+  const __m512 sv = kMasked ? _mm512_maskz_loadu_ps(live, s) : _mm512_loadu_ps(s);
+  const __m512i xb = _mm512_castps_si512(_mm512_mul_ps(sv, inv));
+  const __m512i e = _mm512_i32gather_epi32(_mm512_srli_epi32(xb, 16), reinterpret_cast<const int*>(steps), 4);
+  // Rank inside the bucket, growing with the value: (xb ^ (xb >> 31, arithmetic)) & 0xffff in one ternary op.
+  const __m512i rank = _mm512_ternarylogic_epi32(xb, _mm512_srai_epi32(xb, 31), _mm512_set1_epi32(0xffff), 0x28);
+  const __mmask16 up = _mm512_cmpgt_epu32_mask(rank, _mm512_srli_epi32(e, 16));
+  const __m512i code = _mm512_mask_srli_epi32(e, up, e, 8);  // the low byte is the code; vpmovdb keeps it
+  if (kMasked) _mm512_mask_cvtepi32_storeu_epi8(out, live, code);
+  else _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(code));
+}
+
+// Encodes one block s[0, len) with x = s * inv, 16 values at a time.
 QSTEP_AVX512 inline void encode_avx512(const uint32_t* steps, const float* s, int64_t len, float inv, uint8_t* out) {
   const __m512 vi = _mm512_set1_ps(inv);
-  const __m512i low16 = _mm512_set1_epi32(0xffff);
-  const int* table = reinterpret_cast<const int*>(steps);
-  for (int64_t j = 0; j < len; j += 16) {
-    const __mmask16 live = len - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (len - j)) - 1);
-    const __m512i xb = _mm512_castps_si512(_mm512_mul_ps(_mm512_maskz_loadu_ps(live, s + j), vi));
-    const __m512i e = _mm512_i32gather_epi32(_mm512_srli_epi32(xb, 16), table, 4);
-    // Rank inside the bucket, growing with the value: (xb ^ (xb >> 31, arithmetic)) & 0xffff in one ternary op.
-    const __m512i rank = _mm512_ternarylogic_epi32(xb, _mm512_srai_epi32(xb, 31), low16, 0x28);
-    const __mmask16 up = _mm512_cmpgt_epu32_mask(rank, _mm512_srli_epi32(e, 16));
-    const __m512i code = _mm512_mask_srli_epi32(e, up, e, 8);  // the low byte is the code; vpmovdb keeps it
-    _mm512_mask_cvtepi32_storeu_epi8(out + j, live, code);
-  }
+  int64_t j = 0;
+  for (; j + 16 <= len; j += 16) encode16_avx512<false>(steps, s + j, 0xffff, vi, out + j);
+  if (j < len) encode16_avx512(steps, s + j, lanes16(len - j), vi, out + j);
 }
 
 #pragma GCC diagnostic pop
