@@ -1,6 +1,7 @@
 // npm run bench:kernels — optimizer step time on the CPU backend for 16M fp32 parameters, beside two baselines
 // measured in the same run: a memory sweep with Adam's access pattern (read 4 arrays, write 3: the roofline of an
-// fp32 Adam step) and PyTorch's CPU Adam (when Debian's python3-torch is present).
+// fp32 Adam step) and PyTorch's CPU Adam (when Debian's python3-torch is present), whose steps are taken one after
+// each iteration of the two Adam cases, interleaved with ours.
 //
 // Bytes a step must move per parameter (fp32 params and grads): Adam fp32 state 28 (p r/w 8, g 4, m r/w 8,
 // v r/w 8); Adam blockwise8 16 (p 8, g 4, 2 codes r/w 4) plus 16 bytes of scales per block of 256;
@@ -10,9 +11,10 @@
 // reads every gradient once to check for NaN/Inf, spec D4) and staged in a GradientBuffer written in 1 MiB chunks
 // as the service receives them (checked during that copy; the step skips its pass). The staging copy itself is
 // timed against a plain Buffer.copy of the same chunks into a Buffer of the same size.
-import { execFileSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Engine, GradientBuffer } from '../native/lib';
 import type { OptimizerName } from '../native/lib';
 
@@ -46,13 +48,55 @@ function bytesPerParam(opt: OptimizerName, mode: string): number {
   return (twoState ? 16 : 14) + (twoState ? 8 : 4) * 2 / 256;
 }
 
-function torchAdamMs(threads: number): number | null {
-  try {
-    const out = execFileSync('/usr/bin/python3', [join(__dirname, 'torch_cpu_adam.py'), String(N), '10',
-      String(threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return Number(out.trim());
-  } catch {
-    return null;
+/**
+ * PyTorch's CPU Adam on the same size in a child process (bench/torch_cpu_adam.py serve), stepped on request so
+ * that its steps interleave with ours: the machine's speed drifts within minutes, and a baseline taken at another
+ * moment would move the ratio by as much as the code does. Null when python3-torch is missing.
+ */
+class TorchAdam {
+  private lines: string[] = [];
+  private waiting: ((line: string) => void) | null = null;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = null;
+        w(line);
+      } else {
+        this.lines.push(line);
+      }
+    });
+  }
+
+  private next(): Promise<string> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.child.once('exit', (code) => reject(new Error(`torch_cpu_adam.py exited with ${code}`)));
+    });
+  }
+
+  static async start(threads: number): Promise<TorchAdam | null> {
+    try {
+      execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+    } catch {
+      return null;
+    }
+    const child = spawn('/usr/bin/python3', [join(__dirname, 'torch_cpu_adam.py'), String(N), 'serve', String(threads)]);
+    const t = new TorchAdam(child);
+    if ((await t.next()) !== 'ready') throw new Error('torch_cpu_adam.py did not start');
+    return t;
+  }
+
+  async step(): Promise<number> {
+    this.child.stdin.write('step\n');
+    return Number(await this.next());
+  }
+
+  close(): void {
+    this.child.stdin.end('quit\n');
   }
 }
 
@@ -61,6 +105,8 @@ async function main(): Promise<void> {
   const grad = Buffer.from(randn(N, 0.01).buffer);
   const init = Buffer.from(randn(N, 0.1).buffer);
   const probeMs = await engine.bandwidthProbe(N, ITERS);
+  const torch = await TorchAdam.start(engine.threads);
+  const torchTimes: number[] = [];
   const probeGbps = (28 * N) / probeMs / 1e6;
   const cases: [OptimizerName, 'fp32' | 'blockwise8'][] = [
     ['adam', 'fp32'], ['adam', 'blockwise8'], ['lion', 'fp32'], ['lion', 'blockwise8'], ['sgd', 'fp32'],
@@ -95,6 +141,7 @@ async function main(): Promise<void> {
       t0 = process.hrtime.bigint();
       await engine.step([{ param: p, grad: staged }]);
       times.staged.push(msSince(t0));
+      if (torch && opt === 'adam') torchTimes.push(await torch.step());
     }
     for (const gradient of ['buffer', 'staged'] as const) {
       const ms = median(times[gradient]);
@@ -102,7 +149,8 @@ async function main(): Promise<void> {
     }
     p.free();
   }
-  const torchMs = torchAdamMs(engine.threads);
+  torch?.close();
+  const torchMs = torch ? median(torchTimes) : null;
   const find = (mode: string, gradient: string) =>
     results.find((r) => r.optimizer === 'adam' && r.mode === mode && r.gradient === gradient)!;
   const adam32 = find('fp32', 'staged');
@@ -124,7 +172,8 @@ async function main(): Promise<void> {
     `gradients (${(adam32b.gbps / probeGbps * 100).toFixed(0)}% when the step checks a Buffer itself); ` +
     `blockwise8 / fp32 time = ${(adam8.ms / adam32.ms).toFixed(2)}x (${(adam8b.ms / adam32b.ms).toFixed(2)}x)`);
   if (torchMs !== null) {
-    console.log(`torch CPU Adam: ${torchMs.toFixed(2)} ms; speedup fp32 ${(torchMs / adam32.ms).toFixed(1)}x ` +
+    console.log(`torch CPU Adam (median of ${torchTimes.length} steps interleaved with the Adam cases): ` +
+      `${torchMs.toFixed(2)} ms; speedup fp32 ${(torchMs / adam32.ms).toFixed(1)}x ` +
       `(${(torchMs / adam32b.ms).toFixed(1)}x), blockwise8 ${(torchMs / adam8.ms).toFixed(1)}x ` +
       `(${(torchMs / adam8b.ms).toFixed(1)}x)`);
   } else {

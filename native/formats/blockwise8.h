@@ -147,10 +147,13 @@ QSTEP_AVX512 inline __attribute__((always_inline)) void pipelined_full_block(
 // known by then, so both units work at once (bench:cpu8, docs/engine.md). Decoding stays a pass of its own per
 // group (shuffles). Same bytes as the grouped form: the same functions on the same values, in another order.
 template <class Op, typename T, class F>
-QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& c, raw_t<T>* __restrict p,
+QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>* __restrict p,
                                               const raw_t<T>* __restrict g, const StateView& v,
                                               const FastQuantizer* const* fq, int64_t b0, int64_t b1,
                                               float* scratch) {
+  // A local copy: the codes are stored through uint8_t pointers, which may alias anything, so with a reference
+  // g++ reloads and re-broadcasts every constant after each store (7 extra operations per 16 elements).
+  const StepConsts c = consts;
   constexpr int K = Op::kStreams;
   constexpr int64_t kMaxGroup = 4;  // blockwise8_group(256)
   const int64_t B = v.block, G = blockwise8_group(B), S = B * G;

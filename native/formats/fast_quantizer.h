@@ -129,9 +129,8 @@ class FastQuantizer {
     for (; j + 8 <= len; j += 8) {
       const __m256i xb = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(s + j), vi));
       const __m256i e = _mm256_i32gather_epi32(table, _mm256_srli_epi32(xb, 16), 4);
-      // Rank of x inside its bucket, in the direction of increasing value (low bits flipped when negative).
-      const __m256i rank = _mm256_and_si256(_mm256_xor_si256(xb, _mm256_srai_epi32(xb, 31)), low16);
-      const __m256i up = _mm256_cmpgt_epi32(rank, _mm256_srli_epi32(e, 16));
+      // The low 16 bits against the bucket's threshold (both below 2^16, so the signed compare is exact).
+      const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(xb, low16), _mm256_srli_epi32(e, 16));
       const __m256i q = _mm256_and_si256(_mm256_srlv_epi32(e, _mm256_and_si256(up, eight)), low8);
       const __m128i p16 = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
       _mm_storel_epi64(reinterpret_cast<__m128i*>(out + j), _mm_packus_epi16(p16, p16));
@@ -143,8 +142,7 @@ class FastQuantizer {
   // The step-table lookup for one quotient: what the vector loops compute per lane.
   static uint8_t step_code(const uint32_t* steps, float x) {
     const uint32_t xb = f32_bits(x), e = steps[xb >> 16];
-    const uint32_t rank = (xb ^ uint32_t(int32_t(xb) >> 31)) & 0xffffu;
-    return uint8_t(rank > (e >> 16) ? e >> 8 : e);
+    return uint8_t((xb & 0xffffu) > (e >> 16) ? e >> 8 : e);
   }
 
   // The whole scalar rule for a quotient x = s * inv with inv > 0 and finite: s and x share the sign bit, and s > 0
@@ -155,11 +153,15 @@ class FastQuantizer {
     return is_signed ? sign_fix(cb_.code, q, x) : q;
   }
 
-  // Step table for encode(): per bucket of 65536 floats sharing their top 16 bits, entry = lo | hi << 8 |
-  // last << 16, where the code is lo for ranks 0..last and hi above (rank = the low 16 bits, flipped for negative
-  // buckets so that it grows with the value). The rule is monotone in x, so a bucket is two-valued iff its end codes
-  // differ by at most one; the last rank of lo is found by bisection. Any other bucket (never for the two dynamic
-  // maps) disables the table. Inf and NaN buckets hold the rule too, so a NaN state needs no separate path.
+  // Step table for encode(): per bucket of 65536 floats sharing their top 16 bits, entry = b | a << 8 | cut << 16:
+  // the code is a when the value's low 16 bits exceed cut, else b. The rule is monotone in x, so a bucket is
+  // two-valued iff its end codes differ by at most one: the code is lo up to the last rank of lo (rank = the low
+  // bits, flipped in negative buckets so that it grows with the value), found by bisection, and hi above. The entry
+  // stores that split in raw low bits, so that a lookup needs no sign handling: a positive bucket keeps
+  // (b, a, cut) = (lo, hi, last); in a negative one the raw bits fall as the rank rises, so (b, a, cut) =
+  // (hi, lo, 0xfffe - last); a one-valued bucket has cut 0xffff, never exceeded. Any other bucket (never for the
+  // two dynamic maps) disables the table. Inf and NaN buckets hold the rule too, so a NaN state needs no separate
+  // path.
   bool build_steps(bool is_signed, std::vector<uint32_t>& table) const {
     table.assign(1u << 16, 0u);
     for (uint32_t t = 0; t < (1u << 16); ++t) {
@@ -174,7 +176,7 @@ class FastQuantizer {
         uint32_t last = 0xffff;
         if (t == 0x7f80u) lo = rule(at(0), is_signed), last = 0;
         if (t == 0xff80u) hi = rule(at(0xffff), is_signed), last = 0xfffe;
-        table[t] = uint32_t(lo & 0xff) | uint32_t(hi & 0xff) << 8 | last << 16;
+        table[t] = step_entry(t, lo, hi, last);
         continue;
       }
       const int lo = rule(at(0), is_signed), hi = rule(at(0xffff), is_signed);
@@ -188,9 +190,16 @@ class FastQuantizer {
         }
         last = a;
       }
-      table[t] = uint32_t(lo & 0xff) | uint32_t(hi & 0xff) << 8 | last << 16;
+      table[t] = step_entry(t, lo, hi, last);
     }
     return true;
+  }
+
+  // The entry of bucket t whose code is lo for ranks 0..last and hi above (see build_steps).
+  static uint32_t step_entry(uint32_t t, int lo, int hi, uint32_t last) {
+    if (last == 0xffffu || lo == hi) return uint32_t(lo & 0xff) | uint32_t(lo & 0xff) << 8 | 0xffffu << 16;
+    if ((t >> 15) == 0) return uint32_t(lo & 0xff) | uint32_t(hi & 0xff) << 8 | last << 16;
+    return uint32_t(hi & 0xff) | uint32_t(lo & 0xff) << 8 | (0xfffeu - last) << 16;
   }
 
   Codebook cb_;

@@ -7,8 +7,8 @@
 //   is looked up for 64 codes at once with two vpermi2b (128 entries each) and a blend on the code's top bit; the
 //   four byte planes are then interleaved into floats. About 30 instructions per 64 codes, against four 16-lane
 //   gathers (this CPU: about 0.2 ns per gathered lane).
-// * Encode: the step table of FastQuantizer, 16 lanes per gather, the bucket rank test into a mask, the code
-//   narrowed with vpmovdb; a partial group is masked.
+// * Encode: the step table of FastQuantizer, 16 lanes per gather, one shift and one compare for the position
+//   inside the bucket, the code narrowed with vpmovdb; a partial group is masked.
 #pragma once
 
 #include <cstdint>
@@ -108,7 +108,7 @@ QSTEP_AVX512 inline void decode_avx512(const BytePlanes& bp, const float* code, 
 // Lanes [0, n) of a group of 16, n <= 16.
 QSTEP_AVX512 inline __mmask16 lanes16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
 
-// Encodes s[0, 16) with x = s * inv through the step table (entry lo | hi << 8 | last << 16, see
+// Encodes s[0, 16) with x = s * inv through the step table (entry b | a << 8 | cut << 16, see
 // FastQuantizer::build_steps); with kMasked only the `live` lanes, the others read as 0 (bucket 0, a valid entry)
 // and are not stored.
 template <bool kMasked = true>
@@ -117,9 +117,9 @@ QSTEP_AVX512 inline __attribute__((always_inline)) void encode16_avx512(const ui
   const __m512 sv = kMasked ? _mm512_maskz_loadu_ps(live, s) : _mm512_loadu_ps(s);
   const __m512i xb = _mm512_castps_si512(_mm512_mul_ps(sv, inv));
   const __m512i e = _mm512_i32gather_epi32(_mm512_srli_epi32(xb, 16), reinterpret_cast<const int*>(steps), 4);
-  // Rank inside the bucket, growing with the value: (xb ^ (xb >> 31, arithmetic)) & 0xffff in one ternary op.
-  const __m512i rank = _mm512_ternarylogic_epi32(xb, _mm512_srai_epi32(xb, 31), _mm512_set1_epi32(0xffff), 0x28);
-  const __mmask16 up = _mm512_cmpgt_epu32_mask(rank, _mm512_srli_epi32(e, 16));
+  // (low 16 bits) << 16 > entry exactly when the low bits exceed cut: the entry's own low half (the codes) only
+  // decides ties, which it never wins.
+  const __mmask16 up = _mm512_cmpgt_epu32_mask(_mm512_slli_epi32(xb, 16), e);
   const __m512i code = _mm512_mask_srli_epi32(e, up, e, 8);  // the low byte is the code; vpmovdb keeps it
   if (kMasked) _mm512_mask_cvtepi32_storeu_epi8(out, live, code);
   else _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(code));
