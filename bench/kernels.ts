@@ -55,26 +55,29 @@ function bytesPerParam(opt: OptimizerName, mode: string): number {
  */
 class TorchAdam {
   private lines: string[] = [];
-  private waiting: ((line: string) => void) | null = null;
+  private waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | null = null;
+  private exited: Error | null = null;
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
     createInterface({ input: child.stdout }).on('line', (line) => {
-      if (this.waiting) {
-        const w = this.waiting;
-        this.waiting = null;
-        w(line);
-      } else {
-        this.lines.push(line);
-      }
+      const w = this.waiting;
+      this.waiting = null;
+      if (w) w.resolve(line);
+      else this.lines.push(line);
+    });
+    child.once('exit', (code) => {
+      this.exited = new Error(`torch_cpu_adam.py exited with ${code}`);
+      this.waiting?.reject(this.exited);
+      this.waiting = null;
     });
   }
 
   private next(): Promise<string> {
     const line = this.lines.shift();
     if (line !== undefined) return Promise.resolve(line);
+    if (this.exited) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
-      this.waiting = resolve;
-      this.child.once('exit', (code) => reject(new Error(`torch_cpu_adam.py exited with ${code}`)));
+      this.waiting = { resolve, reject };
     });
   }
 

@@ -89,33 +89,42 @@ static Napi::Value cpu_isas(Napi::Env env) {
   return o;
 }
 
+// The arguments of quantizeStates and decodeStates: (block, scale, signed, isa?), the block a typed array of kind
+// `kind` (`what` says which in the error).
+template <class Array>
+struct StateBlockArgs {
+  Array block;
+  float scale;
+  bool is_signed;
+  const FastQuantizer* fq;
+};
+
+template <class Array>
+static StateBlockArgs<Array> state_block_args(const Napi::CallbackInfo& info, napi_typedarray_type kind,
+                                              const char* what) {
+  if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != kind) {
+    throw ArgError(std::string("expected a ") + what);
+  }
+  const float scale = float(num(arg(info, 1), "scale"));
+  const bool is_signed = boolean(arg(info, 2), "signed");
+  return {info[0].As<Array>(), scale, is_signed, &quantizer_arg(info[3], is_signed)};
+}
+
 // quantizeStates(values, scale, signed, isa?): the bytes an 8-bit state stores for `values` against one block scale
 // (spec 7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
 // CPU block encoder.
 Napi::Value quantize_states(const Napi::CallbackInfo& info) {
-  if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw ArgError("expected a Float32Array for values");
-  }
-  Napi::Float32Array values = info[0].As<Napi::Float32Array>();
-  const float scale = float(num(arg(info, 1), "scale"));
-  const bool is_signed = boolean(arg(info, 2), "signed");
-  const FastQuantizer& fq = quantizer_arg(info[3], is_signed);
-  Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), values.ElementLength());
-  fq.encode(values.Data(), int64_t(values.ElementLength()), scale, is_signed, out.Data());
+  auto a = state_block_args<Napi::Float32Array>(info, napi_float32_array, "Float32Array for values");
+  Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), a.block.ElementLength());
+  a.fq->encode(a.block.Data(), int64_t(a.block.ElementLength()), a.scale, a.is_signed, out.Data());
   return out;
 }
 
 // decodeStates(codes, scale, signed, isa?): code[q] * scale for a block of codes, through the CPU block decoder.
 Napi::Value decode_states(const Napi::CallbackInfo& info) {
-  if (!arg(info, 0).IsTypedArray() || arg(info, 0).As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw ArgError("expected a Uint8Array for codes");
-  }
-  Napi::Uint8Array codes = info[0].As<Napi::Uint8Array>();
-  const float scale = float(num(arg(info, 1), "scale"));
-  const bool is_signed = boolean(arg(info, 2), "signed");
-  const FastQuantizer& fq = quantizer_arg(info[3], is_signed);
-  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), codes.ElementLength());
-  fq.decode(codes.Data(), int64_t(codes.ElementLength()), scale, out.Data());
+  auto a = state_block_args<Napi::Uint8Array>(info, napi_uint8_array, "Uint8Array for codes");
+  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), a.block.ElementLength());
+  a.fq->decode(a.block.Data(), int64_t(a.block.ElementLength()), a.scale, out.Data());
   return out;
 }
 

@@ -115,6 +115,15 @@ void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, cons
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+// The pipelined form keeps per-block constants of the previous group in fixed arrays of this many blocks.
+constexpr int64_t kPipelinedMaxGroup = 4;  // blockwise8_group(256)
+
+// acc = max(acc, |x|) lane-wise, ignoring NaN as fmaxf does (and the CUDA kernel): the accumulator is maxps's second
+// operand, which a NaN first operand never displaces.
+QSTEP_AVX512 inline __attribute__((always_inline)) __m512 max_abs(__m512 acc, __m512 x) {
+  return _mm512_max_ps(_mm512_and_ps(x, _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff))), acc);
+}
+
 // 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
 // straight-line code for the AVX-512 target.
 template <class Op, typename T, class F>
@@ -132,10 +141,9 @@ QSTEP_AVX512 inline __attribute__((always_inline)) void pipelined_full_block(
     const float* __restrict prev, int64_t S, int64_t B, const uint32_t* const* table, const __m512* vinv,
     uint8_t* const* out, __m512* mx) {
   constexpr int K = Op::kStreams;
-  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t o = 0; o < B; o += 16) {
     math16<Op, T, F>(c, p + o, g + o, cur + o, cur + S + o, cur + 2 * S + o);
-    for (int k = 0; k < K; ++k) mx[k] = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(cur + k * S + o), absmask), mx[k]);
+    for (int k = 0; k < K; ++k) mx[k] = max_abs(mx[k], _mm512_loadu_ps(cur + k * S + o));
     if constexpr (kPrev) {
       for (int k = 0; k < K; ++k) encode16_avx512<false>(table[k], prev + k * S + o, 0xffff, vinv[k], out[k] + o);
     }
@@ -156,9 +164,7 @@ QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>
   // g++ reloads and re-broadcasts every constant after each store (7 extra operations per 16 elements).
   const StepConsts c = consts;
   constexpr int K = Op::kStreams;
-  constexpr int64_t kMaxGroup = 4;  // blockwise8_group(256)
   const int64_t B = v.block, G = blockwise8_group(B), S = B * G;
-  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const uint32_t* table[K];
   for (int k = 0; k < K; ++k) table[k] = fq[k]->step_table(Op::kSigned[k]);
   float* cur = scratch;
@@ -166,8 +172,8 @@ QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>
   // The previous group, whose codes are still to be written: first block, elements, and per block and stream the
   // scale, its reciprocal and whether the step table applies.
   int64_t pb = 0, plen = 0;
-  float pscale[K][kMaxGroup], pinv[K][kMaxGroup];
-  bool ptable[K][kMaxGroup];
+  float pscale[K][kPipelinedMaxGroup], pinv[K][kPipelinedMaxGroup];
+  bool ptable[K][kPipelinedMaxGroup];
   for (int64_t b = b0;; b += G) {
     const bool have = b < b1;
     const int64_t nb = !have ? 0 : b + G <= b1 ? G : b1 - b;
@@ -207,10 +213,7 @@ QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>
           }
           if (cn > 0) {
             const __mmask16 live = lanes16(cn);
-            for (int k = 0; k < K; ++k) {
-              // The accumulator is the second operand: a NaN state never displaces it (fmaxf semantics).
-              mx[k] = _mm512_max_ps(_mm512_and_ps(_mm512_maskz_loadu_ps(live, cur + k * S + o), absmask), mx[k]);
-            }
+            for (int k = 0; k < K; ++k) mx[k] = max_abs(mx[k], _mm512_maskz_loadu_ps(live, cur + k * S + o));
           }
           if (pn > 0) {
             const int64_t n = pn < 16 ? pn : 16;
@@ -260,9 +263,9 @@ template <class Op, typename T>
 void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
                        const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
 #if defined(QSTEP_HAVE_AVX512_PATH)
-  // The pipelined form keeps per-block constants for 4 blocks. fp16 parameters stay grouped: g++ leaves the
-  // branchless fp16 conversions of the 16-element math scalar in the AVX-512 function (2x slower, measured).
-  bool wide = blockwise8_group(v.block) <= 4 && !std::is_same_v<T, f16>;
+  // fp16 parameters stay grouped: g++ leaves the branchless fp16 conversions of the 16-element math scalar in the
+  // AVX-512 function (2x slower, measured).
+  bool wide = blockwise8_group(v.block) <= kPipelinedMaxGroup && !std::is_same_v<T, f16>;
   for (int k = 0; k < Op::kStreams; ++k) wide = wide && fq[k]->isa() == CpuIsa::kAvx512;
   if (wide) {
     with_flags(c, [&](auto f) {

@@ -18,7 +18,10 @@ export function nearestCodes(values: Float32Array, signed: boolean, signFix = fa
   return wrapSync(() => binding.nearestCodes(values, signed, signFix));
 }
 
-function checkIsa(isa: CpuIsa | undefined): void {
+/** The arguments quantizeStates and decodeStates share after their block. */
+function checkStateArgs(scale: number, signed: boolean, isa: CpuIsa | undefined): void {
+  if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
+  if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
   if (isa !== undefined && !constants.cpuIsa.available.includes(isa)) {
     throw invalid('isa', constants.cpuIsa.available.join(' or '), isa);
   }
@@ -31,18 +34,14 @@ function checkIsa(isa: CpuIsa | undefined): void {
  */
 export function quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array {
   if (!(values instanceof Float32Array)) throw invalid('values', 'a Float32Array', typeof values);
-  if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
-  if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
-  checkIsa(isa);
+  checkStateArgs(scale, signed, isa);
   return wrapSync(() => binding.quantizeStates(values, scale, signed, isa));
 }
 
 /** code[q] * scale for each code of a block (spec 7.1), through the CPU backend's block decoder. */
 export function decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array {
   if (!(codes instanceof Uint8Array)) throw invalid('codes', 'a Uint8Array', typeof codes);
-  if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
-  if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
-  checkIsa(isa);
+  checkStateArgs(scale, signed, isa);
   return wrapSync(() => binding.decodeStates(codes, scale, signed, isa));
 }
 
