@@ -8,6 +8,8 @@
 //    each pair interleaved step by step so that both see the same machine load; minimum and median ns per
 //    element. The three forms must leave identical state (exit 1 otherwise).
 // 3. The grouped AVX-512 step with one phase skipped (decode, encode), to split the step into its parts.
+// 4. The step on 16M elements (memory-resident, as in bench:kernels), on 1 and 2 threads: each form with its
+//    software prefetch (blockwise8.h, kPrefetchAhead) against the same form without, paired; ms per step.
 //
 // Timings are minima and medians over many repetitions: the machines this runs on are shared and their speed
 // drifts by tens of percent, so only figures taken in the same run are compared.
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "formats/blockwise8.h"
@@ -122,6 +125,31 @@ struct AdamState {
     if (grouped) blockwise8_update_grouped<AdamOp, float>(c, p.data(), g.data(), v, fq, 0, blocks, scratch.data());
     else blockwise8_update<AdamOp, float>(c, p.data(), g.data(), v, fq, 0, blocks, scratch.data());
   }
+  // The step over blocks split between `threads` threads in tasks of 256 blocks, as the engine's pool does, with
+  // or without software prefetch. Scratch: one per thread.
+  void timed_step(int threads, bool grouped, bool prefetch, std::vector<std::vector<float>>& scratch) {
+    const FastQuantizer* fq[3] = {&fs, &fu, nullptr};
+    Hyper h{};
+    const StepConsts c = make_consts(OpKind::ADAM, h, ++t);
+    const int64_t ahead = prefetch ? kPrefetchAhead : 0;
+    auto work = [&](int w) {
+      for (int64_t b = w * 256; b < blocks; b += threads * 256) {
+        const int64_t e = std::min<int64_t>(blocks, b + 256);
+        float* s = scratch[size_t(w)].data();
+        if (grouped) {
+          blockwise8_update_grouped<AdamOp, float>(c, p.data(), g.data(), v, fq, b, e, s, ahead);
+        } else {
+          with_flags(c, [&](auto f) {
+            blockwise8_update_pipelined<AdamOp, float, decltype(f)>(c, p.data(), g.data(), v, fq, b, e, s, ahead);
+          });
+        }
+      }
+    };
+    std::vector<std::thread> others;
+    for (int w = 1; w < threads; ++w) others.emplace_back(work, w);
+    work(0);
+    for (auto& th : others) th.join();
+  }
   // The step with decode or encode left out (the scratch keeps the previous step's states), to apportion the time.
   void step_without(bool skip_decode) {
     const FastQuantizer* fq[3] = {&fs, &fu, nullptr};
@@ -183,8 +211,34 @@ int run() {
   const bool same = same_as(x2) && same_as(xg);
   paired("grouped AVX-512 step without decode", "grouped AVX-512 step without encode", "ns/element", double(n),
          1500, [&] { xg.step_without(true); }, [&] { xg.step_without(false); }, true);
-  std::printf("],\n\"all_forms_same_state\": %s\n}\n", same ? "true" : "false");
-  return same ? 0 : 1;
+  std::printf("],\n\"blockwise8_adam_16M\": [\n");
+  const int64_t big = int64_t(1) << 24;
+  bool same_big = true;
+  {
+    std::vector<std::vector<float>> scratch(2, std::vector<float>(size_t(blockwise8_scratch(256))));
+    const struct {
+      CpuIsa isa;
+      bool grouped;
+      const char* name;
+    } forms[] = {{CpuIsa::kAvx512, false, "AVX-512 pipelined"}, {CpuIsa::kAvx2, true, "AVX2 grouped"}};
+    for (int f = 0; f < 2; ++f) {
+      AdamState with(big, forms[f].isa, 11), without(big, forms[f].isa, 11);
+      for (int threads = 1; threads <= 2; ++threads) {
+        char a[96], b[96];
+        std::snprintf(a, sizeof a, "%s, %d thread%s, prefetch", forms[f].name, threads, threads > 1 ? "s" : "");
+        std::snprintf(b, sizeof b, "%s, %d thread%s, no prefetch", forms[f].name, threads, threads > 1 ? "s" : "");
+        for (int i = 0; i < 2; ++i) {
+          with.timed_step(threads, forms[f].grouped, true, scratch);
+          without.timed_step(threads, forms[f].grouped, false, scratch);
+        }
+        paired(a, b, "ms", 1e6, 16, [&] { with.timed_step(threads, forms[f].grouped, true, scratch); },
+               [&] { without.timed_step(threads, forms[f].grouped, false, scratch); }, f == 1 && threads == 2);
+      }
+      same_big = same_big && with.c1 == without.c1 && with.c2 == without.c2 && with.p == without.p;
+    }
+  }
+  std::printf("],\n\"all_forms_same_state\": %s\n}\n", same && same_big ? "true" : "false");
+  return same && same_big ? 0 : 1;
 }
 
 }  // namespace

@@ -73,6 +73,27 @@ inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t
   }
 }
 
+// How far ahead (elements) both forms ask for their inputs: two groups. At 16M parameters the hardware prefetchers
+// alone leave the step waiting on memory, its time close to the sum of the loop's time on cached data and the
+// transfer's; one L2 prefetch per cache line of p, g and codes this far ahead lets the two overlap (bench:cpu8,
+// docs/engine.md). Into L2, not L1: L1 holds the step tables' hot entries and the scratch (a T0 hint measured
+// slower).
+constexpr int64_t kPrefetchAhead = 2048;
+
+// The cache lines of p, g and every stream's codes `ahead` elements past offset o, o a multiple of 16: each line
+// once (fp32 every 16 elements, 16-bit every 32, codes every 64). `ahead` is 0 near the parameter's end, where it
+// re-touches lines already in cache.
+template <int K, typename P, typename G>
+inline __attribute__((always_inline)) void prefetch_ahead(const P* p, const G* g, const uint8_t* const* codes,
+                                                          int64_t o, int64_t ahead) {
+  // __builtin_prefetch(a, 0, 2): a read into L2 (x86 prefetcht1).
+  if (((o * int64_t(sizeof(P))) & 63) == 0) __builtin_prefetch(p + o + ahead, 0, 2);
+  if (((o * int64_t(sizeof(G))) & 63) == 0) __builtin_prefetch(g + o + ahead, 0, 2);
+  if ((o & 63) == 0) {
+    for (int k = 0; k < K; ++k) __builtin_prefetch(codes[k] + o + ahead, 0, 2);
+  }
+}
+
 // Blocks per pass of blockwise8_update: enough elements (1024) that the per-pass costs (loop set-up, the decoder's
 // tables) are spread thin, few enough that the scratch stays in L1.
 inline int64_t blockwise8_group(int64_t block) { return block >= 1024 ? 1 : 1024 / block; }
@@ -81,11 +102,12 @@ inline int64_t blockwise8_group(int64_t block) { return block >= 1024 ? 1 : 1024
 inline int64_t blockwise8_scratch(int64_t block) { return 6 * block * blockwise8_group(block); }
 
 // The AVX2 form. Blocks [b0, b1), a group of blocks per pass: decode the codes of every stream, run the element
-// math over the whole group (vectorized like the fp32 mode), take each block's new scales, encode against them.
+// math over the whole group (vectorized like the fp32 mode; 64 elements per call, between prefetches), take each
+// block's new scales, encode against them. `prefetch` as in the pipelined form.
 template <class Op, typename T>
 void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
                                const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1,
-                               float* scratch) {
+                               float* scratch, int64_t prefetch = kPrefetchAhead) {
   constexpr int K = Op::kStreams;
   const int64_t B = v.block, G = blockwise8_group(B), S = B * G;  // S: scratch floats per stream
   for (int64_t b = b0; b < b1; b += G) {
@@ -93,8 +115,15 @@ void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, cons
     const int64_t start = b * B;
     const int64_t len = (start + nb * B <= v.n) ? nb * B : v.n - start;
     for (int k = 0; k < K; ++k) fq[k]->decode_blocks(v.codes[k] + start, len, v.scales[k] + b, B, scratch + k * S);
+    const uint8_t* codes[K];
+    for (int k = 0; k < K; ++k) codes[k] = v.codes[k] + start;
+    const int64_t ahead = start + len + prefetch <= v.n ? prefetch : 0;
     with_flags(c, [&](auto f) {
-      math_block<Op, T, decltype(f)>(c, p + start, g + start, scratch, scratch + S, scratch + 2 * S, len);
+      for (int64_t o = 0; o < len; o += 64) {
+        for (int64_t q = o; q < o + 64; q += 16) prefetch_ahead<K>(p + start, g + start, codes, q, ahead);
+        math_block<Op, T, decltype(f)>(c, p + start + o, g + start + o, scratch + o, scratch + S + o,
+                                       scratch + 2 * S + o, len - o < 64 ? len - o : 64);
+      }
     });
     for (int64_t i = 0; i < nb; ++i) {
       const int64_t off = i * B, n = len - off < B ? len - off : B;
@@ -139,9 +168,10 @@ template <class Op, typename T, class F, bool kPrev>
 QSTEP_AVX512 inline __attribute__((always_inline)) void pipelined_full_block(
     const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, float* __restrict cur,
     const float* __restrict prev, int64_t S, int64_t B, const uint32_t* const* table, const __m512* vinv,
-    uint8_t* const* out, __m512* mx) {
+    uint8_t* const* out, __m512* mx, const uint8_t* const* codes, int64_t ahead) {
   constexpr int K = Op::kStreams;
   for (int64_t o = 0; o < B; o += 16) {
+    prefetch_ahead<K>(p, g, codes, o, ahead);
     math16<Op, T, F>(c, p + o, g + o, cur + o, cur + S + o, cur + 2 * S + o);
     for (int k = 0; k < K; ++k) mx[k] = max_abs(mx[k], _mm512_loadu_ps(cur + k * S + o));
     if constexpr (kPrev) {
@@ -155,11 +185,12 @@ QSTEP_AVX512 inline __attribute__((always_inline)) void pipelined_full_block(
 // elements at a time interleaved with the encode of the same offsets of the previous group, whose scales are
 // known by then, so both units work at once (bench:cpu8, docs/engine.md). Decoding stays a pass of its own per
 // group (shuffles). Same bytes as the grouped form: the same functions on the same values, in another order.
+// `prefetch`: how far ahead full blocks ask for their inputs (kPrefetchAhead; 0 for none, which bench:cpu8 compares).
 template <class Op, typename T, class F>
 QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>* __restrict p,
                                               const raw_t<T>* __restrict g, const StateView& v,
                                               const FastQuantizer* const* fq, int64_t b0, int64_t b1,
-                                              float* scratch) {
+                                              float* scratch, int64_t prefetch = kPrefetchAhead) {
   // A local copy: the codes are stored through uint8_t pointers, which may alias anything, so with a reference
   // g++ reloads and re-broadcasts every constant after each store (7 extra operations per 16 elements).
   const StepConsts c = consts;
@@ -197,12 +228,15 @@ QSTEP_AVX512 void blockwise8_update_pipelined(const StepConsts& consts, raw_t<T>
         tables = tables && (pl == 0 || ptable[k][i]);
       }
       const int64_t span = cl > pl ? cl : pl;
+      const uint8_t* codes[K];
+      for (int k = 0; k < K; ++k) codes[k] = v.codes[k] + start + bo;
+      const int64_t ahead = start + bo + B + prefetch <= v.n ? prefetch : 0;
       if (cl == B && pl == B && tables) {
         pipelined_full_block<Op, T, F, true>(c, p + start + bo, g + start + bo, cur + bo, prev + bo, S, B, table,
-                                             vinv, out, mx);
+                                             vinv, out, mx, codes, ahead);
       } else if (cl == B && pl == 0) {
         pipelined_full_block<Op, T, F, false>(c, p + start + bo, g + start + bo, cur + bo, prev + bo, S, B, table,
-                                              vinv, out, mx);
+                                              vinv, out, mx, codes, ahead);
       } else {
         for (int64_t o = bo; o < bo + span; o += 16) {
           const int64_t cn = bo + cl - o, pn = bo + pl - o;  // elements left in this block, in each group
