@@ -3,6 +3,8 @@
 // blockwise quantize/dequantize for every block size and input dtype with codes equal to the reference's and the
 // round-trip error limits of 16.4. The standalone quantizer multiplies by the fp32 reciprocal (5.3), exactly as the
 // reference does, so codes and scales must be identical, not merely close.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import type { DType } from '../../native/lib';
 import { assertBytesEqual, assertClose, check, meanErrors } from '../helpers/compare';
@@ -131,6 +133,26 @@ describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', ()
       'isa');
     expect(constants.cpuIsa.available).to.include('avx2');
     expect(constants.cpuIsa.available).to.include(constants.cpuIsa.default);
+  });
+
+  it('refuses to load with a QSTEP_CPU_ISA naming no form of this CPU, and loads with each form it has', function () {
+    this.timeout(60_000);
+    const root = join(__dirname, '..', '..');
+    const load = (value: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', '-e',
+        "const { constants } = require('./native/lib'); process.stdout.write(constants.cpuIsa.default)"],
+      { cwd: root, env: { ...process.env, QSTEP_CPU_ISA: value }, encoding: 'utf8' });
+    const { constants } = qstep();
+    for (const bad of ['sse2', 'AVX2', 'avx512 ', ...(['avx2', 'avx512'].filter((f) => !constants.cpuIsa.available.includes(f as never)))]) {
+      const r = load(bad);
+      expect(r.status, `QSTEP_CPU_ISA=${JSON.stringify(bad)} must fail the load`).to.not.equal(0);
+      expect(r.stderr).to.include('INVALID_ARGUMENT').and.include('QSTEP_CPU_ISA').and.include(JSON.stringify(bad));
+    }
+    for (const good of constants.cpuIsa.available) {
+      const r = load(good);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.equal(good);
+    }
   });
 
   it('gives the reference code for every code value, midpoint, their neighbours, specials and random values', () => {
