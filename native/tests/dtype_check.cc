@@ -1,6 +1,7 @@
 // Exhaustive check of the host fp16 conversions in qstep/dtype.h against the hardware's (_Float16, F16C):
 // every one of the 65536 half patterns to fp32, and every fp32 pattern whose low 8 bits are 0, 0x80, 0xff or 1
-// (the rounding boundaries of the 13 dropped bits fall on these) plus ties, to fp16. Build and run:
+// (the rounding boundaries of the 13 dropped bits fall on these) plus ties, to fp16; and the one-pass round trip
+// round_to<f16> and round_to<bf16> against the two conversions for every fp32 pattern. Build and run:
 //   g++ -std=c++17 -O2 -march=x86-64-v3 -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check && /tmp/dtype_check
 #include <cstdio>
 #include <cstring>
@@ -31,6 +32,18 @@ int main() {
       if (got != want) {
         if (bad++ < 10) std::printf("f32_to_f16(%08x): got %04x want %04x\n", u, got, want);
       }
+    }
+  }
+  // The one-pass fp16 and bf16 round trips against the two conversions, every fp32 pattern (NaN bits included).
+  for (uint64_t i = 0; i < (1ull << 32); ++i) {
+    const float f = bits_f32(uint32_t(i));
+    const uint32_t got = f32_bits(round_to<f16>(f)), want = f32_bits(f16_to_f32(f32_to_f16(f)));
+    if (got != want) {
+      if (bad++ < 15) std::printf("round_to<f16>(%08x): got %08x want %08x\n", uint32_t(i), got, want);
+    }
+    const uint32_t got_b = f32_bits(round_to<bf16>(f)), want_b = f32_bits(bf16_to_f32(f32_to_bf16(f)));
+    if (got_b != want_b) {
+      if (bad++ < 15) std::printf("round_to<bf16>(%08x): got %08x want %08x\n", uint32_t(i), got_b, want_b);
     }
   }
   std::printf("%s: %ld mismatches\n", bad ? "FAIL" : "ok", bad);
