@@ -56,10 +56,13 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
 }
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
-template <class Op, typename T, class F>
-inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb, const raw_t<T>* __restrict gb, float* __restrict d0,
-                float* __restrict d1, float* __restrict d2, int64_t len) {
-  using R = Rounding<T, false>;
+// RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 parameters arrive here already
+// widened to fp32 (the grouped form's F16C path).
+template <class Op, typename T, class F, typename RT = T>
+inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb,
+                                                      const raw_t<T>* __restrict gb, float* __restrict d0,
+                                                      float* __restrict d1, float* __restrict d2, int64_t len) {
+  using R = Rounding<RT, false>;
   constexpr int K = Op::kStreams;
   for (int64_t j = 0; j < len; ++j) {
     float s[K];
@@ -94,6 +97,26 @@ inline __attribute__((always_inline)) void prefetch_ahead(const P* p, const G* g
   }
 }
 
+#if defined(__F16C__)
+// out[j] = fp16 bits h[j] widened to fp32, j < n (n <= 64; a tail of fewer than 8 goes through a padded copy).
+inline void widen_f16(const uint16_t* h, float* out, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    _mm256_store_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j))));
+  }
+  for (; j < n; ++j) out[j] = f16_to_f32(h[j]);
+}
+
+// h[j] = x[j] narrowed to fp16 with round-to-nearest-even, j < n.
+inline void narrow_f16(const float* x, uint16_t* h, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + j), _mm256_cvtps_ph(_mm256_load_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; j < n; ++j) h[j] = f32_to_f16(x[j]);
+}
+#endif
+
 // Blocks per pass of blockwise8_update: enough elements (1024) that the per-pass costs (loop set-up, the decoder's
 // tables) are spread thin, few enough that the scratch stays in L1.
 inline int64_t blockwise8_group(int64_t block) { return block >= 1024 ? 1 : 1024 / block; }
@@ -121,8 +144,23 @@ void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, cons
     with_flags(c, [&](auto f) {
       for (int64_t o = 0; o < len; o += 64) {
         for (int64_t q = o; q < o + 64; q += 16) prefetch_ahead<K>(p + start, g + start, codes, q, ahead);
+        const int64_t n = len - o < 64 ? len - o : 64;
+#if defined(__F16C__)
+        if constexpr (std::is_same_v<T, f16>) {
+          // The fp16 conversions in hardware, 8 at a time (vcvtph2ps / vcvtps2ph): the portable ones in dtype.h
+          // cost about 10 vector operations each, and a step makes three per element. Widening is exact and the
+          // narrowed values were already rounded to fp16 by the element step, so the bytes are the same
+          // (native/tests/dtype_check.cc compares the two conversions exhaustively).
+          alignas(32) float pw[64], gw[64];
+          widen_f16(p + start + o, pw, n);
+          widen_f16(g + start + o, gw, n);
+          math_block<Op, float, decltype(f), f16>(c, pw, gw, scratch + o, scratch + S + o, scratch + 2 * S + o, n);
+          narrow_f16(pw, p + start + o, n);
+          continue;
+        }
+#endif
         math_block<Op, T, decltype(f)>(c, p + start + o, g + start + o, scratch + o, scratch + S + o,
-                                       scratch + 2 * S + o, len - o < 64 ? len - o : 64);
+                                       scratch + 2 * S + o, n);
       }
     });
     for (int64_t i = 0; i < nb; ++i) {
@@ -155,11 +193,22 @@ QSTEP_AVX512 inline __attribute__((always_inline)) __m512 max_abs(__m512 acc, __
 
 // 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
 // straight-line code for the AVX-512 target.
+// fp16 parameters are widened and narrowed here with vcvtph2ps / vcvtps2ph (exact; see the grouped form), since
+// g++ leaves the portable conversions scalar in this function.
 template <class Op, typename T, class F>
 QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts& c, raw_t<T>* __restrict pb,
                                                              const raw_t<T>* __restrict gb, float* __restrict d0,
                                                              float* __restrict d1, float* __restrict d2) {
-  math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
+  if constexpr (std::is_same_v<T, f16>) {
+    alignas(64) float pw[16], gw[16];
+    _mm512_store_ps(pw, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb))));
+    _mm512_store_ps(gw, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gb))));
+    math_block<Op, float, F, f16>(c, pw, gw, d0, d1, d2, 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb),
+                        _mm512_cvtps_ph(_mm512_load_ps(pw), _MM_FROUND_TO_NEAREST_INT));
+  } else {
+    math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
+  }
 }
 
 // One full block of the pipelined form (below) when every lane is live and the previous group's block, if any,
@@ -297,9 +346,7 @@ template <class Op, typename T>
 void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
                        const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
 #if defined(QSTEP_HAVE_AVX512_PATH)
-  // fp16 parameters stay grouped: g++ leaves the branchless fp16 conversions of the 16-element math scalar in the
-  // AVX-512 function (2x slower, measured).
-  bool wide = blockwise8_group(v.block) <= kPipelinedMaxGroup && !std::is_same_v<T, f16>;
+  bool wide = blockwise8_group(v.block) <= kPipelinedMaxGroup;
   for (int k = 0; k < Op::kStreams; ++k) wide = wide && fq[k]->isa() == CpuIsa::kAvx512;
   if (wide) {
     with_flags(c, [&](auto f) {
