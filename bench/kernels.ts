@@ -5,7 +5,8 @@
 //
 // Bytes a step must move per parameter (fp32 params and grads): Adam fp32 state 28 (p r/w 8, g 4, m r/w 8,
 // v r/w 8); Adam blockwise8 16 (p 8, g 4, 2 codes r/w 4) plus 16 bytes of scales per block of 256;
-// Lion/SGD fp32 20; Lion/SGD blockwise8 14 plus 8 per block.
+// Lion/SGD fp32 20; Lion/SGD blockwise8 14 plus 8 per block. Blockwise8 Adam is also timed with fp16 and bf16
+// parameters and gradients (10 bytes plus scales: p r/w 4, g 2, codes 4), to show the 16-bit conversions' cost.
 //
 // Each case is timed with the gradient handed over two ways, alternating step by step: as a Buffer (the step first
 // reads every gradient once to check for NaN/Inf, spec D4) and staged in a GradientBuffer written in 1 MiB chunks
@@ -16,10 +17,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Engine, GradientBuffer } from '../native/lib';
-import type { OptimizerName } from '../native/lib';
+import type { DType, OptimizerName } from '../native/lib';
+import { encode } from '../test/helpers/dtype';
 
 const N = Number(process.env.QSTEP_BENCH_PARAMS ?? 16 * 1024 * 1024);
-const ITERS = Number(process.env.QSTEP_BENCH_ITERS ?? 10);
+const ITERS = Number(process.env.QSTEP_BENCH_ITERS ?? 20);
 const CHUNK_BYTES = 1024 * 1024; // the service's maximum chunk
 
 function median(xs: number[]): number {
@@ -42,10 +44,11 @@ function randn(n: number, scale: number): Float32Array {
   return a;
 }
 
-function bytesPerParam(opt: OptimizerName, mode: string): number {
+function bytesPerParam(opt: OptimizerName, mode: string, dtype: DType): number {
   const twoState = opt === 'adam';
-  if (mode === 'fp32') return twoState ? 28 : 20;
-  return (twoState ? 16 : 14) + (twoState ? 8 : 4) * 2 / 256;
+  const elem = dtype === 'fp32' ? 12 : 6; // p read and written, g read
+  if (mode === 'fp32') return elem + (twoState ? 16 : 8);
+  return elem + (twoState ? 4 : 2) + (twoState ? 8 : 4) * 2 / 256;
 }
 
 /**
@@ -105,57 +108,67 @@ class TorchAdam {
 
 async function main(): Promise<void> {
   const engine = Engine.open({ backend: 'cpu' });
-  const grad = Buffer.from(randn(N, 0.01).buffer);
-  const init = Buffer.from(randn(N, 0.1).buffer);
+  const gradValues = randn(N, 0.01);
+  const initValues = randn(N, 0.1);
+  const grads = new Map<DType, Buffer>([['fp32', Buffer.from(gradValues.buffer)]]);
+  const inits = new Map<DType, Buffer>([['fp32', Buffer.from(initValues.buffer)]]);
+  for (const d of ['fp16', 'bf16'] as const) {
+    grads.set(d, encode(gradValues, d));
+    inits.set(d, encode(initValues, d));
+  }
   const probeMs = await engine.bandwidthProbe(N, ITERS);
   const torch = await TorchAdam.start(engine.threads);
   const torchTimes: number[] = [];
   const probeGbps = (28 * N) / probeMs / 1e6;
-  const cases: [OptimizerName, 'fp32' | 'blockwise8'][] = [
-    ['adam', 'fp32'], ['adam', 'blockwise8'], ['lion', 'fp32'], ['lion', 'blockwise8'], ['sgd', 'fp32'],
-    ['sgd', 'blockwise8'],
+  const cases: [OptimizerName, 'fp32' | 'blockwise8', DType][] = [
+    ['adam', 'fp32', 'fp32'], ['adam', 'blockwise8', 'fp32'], ['lion', 'fp32', 'fp32'], ['lion', 'blockwise8', 'fp32'],
+    ['sgd', 'fp32', 'fp32'], ['sgd', 'blockwise8', 'fp32'], ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'],
   ];
-  const staged = new GradientBuffer(N, 'fp32');
-  const plain = Buffer.allocUnsafeSlow(grad.length);
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < grad.length; at += CHUNK_BYTES) chunks.push(grad.subarray(at, at + CHUNK_BYTES));
+  const staging = new Map<DType, GradientBuffer>(); // one per dtype, reused by every case
+  const plain = Buffer.allocUnsafeSlow(4 * N);
   const stageMs: number[] = [];
   const copyMs: number[] = [];
   const results: { optimizer: OptimizerName; mode: string; dtype: string; gradient: string; ms: number; gbps: number }[] = [];
-  for (const [opt, mode] of cases) {
+  for (const [opt, mode, dtype] of cases) {
+    const grad = grads.get(dtype)!;
+    if (!staging.has(dtype)) staging.set(dtype, new GradientBuffer(N, dtype));
+    const staged = staging.get(dtype)!;
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < grad.length; at += CHUNK_BYTES) chunks.push(grad.subarray(at, at + CHUNK_BYTES));
+    const elem = dtype === 'fp32' ? 4 : 2;
     const p = engine.createParam({
-      name: `${opt}-${mode}`, shape: [N], dtype: 'fp32',
+      name: `${opt}-${mode}-${dtype}`, shape: [N], dtype,
       config: { name: opt, optimBits: mode === 'fp32' ? 32 : 8, lr: 1e-4 },
     });
-    await p.write(0, init);
-    await engine.step([{ param: p, grad, gradDtype: 'fp32' }]); // warm-up: first touch of the state pages
+    await p.write(0, inits.get(dtype)!);
+    await engine.step([{ param: p, grad, gradDtype: dtype }]); // warm-up: first touch of the state pages
     const times = { buffer: [] as number[], staged: [] as number[] };
     for (let i = 0; i < ITERS; ++i) {
       let t0 = process.hrtime.bigint();
-      await engine.step([{ param: p, grad, gradDtype: 'fp32' }]);
+      await engine.step([{ param: p, grad, gradDtype: dtype }]);
       times.buffer.push(msSince(t0));
       t0 = process.hrtime.bigint();
       for (let c = 0; c < chunks.length; c++) chunks[c].copy(plain, c * CHUNK_BYTES);
-      copyMs.push(msSince(t0));
+      if (dtype === 'fp32') copyMs.push(msSince(t0)); // the staging figures compare fp32 only
       t0 = process.hrtime.bigint();
       staged.reset();
-      for (let c = 0; c < chunks.length; c++) staged.write((c * CHUNK_BYTES) / 4, chunks[c]);
-      stageMs.push(msSince(t0));
+      for (let c = 0; c < chunks.length; c++) staged.write((c * CHUNK_BYTES) / elem, chunks[c]);
+      if (dtype === 'fp32') stageMs.push(msSince(t0));
       t0 = process.hrtime.bigint();
       await engine.step([{ param: p, grad: staged }]);
       times.staged.push(msSince(t0));
-      if (torch && opt === 'adam') torchTimes.push(await torch.step());
+      if (torch && opt === 'adam' && dtype === 'fp32') torchTimes.push(await torch.step());
     }
     for (const gradient of ['buffer', 'staged'] as const) {
       const ms = median(times[gradient]);
-      results.push({ optimizer: opt, mode, dtype: 'fp32', gradient, ms, gbps: (bytesPerParam(opt, mode) * N) / ms / 1e6 });
+      results.push({ optimizer: opt, mode, dtype, gradient, ms, gbps: (bytesPerParam(opt, mode, dtype) * N) / ms / 1e6 });
     }
     p.free();
   }
   torch?.close();
   const torchMs = torch ? median(torchTimes) : null;
   const find = (mode: string, gradient: string) =>
-    results.find((r) => r.optimizer === 'adam' && r.mode === mode && r.gradient === gradient)!;
+    results.find((r) => r.optimizer === 'adam' && r.mode === mode && r.dtype === 'fp32' && r.gradient === gradient)!;
   const adam32 = find('fp32', 'staged');
   const adam8 = find('blockwise8', 'staged');
   const adam32b = find('fp32', 'buffer');
@@ -164,12 +177,13 @@ async function main(): Promise<void> {
   const copy = median(copyMs);
   console.log(`qstep CPU backend, ${N} fp32 parameters, ${engine.threads} threads, median of ${ITERS} steps`);
   console.log(`bandwidth probe (Adam access pattern): ${probeMs.toFixed(2)} ms = ${probeGbps.toFixed(1)} GB/s`);
-  console.log('optimizer  mode       gradient      ms      GB/s   vs probe');
+  console.log('optimizer  mode       dtype gradient      ms      GB/s   vs probe');
   for (const r of results) {
-    console.log(`${r.optimizer.padEnd(10)} ${r.mode.padEnd(10)} ${r.gradient.padEnd(8)} ${r.ms.toFixed(2).padStart(7)} ` +
+    console.log(`${r.optimizer.padEnd(10)} ${r.mode.padEnd(10)} ${r.dtype.padEnd(5)} ${r.gradient.padEnd(8)} ` +
+      `${r.ms.toFixed(2).padStart(7)} ` +
       `${r.gbps.toFixed(1).padStart(8)}   ${(r.gbps / probeGbps * 100).toFixed(0).padStart(4)}%`);
   }
-  console.log(`staging ${grad.length / CHUNK_BYTES} chunks of 1 MiB into a GradientBuffer (copy + check): ` +
+  console.log(`staging ${(4 * N) / CHUNK_BYTES} chunks of 1 MiB into a GradientBuffer (copy + check): ` +
     `${stage.toFixed(2)} ms; plain Buffer.copy of the same chunks: ${copy.toFixed(2)} ms (${(stage / copy).toFixed(2)}x)`);
   console.log(`adam fp32 at ${(adam32.gbps / probeGbps * 100).toFixed(0)}% of the probe's bandwidth with staged ` +
     `gradients (${(adam32b.gbps / probeGbps * 100).toFixed(0)}% when the step checks a Buffer itself); ` +
