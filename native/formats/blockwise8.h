@@ -57,7 +57,7 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
 // RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 parameters arrive here already
-// widened to fp32 (the grouped form's F16C path).
+// widened to fp32 (the F16C paths of both forms).
 template <class Op, typename T, class F, typename RT = T>
 inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb,
                                                       const raw_t<T>* __restrict gb, float* __restrict d0,
@@ -98,7 +98,7 @@ inline __attribute__((always_inline)) void prefetch_ahead(const P* p, const G* g
 }
 
 #if defined(__F16C__)
-// out[j] = fp16 bits h[j] widened to fp32, j < n (n <= 64; a tail of fewer than 8 goes through a padded copy).
+// out[j] = fp16 bits h[j] widened to fp32, j < n; a tail of fewer than 8 through the portable conversion.
 inline void widen_f16(const uint16_t* h, float* out, int64_t n) {
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
@@ -107,7 +107,7 @@ inline void widen_f16(const uint16_t* h, float* out, int64_t n) {
   for (; j < n; ++j) out[j] = f16_to_f32(h[j]);
 }
 
-// h[j] = x[j] narrowed to fp16 with round-to-nearest-even, j < n.
+// h[j] = x[j] narrowed to fp16 with round-to-nearest-even, j < n (the same bits as f32_to_f16).
 inline void narrow_f16(const float* x, uint16_t* h, int64_t n) {
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
