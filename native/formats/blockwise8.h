@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "../kernels/element.h"
+#include "f16c.h"
 #include "fast_quantizer.h"
 #include "state_view.h"
 
@@ -97,25 +98,6 @@ inline __attribute__((always_inline)) void prefetch_ahead(const P* p, const G* g
   }
 }
 
-#if defined(__F16C__)
-// out[j] = fp16 bits h[j] widened to fp32, j < n; a tail of fewer than 8 through the portable conversion.
-inline void widen_f16(const uint16_t* h, float* out, int64_t n) {
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    _mm256_store_ps(out + j, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + j))));
-  }
-  for (; j < n; ++j) out[j] = f16_to_f32(h[j]);
-}
-
-// h[j] = x[j] narrowed to fp16 with round-to-nearest-even, j < n (the same bits as f32_to_f16).
-inline void narrow_f16(const float* x, uint16_t* h, int64_t n) {
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + j), _mm256_cvtps_ph(_mm256_load_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
-  }
-  for (; j < n; ++j) h[j] = f32_to_f16(x[j]);
-}
-#endif
 
 // Blocks per pass of blockwise8_update: enough elements (1024) that the per-pass costs (loop set-up, the decoder's
 // tables) are spread thin, few enough that the scratch stays in L1.
@@ -146,11 +128,7 @@ void blockwise8_update_grouped(const StepConsts& c, raw_t<T>* __restrict p, cons
         for (int64_t q = o; q < o + 64; q += 16) prefetch_ahead<K>(p + start, g + start, codes, q, ahead);
         const int64_t n = len - o < 64 ? len - o : 64;
 #if defined(__F16C__)
-        if constexpr (std::is_same_v<T, f16>) {
-          // The fp16 conversions in hardware, 8 at a time (vcvtph2ps / vcvtps2ph): the portable ones in dtype.h
-          // cost about 10 vector operations each, and a step makes three per element. Widening is exact and the
-          // narrowed values were already rounded to fp16 by the element step, so the bytes are the same
-          // (native/tests/dtype_check.cc compares the two conversions exhaustively).
+        if constexpr (std::is_same_v<T, f16>) {  // conversions in hardware (f16c.h)
           alignas(32) float pw[64], gw[64];
           widen_f16(p + start + o, pw, n);
           widen_f16(g + start + o, gw, n);
@@ -193,8 +171,8 @@ QSTEP_AVX512 inline __attribute__((always_inline)) __m512 max_abs(__m512 acc, __
 
 // 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
 // straight-line code for the AVX-512 target.
-// fp16 parameters are widened and narrowed here with vcvtph2ps / vcvtps2ph (exact; see the grouped form), since
-// g++ leaves the portable conversions scalar in this function.
+// fp16 parameters are widened and narrowed here with vcvtph2ps / vcvtps2ph (f16c.h), since g++ leaves the portable
+// conversions scalar in this function.
 template <class Op, typename T, class F>
 QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts& c, raw_t<T>* __restrict pb,
                                                              const raw_t<T>* __restrict gb, float* __restrict d0,

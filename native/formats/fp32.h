@@ -1,19 +1,22 @@
 // fp32 state mode (spec 6): one pass, element by element. The loop body is the shared element_step; with
-// -fno-math-errno g++ vectorizes it (sqrt and division included).
+// -fno-math-errno g++ vectorizes it (sqrt and division included). fp16 parameters go through F16C (f16c.h).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../kernels/element.h"
 #include "chunked_sum.h"
+#include "f16c.h"
 #include "state_view.h"
 
 namespace qstep {
 
-template <class Op, typename T, class F>
+// RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 values arrive widened (f16c.h).
+template <class Op, typename T, class F, typename RT = T>
 void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, const StateView& v,
                       int64_t begin, int64_t end) {
-  using R = Rounding<T, true>;
+  using R = Rounding<RT, true>;
   constexpr int K = Op::kStreams;
   float* __restrict s0 = v.f32[0];
   float* __restrict s1 = K > 1 ? v.f32[1] : v.f32[0];
@@ -35,6 +38,24 @@ void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T
 template <class Op, typename T>
 void fp32_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const StateView& v, int64_t begin,
                  int64_t end) {
+#if defined(__F16C__)
+  if constexpr (std::is_same_v<T, f16>) {
+    // fp16 through the hardware conversions, kWidenChunk elements at a time (f16c.h).
+    with_flags(c, [&](auto f) {
+      alignas(32) float pw[kWidenChunk], gw[kWidenChunk];
+      for (int64_t b = begin; b < end; b += kWidenChunk) {
+        const int64_t n = end - b < kWidenChunk ? end - b : kWidenChunk;
+        StateView at = v;  // the state streams from element b on, so that the loop indexes all arrays from 0
+        for (float*& s : at.f32) s = s != nullptr ? s + b : s;
+        widen_f16(p + b, pw, n);
+        widen_f16(g + b, gw, n);
+        fp32_update_loop<Op, float, decltype(f), f16>(c, pw, gw, at, 0, n);
+        narrow_f16(pw, p + b, n);
+      }
+    });
+    return;
+  }
+#endif
   with_flags(c, [&](auto f) { fp32_update_loop<Op, T, decltype(f)>(c, p, g, v, begin, end); });
 }
 
