@@ -5,8 +5,9 @@
 //
 // Bytes a step must move per parameter (fp32 params and grads): Adam fp32 state 28 (p r/w 8, g 4, m r/w 8,
 // v r/w 8); Adam blockwise8 16 (p 8, g 4, 2 codes r/w 4) plus 16 bytes of scales per block of 256;
-// Lion/SGD fp32 20; Lion/SGD blockwise8 14 plus 8 per block. Blockwise8 Adam is also timed with fp16 and bf16
-// parameters and gradients (10 bytes plus scales: p r/w 4, g 2, codes 4), to show the 16-bit conversions' cost.
+// Lion/SGD fp32 20; Lion/SGD blockwise8 14 plus 8 per block. Adam is also timed with fp16 and bf16 parameters and
+// gradients (fp32 state 22 bytes, blockwise8 10 plus scales: p r/w 4, g 2), to show what the 16-bit rounding points
+// and conversions cost.
 //
 // Each case is timed with the gradient handed over two ways, alternating step by step: as a Buffer (the step first
 // reads every gradient once to check for NaN/Inf, spec D4) and staged in a GradientBuffer written in 1 MiB chunks
@@ -122,7 +123,8 @@ async function main(): Promise<void> {
   const probeGbps = (28 * N) / probeMs / 1e6;
   const cases: [OptimizerName, 'fp32' | 'blockwise8', DType][] = [
     ['adam', 'fp32', 'fp32'], ['adam', 'blockwise8', 'fp32'], ['lion', 'fp32', 'fp32'], ['lion', 'blockwise8', 'fp32'],
-    ['sgd', 'fp32', 'fp32'], ['sgd', 'blockwise8', 'fp32'], ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'],
+    ['sgd', 'fp32', 'fp32'], ['sgd', 'blockwise8', 'fp32'], ['adam', 'fp32', 'fp16'], ['adam', 'fp32', 'bf16'],
+    ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'],
   ];
   const staging = new Map<DType, GradientBuffer>(); // one per dtype, reused by every case
   const plain = Buffer.allocUnsafeSlow(4 * N);
