@@ -171,8 +171,8 @@ QSTEP_AVX512 inline __attribute__((always_inline)) __m512 max_abs(__m512 acc, __
 
 // 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
 // straight-line code for the AVX-512 target.
-// fp16 parameters are widened and narrowed here with vcvtph2ps / vcvtps2ph (f16c.h), since g++ leaves the portable
-// conversions scalar in this function.
+// 16-bit parameters are widened and narrowed here with the helpers of f16c.h (fp16: vcvtph2ps / vcvtps2ph), since
+// g++ leaves the portable conversions scalar in this function.
 template <class Op, typename T, class F>
 QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts& c, raw_t<T>* __restrict pb,
                                                              const raw_t<T>* __restrict gb, float* __restrict d0,
@@ -184,6 +184,12 @@ QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts&
     math_block<Op, float, F, f16>(c, pw, gw, d0, d1, d2, 16);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb),
                         _mm512_cvtps_ph(_mm512_load_ps(pw), _MM_FROUND_TO_NEAREST_INT));
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    alignas(64) float pw[16], gw[16];
+    _mm512_store_si512(pw, widen_bf16x16(pb));
+    _mm512_store_si512(gw, widen_bf16x16(gb));
+    math_block<Op, float, F, bf16>(c, pw, gw, d0, d1, d2, 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb), narrow_bf16x16(_mm512_load_si512(pw)));
   } else {
     math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
   }
