@@ -7,7 +7,7 @@
 // v r/w 8); Adam blockwise8 16 (p 8, g 4, 2 codes r/w 4) plus 16 bytes of scales per block of 256;
 // Lion/SGD fp32 20; Lion/SGD blockwise8 14 plus 8 per block. Adam is also timed with fp16 and bf16 parameters and
 // gradients (fp32 state 22 bytes, blockwise8 10 plus scales: p r/w 4, g 2), to show what the 16-bit rounding points
-// and conversions cost.
+// and conversions cost. static8 Adam (one max per tensor) reads its codes in both of its passes.
 //
 // Each case is timed with the gradient handed over two ways, alternating step by step: as a Buffer (the step first
 // reads every gradient once to check for NaN/Inf, spec D4) and staged in a GradientBuffer written in 1 MiB chunks
@@ -49,6 +49,7 @@ function bytesPerParam(opt: OptimizerName, mode: string, dtype: DType): number {
   const twoState = opt === 'adam';
   const elem = dtype === 'fp32' ? 12 : 6; // p read and written, g read
   if (mode === 'fp32') return elem + (twoState ? 16 : 8);
+  if (mode === 'static8') return elem + (twoState ? 4 : 2) * 1.5; // codes read twice (two passes), written once
   return elem + (twoState ? 4 : 2) + (twoState ? 8 : 4) * 2 / 256;
 }
 
@@ -121,10 +122,10 @@ async function main(): Promise<void> {
   const torch = await TorchAdam.start(engine.threads);
   const torchTimes: number[] = [];
   const probeGbps = (28 * N) / probeMs / 1e6;
-  const cases: [OptimizerName, 'fp32' | 'blockwise8', DType][] = [
+  const cases: [OptimizerName, 'fp32' | 'blockwise8' | 'static8', DType][] = [
     ['adam', 'fp32', 'fp32'], ['adam', 'blockwise8', 'fp32'], ['lion', 'fp32', 'fp32'], ['lion', 'blockwise8', 'fp32'],
     ['sgd', 'fp32', 'fp32'], ['sgd', 'blockwise8', 'fp32'], ['adam', 'fp32', 'fp16'], ['adam', 'fp32', 'bf16'],
-    ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'],
+    ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'], ['adam', 'static8', 'fp32'],
   ];
   const staging = new Map<DType, GradientBuffer>(); // one per dtype, reused by every case
   const plain = Buffer.allocUnsafeSlow(4 * N);
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
     const elem = dtype === 'fp32' ? 4 : 2;
     const p = engine.createParam({
       name: `${opt}-${mode}-${dtype}`, shape: [N], dtype,
-      config: { name: opt, optimBits: mode === 'fp32' ? 32 : 8, lr: 1e-4 },
+      config: { name: opt, optimBits: mode === 'fp32' ? 32 : 8, blockWise: mode !== 'static8', lr: 1e-4 },
     });
     await p.write(0, inits.get(dtype)!);
     await engine.step([{ param: p, grad, gradDtype: dtype }]); // warm-up: first touch of the state pages
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
       t0 = process.hrtime.bigint();
       await engine.step([{ param: p, grad: staged }]);
       times.staged.push(msSince(t0));
-      if (torch && opt === 'adam' && dtype === 'fp32') torchTimes.push(await torch.step());
+      if (torch && opt === 'adam' && dtype === 'fp32' && mode !== 'static8') torchTimes.push(await torch.step());
     }
     for (const gradient of ['buffer', 'staged'] as const) {
       const ms = median(times[gradient]);

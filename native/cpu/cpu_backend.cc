@@ -315,7 +315,7 @@ class CpuBackend final : public Backend {
         std::vector<std::array<float, 3>> part(size_t(tasks), {0.f, 0.f, 0.f});
         pool_.parallel_for(tasks, [&](int64_t i) {
           float mx[3] = {0.f, 0.f, 0.f};
-          static8_max<Op, T>(c, p, g, v, i * kChunk, std::min(n, (i + 1) * kChunk), mx);
+          static8_max<Op, T>(c, p, g, v, sv.fq, i * kChunk, std::min(n, (i + 1) * kChunk), mx);
           part[size_t(i)] = {mx[0], mx[1], mx[2]};
         });
         float old_scale[3] = {0.f, 0.f, 0.f}, new_scale[3] = {0.f, 0.f, 0.f};
