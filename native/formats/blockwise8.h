@@ -58,7 +58,7 @@ void blockwise8_pad_max(const StepConsts& c, const StateView& v, int64_t b, floa
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
 // RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 parameters arrive here already
-// widened to fp32 (the F16C paths of both forms).
+// widened to fp32 (the grouped form's F16C path).
 template <class Op, typename T, class F, typename RT = T>
 inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb,
                                                       const raw_t<T>* __restrict gb, float* __restrict d0,
@@ -171,28 +171,11 @@ QSTEP_AVX512 inline __attribute__((always_inline)) __m512 max_abs(__m512 acc, __
 
 // 16 elements of the element math: math_block inlined with a constant length, which g++ vectorizes as one block of
 // straight-line code for the AVX-512 target.
-// 16-bit parameters are widened and narrowed here with the helpers of f16c.h (fp16: vcvtph2ps / vcvtps2ph), since
-// g++ leaves the portable conversions scalar in this function.
 template <class Op, typename T, class F>
 QSTEP_AVX512 inline __attribute__((always_inline)) void math16(const StepConsts& c, raw_t<T>* __restrict pb,
                                                              const raw_t<T>* __restrict gb, float* __restrict d0,
                                                              float* __restrict d1, float* __restrict d2) {
-  if constexpr (std::is_same_v<T, f16>) {
-    alignas(64) float pw[16], gw[16];
-    _mm512_store_ps(pw, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb))));
-    _mm512_store_ps(gw, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gb))));
-    math_block<Op, float, F, f16>(c, pw, gw, d0, d1, d2, 16);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb),
-                        _mm512_cvtps_ph(_mm512_load_ps(pw), _MM_FROUND_TO_NEAREST_INT));
-  } else if constexpr (std::is_same_v<T, bf16>) {
-    alignas(64) float pw[16], gw[16];
-    _mm512_store_si512(pw, widen_bf16x16(pb));
-    _mm512_store_si512(gw, widen_bf16x16(gb));
-    math_block<Op, float, F, bf16>(c, pw, gw, d0, d1, d2, 16);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb), narrow_bf16x16(_mm512_load_si512(pw)));
-  } else {
-    math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
-  }
+  math_block<Op, T, F>(c, pb, gb, d0, d1, d2, 16);
 }
 
 // One full block of the pipelined form (below) when every lane is live and the previous group's block, if any,
@@ -330,7 +313,10 @@ template <class Op, typename T>
 void blockwise8_update(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g,
                        const StateView& v, const FastQuantizer* const* fq, int64_t b0, int64_t b1, float* scratch) {
 #if defined(QSTEP_HAVE_AVX512_PATH)
-  bool wide = blockwise8_group(v.block) <= kPipelinedMaxGroup;
+  // fp16 parameters stay grouped on every CPU: their math runs there on F16C-widened arrays, and the two forms must
+  // run the same compiled math, or g++'s different multiply-add fusing in each can move a rounded parameter by one
+  // fp16 step (cpu-forms.test.ts caught this for SGD when fp16 took the pipelined form).
+  bool wide = blockwise8_group(v.block) <= kPipelinedMaxGroup && !std::is_same_v<T, f16>;
   for (int k = 0; k < Op::kStreams; ++k) wide = wide && fq[k]->isa() == CpuIsa::kAvx512;
   if (wide) {
     with_flags(c, [&](auto f) {
