@@ -16,7 +16,7 @@
 
 namespace qstep {
 
-// Elements the fp32-state traversal widens per call: 1 KiB of fp32 per array, well inside L1.
+// The most elements widened at a time: 1 KiB of fp32 per array, well inside L1.
 constexpr int64_t kWidenChunk = 256;
 
 #if defined(__F16C__)
@@ -37,7 +37,17 @@ inline void narrow_f16(const float* x, uint16_t* h, int64_t n) {
   }
   for (; j < n; ++j) h[j] = f32_to_f16(x[j]);
 }
-#endif
 
+// fn(pw, gw) on fp16 parameters p[0, n) and gradients g[0, n) widened to fp32 (n <= kWidenChunk); the parameters are
+// narrowed back afterwards.
+template <class Fn>
+inline __attribute__((always_inline)) void with_widened_f16(uint16_t* p, const uint16_t* g, int64_t n, Fn&& fn) {
+  alignas(32) float pw[kWidenChunk], gw[kWidenChunk];
+  widen_f16(p, pw, n);
+  widen_f16(g, gw, n);
+  fn(pw, static_cast<const float*>(gw));
+  narrow_f16(pw, p, n);
+}
+#endif
 
 }  // namespace qstep

@@ -42,15 +42,13 @@ void fp32_update(const StepConsts& c, raw_t<T>* p, const raw_t<T>* g, const Stat
   if constexpr (std::is_same_v<T, f16>) {
     // fp16 through the hardware conversions, kWidenChunk elements at a time (f16c.h).
     with_flags(c, [&](auto f) {
-      alignas(32) float pw[kWidenChunk], gw[kWidenChunk];
       for (int64_t b = begin; b < end; b += kWidenChunk) {
         const int64_t n = end - b < kWidenChunk ? end - b : kWidenChunk;
         StateView at = v;  // the state streams from element b on, so that the loop indexes all arrays from 0
         for (float*& s : at.f32) s = s != nullptr ? s + b : s;
-        widen_f16(p + b, pw, n);
-        widen_f16(g + b, gw, n);
-        fp32_update_loop<Op, float, decltype(f), f16>(c, pw, gw, at, 0, n);
-        narrow_f16(pw, p + b, n);
+        with_widened_f16(p + b, g + b, n, [&](float* pw, const float* gw) {
+          fp32_update_loop<Op, float, decltype(f), f16>(c, pw, gw, at, 0, n);
+        });
       }
     });
     return;

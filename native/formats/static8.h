@@ -10,8 +10,8 @@
 #include <cstring>
 
 #include "../kernels/element.h"
-#include "blockwise8.h"  // math_block, abs_max
 #include "chunked_sum.h"
+#include "element_block.h"
 #include "fast_quantizer.h"
 #include "state_view.h"
 

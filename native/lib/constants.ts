@@ -8,7 +8,12 @@ export const constants: NativeConstants = binding.constants;
 // QSTEP_CPU_ISA picks the CPU form of the 8-bit loops for the whole process (the addon reads it once). The addon
 // treats anything but `avx2` as "the CPU's best"; a misspelt or unavailable value is a configuration error, so it
 // fails here, on load, rather than silently running another form.
-const requestedIsa = process.env.QSTEP_CPU_ISA;
-if (requestedIsa !== undefined && requestedIsa !== '' && !(constants.cpuIsa.available as string[]).includes(requestedIsa)) {
-  throw invalid('QSTEP_CPU_ISA', `one of this CPU's forms (${constants.cpuIsa.available.join(', ')})`, requestedIsa);
+/** Throws INVALID_ARGUMENT naming `name` unless `value` is a CPU form this machine has. */
+export function checkCpuIsa(name: string, value: unknown): void {
+  if (!(constants.cpuIsa.available as unknown[]).includes(value)) {
+    throw invalid(name, `one of this CPU's forms (${constants.cpuIsa.available.join(', ')})`, value);
+  }
 }
+
+const requestedIsa = process.env.QSTEP_CPU_ISA;
+if (requestedIsa !== undefined && requestedIsa !== '') checkCpuIsa('QSTEP_CPU_ISA', requestedIsa);

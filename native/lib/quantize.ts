@@ -1,6 +1,6 @@
 // Standalone quantization primitives (spec 4, 5): the two dynamic maps, the nearest-code rule and blockwise
 // quantize/dequantize. Validated here; the arithmetic is in native/formats/.
-import { constants } from './constants';
+import { checkCpuIsa, constants } from './constants';
 import { DTYPE_BYTES, dtypeCode } from './dtypes';
 import { invalid, wrapAsync, wrapSync } from './errors';
 import { binding } from './loader';
@@ -22,9 +22,7 @@ export function nearestCodes(values: Float32Array, signed: boolean, signFix = fa
 function checkStateArgs(scale: number, signed: boolean, isa: CpuIsa | undefined): void {
   if (typeof scale !== 'number') throw invalid('scale', 'a number', typeof scale);
   if (typeof signed !== 'boolean') throw invalid('signed', 'a boolean', signed);
-  if (isa !== undefined && !constants.cpuIsa.available.includes(isa)) {
-    throw invalid('isa', constants.cpuIsa.available.join(' or '), isa);
-  }
+  if (isa !== undefined) checkCpuIsa('isa', isa);
 }
 
 /**

@@ -2,7 +2,7 @@
 // every one of the 65536 half patterns to fp32, and every fp32 pattern whose low 8 bits are 0, 0x80, 0xff or 1
 // (the rounding boundaries of the 13 dropped bits fall on these) plus ties, to fp16; and the one-pass round trip
 // round_to<f16> and round_to<bf16> against the two conversions for every fp32 pattern. Build and run:
-//   g++ -std=c++17 -O2 -march=x86-64-v3 -Inative -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check && /tmp/dtype_check
+//   g++ -std=c++17 -O2 -march=x86-64-v3 -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check && /tmp/dtype_check
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
