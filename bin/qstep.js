@@ -6,6 +6,9 @@ require('tsx/cjs');
 const args = process.argv.slice(2);
 if (args[0] === 'serve') {
   require('../server/main.ts').cli(args.slice(1));
+} else if (args[0] === 'token') {
+  // Token files are server configuration; making one needs neither a server nor the addon.
+  require('../server/security/token-cli.ts').cli(args.slice(1));
 } else {
   require('../client/cli.ts').cli(args);
 }

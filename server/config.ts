@@ -45,6 +45,22 @@ export interface ServerConfig {
   metricsHost: string;
   /** SIGTERM: how long in-flight calls get before they are cancelled. */
   shutdownGraceMs: number;
+  // Security (server/security/, docs/service.md "Security").
+  /** PEM certificate (chain) and private key for TLS on the gRPC port; '' = plaintext. Re-read on SIGHUP. */
+  tlsCert: string;
+  tlsKey: string;
+  /** PEM CA bundle that client certificates must chain to (mutual TLS); '' = no client certificate asked. */
+  tlsClientCa: string;
+  /** Poll the TLS files this often and reload when one changed (ms); 0 = reload on SIGHUP only. */
+  tlsWatchMs: number;
+  /** Token file (server/security/tokens.ts); '' = no authentication. Re-read on SIGHUP. */
+  authTokens: string;
+  /** /metrics asks for a bearer token of role admin or metrics. */
+  metricsToken: boolean;
+  /** Server reflection: 'token' (any valid token, when --auth-tokens is given), 'open' or 'off'. */
+  reflection: 'token' | 'open' | 'off';
+  /** Start even where the exposure rule (server/security/exposure.ts) says the server would be open. */
+  insecure: boolean;
 }
 
 export const MIB = 1024 * 1024;
@@ -72,6 +88,14 @@ export const DEFAULT_CONFIG: ServerConfig = {
   metricsPort: 9464,
   metricsHost: '127.0.0.1',
   shutdownGraceMs: 10_000,
+  tlsCert: '',
+  tlsKey: '',
+  tlsClientCa: '',
+  tlsWatchMs: 0,
+  authTokens: '',
+  metricsToken: false,
+  reflection: 'token',
+  insecure: false,
 };
 
 export interface ServiceDeps {

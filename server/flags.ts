@@ -52,6 +52,19 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .addOption(new Option('--metrics-host <host>', 'interface for /metrics').env('QSTEP_METRICS_HOST').default(d.metricsHost))
     .addOption(new Option('--shutdown-grace-ms <n>', 'on SIGTERM, time in-flight calls get before they are cancelled')
       .env('QSTEP_SHUTDOWN_GRACE_MS').default(d.shutdownGraceMs).argParser(int('shutdown-grace-ms')))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain) for TLS; re-read on SIGHUP').env('QSTEP_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('QSTEP_TLS_KEY'))
+    .addOption(new Option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
+      .env('QSTEP_TLS_CLIENT_CA'))
+    .addOption(new Option('--tls-watch-ms <n>', 'also reload the TLS files when they change, polled this often (0 = off)')
+      .env('QSTEP_TLS_WATCH_MS').default(d.tlsWatchMs).argParser(int('tls-watch-ms')))
+    .addOption(new Option('--auth-tokens <file>', 'token file (`qstep token create`); every call needs a token')
+      .env('QSTEP_AUTH_TOKENS'))
+    .addOption(new Option('--metrics-token', '/metrics asks for a bearer token of role admin or metrics')
+      .env('QSTEP_METRICS_TOKEN'))
+    .addOption(new Option('--reflection <mode>', 'server reflection: token (any valid token), open or off')
+      .choices(['token', 'open', 'off']).env('QSTEP_REFLECTION').default(d.reflection))
+    .addOption(new Option('--insecure', 'start even on a non-loopback host without TLS and tokens').env('QSTEP_INSECURE'))
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
@@ -59,6 +72,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
+    tlsCert?: string; tlsKey?: string; tlsClientCa?: string; tlsWatchMs: number; authTokens?: string;
+    metricsToken?: boolean; reflection: ServerConfig['reflection']; insecure?: boolean;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -83,5 +98,13 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     metricsPort: num(o.metricsPort),
     metricsHost: o.metricsHost,
     shutdownGraceMs: num(o.shutdownGraceMs),
+    tlsCert: o.tlsCert ?? '',
+    tlsKey: o.tlsKey ?? '',
+    tlsClientCa: o.tlsClientCa ?? '',
+    tlsWatchMs: num(o.tlsWatchMs),
+    authTokens: o.authTokens ?? '',
+    metricsToken: o.metricsToken === true,
+    reflection: o.reflection,
+    insecure: o.insecure === true,
   };
 }

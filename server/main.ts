@@ -20,6 +20,7 @@ import { loadModels, saveModels } from './domain/persist';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { ServerMetrics, serveMetrics } from './metrics';
+import { setupSecurity } from './security/setup';
 import { bidi, clientStream, serverStream, unary } from './rpc';
 import type { RpcDeps } from './rpc';
 import { createModelHandler } from './services/create-model';
@@ -43,6 +44,8 @@ export interface RunningServer {
   health: HealthImplementation;
   /** Graceful stop: NOT_SERVING, drain for graceMs, then cancel what is left; frees every model. */
   shutdown(graceMs?: number): Promise<void>;
+  /** Re-reads TLS certificates and the token file (SIGHUP); calls in flight keep going. */
+  reloadSecurity(): Promise<{ tls?: string; tokens?: number; errors: string[] }>;
 }
 
 function packageVersion(): string {
@@ -80,6 +83,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const config: ServerConfig = { ...DEFAULT_CONFIG, ...options };
   checkConfig(config);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'qstep' } });
+  const security = setupSecurity(config, log);
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   const engine = Engine.open({
@@ -98,7 +102,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
   const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
-  const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
+  const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs, access: security.access };
   if (config.stateDir) {
     const loaded = await loadModels(registry, config.stateDir, log);
     log.info({ stateDir: config.stateDir, models: loaded }, 'state-dir: models loaded');
@@ -119,21 +123,22 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
+    interceptors: security.interceptors,
   });
   server.addService(serverDefinition(qstepService), handlers as unknown as grpc.UntypedServiceImplementation);
   health.addToServer(server);
   const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  new ReflectionService({ ...packageDefinition, ...healthPackage }).addToServer(server);
+  if (security.reflection) new ReflectionService({ ...packageDefinition, ...healthPackage }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${config.host}:${config.port}`, security.credentials, (err, p) =>
       err ? reject(err) : resolve(p));
   });
   let metricsServer: HttpServer | null = null;
   let metricsPort = -1;
   if (config.metricsPort >= 0) {
     try {
-      const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort);
+      const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, security.metricsAuth);
       metricsServer = m.server;
       metricsPort = m.port;
     } catch (err) {
@@ -144,7 +149,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
-  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version }, 'serving');
+  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version,
+    tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off', auth: Boolean(security.access) }, 'serving');
 
   let stopping: Promise<void> | null = null;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
@@ -170,12 +176,20 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       }
       // Jobs still queued on a model see it deleted and fail; a running engine call keeps its own reference.
       registry.clear();
+      security.close();
       log.info('stopped');
     })();
     return stopping;
   };
 
-  return { address, port, metricsPort, config, deps, health, shutdown };
+  const reloadSecurity = async () => {
+    const r = await security.reload();
+    for (const e of r.errors) log.error({ error: e }, 'reload failed; the previous files stay in use');
+    log.info({ tls: r.tls, tokens: r.tokens }, 'security reloaded');
+    return r;
+  };
+
+  return { address, port, metricsPort, config, deps, health, shutdown, reloadSecurity };
 }
 
 /** `qstep serve`: parses flags and env, starts, and stops gracefully on SIGTERM or SIGINT. */
@@ -204,4 +218,9 @@ export async function cli(argv: string[]): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: new certificates and tokens, without a restart; streams in flight keep their connections.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'signal received');
+    running.reloadSecurity().catch((err: unknown) => log.error({ err }, 'reload failed'));
+  });
 }

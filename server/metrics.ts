@@ -120,11 +120,20 @@ export class ServerMetrics {
   }
 }
 
-/** Serves /metrics on host:port (0 = an ephemeral port). Resolves with the bound port. */
-export function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
+/**
+ * Serves /metrics on host:port (0 = an ephemeral port). Resolves with the bound port. With `authorize`, a request
+ * whose Authorization header it refuses gets 401 (server/security/endpoints.ts).
+ */
+export function serveMetrics(registry: Registry, host: string, port: number,
+  authorize?: (authorization: string | undefined) => boolean): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n');
+      return;
+    }
+    if (authorize && !authorize(req.headers.authorization)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
+        .end('/metrics needs Authorization: Bearer <token> of role admin or metrics\n');
       return;
     }
     registry.metrics().then(

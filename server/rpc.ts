@@ -12,12 +12,17 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Status, codeName, fail, toStatus } from './errors';
 import type { ServerMetrics } from './metrics';
+import { checkNamespace, modelOf } from './security/authorize';
+import type { AccessControl, Principal } from './security/authorize';
+import { audit } from './security/audit';
 
 export interface RpcDeps {
   log: Logger;
   metrics: ServerMetrics;
   /** A stream that sends nothing for this long fails DEADLINE_EXCEEDED (0 = never). */
   streamIdleMs: number;
+  /** Token checks (server/security); absent when the server runs without --auth-tokens. */
+  access?: AccessControl;
 }
 
 type CallType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
@@ -30,6 +35,8 @@ export class CallContext {
   readonly fields: Record<string, unknown> = {};
   private readonly labels: Record<string, string>;
   private readonly metrics: ServerMetrics;
+  /** The caller's token (name, role, namespace, quotas); null when the server runs without --auth-tokens. */
+  principal: Principal | null = null;
 
   constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics) {
     this.method = method;
@@ -77,6 +84,8 @@ export class MessageReader<T> {
     private readonly stream: Readable,
     private readonly ctx: CallContext,
     private readonly idleMs: number,
+    /** Checked against the first message (the one naming the model), before the handler sees it. */
+    private first?: (msg: T) => void,
   ) {
     const poke = () => {
       const w = this.wake;
@@ -106,6 +115,9 @@ export class MessageReader<T> {
       const v = this.stream.read() as T | null;
       if (v !== null) {
         this.ctx.countReceived();
+        const check = this.first;
+        this.first = undefined;
+        check?.(v);
         return v;
       }
       if (this.ended) return null;
@@ -167,6 +179,23 @@ interface Tracker {
   finish(err?: unknown): { code: Status; details: string };
 }
 
+/**
+ * The auth hook: resolves the caller's token (UNAUTHENTICATED, PERMISSION_DENIED for the role) and, given the
+ * message that names the model, checks the namespace (server/security/authorize.ts). No-op without --auth-tokens.
+ */
+function admit(deps: RpcDeps, ctx: CallContext, call: { metadata: grpc.Metadata }, msg?: unknown): void {
+  if (!deps.access) return;
+  ctx.principal = deps.access.authenticate(call.metadata, ctx.method);
+  ctx.set({ token: ctx.principal.name });
+  if (msg !== undefined) checkMessage(ctx, msg);
+}
+
+function checkMessage(ctx: CallContext, msg: unknown): void {
+  const model = modelOf(ctx.method, msg);
+  if (model !== undefined && ctx.fields.model === undefined) ctx.set({ model });
+  checkNamespace(ctx.principal, ctx.method, model);
+}
+
 function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer(): string } & NodeJS.EventEmitter): Tracker {
   const labels = { grpc_service: 'qstep.v1.Qstep', grpc_method: method, grpc_type: type };
   deps.metrics.started.inc(labels);
@@ -191,6 +220,7 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
         if (st.code === Status.OK || st.code === Status.CANCELLED) deps.log.info(line, 'rpc');
         else if (st.code === Status.INTERNAL || st.code === Status.UNKNOWN) deps.log.error({ ...line, details: st.details }, 'rpc');
         else deps.log.warn({ ...line, details: st.details }, 'rpc');
+        audit(deps.log, { method, principal: ctx.principal, model: ctx.fields.model, outcome: codeName(st.code), details: st.details, peer: line.peer });
       }
       return st;
     },
@@ -219,7 +249,10 @@ function answer<Res>(t: Tracker, result: Promise<Res>, callback: grpc.sendUnaryD
 export function unary<Req, Res>(deps: RpcDeps, method: string, impl: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'unary', call);
-    answer(t, impl(call.request, t.ctx), callback);
+    answer(t, (async () => {
+      admit(deps, t.ctx, call, call.request);
+      return impl(call.request, t.ctx);
+    })(), callback);
   };
 }
 
@@ -228,7 +261,11 @@ export function clientStream<Req, Res>(
 ): grpc.handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'client_stream', call);
-    answer(t, impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs), t.ctx), callback);
+    answer(t, (async () => {
+      admit(deps, t.ctx, call);
+      const first = deps.access ? (m: Req) => checkMessage(t.ctx, m) : undefined;
+      return impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first), t.ctx);
+    })(), callback);
   };
 }
 
@@ -244,7 +281,10 @@ export function serverStream<Req, Res>(
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
     const t = track(deps, method, 'server_stream', call);
-    impl(call.request, new MessageWriter<Res>(call, t.ctx), t.ctx).then(
+    (async () => {
+      admit(deps, t.ctx, call, call.request);
+      return impl(call.request, new MessageWriter<Res>(call, t.ctx), t.ctx);
+    })().then(
       () => endStream(call, t.ctx, t.finish()),
       (err: unknown) => endStream(call, t.ctx, t.finish(err)),
     );
@@ -254,7 +294,11 @@ export function serverStream<Req, Res>(
 export function bidi<Req, Res>(deps: RpcDeps, method: string, impl: BidiImpl<Req, Res>): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
     const t = track(deps, method, 'bidi_stream', call);
-    impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs), new MessageWriter<Res>(call, t.ctx), t.ctx).then(
+    (async () => {
+      admit(deps, t.ctx, call);
+      const first = deps.access ? (m: Req) => checkMessage(t.ctx, m) : undefined;
+      return impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first), new MessageWriter<Res>(call, t.ctx), t.ctx);
+    })().then(
       () => endStream(call, t.ctx, t.finish()),
       (err: unknown) => endStream(call, t.ctx, t.finish(err)),
     );

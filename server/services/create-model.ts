@@ -8,6 +8,7 @@ import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import type { UnaryImpl } from '../rpc';
 import { describeModel } from '../views';
+import { withinQuota } from '../security/authorize';
 
 export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequest__Output, CreateModelResponse> {
   return async (req, ctx) => {
@@ -22,9 +23,9 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
     const { config, nonFinite } = configFromWire(req.optimizer);
     const overrides: Record<string, ParamOverride> = {};
     for (const [name, o] of Object.entries(req.overrides)) overrides[name] = overrideFromWire(o);
-    const model = deps.registry.create({
+    const model = withinQuota(ctx.principal, deps.registry, () => deps.registry.create({
       name: req.name, params, config, overrides, nonFinite: nonFinite ?? 'skip',
-    });
+    }));
     ctx.set({ optimizer: config.name, numel: model.numel });
     return { model: describeModel(model) };
   };

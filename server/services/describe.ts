@@ -4,15 +4,20 @@ import type { DescribeRequest__Output, DescribeResponse } from '../../proto';
 import type { ServiceDeps } from '../config';
 import type { UnaryImpl } from '../rpc';
 import { addBytes, describeModel, emptyBytes, modelBytes } from '../views';
+import { seesEverything, visibleModels } from '../security/authorize';
 
 export function describeHandler(deps: ServiceDeps): UnaryImpl<DescribeRequest__Output, DescribeResponse> {
   return async (req, ctx) => {
-    const models = req.model ? [deps.registry.get(req.model)] : deps.registry.list();
+    // A token with a namespace sees its own models only, in the list and in the totals (server/security).
+    const visible = visibleModels(ctx.principal, deps.registry.list());
+    const everything = seesEverything(ctx.principal);
+    const models = req.model ? [deps.registry.get(req.model)] : visible;
     if (req.model) ctx.set({ model: req.model });
-    // Totals cover every model and every stream in flight, whatever the request selected.
+    // Totals cover every model the caller may see (and, for callers that see all, every stream in flight),
+    // whatever the request selected.
     const memory = emptyBytes();
-    for (const m of deps.registry.list()) addBytes(memory, modelBytes(m));
-    const streams = deps.budget.inUse - memory.staging;
+    for (const m of visible) addBytes(memory, modelBytes(m));
+    const streams = everything ? deps.budget.inUse - memory.staging : 0;
     memory.staging += streams;
     memory.total += streams;
     const device = deps.engine.deviceInfo();
@@ -20,10 +25,10 @@ export function describeHandler(deps: ServiceDeps): UnaryImpl<DescribeRequest__O
       models: models.map(describeModel),
       totals: {
         backend: deps.engine.backend,
-        models: deps.registry.size,
+        models: visible.length,
         memory,
         stagingBudgetBytes: deps.budget.total,
-        device: device ? { name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes } : null,
+        device: device && everything ? { name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes } : null,
       },
     };
   };

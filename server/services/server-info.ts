@@ -5,17 +5,20 @@ import type { ServerInfoRequest__Output, ServerInfoResponse } from '../../proto'
 import { dtypes, hyperToWire, layoutToWire, optimizers, stateFormats, stateModes } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import type { UnaryImpl } from '../rpc';
+import { seesEverything } from '../security/authorize';
 
 export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoRequest__Output, ServerInfoResponse> {
   return async (_req, ctx) => {
     const { engine, config } = deps;
     const device = engine.deviceInfo();
+    // Free device memory tells how much other tenants hold: only callers that see every model get it (0 = not told).
+    const freeBytes = (b: number) => (seesEverything(ctx.principal) ? b : 0);
     ctx.set({ backend: engine.backend });
     return {
       version: deps.version,
       backend: engine.backend,
       threads: engine.threads,
-      devices: device ? [{ name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes }] : [],
+      devices: device ? [{ name: device.name, totalBytes: device.totalBytes, freeBytes: freeBytes(device.freeBytes) }] : [],
       capabilities: {
         // Every optimizer runs in every state mode for every dtype on both backends (optimizer spec D2, D7, D12).
         optimizers: OPTIMIZERS.map((name) => ({
@@ -32,7 +35,7 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
       limits: {
         maxMessageBytes: config.maxMessageBytes,
         maxChunkBytes: config.maxChunkBytes,
-        maxModels: config.maxModels,
+        maxModels: Math.min(config.maxModels, ctx.principal?.maxModels ?? Infinity),
         maxParamsPerModel: config.maxParamsPerModel,
         maxElements: constants.maxElements,
         maxDims: constants.maxDims,
