@@ -7,6 +7,8 @@ import { connect } from './client';
 import type { QstepClient } from './client';
 import type { SnapshotOptions } from './types';
 import { QstepError } from './errors';
+import { tlsFromFiles, tokenFromFile } from './security';
+import type { ConnectOptions } from './types';
 import { bytes, formatInfo, formatStats, table } from './format';
 import { restoreSnapshotFile, writeSnapshotFile } from './snapshot-file';
 import type { Progress } from './snapshot-file';
@@ -16,6 +18,22 @@ import type { DType } from '../native/lib/types';
 interface GlobalOptions {
   address: string;
   deadlineMs?: number;
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+  tokenFile?: string;
+}
+
+/** TLS and token options from the global flags and their environment variables (docs/service.md "Security"). */
+function securityOptions(g: GlobalOptions): Pick<ConnectOptions, 'tls' | 'token'> {
+  const useTls = g.tls || Boolean(g.tlsCa || g.tlsCert || g.tlsKey);
+  const token = g.tokenFile ? tokenFromFile(g.tokenFile) : process.env.QSTEP_TOKEN || undefined;
+  return {
+    tls: useTls ? tlsFromFiles({ ca: g.tlsCa, cert: g.tlsCert, key: g.tlsKey, serverName: g.tlsServerName }) : undefined,
+    token,
+  };
 }
 
 function positiveInt(v: string): number {
@@ -49,7 +67,7 @@ function progressBar(label: string): { update: Progress; stop: () => void } {
 
 async function withClient<T>(program: Command, fn: (c: QstepClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = program.opts<GlobalOptions>();
-  const client = connect(g.address, { unaryDeadlineMs: g.deadlineMs });
+  const client = connect(g.address, { unaryDeadlineMs: g.deadlineMs, ...securityOptions(g) });
   try {
     return await fn(client, g);
   } finally {
@@ -66,7 +84,14 @@ export function buildProgram(): Command {
     .description('qstep optimizer-step service: client commands (and `qstep serve [options]` to start a server)')
     .addOption(new Option('-a, --address <host:port>', 'server address').env('QSTEP_ADDRESS').default('127.0.0.1:50051'))
     .addOption(new Option('--deadline-ms <ms>', 'deadline for each unary call').argParser(positiveInt))
-    .addHelpText('after', '\nServer:\n  qstep serve [options]   start a CPU (or --backend cuda) server; see `qstep serve --help`');
+    .addOption(new Option('--tls', 'connect over TLS, verifying the server against the system roots').env('QSTEP_TLS'))
+    .addOption(new Option('--tls-ca <file>', 'connect over TLS, verifying the server against this CA (PEM)').env('QSTEP_TLS_CA'))
+    .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS (PEM)').env('QSTEP_CLIENT_CERT'))
+    .addOption(new Option('--tls-key <file>', 'private key of --tls-cert (PEM)').env('QSTEP_CLIENT_KEY'))
+    .addOption(new Option('--tls-server-name <name>', "name to check the server's certificate against").env('QSTEP_TLS_SERVER_NAME'))
+    .addOption(new Option('--token-file <file>', 'bearer token, read from a file (or set QSTEP_TOKEN)').env('QSTEP_TOKEN_FILE'))
+    .addHelpText('after', '\nServer:\n  qstep serve [options]   start a CPU (or --backend cuda) server; see `qstep serve --help`' +
+      '\n  qstep token create ...  make a token for `qstep serve --auth-tokens`; see `qstep token --help`');
 
   program.command('info')
     .description('server version, backend, devices, capabilities and limits')

@@ -30,6 +30,7 @@ import type {
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
 import type { ParamOverride as ParamOverrideMsg } from '../proto';
 import { QstepError, Status } from './errors';
+import { channelCredentials, checkToken, tlsChannelOptions } from './security';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
@@ -68,11 +69,17 @@ export class QstepClient {
     this.maxChunkBytes = options.maxChunkBytes ?? 1024 * 1024;
     if (!Number.isInteger(this.maxChunkBytes) || this.maxChunkBytes < 4) throw new TypeError('maxChunkBytes must be an integer >= 4');
     this.unaryDeadlineMs = options.unaryDeadlineMs ?? 30_000;
-    this.metadata = options.metadata ?? {};
-    const creds = options.credentials ?? grpc.credentials.createInsecure();
+    this.metadata = { ...options.metadata };
+    if (options.token !== undefined) {
+      checkToken(options.token);
+      // As metadata rather than call credentials: grpc-js refuses call credentials on plaintext channels.
+      this.metadata.authorization = `Bearer ${options.token}`;
+    }
+    const creds = options.credentials ?? (options.tls ? channelCredentials(options.tls) : grpc.credentials.createInsecure());
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      ...tlsChannelOptions(options.tls),
       ...options.channelOptions,
     };
     this.grpc = new QstepGrpcClient(address, creds, channelOptions);

@@ -2,6 +2,7 @@
 export { connect, QstepClient } from './client';
 export type * from './types';
 export { QstepError, Status } from './errors';
+export { tlsFromFiles, tokenFromFile } from './security';
 export { toFloat32, toUint16 } from './tensors';
 export type { Tensor, TensorData, TensorInput, TensorMap } from './tensors';
 export { writeSnapshotFile, restoreSnapshotFile, readSnapshotFileHeader } from './snapshot-file';

@@ -11,9 +11,24 @@ import type {
 import type { StateFormatName } from '../proto/convert';
 import type { Tensor, TensorMap } from './tensors';
 
+/** TLS to the server (client/security.ts). PEM contents, not paths (tlsFromFiles reads files). */
+export interface TlsOptions {
+  /** CA the server's certificate must chain to; default: the system roots. */
+  ca?: Buffer;
+  /** Client certificate and key, for servers that require mutual TLS. */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Name to verify the server's certificate against when it differs from the address's host. */
+  serverName?: string;
+}
+
 export interface ConnectOptions {
-  /** Default: insecure (plaintext). */
+  /** Default: insecure (plaintext), or TLS when `tls` is given. */
   credentials?: grpc.ChannelCredentials;
+  /** Connect over TLS (ignored when `credentials` is given). */
+  tls?: TlsOptions;
+  /** Bearer token, sent as 'authorization: Bearer <token>' metadata with every call. */
+  token?: string;
   /** Tensor bytes per message; the server refuses more than its Limits.max_chunk_bytes (1 MiB by default). */
   maxChunkBytes?: number;
   /** Deadline for unary calls when a call gives none (ms). Default 30 s. Streams have none unless given. */

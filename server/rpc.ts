@@ -12,7 +12,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Status, codeName, fail, toStatus } from './errors';
 import type { ServerMetrics } from './metrics';
-import { checkNamespace, modelOf } from './security/authorize';
+import { checkNamespace, checkRole, modelOf } from './security/authorize';
 import type { AccessControl, Principal } from './security/authorize';
 import { audit } from './security/audit';
 
@@ -185,8 +185,11 @@ interface Tracker {
  */
 function admit(deps: RpcDeps, ctx: CallContext, call: { metadata: grpc.Metadata }, msg?: unknown): void {
   if (!deps.access) return;
-  ctx.principal = deps.access.authenticate(call.metadata, ctx.method);
+  const model = msg === undefined ? undefined : modelOf(ctx.method, msg);
+  if (model !== undefined) ctx.set({ model }); // for the log and audit lines, also of a refusal
+  ctx.principal = deps.access.authenticate(call.metadata);
   ctx.set({ token: ctx.principal.name });
+  checkRole(ctx.principal, ctx.method);
   if (msg !== undefined) checkMessage(ctx, msg);
 }
 

@@ -76,10 +76,9 @@ export class AccessControl {
   constructor(readonly tokens: TokenSet) {}
 
   /**
-   * The principal behind a call's metadata, checked against the role table for `method`.
-   * Throws UNAUTHENTICATED or PERMISSION_DENIED; the messages never quote what the client sent.
+   * The principal behind a call's metadata. Throws UNAUTHENTICATED; the messages never quote what the client sent.
    */
-  authenticate(md: Metadata, method: string): Principal {
+  authenticate(md: Metadata): Principal {
     const values = md.get('authorization');
     if (values.length === 0) {
       throw new ServiceError(Status.UNAUTHENTICATED, "no token: send the metadata 'authorization: Bearer <token>'");
@@ -89,9 +88,6 @@ export class AccessControl {
     const entry = this.tokens.find(m[1]);
     if (!entry) throw new ServiceError(Status.UNAUTHENTICATED, 'unknown token');
     const { hash: _hash, ...principal } = entry;
-    if (!(ROLE_METHODS[entry.role] as readonly string[]).includes(method)) {
-      throw new ServiceError(Status.PERMISSION_DENIED, `token ${entry.name} (role ${entry.role}) may not call ${method}`);
-    }
     return principal;
   }
 
@@ -102,6 +98,13 @@ export class AccessControl {
     if (!entry) return null;
     const { hash: _hash, ...principal } = entry;
     return principal;
+  }
+}
+
+/** Refuses an RPC the principal's role does not allow (PERMISSION_DENIED, saying nothing about models). */
+export function checkRole(p: Principal, method: string): void {
+  if (!(ROLE_METHODS[p.role] as readonly string[]).includes(method)) {
+    throw new ServiceError(Status.PERMISSION_DENIED, `token ${p.name} (role ${p.role}) may not call ${method}`);
   }
 }
 

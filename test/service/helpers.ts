@@ -116,18 +116,20 @@ export async function eventually(cond: () => Promise<boolean> | boolean, ms = 50
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The service names a server's reflection (v1) lists. */
-export async function reflectionServices(address: string): Promise<string[]> {
+export async function reflectionServices(address: string, metadata: Record<string, string> = {}): Promise<string[]> {
   const dir = join(require.resolve('@grpc/reflection'), '..', '..', 'proto');
   const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [dir], keepCase: true, defaults: true, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & {
-      ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
+      ServerReflectionInfo(md?: grpc.Metadata): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
     } } } };
   };
   const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
   try {
     return await new Promise<string[]>((resolve, reject) => {
-      const call = client.ServerReflectionInfo();
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      const call = client.ServerReflectionInfo(md);
       call.on('data', (m) => {
         resolve((m.list_services_response?.service ?? []).map((s: { name: string }) => s.name));
         call.end();
