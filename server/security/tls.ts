@@ -139,7 +139,11 @@ export class CertificateFiles implements experimental.CertificateProvider {
 
   addCaCertificateListener(listener: CaCertificateUpdateListener): void {
     this.caListeners.add(listener);
-    listener(this.current.ca ? { caCertificate: this.current.ca } : null);
+    // Later, not now: grpc-js registers its watcher only after adding the listeners, and would miss an update
+    // delivered during the call (then it never accepts a connection).
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener)) listener(this.current.ca ? { caCertificate: this.current.ca } : null);
+    });
   }
 
   removeCaCertificateListener(listener: CaCertificateUpdateListener): void {
@@ -148,7 +152,9 @@ export class CertificateFiles implements experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityCertificateUpdateListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.current.cert, privateKey: this.current.key });
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.current.cert, privateKey: this.current.key });
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityCertificateUpdateListener): void {
