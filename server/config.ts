@@ -51,8 +51,8 @@ export interface ServerConfig {
   tlsKey: string;
   /** PEM CA bundle that client certificates must chain to (mutual TLS); '' = no client certificate asked. */
   tlsClientCa: string;
-  /** Poll the TLS files this often and reload when one changed (ms); 0 = reload on SIGHUP only. */
-  tlsWatchMs: number;
+  /** Poll the TLS and token files this often and reload when one changed (ms); 0 = reload on SIGHUP only. */
+  watchMs: number;
   /** Token file (server/security/tokens.ts); '' = no authentication. Re-read on SIGHUP. */
   authTokens: string;
   /** /metrics asks for a bearer token of role admin or metrics. */
@@ -61,6 +61,8 @@ export interface ServerConfig {
   reflection: 'token' | 'open' | 'off';
   /** Start even where the exposure rule (server/security/exposure.ts) says the server would be open. */
   insecure: boolean;
+  /** A plaintext port on `host` that answers grpc.health.v1 only (for probes that cannot speak TLS); -1 = none. */
+  healthPort: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -91,11 +93,12 @@ export const DEFAULT_CONFIG: ServerConfig = {
   tlsCert: '',
   tlsKey: '',
   tlsClientCa: '',
-  tlsWatchMs: 0,
+  watchMs: 0,
   authTokens: '',
   metricsToken: false,
   reflection: 'token',
   insecure: false,
+  healthPort: -1,
 };
 
 export interface ServiceDeps {

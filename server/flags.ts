@@ -56,14 +56,16 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .addOption(new Option('--tls-key <file>', 'PEM private key of --tls-cert').env('QSTEP_TLS_KEY'))
     .addOption(new Option('--tls-client-ca <file>', 'require client certificates signed by this CA (mutual TLS)')
       .env('QSTEP_TLS_CLIENT_CA'))
-    .addOption(new Option('--tls-watch-ms <n>', 'also reload the TLS files when they change, polled this often (0 = off)')
-      .env('QSTEP_TLS_WATCH_MS').default(d.tlsWatchMs).argParser(int('tls-watch-ms')))
+    .addOption(new Option('--watch-ms <n>', 'also reload TLS and token files when they change, polled this often (0 = off)')
+      .env('QSTEP_WATCH_MS').default(d.watchMs).argParser(int('watch-ms')))
     .addOption(new Option('--auth-tokens <file>', 'token file (`qstep token create`); every call needs a token')
       .env('QSTEP_AUTH_TOKENS'))
     .addOption(new Option('--metrics-token', '/metrics asks for a bearer token of role admin or metrics')
       .env('QSTEP_METRICS_TOKEN'))
     .addOption(new Option('--reflection <mode>', 'server reflection: token (any valid token), open or off')
       .choices(['token', 'open', 'off']).env('QSTEP_REFLECTION').default(d.reflection))
+    .addOption(new Option('--health-port <port>', 'plaintext port answering grpc.health.v1 only (-1 = none)')
+      .env('QSTEP_HEALTH_PORT').default(d.healthPort).argParser(int('health-port')))
     .addOption(new Option('--insecure', 'start even on a non-loopback host without TLS and tokens').env('QSTEP_INSECURE'))
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
@@ -72,8 +74,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
-    tlsCert?: string; tlsKey?: string; tlsClientCa?: string; tlsWatchMs: number; authTokens?: string;
-    metricsToken?: boolean; reflection: ServerConfig['reflection']; insecure?: boolean;
+    tlsCert?: string; tlsKey?: string; tlsClientCa?: string; watchMs: number; authTokens?: string;
+    metricsToken?: boolean; reflection: ServerConfig['reflection']; insecure?: boolean; healthPort: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -101,10 +103,11 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     tlsCert: o.tlsCert ?? '',
     tlsKey: o.tlsKey ?? '',
     tlsClientCa: o.tlsClientCa ?? '',
-    tlsWatchMs: num(o.tlsWatchMs),
+    watchMs: num(o.watchMs),
     authTokens: o.authTokens ?? '',
     metricsToken: o.metricsToken === true,
     reflection: o.reflection,
     insecure: o.insecure === true,
+    healthPort: num(o.healthPort),
   };
 }

@@ -21,6 +21,8 @@ import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { setupSecurity } from './security/setup';
+import { serveHealthPort } from './security/health-port';
+import type { HealthPort } from './security/health-port';
 import { bidi, clientStream, serverStream, unary } from './rpc';
 import type { RpcDeps } from './rpc';
 import { createModelHandler } from './services/create-model';
@@ -39,6 +41,8 @@ export interface RunningServer {
   port: number;
   /** The Prometheus port, or -1 when metrics are off. */
   metricsPort: number;
+  /** The plaintext health-only port, or -1 when there is none. */
+  healthPort: number;
   config: ServerConfig;
   deps: ServiceDeps;
   health: HealthImplementation;
@@ -75,6 +79,7 @@ function checkConfig(c: ServerConfig): void {
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
   int('shutdownGraceMs', 0);
+  int('healthPort', -1, 65535);
   if (!['cpu', 'cuda', 'auto'].includes(c.backend)) throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
 }
@@ -146,6 +151,16 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       throw err;
     }
   }
+  let healthPort: HealthPort | null = null;
+  if (config.healthPort >= 0) {
+    try {
+      healthPort = await serveHealthPort(health, config.host, config.healthPort);
+    } catch (err) {
+      server.forceShutdown();
+      if (metricsServer) metricsServer.close();
+      throw err;
+    }
+  }
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
@@ -170,6 +185,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
         });
       });
       if (metricsServer) await new Promise<void>((r) => metricsServer?.close(() => r()));
+      await healthPort?.close();
       if (config.stateDir) {
         const { saved, failed } = await saveModels(registry, config.stateDir, log);
         log.info({ stateDir: config.stateDir, saved, failed }, 'state-dir: models saved');
@@ -189,7 +205,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     return r;
   };
 
-  return { address, port, metricsPort, config, deps, health, shutdown, reloadSecurity };
+  return { address, port, metricsPort, healthPort: healthPort?.port ?? -1, config, deps, health, shutdown, reloadSecurity };
 }
 
 /** `qstep serve`: parses flags and env, starts, and stops gracefully on SIGTERM or SIGINT. */

@@ -8,6 +8,7 @@ import type { ServerConfig } from '../config';
 import { AccessControl } from './authorize';
 import { REFLECTION_MODES, metricsAuthorizer, reflectionGate } from './endpoints';
 import { checkExposure } from './exposure';
+import { pollFiles } from './file-watch';
 import { CertificateFiles } from './tls';
 import { TokenSet } from './tokens';
 
@@ -31,8 +32,8 @@ export function setupSecurity(config: ServerConfig, log: Logger): Security {
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new Error('--tls-cert and --tls-key go together: give both or neither');
   if (config.tlsClientCa && !config.tlsCert) throw new Error('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
   if (config.metricsToken && !config.authTokens) throw new Error('--metrics-token needs --auth-tokens (the tokens it accepts)');
-  if (!Number.isSafeInteger(config.tlsWatchMs) || config.tlsWatchMs < 0) {
-    throw new Error(`tlsWatchMs: expected an integer >= 0, got ${config.tlsWatchMs}`);
+  if (!Number.isSafeInteger(config.watchMs) || config.watchMs < 0) {
+    throw new Error(`watchMs: expected an integer >= 0, got ${config.watchMs}`);
   }
   const accepted = checkExposure({
     host: config.host, tls: Boolean(config.tlsCert), auth: Boolean(config.authTokens), metricsHost: config.metricsHost,
@@ -47,14 +48,10 @@ export function setupSecurity(config: ServerConfig, log: Logger): Security {
   const access = tokens ? new AccessControl(tokens) : undefined;
   if (certs) {
     log.info({ subject: certs.subject, validTo: certs.validTo, mutual: Boolean(config.tlsClientCa) }, 'tls');
-    certs.watch(config.tlsWatchMs, (err, info) => {
-      if (err) log.error({ err: err.message }, 'tls: reload failed; the previous certificate keeps serving');
-      else log.info({ ...info }, 'tls: certificate reloaded (file changed)');
-    });
   }
   if (tokens) log.info({ tokens: tokens.size, file: config.authTokens }, 'auth: tokens loaded');
 
-  return {
+  const security: Security = {
     credentials: certs ? certs.credentials() : grpc.ServerCredentials.createInsecure(),
     interceptors: access && config.reflection === 'token' ? [reflectionGate(access)] : [],
     access,
@@ -79,7 +76,16 @@ export function setupSecurity(config: ServerConfig, log: Logger): Security {
       return out;
     },
     close() {
-      certs?.close();
+      stopWatching();
     },
   };
+  const watched = [config.tlsCert, config.tlsKey, config.tlsClientCa, config.authTokens].filter(Boolean);
+  const stopWatching = config.watchMs > 0 && watched.length > 0
+    ? pollFiles(watched, config.watchMs, async () => {
+      const r = await security.reload();
+      for (const e of r.errors) log.error({ error: e }, 'reload failed; the previous files stay in use');
+      log.info({ tls: r.tls, tokens: r.tokens }, 'security reloaded (a file changed)');
+    })
+    : () => undefined;
+  return security;
 }

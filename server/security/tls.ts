@@ -3,7 +3,8 @@
 // grpc-js (1.14) builds a server's TLS settings from a CertificateProvider (its experimental
 // createCertificateProviderServerCredentials): each update the provider pushes becomes the secure context of NEW
 // connections (http2 setSecureContext); connections already open, and the streams on them, keep theirs. So a
-// reload never drops a call in flight. `reload()` re-reads the files (on SIGHUP, or when a polled file changes),
+// reload never drops a call in flight. `reload()` re-reads the files (on SIGHUP, or when a polled file changes:
+// file-watch.ts),
 // checks them (PEM parses, the key matches the certificate) and pushes them only if they are good: a half-written
 // or mismatched pair leaves the previous one serving.
 
@@ -11,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { experimental } from '@grpc/grpc-js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 
 type CaCertificateUpdateListener = experimental.CaCertificateUpdateListener;
 type IdentityCertificateUpdateListener = experimental.IdentityCertificateUpdateListener;
@@ -69,8 +70,6 @@ export class CertificateFiles implements experimental.CertificateProvider {
   private current: Loaded;
   private readonly caListeners = new Set<CaCertificateUpdateListener>();
   private readonly identityListeners = new Set<IdentityCertificateUpdateListener>();
-  private watchTimer: NodeJS.Timeout | null = null;
-  private mtimes = '';
 
   /** Reads and checks the files now; throws a message naming the flag and the file on any problem. */
   constructor(readonly files: TlsFiles) {
@@ -100,36 +99,6 @@ export class CertificateFiles implements experimental.CertificateProvider {
     this.current = check(f, cert, key, ca);
     this.push();
     return { subject: this.current.subject, validTo: this.current.validTo };
-  }
-
-  /**
-   * Polls the files' modification times every `ms` and reloads when one changed (for mounts such as Kubernetes
-   * Secrets, which replace files without a signal). `onReload` hears each outcome.
-   */
-  watch(ms: number, onReload: (err: Error | null, info?: { subject: string; validTo: string }) => void): void {
-    if (ms <= 0 || this.watchTimer) return;
-    const paths = [this.files.cert, this.files.key, ...(this.files.clientCa ? [this.files.clientCa] : [])];
-    const stamp = async () => (await Promise.all(paths.map((p) => stat(p)))).map((s) => `${s.mtimeMs}:${s.size}`).join(',');
-    stamp().then((s) => (this.mtimes = s), () => undefined);
-    let busy = false;
-    this.watchTimer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      stamp()
-        .then(async (s) => {
-          if (s === this.mtimes) return;
-          this.mtimes = s;
-          onReload(null, await this.reload());
-        })
-        .catch((err: unknown) => onReload(err instanceof Error ? err : new Error(String(err))))
-        .finally(() => (busy = false));
-    }, ms);
-    this.watchTimer.unref();
-  }
-
-  close(): void {
-    if (this.watchTimer) clearInterval(this.watchTimer);
-    this.watchTimer = null;
   }
 
   private push(): void {

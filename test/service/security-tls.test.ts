@@ -75,6 +75,17 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
       .to.equal('OK');
   });
 
+  it('--health-port answers grpc.health.v1 in plaintext beside a mutual-TLS port, and nothing else', async () => {
+    const s = await serve({ tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key, tlsClientCa: pki.caA.cert, healthPort: 0 });
+    expect(s.healthPort).to.be.greaterThan(0);
+    const probe = client(`127.0.0.1:${s.healthPort}`);
+    expect(await probe.health()).to.equal('SERVING');
+    expect(await outcome(probe)).to.equal('UNIMPLEMENTED'); // no qstep.v1 on the health port
+    const stopping = s.shutdown(1000);
+    servers.splice(servers.indexOf(s), 1);
+    await stopping;
+  });
+
   it('refuses to start on unreadable or mismatched certificate files, naming the flag and file', async () => {
     const bad = async (c: Parameters<typeof startServer>[0]) => (await serve(c).then(() => null, (e: Error) => e))?.message ?? '';
     expect(await bad({ tlsCert: pki.serverA.cert, tlsKey: pki.serverB.key })).to.include('does not belong to the certificate');
@@ -131,12 +142,12 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     expect(await fingerprint(c, 'live')).to.be.a('string'); // the first connection still works
   });
 
-  it('reload on file change (--tls-watch-ms) without a signal', async () => {
+  it('reload on file change (--watch-ms) without a signal', async () => {
     const cert = join(pki.dir, 'watched.pem');
     const key = join(pki.dir, 'watched.key');
     copyFileSync(pki.serverA.cert, cert);
     copyFileSync(pki.serverA.key, key);
-    const s = await serve({ tlsCert: cert, tlsKey: key, tlsWatchMs: 50 });
+    const s = await serve({ tlsCert: cert, tlsKey: key, watchMs: 50 });
     expect(await outcome(client(s.address, { tls: { ca: pki.read(pki.caA.cert) } }))).to.equal('OK');
     // Key first, then certificate: in between the pair does not match and the old one stays.
     copyFileSync(pki.serverB.key, key);
