@@ -350,6 +350,40 @@ describe('service: security start-up rules and token files', function () {
     }
   });
 
+  it('--reflection off removes reflection, open serves it without a token; --watch-ms reloads the token file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qstep-refl-'));
+    const servers: RunningServer[] = [];
+    const clients: QstepClient[] = [];
+    try {
+      const t1 = newToken();
+      const t2 = newToken();
+      const line = (name: string, t: string) => formatTokenLine({ name, role: 'reader', namespace: '', hash: hashToken(t), maxModels: Infinity, maxBytes: Infinity });
+      const file = join(dir, 'tokens');
+      writeFileSync(file, `${line('one', t1)}\n`);
+      const base = { port: 0, metricsPort: -1, logLevel: 'silent', threads: 1, authTokens: file };
+      const off = await startServer({ ...base, reflection: 'off' });
+      servers.push(off);
+      const offErr = await reflectionServices(off.address, { authorization: `Bearer ${t1}` }).then(() => null, (e: { code?: number }) => e);
+      expect(offErr?.code).to.equal(12); // UNIMPLEMENTED
+      const open = await startServer({ ...base, reflection: 'open', watchMs: 50 });
+      servers.push(open);
+      expect(await reflectionServices(open.address)).to.include('qstep.v1.Qstep');
+      const c2 = connect(open.address, { token: t2 });
+      clients.push(c2);
+      expect(await code(c2.listModels())).to.equal('UNAUTHENTICATED');
+      writeFileSync(file, `${line('one', t1)}\n${line('two', t2)}\n`);
+      const until = Date.now() + 10_000;
+      while ((await code(c2.listModels())) !== 'OK') {
+        if (Date.now() > until) throw new Error('the token file was not reloaded');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      for (const c of clients) c.close();
+      for (const s of servers) await s.shutdown(100);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('parses quotas with units and keeps the namespace * as every model', () => {
     const [e] = parseTokenFile(`name=x role=trainer namespace=* sha256=${hashToken('t').toString('hex')} max-models=3 max-bytes=2GiB`);
     expect(e.namespace).to.equal('');
