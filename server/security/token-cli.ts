@@ -8,14 +8,14 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { chmod, open, readFile, rename, unlink } from 'node:fs/promises';
-import { ROLES, TokenFileError, checkNamespace, checkTokenName, formatTokenLine, hashToken, newToken, parseTokenFile } from './tokens';
+import {
+  ROLES, TokenFileError, checkNamespace, checkTokenName, formatTokenLine, hashToken, newToken, parseQuota, parseTokenFile,
+} from './tokens';
 import type { Role } from './tokens';
 
 function count(v: string): number {
-  const m = /^(\d+)(KiB|MiB|GiB|TiB)?$/.exec(v);
-  const scale: Record<string, number> = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
-  const n = m ? Number(m[1]) * (m[2] ? scale[m[2]] : 1) : NaN;
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected a count such as 8 or 4GiB, got ${v.slice(0, 40)}`);
+  const n = parseQuota(v);
+  if (Number.isNaN(n)) throw new InvalidArgumentError(`expected a count such as 8 or 4GiB, got ${v.slice(0, 40)}`);
   return n;
 }
 

@@ -49,11 +49,17 @@ export function newToken(): string {
   return TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
 
-function parseCount(v: string, key: string, where: string): number {
+/** A quota: a whole number, optionally with a binary unit (8, 4GiB); NaN if malformed. */
+export function parseQuota(v: string): number {
   const m = /^(\d+)(KiB|MiB|GiB|TiB)?$/.exec(v);
   const scale = { KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
   const n = m ? Number(m[1]) * (m[2] ? scale[m[2] as keyof typeof scale] : 1) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new TokenFileError(`${where}: expected a count (e.g. 8 or 4GiB) for ${key}, got ${JSON.stringify(v.slice(0, 40))}`);
+  return Number.isSafeInteger(n) ? n : NaN;
+}
+
+function parseCount(v: string, key: string, where: string): number {
+  const n = parseQuota(v);
+  if (Number.isNaN(n)) throw new TokenFileError(`${where}: expected a count (e.g. 8 or 4GiB) for ${key}, got ${JSON.stringify(v.slice(0, 40))}`);
   return n;
 }
 
