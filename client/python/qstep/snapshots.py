@@ -40,8 +40,10 @@ class Snapshot:
         import torch
 
         desc = self._desc(name)
-        t = torch.from_numpy(self.array(name).copy())
-        return t.view(torch.bfloat16) if element_name(desc.element_type) == "BF16" else t
+        a = self.array(name)
+        if element_name(desc.element_type) == "BF16":
+            return torch.from_numpy(a.view(np.int16).copy()).view(torch.bfloat16)
+        return torch.from_numpy(a.copy())
 
     def pieces(self, max_bytes: int) -> Iterator[Tuple[int, int, memoryview]]:
         """(tensor index, byte offset, bytes) pieces of every tensor in header order."""

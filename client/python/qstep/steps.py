@@ -91,9 +91,10 @@ class _Target:
         if is_torch_tensor(self.value):
             import torch
 
-            src = torch.from_numpy(staged)
             if self.dtype == "bf16":
-                src = src.view(torch.bfloat16)
+                src = torch.from_numpy(staged.view(np.int16)).view(torch.bfloat16)
+            else:
+                src = torch.from_numpy(staged)
             with torch.no_grad():
                 self.value.copy_(src.reshape(self.value.shape))
         else:
