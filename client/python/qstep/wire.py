@@ -51,7 +51,8 @@ def encode_chunk(param_utf8: bytes, offset: int, dtype: int, data: memoryview) -
         head += _OFFSET_TAG + _varint(offset)
     if dtype:
         head += _DTYPE_TAG + _varint(dtype)
-    head += _DATA_TAG + _varint(len(data))
+    if len(data):
+        head += _DATA_TAG + _varint(len(data))
     return b"".join((_CHUNK_TAG, _varint(len(head) + len(data)), head, data))
 
 
@@ -131,6 +132,8 @@ def decode_step_response(raw: bytes) -> Union[step_pb2.StepResult, WeightsChunk]
         field, wt = key >> 3, key & 7
         if wt == _LEN and field in (1, 2):
             n, at = _read_varint(buf, at)
+            if at + n > len(buf):
+                raise ValueError("truncated StepResponse")
             body = buf[at : at + n]
             at += n
             found = step_pb2.StepResult.FromString(bytes(body)) if field == 1 else _parse_chunk(body)
