@@ -11,8 +11,7 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Union
 
 import grpc
 import numpy as np
@@ -34,9 +33,6 @@ RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE})
 DEFAULT_CHUNK_BYTES = 1024 * 1024
 STATE_FORMATS = {"none": snapshot_pb2.STATE_FORMAT_NONE, "raw": snapshot_pb2.STATE_FORMAT_RAW,
                  "dequantized": snapshot_pb2.STATE_FORMAT_DEQUANTIZED}
-
-ParameterSpec = Union[Sequence[Any], Mapping[str, Any]]
-
 
 def _identity(b: bytes) -> bytes:
     return b
@@ -244,8 +240,12 @@ class Client:
 
         The step carries (worker_id, step_id); step_id defaults to the next of this Client's increasing ids and 0
         turns idempotency off. A step whose transport fails (UNAVAILABLE) is sent again with the same ids, up to
-        `retries` times: the server applies it at most once.
+        `retries` times: the server applies it at most once. Weights flow only after the server applied the step:
+        if the call fails while they arrive (and the retries are spent), the targets may hold part of the new
+        weights; a repeat with the same step_id returns them whole.
         """
+        if step_id is not None and (not isinstance(step_id, int) or isinstance(step_id, bool) or not 0 <= step_id < 2**64):
+            raise invalid(f"step_id: expected an integer in [0, 2^64), got {quote(step_id)}")
         items = [tensor_bytes(n, v, grad_dtype) for n, v in named_items(grads, "step gradients")]
         if not items:
             raise invalid("step: no gradients given (the server would step every parameter of the model)")
@@ -257,8 +257,6 @@ class Client:
             gradients=[step_pb2.GradientSpec(param=t.name, dtype=WIRE_DTYPE[t.dtype]) for t in items],
             hyper=cfg.hyper_message(hyper, "hyper"),
             return_weights=bool(return_weights or targets.targets), weights_dtype=WIRE_DTYPE.get(wd, 0))
-        if header.step_id < 0:
-            raise invalid(f"step_id: expected a non-negative integer, got {quote(step_id)}")
         for pname, h in (param_hyper or {}).items():
             header.param_hyper[pname].CopyFrom(cfg.hyper_message(h, f"param_hyper[{pname!r}]"))
         if non_finite is not None:

@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 
 from .errors import QstepError, invalid, quote
-from .tensors import WIDTH, _torch_bytes, dtype_name, f32_from_bf16, is_torch_tensor, named_items, torch_dtype
+from .tensors import WIDTH, _torch_bytes, dtype_name, f32_from_bf16, is_torch_tensor, named_items
 
 _NUMPY_OF = {"fp32": np.float32, "fp16": np.float16, "bf16": np.uint16}
 

@@ -155,8 +155,6 @@ def chunk_views(data: np.ndarray, max_bytes: int) -> Iterator[Tuple[int, memoryv
     mv = memoryview(data).cast("B")
     for at in range(0, len(mv), step):
         yield at, mv[at : at + step]
-    if len(mv) == 0:
-        return
 
 
 def named_items(tensors: Any, what: str):

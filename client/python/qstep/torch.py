@@ -92,7 +92,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
     sends gradients narrowed (half the bytes of fp32); default each gradient's own dtype.
     overrides: {param name: settings} (qstep/bnb names, e.g. {"emb.weight": {"optim_bits": 32}}).
     Connection: token, tls, root_certificates, private_key, certificate_chain, server_name, timeout (forwarded to
-    qstep.Client).
+    qstep.Client); step_timeout: the deadline of each step in seconds (default none).
     """
 
     def __init__(self, params: Iterable[Any], address: Optional[str] = None, optimizer: str = "adamw", *,
@@ -101,7 +101,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
                  overrides: Optional[Mapping[str, Mapping[str, Any]]] = None, token: Optional[str] = None,
                  tls: bool = False, root_certificates: Optional[bytes] = None, private_key: Optional[bytes] = None,
                  certificate_chain: Optional[bytes] = None, server_name: Optional[str] = None,
-                 timeout: float = 30.0, **settings: Any):
+                 timeout: float = 30.0, step_timeout: Optional[float] = None, **settings: Any):
         self.optimizer_name, implied = parse_optimizer(optimizer)
         if client is None:
             if address is None:
@@ -115,6 +115,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
         self.model_name = name or f"torch-{uuid.uuid4().hex[:16]}"
         self.grad_dtype = dtype_name(grad_dtype, "grad_dtype") if grad_dtype is not None else None
         self.non_finite = non_finite
+        self.step_timeout = step_timeout
         self.last_result = None
         self._ready = False
 
@@ -314,7 +315,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
             return loss
         hyper, param_hyper = self._step_hyper(list(grads))
         self.last_result = self.client.step(self.model_name, grads, grad_dtype=self.grad_dtype, weights_into=into,
-                                            hyper=hyper, param_hyper=param_hyper, non_finite=self.non_finite)
+                                            hyper=hyper, param_hyper=param_hyper, non_finite=self.non_finite,
+                                            timeout=self.step_timeout)
         return loss
 
     # -- state ----------------------------------------------------------------------------------------------------

@@ -64,6 +64,19 @@ def test_bad_step_options_are_refused_and_change_nothing(client, ready, kwargs, 
     assert fingerprint(client, ready) == before
 
 
+@pytest.mark.parametrize("step_id", [-1, 2**64, 1.5, True])
+def test_bad_step_ids_are_refused(client, ready, step_id):
+    before = fingerprint(client, ready)
+    refused(INVALID, client.step, ready, {"w": randn([64, 64], "fp32", 0.01)}, step_id=step_id)
+    assert fingerprint(client, ready) == before
+
+
+def test_a_step_past_its_deadline_changes_nothing(client, ready):
+    before = fingerprint(client, ready)
+    refused(grpc.StatusCode.DEADLINE_EXCEEDED, client.step, ready, {"w": randn([64, 64], "fp32", 0.01)}, timeout=1e-6)
+    assert fingerprint(client, ready) == before
+
+
 def test_non_finite_gradients_skip_or_fail_and_change_nothing(client, ready):
     before = fingerprint(client, ready)
     g = randn([64, 64], "fp32", 0.01)
