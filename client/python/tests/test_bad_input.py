@@ -164,6 +164,7 @@ def test_bad_client_options():
 def test_unreachable_server_is_unavailable():
     with qstep.Client("127.0.0.1:1", timeout=2) as c:
         refused(grpc.StatusCode.UNAVAILABLE, c.server_info)
+        refused(grpc.StatusCode.UNAVAILABLE, c.wait_for_ready, 0.5)
 
 
 @pytest.mark.parametrize("optimizer, kwargs, says", [

@@ -21,6 +21,7 @@ SPECS = [("enc.weight", [64, 130], "fp32"), ("enc.bias", [130], "bf16"), ("head.
 
 
 def test_server_info_reports_limits_and_capabilities(client):
+    client.wait_for_ready(10)
     info = client.server_info()
     assert info.version and info.backend in ("cpu", "cuda")
     assert info.limits.max_chunk_bytes > 0 and info.limits.idempotency_window > 0

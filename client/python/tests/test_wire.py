@@ -38,3 +38,19 @@ def test_malformed_responses_raise():
     for raw in (b"", b"\x12\x05\x0a\x03ab", b"\x12\xff"):
         with pytest.raises(ValueError):
             decode_step_response(raw)
+
+
+def test_contiguous_tensors_and_arrays_are_viewed_not_copied():
+    import torch
+
+    from qstep.tensors import tensor_bytes
+
+    for t in (torch.randn(300, 7), torch.randn(64).to(torch.bfloat16), torch.randn(9).half()):
+        tb = tensor_bytes("t", t)
+        assert tb.data.ctypes.data == t.data_ptr() and tb.nbytes == t.numel() * t.element_size()
+    a = np.random.rand(40, 5).astype(np.float32)
+    assert np.shares_memory(tensor_bytes("a", a).data, a)
+    # A conversion or a gather has to copy, once.
+    t = torch.randn(20, 30)
+    assert tensor_bytes("t", t, "bf16").data.ctypes.data != t.data_ptr()
+    assert tensor_bytes("t", t.t()).data.ctypes.data != t.data_ptr()
