@@ -3,7 +3,7 @@
     opt = RemoteOptimizer(model.named_parameters(), "localhost:50051", "AdamW8bit", lr=1e-3)
 
 step() sends every parameter's .grad (named as in the model), and the server's updated weights are copied into
-the parameters in place. Settings take torch's and bitsandbytes' names (see MAPPING below and README.md); the
+the parameters in place. Settings take torch's and bitsandbytes' names (qstep/torch_names.py, README.md); the
 values live in `param_groups` as torch keeps them, so an lr scheduler's changes travel with the next step.
 state_dict() / load_state_dict() go through the server's Snapshot and Restore.
 """
@@ -23,65 +23,7 @@ from .client import Client
 from .errors import QstepError, invalid, quote
 from .snapshots import Snapshot
 from .tensors import ELEMENT_TYPE, dtype_name, tensor_bytes
-
-# Hyperparameters each optimizer keeps in its param groups, under torch's names.
-GROUP_KEYS = {
-    "adam": ("lr", "betas", "eps", "weight_decay"),
-    "adamw": ("lr", "betas", "eps", "weight_decay"),
-    "lamb": ("lr", "betas", "eps", "weight_decay"),
-    "lion": ("lr", "betas", "weight_decay"),
-    "ademamix": ("lr", "betas", "alpha", "eps", "weight_decay", "t_alpha", "t_beta3"),
-    "sgd": ("lr", "momentum", "weight_decay"),
-    "lars": ("lr", "momentum", "weight_decay"),
-    "rmsprop": ("lr", "alpha", "eps", "weight_decay"),
-    "adagrad": ("lr", "eps", "weight_decay"),
-}
-BETA_COUNT = {"adam": 2, "adamw": 2, "lamb": 2, "lion": 2, "ademamix": 3}
-# bitsandbytes' layout settings (and qstep's block_size), passed through as the model's layout.
-LAYOUT_SETTINGS = ("optim_bits", "block_wise", "block_size", "min_8bit_size", "min8bit_size", "percentile_clipping",
-                   "max_unorm", "is_paged", "paged", "skip_zeros")
-# torch / bnb arguments qstep does not implement: accepted only at the value that means "off".
-UNSUPPORTED_UNLESS = {"amsgrad": False, "nesterov": False, "dampening": 0, "maximize": False, "centered": False,
-                      "lr_decay": 0, "initial_accumulator_value": 0, "args": None}
-# Implementation switches of torch's optimizers; they change nothing here.
-IGNORED = ("foreach", "fused", "capturable", "differentiable")
-
-
-def parse_optimizer(name: str) -> Tuple[str, Dict[str, Any]]:
-    """'adamw', 'AdamW8bit', 'PagedAdamW32bit', 'SGD', 'Momentum8bit', ... -> (qstep name, implied layout)."""
-    if not isinstance(name, str):
-        raise invalid(f"optimizer: expected a name such as 'adamw' or 'AdamW8bit', got {quote(name)}")
-    n = name.lower().replace("_", "")
-    implied: Dict[str, Any] = {}
-    if n.startswith("paged"):
-        implied["paged"] = True
-        n = n[len("paged"):]
-    for suffix, bits in (("8bit", 8), ("32bit", 32)):
-        if n.endswith(suffix):
-            implied["optim_bits"] = bits
-            n = n[: -len(suffix)]
-    n = {"momentum": "sgd"}.get(n, n)
-    if n not in GROUP_KEYS:
-        raise invalid(f"optimizer: unknown optimizer {quote(name)} (qstep has {', '.join(GROUP_KEYS)}, with bnb's "
-                      "8bit/32bit suffixes and Paged prefix)")
-    return n, implied
-
-
-def group_to_hyper(optimizer: str, group: Mapping[str, Any]) -> Dict[str, Any]:
-    """A param group's values (torch names) as qstep Hyperparameters settings."""
-    out: Dict[str, Any] = {}
-    for key in GROUP_KEYS[optimizer]:
-        if key not in group:
-            continue
-        v = group[key]
-        if key == "momentum" or (key == "alpha" and optimizer == "rmsprop"):
-            out["betas"] = [v]
-        elif key == "betas":
-            out["betas"] = list(v)
-        else:
-            out[key] = v
-    return out
-
+from .torch_names import group_to_hyper, parse_optimizer, server_defaults, split_settings
 
 class RemoteOptimizer(torch.optim.Optimizer):
     """
@@ -119,7 +61,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
         self.last_result = None
         self._ready = False
 
-        defaults, layout = self._split(settings, implied, "settings")
+        defaults, layout = split_settings(self.optimizer_name, settings, implied, "settings")
         groups = self._groups(params, defaults, layout)
         super().__init__(groups, defaults)
         self._ready = True
@@ -128,54 +70,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
 
     # -- settings -------------------------------------------------------------------------------------------------
 
-    def _server_defaults(self) -> Dict[str, Any]:
-        for cap in self.client.server_info().capabilities.optimizers:
-            if cfg.optimizer_name(cap.optimizer) == self.optimizer_name:
-                d = cap.defaults
-                betas = list(d.betas)
-                values = {"lr": d.lr, "eps": d.eps, "weight_decay": d.weight_decay, "t_alpha": d.t_alpha,
-                          "t_beta3": d.t_beta3}
-                if self.optimizer_name in BETA_COUNT:
-                    values["betas"] = tuple(betas[: BETA_COUNT[self.optimizer_name]])
-                    values["alpha"] = d.alpha
-                else:
-                    values["momentum"] = values["alpha"] = betas[0] if betas else 0.0
-                return {k: values[k] for k in GROUP_KEYS[self.optimizer_name]}
-        raise QstepError(grpc.StatusCode.FAILED_PRECONDITION,
-                         f"the server does not offer the {self.optimizer_name} optimizer")
-
-    def _split(self, settings: Mapping[str, Any], base_layout: Mapping[str, Any], where: str):
-        """(hyperparameters under torch names, layout settings) of one set of keyword settings."""
-        hyper: Dict[str, Any] = {}
-        layout: Dict[str, Any] = dict(base_layout)
-        keys = GROUP_KEYS[self.optimizer_name]
-        for key, value in settings.items():
-            if key in keys:
-                if key == "betas":
-                    betas = tuple(float(b) for b in value)
-                    want = BETA_COUNT[self.optimizer_name]
-                    if len(betas) != want:
-                        raise invalid(f"{where}: {self.optimizer_name} takes {want} betas, got {quote(value)}")
-                    value = betas
-                hyper[key] = value
-            elif key in LAYOUT_SETTINGS:
-                layout[key] = value
-            elif key in UNSUPPORTED_UNLESS:
-                if value != UNSUPPORTED_UNLESS[key]:
-                    raise invalid(f"{where}: {key}={quote(value)} is not supported by qstep's "
-                                  f"{self.optimizer_name}")
-            elif key == "momentum" and self.optimizer_name == "rmsprop":
-                if value:
-                    raise invalid(f"{where}: RMSprop with momentum is not supported by qstep")
-            elif key in IGNORED or key == "params":
-                continue
-            else:
-                raise invalid(f"{where}: {quote(key)} is not a setting of {self.optimizer_name} "
-                              f"(expected one of {', '.join(keys + LAYOUT_SETTINGS)})")
-        return hyper, layout
-
     def _groups(self, params: Iterable[Any], defaults: Dict[str, Any], layout: Dict[str, Any]) -> List[dict]:
-        server = self._server_defaults()
+        server = server_defaults(self.client.server_info(), self.optimizer_name)
         base = {**server, **defaults}
         items = list(params)
         if not items:
@@ -190,7 +86,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
                 if not (isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], torch.Tensor)):
                     raise invalid(f"param group {i}: parameters must be (name, tensor) pairs, as from "
                                   f"model.named_parameters(); got {quote(p)}")
-            hyper, glayout = self._split({k: v for k, v in g.items() if k != "params"}, layout, f"param group {i}")
+            hyper, glayout = split_settings(self.optimizer_name, {k: v for k, v in g.items() if k != "params"}, layout,
+                                            f"param group {i}")
             groups.append({"params": [p for _, p in pairs], "names": [n for n, _ in pairs], **base, **hyper,
                            "qstep_layout": glayout})
         self.defaults_layout = layout

@@ -174,6 +174,8 @@ def test_unreachable_server_is_unavailable():
     ("rmsprop", dict(momentum=0.9), "momentum"),
     ("adagrad", dict(lr_decay=0.1), "lr_decay"),
     ("adam", dict(betas=(0.9,)), "betas"),
+    ("adam", dict(betas="0.9"), "betas"),
+    ("adam", dict(betas=0.9), "betas"),
     ("adam", dict(learning_rate=0.1), "learning_rate"),
     ("AdamX8bit", {}, "AdamX8bit"),
 ])
