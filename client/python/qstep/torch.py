@@ -45,6 +45,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
                  certificate_chain: Optional[bytes] = None, server_name: Optional[str] = None,
                  timeout: float = 30.0, step_timeout: Optional[float] = None, **settings: Any):
         self.optimizer_name, implied = parse_optimizer(optimizer)
+        self._owns_client = client is None
         if client is None:
             if address is None:
                 raise invalid("RemoteOptimizer: give the server's address or a qstep.Client")
@@ -288,3 +289,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
     def delete_model(self) -> None:
         """Frees the model on the server."""
         self.client.delete_model(self.model_name)
+
+    def close(self) -> None:
+        """Closes the connection (when this optimizer opened it); the model stays on the server."""
+        if self._owns_client:
+            self.client.close()

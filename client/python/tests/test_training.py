@@ -58,6 +58,7 @@ def test_mlp_reaches_the_accuracy_of_torch_adamw(server, optimizer, grad_dtype, 
         remote_acc = train(model, opt, data)
         torch_acc = train(twin, torch.optim.AdamW(twin.parameters(), lr=3e-3, weight_decay=0.01), data)
         assert torch_acc > 0.9, torch_acc
+        print(f"{optimizer}: accuracy {remote_acc:.4f} (torch.optim.AdamW {torch_acc:.4f})")
         assert remote_acc >= torch_acc - slack, (remote_acc, torch_acc)
     finally:
         opt.delete_model()
