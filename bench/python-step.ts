@@ -1,15 +1,16 @@
 // The Python client's step time beside the TypeScript client's, in the same run on the same server: one
 // `qstep serve` process; the TypeScript client steps a model of 16M fp32 parameters in 8 tensors (Adam, fp32 state)
-// with the weights copied back into the worker's arrays (weightsInto), then bench/python-step.py times
-// RemoteOptimizer.step() on the same layout (gradients out of .grad, weights into the parameters in place), then
-// the TypeScript client runs again (its median covers both rounds, so a drift of the machine shows in both).
+// with the weights copied back into the worker's arrays (weightsInto), and bench/python-step.py, a second process,
+// times RemoteOptimizer.step() on the same layout (gradients out of .grad, weights into the parameters in place).
+// The two alternate step by step, so that load on the machine hits them alike.
 //
 //   npm run bench:python [-- --steps 8 --params 16777216 --tensors 8]
 //
 // Prints a table and writes bench/results/python-step.json with "ratio" = Python median / TypeScript median
 // (1.0 = as fast; > 1 = the Python client is slower by that factor).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '../client';
@@ -68,26 +69,37 @@ async function main(): Promise<void> {
     await client.uploadParameters('ts-bench', new Map(names.map((n) => [n, randomTensor(per)])));
     const gradSets = [0, 1].map(() => names.map(() => randomTensor(per)));
     const weights = new Map(names.map((n) => [n, new Float32Array(per)]));
-    const tsTimes: number[] = [];
-    let stepId = 0;
-    const tsRound = async () => {
-      for (let i = 0; i < warmup + steps; i++) {
-        const grads = gradSets[i % 2];
-        const t0 = performance.now();
-        await client.step('ts-bench', new Map(names.map((n, k) => [n, grads[k]])), {
-          returnWeights: true, weightsInto: weights, stepId: ++stepId, workerId: 'ts-bench',
-        });
-        if (i >= warmup) tsTimes.push(performance.now() - t0);
-      }
+    const py = spawn(process.env.QSTEP_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench', 'python-step.py'),
+      '--address', server.address, '--params', String(params), '--tensors', String(nTensors)],
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();
+    const readPy = async (): Promise<Record<string, number>> => {
+      const next = await lines.next();
+      if (next.done) throw new Error('bench/python-step.py ended early');
+      return JSON.parse(next.value) as Record<string, number>;
     };
-    await tsRound();
-    const py = spawnSync(process.env.QSTEP_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench', 'python-step.py'),
-      '--address', server.address, '--params', String(params), '--tensors', String(nTensors), '--steps', String(steps),
-      '--warmup', String(warmup)], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    if (py.status !== 0) throw new Error(`bench/python-step.py exited with ${py.status}`);
-    const pyRes = JSON.parse(py.stdout.trim().split('\n').pop() as string) as Record<string, { median_ms: number; min_ms: number }>;
-    await tsRound();
+    await readPy(); // {"ready": true}
+    const tsTimes: number[] = [];
+    const pyTimes: Record<'remote' | 'remote_bf16' | 'torch_local', number[]> = { remote: [], remote_bf16: [], torch_local: [] };
+    for (let i = 0; i < warmup + steps; i++) {
+      const grads = gradSets[i % 2];
+      const t0 = performance.now();
+      await client.step('ts-bench', new Map(names.map((n, k) => [n, grads[k]])), {
+        returnWeights: true, weightsInto: weights, stepId: i + 1, workerId: 'ts-bench',
+      });
+      const tsMs = performance.now() - t0;
+      py.stdin.write('step\n');
+      const p = await readPy();
+      if (i >= warmup) {
+        tsTimes.push(tsMs);
+        for (const k of Object.keys(pyTimes) as (keyof typeof pyTimes)[]) pyTimes[k].push(p[k]);
+      }
+    }
+    py.stdin.end();
+    await new Promise((resolve) => py.on('exit', resolve));
+    if (py.exitCode !== 0) throw new Error(`bench/python-step.py exited with ${py.exitCode}`);
     await client.deleteModel('ts-bench');
+    const pyRes = Object.fromEntries(Object.entries(pyTimes).map(([k, v]) => [k, { median_ms: median(v), min_ms: Math.min(...v) }]));
 
     const ts = median(tsTimes);
     const rows: [string, number, number][] = [
@@ -96,8 +108,8 @@ async function main(): Promise<void> {
       ['Python RemoteOptimizer.step(), bf16 grads', pyRes.remote_bf16.median_ms, pyRes.remote_bf16.min_ms],
       ['local torch.optim.Adam step (no server)', pyRes.torch_local.median_ms, pyRes.torch_local.min_ms],
     ];
-    console.log(`${params} fp32 parameters in ${nTensors} tensors, Adam fp32 state, weights returned; ${steps} steps each ` +
-      `(TypeScript: 2 rounds around the Python run)`);
+    console.log(`${params} fp32 parameters in ${nTensors} tensors, Adam fp32 state, weights returned; ${steps} steps each, ` +
+      'TypeScript and Python alternating');
     console.log(['path'.padEnd(44), 'median ms', 'min ms', 'vs TS'].join('  '));
     for (const [label, med, min] of rows) {
       console.log([label.padEnd(44), med.toFixed(1).padStart(9), min.toFixed(1).padStart(6), (med / ts).toFixed(2).padStart(5)].join('  '));
