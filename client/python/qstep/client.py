@@ -240,12 +240,14 @@ class Client:
 
         The step carries (worker_id, step_id); step_id defaults to the next of this Client's increasing ids and 0
         turns idempotency off. A step whose transport fails (UNAVAILABLE) is sent again with the same ids, up to
-        `retries` times: the server applies it at most once. Weights flow only after the server applied the step:
+        `retries` times (each attempt with the full `timeout`): the server applies it at most once. Weights flow only after the server applied the step:
         if the call fails while they arrive (and the retries are spent), the targets may hold part of the new
         weights; a repeat with the same step_id returns them whole.
         """
         if step_id is not None and (not isinstance(step_id, int) or isinstance(step_id, bool) or not 0 <= step_id < 2**64):
             raise invalid(f"step_id: expected an integer in [0, 2^64), got {quote(step_id)}")
+        if retries is not None and (not isinstance(retries, int) or retries < 0):
+            raise invalid(f"retries: expected an integer >= 0, got {quote(retries)}")
         items = [tensor_bytes(n, v, grad_dtype) for n, v in named_items(grads, "step gradients")]
         if not items:
             raise invalid("step: no gradients given (the server would step every parameter of the model)")

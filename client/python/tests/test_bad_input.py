@@ -56,6 +56,7 @@ def test_bad_gradients_are_refused_and_change_nothing(client, ready, grads, code
     (dict(weights_into={"b": torch.empty(64)}), "no gradient"),
     (dict(non_finite="ignore"), "non_finite"),
     (dict(param_hyper={"b": {"lr": 0.1}}), "b"),  # b is not stepped here
+    (dict(retries=-1), "retries"),
 ])
 def test_bad_step_options_are_refused_and_change_nothing(client, ready, kwargs, says):
     before = fingerprint(client, ready)
