@@ -153,3 +153,31 @@ def test_resume_attaches_and_takes_the_servers_weights(server, name):
         assert again.last_result.model_step == 4
     finally:
         opt.delete_model()
+
+
+def test_a_non_finite_gradient_changes_nothing_and_a_closure_runs(server):
+    model = torch.nn.Linear(16, 4)
+    opt = RemoteOptimizer(model.named_parameters(), server.address, "adam", lr=1e-2)
+    try:
+        before = [p.detach().clone() for p in model.parameters()]
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        model.bias.grad[1] = float("inf")
+        opt.step()
+        assert opt.last_result.skipped and opt.last_result.non_finite == ["bias"]
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        assert opt.client.describe(opt.model_name).model_step == 0
+        x, y = torch.randn(8, 16), torch.randn(8, 4)
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+
+        loss = opt.step(closure)
+        assert loss is not None and not opt.last_result.skipped and opt.last_result.model_step == 1
+        assert not torch.equal(before[0], model.weight)
+    finally:
+        opt.delete_model()
+        opt.close()
