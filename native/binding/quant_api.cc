@@ -24,14 +24,24 @@ Napi::Object constants(Napi::Env env) {
   modes.Set("blockwise8", int(StateMode::BLOCKWISE8));
   modes.Set("static8", int(StateMode::STATIC8));
   c.Set("stateModes", modes);
+  // Kernel families by the name and traits their Op headers declare (never typed again here).
   Napi::Object ops = Napi::Object::New(env);
-  ops.Set("adam", int(OpKind::ADAM));
-  ops.Set("lion", int(OpKind::LION));
-  ops.Set("momentum", int(OpKind::MOMENTUM));
-  ops.Set("rmsprop", int(OpKind::RMSPROP));
-  ops.Set("adagrad", int(OpKind::ADAGRAD));
-  ops.Set("ademamix", int(OpKind::ADEMAMIX));
+  Napi::Object traits = Napi::Object::New(env);
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    with_op(OpKind(k), [&](auto op) {
+      using Op = decltype(op);
+      ops.Set(Op::kName, k);
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("streams", Op::kStreams);
+      t.Set("rows1", Op::kRows1);
+      t.Set("trust", Op::kHasNormTerm);
+      t.Set("schedules", Op::kSchedules);
+      t.Set("zeroVGuard", Op::kZeroVGuard);
+      traits.Set(Op::kName, t);
+    });
+  }
   c.Set("opKinds", ops);
+  c.Set("opTraits", traits);
   c.Set("mapSize", kMapSize);
   c.Set("cpuIsa", cpu_isas(env));
   c.Set("defaultBlockSize", double(kDefaultBlockSize));

@@ -243,7 +243,7 @@ class CpuBackend final : public Backend {
             const float pnorm = float(std::sqrt(reduce_squares<T>(p, ps.spec.n)));
             const float unorm = float(norm_pass<Op, T>(ps, c, g, view.v));
             ps.unorm = unorm;
-            c.update_scale = trust_scale(unorm, pnorm, w.hyper.max_unorm, c.eps, Op::kStreams == 2);
+            c.update_scale = trust_scale(unorm, pnorm, w.hyper.max_unorm, c.eps, !Op::kTrustAddsEps);
           }
         }
         update_pass<Op, T>(ps, c, p, g, view);

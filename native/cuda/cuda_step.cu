@@ -159,7 +159,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
       const float pnorm = float(std::sqrt(host_sums[3 * w + 1]));
       const float unorm = float(host_sums[3 * w + 2]);
       ps.unorm = unorm;
-      cs[w].update_scale = trust_scale(unorm, pnorm, work[w].hyper.max_unorm, cs[w].eps, ps.streams == 2);
+      cs[w].update_scale = trust_scale(unorm, pnorm, work[w].hyper.max_unorm, cs[w].eps, !op_trust_adds_eps(ps.spec.op));
     }
   }
 

@@ -16,6 +16,12 @@ struct AdamOp {
   static constexpr bool kCoupledDecay = false;
   static constexpr bool kSkipZeros = true;
   static constexpr bool kHasNormTerm = true;
+  // Traits read by the engine and exported to TypeScript (native/lib/optimizers.ts checks its table against them).
+  static constexpr const char* kName = "adam";  // the kernel family's name in the addon's opKinds
+  static constexpr int kRows1 = 1;             // streams kept in state1; the rest in state2
+  static constexpr bool kSchedules = false;      // alpha/beta3 warm-up schedulers (docs/math.md §12)
+  static constexpr bool kZeroVGuard = true;     // divides a stored momentum by a second moment (§19)
+  static constexpr bool kTrustAddsEps = false;   // trust-ratio threshold form (LARS adds eps; §11)
 
   QSTEP_HD static void advance(const StepConsts& c, float g, float (&s)[kStreams]) {
     s[0] = s[0] * c.beta1 + c.one_m_beta1 * g;
@@ -25,7 +31,9 @@ struct AdamOp {
   template <class R, class F>
   QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
                                const float (&s)[kStreams]) {
-    const float p_new = R::param(p + c.update_scale * c.step_size * (s[0] / (sqrtf(s[1]) + c.eps_c2)));
+    const float sv = sqrtf(s[1]);
+    const float m = R::kQuantized ? capped_m(s[0], sv, c.zv_r1) : s[0];  // zero-v guard (docs/math.md §19)
+    const float p_new = R::param(p + c.update_scale * c.step_size * (m / (sv + c.eps_c2)));
     return F::wd(c) ? R::param(p_new * c.decay) : p_new;
   }
 

@@ -18,6 +18,7 @@ struct Rounding {
   QSTEP_HD static float param(float x) { return round_to<T>(x); }
   QSTEP_HD static float grad(float x) { return kFp32State ? round_to<T>(x) : x; }
   QSTEP_HD static float lion_step(float x) { return kFp32State ? x : round_to<T>(x); }
+  static constexpr bool kQuantized = !kFp32State;  // the zero-v guard acts only on 8-bit state (docs/math.md §19)
 };
 
 QSTEP_HD float sign_of(float x) { return float(x > 0.f) - float(x < 0.f); }
@@ -70,7 +71,7 @@ QSTEP_HD float element_step(const StepConsts& c, float g_raw, float p, float (&s
 }
 
 // Squared contribution of one element to the update norm of LAMB/LARS (spec 11): the new state computed from the
-// gnorm-scaled gradient without the weight-decay term.
+// gnorm-scaled gradient without the weight-decay term; 0 for an element skip_zeros keeps.
 template <class Op>
 QSTEP_HD float element_norm_term(const StepConsts& c, float g_raw, const float (&s_old)[Op::kStreams]) {
   float s[Op::kStreams];
@@ -79,7 +80,9 @@ QSTEP_HD float element_norm_term(const StepConsts& c, float g_raw, const float (
   const float g = g_raw * c.gnorm_scale;
   Op::advance(c, g, s);
   const float u = Op::norm_term(c, s);
-  return u * u;
+  // An element skip_zeros keeps adds nothing to the update norm (docs/math.md D13): it is not updated.
+  const bool kept = Op::kSkipZeros & c.skip_zeros & (g_raw == 0.f);
+  return kept ? 0.f : u * u;
 }
 
 }  // namespace qstep

@@ -19,7 +19,10 @@ export type CpuIsa = 'avx2' | 'avx512';
 export interface NativeConstants {
   dtypes: Record<string, number>;
   stateModes: Record<string, number>;
+  /** Kernel families by the name each Op header exports (`kName`), with their codes. */
   opKinds: Record<string, number>;
+  /** The traits of each Op header (native/kernels/*.h), keyed like opKinds; checked against optimizers.ts. */
+  opTraits: Record<string, { streams: number; rows1: number; trust: boolean; schedules: boolean; zeroVGuard: boolean }>;
   mapSize: number;
   /** The forms of the CPU 8-bit block loops: the one in use and those this CPU can run. */
   cpuIsa: { default: CpuIsa; available: CpuIsa[] };
@@ -57,6 +60,7 @@ export interface NativeHyper {
   tAlpha: number;
   tBeta3: number;
   skipZeros: boolean;
+  zeroVGuard: boolean;
   maxUnorm: number;
 }
 

@@ -2,8 +2,6 @@
 // Numbers that have one definition in C++ (block sizes, map size, limits) are read from the addon at load time
 // (see constants.ts); this file only declares shapes.
 
-import type { GradientBuffer } from './gradient-buffer';
-
 /** Storage dtype of a parameter or gradient. fp16/bf16 travel as their raw 16-bit patterns. */
 export type DType = 'fp32' | 'fp16' | 'bf16';
 
@@ -23,8 +21,8 @@ export type BackendName = 'cpu' | 'cuda';
 
 /**
  * Hyperparameters read at every step (spec 3.2). Every field is optional in a config; defaults come from the
- * optimizer (spec section 2). `betas` has 2 entries, 3 for AdEMAMix (beta1, beta2, beta3); for sgd/lars betas[0] is
- * the momentum, for rmsprop betas[0] is alpha.
+ * optimizer (docs/math.md §2). `betas` holds exactly as many numbers as the optimizer's table row names
+ * (optimizers.ts): adam/adamw/lamb/lion 2, ademamix 3, sgd/lars 1 (momentum), rmsprop 1 (alpha), adagrad none.
  */
 export interface Hyperparameters {
   lr: number;
@@ -38,6 +36,11 @@ export interface Hyperparameters {
   tBeta3: number;
   /** skip_zeros (spec D5): elements whose raw gradient is exactly 0 keep their parameter and state. */
   skipZeros: boolean;
+  /**
+   * 8-bit zero-second-moment guard (docs/math.md §19): in 8-bit modes the second moment an update divides by is
+   * floored at the bound 32-bit state always satisfies. Only for optimizers whose table row allows it.
+   */
+  zeroVGuard: boolean;
 }
 
 /** Layout decisions, consulted only when a parameter's state is created (spec 3.2). */
@@ -93,19 +96,6 @@ export interface StateSnapshot {
   numel: number;
   step: number;
   tensors: Record<string, { dtype: 'f32' | 'u8'; shape: number[]; data: Buffer }>;
-}
-
-export interface StepItem<P> {
-  param: P;
-  /**
-   * Raw little-endian gradient bytes of `gradDtype`, exactly numel elements, or a GradientBuffer of numel elements
-   * (checked for NaN/Inf as it was written, so the step need not check it again). Converted to the parameter dtype.
-   */
-  grad: Buffer | GradientBuffer;
-  /** Required for a Buffer; a GradientBuffer carries its own (if given, it must agree). */
-  gradDtype?: DType;
-  /** Per-step changes (e.g. a scheduler's lr) laid over the model config and the parameter's override. */
-  hyper?: Partial<Hyperparameters>;
 }
 
 export interface ParamStepResult {

@@ -3,8 +3,8 @@
 //   * weight decay (T2, D8): Adam/AdamW/LAMB/AdEMAMix decoupled after the step, p = (p - lr*u)(1 - lr*wd);
 //     Lion decoupled before the sign step; SGD/LARS/RMSprop/Adagrad coupled, g = g + wd*p, in the state and in the
 //     RMSprop/Adagrad numerator, in every mode;
-//   * skip_zeros (D5): an element whose raw gradient is exactly 0 keeps its parameter and its state (no decay),
-//     for every optimizer except AdEMAMix;
+//   * skip_zeros (D5, D13): an element whose gradient as it arrived is +-0 keeps its parameter and its state (no
+//     decay), for every optimizer, AdEMAMix included, and adds nothing to a LAMB/LARS update norm;
 //   * percentile clipping (9, D3) scales the gradient before everything else; LAMB/LARS trust ratio (11, D7);
 //   * momentum's buffer is the first (scaled, decayed) gradient at t = 1 (T3); AdEMAMix schedulers (12).
 // 8-bit modes use the same function: under the protocol of spec 16.2 the reference state is re-synchronized to the
@@ -125,8 +125,8 @@ function adamFamily(c: Ctx): { updateScale: number; unorm: number } {
     const mi = b1 * m[i] + (1 - b1) * gi;
     const vi = b2 * v[i] + (1 - b2) * gi * gi;
     u[i] = mi / c1 / (Math.sqrt(vi) / c2 + h.eps);
-    unorm += u[i] * u[i]; // spec 11: the norm pass runs over every element; skip_zeros acts in the update only
-    if (c.skip(i)) continue;
+    if (c.skip(i)) continue; // D13: a skipped element adds nothing to the update norm
+    unorm += u[i] * u[i];
     m[i] = mi;
     v[i] = vi;
   }
@@ -148,12 +148,12 @@ function momentumFamily(c: Ctx): { updateScale: number; unorm: number } {
   let unorm = 0;
   for (let i = 0; i < p.length; i++) {
     const g0 = r.grad(gs * g[i]);
+    if (c.skip(i)) continue; // D13: a skipped element adds nothing to the update norm
     if (c.trust) {
-      // spec 11: the norm pass runs over every element (skip_zeros acts in the update only), without decay.
+      // docs/math.md §11: the norm term is the buffer computed without the decay term.
       const u = t === 1 ? g0 : b1 * s[i] + g0;
       unorm += u * u;
     }
-    if (c.skip(i)) continue;
     const gi = h.weightDecay > 0 ? r.grad(g0 + h.weightDecay * p[i]) : g0;
     s[i] = t === 1 ? gi : b1 * s[i] + gi;
   }
@@ -205,6 +205,7 @@ function ademamix(c: Ctx, alpha: number, beta3: number): void {
   const m = st.s1;
   const nu = st.s2!;
   for (let i = 0; i < n; i++) {
+    if (c.skip(i)) continue;
     const gi = r.grad(gs * g[i]);
     m[i] = b1 * m[i] + (1 - b1) * gi;
     m[n + i] = beta3 * m[n + i] + (1 - beta3) * gi;
@@ -234,7 +235,7 @@ export function refStep(name: OptimizerName, p: Float64Array, g: ArrayLike<numbe
   const t = ++st.step;
   const gsRef = st.hist ? percentileScale(st.hist, t, g, h.percentile) : 1;
   const gs = st.hist && hooks.gnormScale ? hooks.gnormScale(gsRef) : gsRef;
-  const skips = h.skipZeros && name !== 'ademamix';
+  const skips = h.skipZeros;
   const ctx: Ctx = {
     p, g, st, h, r, t, gs,
     skip: skips ? (i) => g[i] === 0 : () => false,

@@ -28,17 +28,20 @@ inline int dtype_bytes(DType d) { return d == DType::F32 ? 4 : 2; }
 
 // Hyperparameters of one step of one parameter, as the caller resolved them (spec 3.2). Plain values, passed by
 // value to kernels (house style 4).
+// The betas and alpha stay double as the caller gave them: AdEMAMix's schedule (docs/math.md §12) is computed in
+// double on the given values; every other use rounds them to fp32 once, in make_consts.
 struct Hyper {
   float lr = 1e-3f;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float beta3 = 0.f;
-  float alpha = 0.f;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double beta3 = 0.0;
+  double alpha = 0.0;
   float eps = 1e-8f;
   float weight_decay = 0.f;
   double t_alpha = 0;  // AdEMAMix schedulers (spec 12); 0 = off
   double t_beta3 = 0;
   bool skip_zeros = false;
+  bool zero_v_guard = false;  // 8-bit second-moment floor (docs/math.md §19)
   float max_unorm = 0.f;  // LAMB/LARS (spec 11)
 };
 
