@@ -121,7 +121,7 @@ static StateBlockArgs<Array> state_block_args(const Napi::CallbackInfo& info, na
 }
 
 // quantizeStates(values, scale, signed, isa?): the bytes an 8-bit state stores for `values` against one block scale
-// (spec 7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
+// (docs/math.md §7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
 // CPU block encoder.
 Napi::Value quantize_states(const Napi::CallbackInfo& info) {
   auto a = state_block_args<Napi::Float32Array>(info, napi_float32_array, "Float32Array for values");

@@ -1,5 +1,5 @@
-// Adagrad (Duchi et al. 2011; spec 6.6; bnb kernel ADAGRAD): s += g^2, p -= lr * g / (sqrt(s) + eps).
-// Coupled L2 decay in the state and the numerator in every mode (spec D8). No lr decay, no initial accumulator.
+// Adagrad (Duchi et al. 2011; docs/math.md §6.6; bnb kernel ADAGRAD): s += g^2, p -= lr * g / (sqrt(s) + eps).
+// Coupled L2 decay in the state and the numerator in every mode (docs/math.md D8). No lr decay, no initial accumulator.
 #pragma once
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// AdEMAMix (Pagliardini, Ablin, Grangier 2024, "The AdEMAMix Optimizer"; spec 6.2, 7.4, 12). Three EMAs: fast m1
+// AdEMAMix (Pagliardini, Ablin, Grangier 2024, "The AdEMAMix Optimizer"; docs/math.md §6.2, 7.4, 12). Three EMAs: fast m1
 // (beta1, bias-corrected), slow m2 (beta3, not corrected), nu (beta2). alpha and beta3 arrive already scheduled
 // (consts.h). Decoupled decay after the step. skip_zeros as every optimizer (D13); no update_scale. Streams: m1 = state1 row 0,
 // m2 = state1 row 1 (both signed map), nu = state2 (unsigned map); 8-bit scales use the intended layout (D6).
@@ -31,11 +31,11 @@ struct AdemamixOp {
   }
 
   template <class R, class F>
-  QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&)[kStreams],
+  QSTEP_HD static float update(const StepConsts& c, float p, float, const float (&old)[kStreams],
                                const float (&s)[kStreams]) {
     const float sv = sqrtf(s[2]);
-    const float m1 = R::kQuantized ? capped_m(s[0], sv, c.zv_r1) : s[0];  // zero-v guard (docs/math.md §19)
-    const float m2 = R::kQuantized ? capped_m(s[1], sv, c.zv_r3) : s[1];
+    const float m1 = R::kQuantized ? capped_m(s[0], old[2], sv, c.zv_r1) : s[0];  // zero-v guard (docs/math.md §19)
+    const float m2 = R::kQuantized ? capped_m(s[1], old[2], sv, c.zv_r3) : s[1];
     const float p_new = R::param(p - c.lr * ((m1 / c.c1 + c.alpha * m2) / (sv / c.c2 + c.eps)));
     return F::wd(c) ? R::param(p_new * c.decay) : p_new;
   }

@@ -12,23 +12,23 @@
 namespace qstep {
 
 struct StepConsts {
-  int32_t t;           // 1-based step counter of this parameter (spec 3.4)
+  int32_t t;           // 1-based step counter of this parameter (docs/math.md §3.4)
   float lr, beta1, beta2, beta3, alpha, eps, wd;
   float one_m_beta1, one_m_beta2, one_m_beta3;
   float c1;            // 1 - beta1^t
   float c2;            // sqrt(1 - beta2^t)
-  float step_size;     // Adam: -lr * c2 / c1 (spec 6.1)
+  float step_size;     // Adam: -lr * c2 / c1 (docs/math.md §6.1)
   float eps_c2;        // Adam: eps * c2 (T4)
-  float inv_bc1;       // LAMB norm term: 1 / (1 - beta1^t) (spec 11)
+  float inv_bc1;       // LAMB norm term: 1 / (1 - beta1^t) (docs/math.md §11)
   float inv_bc2;       // LAMB norm term: 1 / (1 - beta2^t)
   float decay;         // decoupled decay factor 1 - lr * wd
   bool has_wd;
   bool skip_zeros;
-  float gnorm_scale;   // percentile clipping (spec 9); 1 when off
-  float update_scale;  // LAMB/LARS trust ratio (spec 11); 1 when off
-  // Zero-v guard (docs/math.md §19): in 8-bit modes the momentum an update uses is capped at |m| <= sqrt(v) * zv_r,
-  // the bound 32-bit state always satisfies (zv_r1 for m1, zv_r3 for AdEMAMix's m2). +inf when the guard is off,
-  // which leaves every result bit-identical (capped_m returns m itself).
+  float gnorm_scale;   // percentile clipping (docs/math.md §9); 1 when off
+  float update_scale;  // LAMB/LARS trust ratio (docs/math.md §11); 1 when off
+  // Zero-v guard (docs/math.md §19): in 8-bit modes, where the old second moment decoded to 0, the momentum an
+  // update uses is capped at |m| <= sqrt(v) * zv_r, the bound 32-bit state always satisfies (zv_r1 for m1, zv_r3
+  // for AdEMAMix's m2). +inf when the guard is off, which leaves every result bit-identical (capped_m returns m).
   float zv_r1;
   float zv_r3;
 };
@@ -37,20 +37,23 @@ struct StepConsts {
 // v_t = (1-b2) sum b2^(t-k) g_k^2, m_t^2 <= (1-b)^2 S / (1-b2) * v_t where S = sum_{j<t} (b^2/b2)^j. Returns
 // r = (1-b) sqrt(S / (1-b2)), so that |m_t| <= r sqrt(v_t) (docs/math.md §19). Skipped elements have seen fewer
 // terms, and S only grows with t, so the bound holds for them too.
+// The bound is met with equality by state built from one gradient (t = 1, or an element whose earlier gradients
+// were all 0); the factor 1 + 2^-8 keeps fp32 rounding of such state from ever reaching the cap.
 inline double zero_v_ratio(double b, double b2, int32_t t) {
   const double q = b * b / b2;
   const double s = std::fabs(q - 1.0) < 1e-12 ? double(t) : (std::pow(q, t) - 1.0) / (q - 1.0);
-  const double r = (1.0 - b) * std::sqrt(s / (1.0 - b2));
+  const double r = (1.0 + 1.0 / 256) * (1.0 - b) * std::sqrt(s / (1.0 - b2));
   return std::isfinite(r) ? r : HUGE_VAL;
 }
 
-// The momentum an 8-bit update uses: m, or, where the decoded second moment cannot hold it (its sqrt times r is
-// below |m|, e.g. v quantized to 0), the largest momentum it can hold, with m's sign. r = +inf (guard off): the
-// product is +inf or NaN (v = 0), the compare is false and m comes back unchanged, bit for bit. Written as a
-// select rather than fminf so that g++ vectorizes it.
-QSTEP_HD float capped_m(float m, float sqrt_v, float r) {
+// The momentum an 8-bit update uses: m, except where the old second moment decoded to exactly 0 (it fell below
+// its block's smallest code) and the new one cannot hold m (sqrt(v_new) * r < |m|): then the largest momentum it
+// can hold, with m's sign. Consistent state is never touched, so the guard changes only the hazard. r = +inf
+// (guard off): the product is +inf or NaN (v = 0), the compare is false and m comes back unchanged, bit for bit.
+// Written as selects rather than branches and fminf so that g++ vectorizes it.
+QSTEP_HD float capped_m(float m, float v_old, float sqrt_v, float r) {
   const float cap = sqrt_v * r;
-  return cap < fabsf(m) ? copysignf(cap, m) : m;
+  return (v_old == 0.f) & (cap < fabsf(m)) ? copysignf(cap, m) : m;
 }
 
 // AdEMAMix schedulers (docs/math.md §12), in double on the betas and alpha as the caller gave them (not their fp32

@@ -1,4 +1,4 @@
-// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"; spec 6.4, 7.5; bnb kernel LION).
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"; docs/math.md §6.4, 7.5; bnb kernel LION).
 // Decoupled decay BEFORE the sign step in every mode (bnb 0.50). The step direction interpolates with beta1; the
 // stored EMA uses beta2 and is updated after the parameter (T5). sign(0) = 0. eps is unused.
 #pragma once

@@ -1,6 +1,6 @@
-// SGD with momentum / LARS (spec 6.3, 7.5; bnb kernel MOMENTUM). Coupled L2 decay (g += wd * p). The buffer is
+// SGD with momentum / LARS (docs/math.md §6.3, 7.5; bnb kernel MOMENTUM). Coupled L2 decay (g += wd * p). The buffer is
 // set to the first gradient at t == 1 (T3); afterwards buf = momentum * buf + g (no dampening, no Nesterov).
-// update_scale is LARS's capped trust ratio (spec 11). betas[0] is the momentum.
+// update_scale is LARS's capped trust ratio (docs/math.md §11). betas[0] is the momentum.
 #pragma once
 
 #include "consts.h"

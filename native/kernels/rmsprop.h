@@ -1,5 +1,5 @@
-// RMSprop (Tieleman & Hinton 2012; spec 6.5; bnb kernel RMSPROP). betas[0] is alpha. Coupled L2 decay, in the
-// state AND in the numerator in every mode (spec D8: bnb's 8-bit kernel uses the raw gradient in the numerator;
+// RMSprop (Tieleman & Hinton 2012; docs/math.md §6.5; bnb kernel RMSPROP). betas[0] is alpha. Coupled L2 decay, in the
+// state AND in the numerator in every mode (docs/math.md D8: bnb's 8-bit kernel uses the raw gradient in the numerator;
 // qstep uses the scaled, decayed gradient everywhere so that fp32 and 8-bit compute the same function).
 #pragma once
 

@@ -113,7 +113,7 @@ export class Param {
   readonly dtype: DType;
   readonly config: OptimizerConfig;
   readonly override: ParamOverride | undefined;
-  /** Layout frozen at creation (spec 3.2): mode, block size, clipping, max_unorm, paging. */
+  /** Layout frozen at creation (docs/math.md §3.2): mode, block size, clipping, max_unorm, paging. */
   readonly layout: LayoutConfig & { mode: StateMode };
   private handle: ParamHandle | null;
 
@@ -340,7 +340,7 @@ export class Engine {
   }
 
   /**
-   * One optimizer step over several parameters, atomically with respect to non-finite gradients (spec D4): every
+   * One optimizer step over several parameters, atomically with respect to non-finite gradients (docs/math.md D4): every
    * gradient is checked first; under 'skip' a non-finite one makes the whole step a no-op, under 'error' it
    * rejects with NON_FINITE. Each parameter appears at most once. A gradient given as a GradientBuffer was checked
    * as it was written, so the step skips its own check pass for it; the buffer refuses writes until the step ends.

@@ -109,7 +109,7 @@ export interface NativeBinding {
   cudaBuilt: boolean;
   constants: NativeConstants;
   qmap(signed: boolean): Float32Array;
-  /** Nearest-code rule (spec 5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
+  /** Nearest-code rule (docs/math.md §5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
   nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
   quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array;
   decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array;
