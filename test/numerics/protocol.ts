@@ -65,9 +65,14 @@ export function refHyperOf(config: OptimizerConfig, perStep?: Partial<Hyperparam
   const d = SPEC_DEFAULTS[config.name];
   const f = Math.fround;
   const betas = (c.betas ? [...c.betas, ...d.betas.slice(c.betas.length)] : [...d.betas]).map(f);
+  // RMSprop's torch-style alpha is its betas[0] (docs/math.md §2).
+  if (config.name === 'rmsprop' && c.alpha !== undefined && !c.betas?.length) betas[0] = f(c.alpha);
+  const given = c.betas ? [...c.betas, ...d.betas.slice(c.betas.length)] : [...d.betas];
   return {
+    // AdEMAMix's schedule runs in double on the values as given (docs/math.md §12), everything else on fp32.
+    schedule: { betas: given, alpha: config.name === 'rmsprop' ? 0 : c.alpha ?? d.alpha },
     lr: f(c.lr ?? d.lr), betas, eps: f(c.eps ?? d.eps), weightDecay: f(c.weightDecay ?? d.weightDecay),
-    alpha: f(c.alpha ?? d.alpha), tAlpha: c.tAlpha ?? 0, tBeta3: c.tBeta3 ?? 0, skipZeros: c.skipZeros ?? false, maxUnorm: c.maxUnorm ?? d.maxUnorm,
+    alpha: config.name === 'rmsprop' ? 0 : f(c.alpha ?? d.alpha), tAlpha: c.tAlpha ?? 0, tBeta3: c.tBeta3 ?? 0, skipZeros: c.skipZeros ?? false, maxUnorm: c.maxUnorm ?? d.maxUnorm,
     percentile: c.percentileClipping ?? 100,
   };
 }

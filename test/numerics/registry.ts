@@ -102,10 +102,10 @@ export const SPEC_DEFAULTS: Record<OptimizerName, { lr: number; betas: number[];
   adamw: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, alpha: 0, maxUnorm: 0 },
   lamb: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 1.0 },
   lion: { lr: 1e-4, betas: [0.9, 0.99], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  sgd: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  lars: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0.02 },
-  rmsprop: { lr: 1e-2, betas: [0.99, 0], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  adagrad: { lr: 1e-2, betas: [0, 0], eps: 1e-10, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  sgd: { lr: 1e-2, betas: [0.9], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  lars: { lr: 1e-2, betas: [0.9], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0.02 },
+  rmsprop: { lr: 1e-2, betas: [0.99], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  adagrad: { lr: 1e-2, betas: [], eps: 1e-10, weightDecay: 0, alpha: 0, maxUnorm: 0 },
   ademamix: { lr: 1e-3, betas: [0.9, 0.999, 0.9999], eps: 1e-8, weightDecay: 1e-2, alpha: 5, maxUnorm: 0 },
 };
 

@@ -26,6 +26,8 @@ export interface RefHyper {
   maxUnorm: number;
   /** 0..99, 100 = off (docs/math.md §9). */
   percentile: number;
+  /** The betas and alpha as the caller gave them, for AdEMAMix's double-precision schedule (§12); default: above. */
+  schedule?: { betas: number[]; alpha: number };
 }
 
 export interface RefState {
@@ -84,8 +86,9 @@ export function newRefState(name: OptimizerName, n: number, percentile: number):
  * double precision on the host and handed to the kernel as fp32.
  */
 export function ademamixSchedule(h: RefHyper, t: number): { alpha: number; beta3: number } {
-  const [b1, , b3] = h.betas;
-  const alpha = h.tAlpha > 0 ? Math.min((t * h.alpha) / h.tAlpha, h.alpha) : h.alpha;
+  const [b1, , b3] = h.schedule?.betas ?? h.betas;
+  const a = h.schedule?.alpha ?? h.alpha;
+  const alpha = h.tAlpha > 0 ? Math.min((t * a) / h.tAlpha, a) : a;
   let beta3 = b3;
   if (h.tBeta3 > 0) {
     const s = t / h.tBeta3;
