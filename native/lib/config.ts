@@ -76,8 +76,11 @@ export function validateHyper(name: OptimizerName, h: Hyperparameters): Hyperpar
   finiteNumber('eps', h.eps, 0, Number.MAX_VALUE);
   finiteNumber('weightDecay', h.weightDecay, 0, Number.MAX_VALUE);
   if (!Array.isArray(h.betas) || h.betas.length !== row.betas.length) {
-    const got = Array.isArray(h.betas) ? `${h.betas.length} number${h.betas.length === 1 ? '' : 's'}` : h.betas;
-    throw invalid('betas', `${betasShape(row)} for ${name}`, got);
+    // The count is shown unquoted ("got 2 numbers"), a non-array as itself.
+    if (!Array.isArray(h.betas)) throw invalid(`betas of ${name}`, betasShape(row), h.betas);
+    const n = h.betas.length;
+    throw new EngineError('INVALID_ARGUMENT',
+      `expected ${betasShape(row)} for betas of ${name}, got ${n} number${n === 1 ? '' : 's'}`);
   }
   h.betas.forEach((b, i) => finiteNumber(`betas[${i}] (${row.betas[i]})`, b, 0, 1, true));
   for (const i of row.betasNonZero) {

@@ -36,4 +36,16 @@ describe('messages that name the cause', () => {
     expect(out.details).to.contain('alpha does not apply to adam');
     expect(await fingerprint(h.client, 'm')).to.equal(before);
   });
+
+  it('a snapshot header naming a parameter the model lacks (a flipped byte) says the header does not verify', async () => {
+    const before = await fingerprint(h.client, 'm');
+    const snap = await h.client.snapshot('m', { state: 'raw' });
+    const state = [...snap.tensors.values()].find((t) => t.desc.role === 'TENSOR_ROLE_STATE');
+    expect(state, 'the snapshot holds state').to.exist;
+    state!.desc.param = 'v'; // 'w' with one bit flipped
+    const e = await h.client.restore('m', snap).catch((x: { details?: string; codeName?: string }) => x);
+    expect((e as { codeName: string }).codeName).to.equal('NOT_FOUND');
+    expect((e as { details: string }).details).to.contain('does not verify').and.to.contain('"v"');
+    expect(await fingerprint(h.client, 'm')).to.equal(before);
+  });
 });
