@@ -121,7 +121,7 @@ struct AdamState {
   void step(bool grouped = false) {
     const FastQuantizer* fq[3] = {&fs, &fu, nullptr};
     Hyper h{};
-    const StepConsts c = make_consts(OpKind::ADAM, h, ++t);
+    const StepConsts c = make_consts<AdamOp>(h, ++t);
     if (grouped) blockwise8_update_grouped<AdamOp, float>(c, p.data(), g.data(), v, fq, 0, blocks, scratch.data());
     else blockwise8_update<AdamOp, float>(c, p.data(), g.data(), v, fq, 0, blocks, scratch.data());
   }
@@ -130,7 +130,7 @@ struct AdamState {
   void timed_step(int threads, bool grouped, bool prefetch, std::vector<std::vector<float>>& scratch) {
     const FastQuantizer* fq[3] = {&fs, &fu, nullptr};
     Hyper h{};
-    const StepConsts c = make_consts(OpKind::ADAM, h, ++t);
+    const StepConsts c = make_consts<AdamOp>(h, ++t);
     const int64_t ahead = prefetch ? kPrefetchAhead : 0;
     auto work = [&](int w) {
       for (int64_t b = w * 256; b < blocks; b += threads * 256) {
@@ -154,7 +154,7 @@ struct AdamState {
   void step_without(bool skip_decode) {
     const FastQuantizer* fq[3] = {&fs, &fu, nullptr};
     Hyper h{};
-    const StepConsts c = make_consts(OpKind::ADAM, h, ++t);
+    const StepConsts c = make_consts<AdamOp>(h, ++t);
     const int64_t S = 1024;
     for (int64_t b = 0; b < blocks; b += 4) {
       const int64_t start = b * 256;

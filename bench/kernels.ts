@@ -10,7 +10,7 @@
 // and conversions cost. static8 Adam (one max per tensor) reads its codes in both of its passes.
 //
 // Each case is timed with the gradient handed over two ways, alternating step by step: as a Buffer (the step first
-// reads every gradient once to check for NaN/Inf, spec D4) and staged in a GradientBuffer written in 1 MiB chunks
+// reads every gradient once to check for NaN/Inf, docs/math.md D4) and staged in a GradientBuffer written in 1 MiB chunks
 // as the service receives them (checked during that copy; the step skips its pass). The staging copy itself is
 // timed against a plain Buffer.copy of the same chunks into a Buffer of the same size.
 import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';

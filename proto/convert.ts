@@ -1,7 +1,8 @@
 // Conversions between the wire vocabulary (enum value names, proto messages) and the engine's vocabulary
 // ('fp32', 'adam', { lr, betas, optimBits, ... }), shared by server/ and client/. The proto field names of
 // Hyperparameters and Layout are the engine's config keys, so a config crosses the wire key by key.
-// Only types are imported from native/lib: a client process never loads the addon.
+// From native/lib only types and the addon-free vocabulary (vocab.ts, optimizers.ts) are imported: a client
+// process never loads the addon, and no width or key list is typed twice.
 
 import type {
   DType,
@@ -13,6 +14,7 @@ import type {
   ParamOverride,
   StateMode,
 } from '../native/lib/types';
+import { DTYPE_BYTES, HYPER_KEYS, LAYOUT_KEYS } from '../native/lib/vocab';
 import { enumValues } from './index';
 import type {
   DType__Output as DTypeWire,
@@ -100,14 +102,17 @@ export const tensorRoles = new EnumCodec<TensorRoleName, TensorRoleWire>('Tensor
 
 /** Bytes per element of each snapshot element type and each dtype. */
 export const ELEMENT_BYTES: Record<ElementTypeName, number> = { F32: 4, F16: 2, BF16: 2, U8: 1 };
-export const DTYPE_WIDTH: Record<DType, number> = { fp32: 4, fp16: 2, bf16: 2 };
+export const DTYPE_WIDTH: Readonly<Record<DType, number>> = DTYPE_BYTES;
 export const DTYPE_ELEMENT: Record<DType, ElementTypeName> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
 
-/** The Hyperparameters and Layout fields, which are also the engine's config keys. */
-export const HYPER_FIELDS = ['lr', 'betas', 'eps', 'weightDecay', 'alpha', 'tAlpha', 'tBeta3', 'skipZeros'] as const;
-export const LAYOUT_FIELDS = [
-  'optimBits', 'blockWise', 'blockSize', 'min8bitSize', 'percentileClipping', 'maxUnorm', 'paged',
-] as const;
+/** The Hyperparameters and Layout fields, which are also the engine's config keys (one list: vocab.ts). */
+export const HYPER_FIELDS = HYPER_KEYS;
+export const LAYOUT_FIELDS = LAYOUT_KEYS;
+
+/** camelCase config key -> the proto field name (`weightDecay` -> `weight_decay`, `min8bitSize` -> `min8bit_size`). */
+export function protoFieldName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
 
 function copyDefined(from: object | null | undefined, keys: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Converts a bitsandbytes optimizer state_dict (a torch .pt file) into a qstep snapshot file (spec 15).
+"""Converts a bitsandbytes optimizer state_dict (a torch .pt file) into a qstep snapshot file (docs/math.md §15).
 
     scripts/bnb-to-qstep.py CHECKPOINT.pt OUT.safetensors --model NAME --optimizer adamw \\
         --names encoder.weight,encoder.bias [--key optimizer] [--block-size 256|2048] [--dtype fp32]

@@ -151,15 +151,16 @@ Napi::Value param_free(const Napi::CallbackInfo& info) {
 static Hyper hyper_arg(Napi::Object o) {
   Hyper h;
   h.lr = float(num(field(o, "lr"), "lr"));
-  h.beta1 = float(num(field(o, "beta1"), "beta1"));
-  h.beta2 = float(num(field(o, "beta2"), "beta2"));
-  h.beta3 = float(num(field(o, "beta3"), "beta3"));
-  h.alpha = float(num(field(o, "alpha"), "alpha"));
+  h.beta1 = num(field(o, "beta1"), "beta1");  // double: the AdEMAMix schedule needs the given values
+  h.beta2 = num(field(o, "beta2"), "beta2");
+  h.beta3 = num(field(o, "beta3"), "beta3");
+  h.alpha = num(field(o, "alpha"), "alpha");
   h.eps = float(num(field(o, "eps"), "eps"));
   h.weight_decay = float(num(field(o, "weightDecay"), "weightDecay"));
   h.t_alpha = num(field(o, "tAlpha"), "tAlpha");
   h.t_beta3 = num(field(o, "tBeta3"), "tBeta3");
   h.skip_zeros = boolean(field(o, "skipZeros"), "skipZeros");
+  h.zero_v_guard = boolean(field(o, "zeroVGuard"), "zeroVGuard");
   h.max_unorm = float(num(field(o, "maxUnorm"), "maxUnorm"));
   return h;
 }

@@ -24,14 +24,24 @@ Napi::Object constants(Napi::Env env) {
   modes.Set("blockwise8", int(StateMode::BLOCKWISE8));
   modes.Set("static8", int(StateMode::STATIC8));
   c.Set("stateModes", modes);
+  // Kernel families by the name and traits their Op headers declare (never typed again here).
   Napi::Object ops = Napi::Object::New(env);
-  ops.Set("adam", int(OpKind::ADAM));
-  ops.Set("lion", int(OpKind::LION));
-  ops.Set("momentum", int(OpKind::MOMENTUM));
-  ops.Set("rmsprop", int(OpKind::RMSPROP));
-  ops.Set("adagrad", int(OpKind::ADAGRAD));
-  ops.Set("ademamix", int(OpKind::ADEMAMIX));
+  Napi::Object traits = Napi::Object::New(env);
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    with_op(OpKind(k), [&](auto op) {
+      using Op = decltype(op);
+      ops.Set(Op::kName, k);
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("streams", Op::kStreams);
+      t.Set("rows1", Op::kRows1);
+      t.Set("trust", Op::kHasNormTerm);
+      t.Set("schedules", Op::kSchedules);
+      t.Set("zeroVGuard", Op::kZeroVGuard);
+      traits.Set(Op::kName, t);
+    });
+  }
   c.Set("opKinds", ops);
+  c.Set("opTraits", traits);
   c.Set("mapSize", kMapSize);
   c.Set("cpuIsa", cpu_isas(env));
   c.Set("defaultBlockSize", double(kDefaultBlockSize));
@@ -111,7 +121,7 @@ static StateBlockArgs<Array> state_block_args(const Napi::CallbackInfo& info, na
 }
 
 // quantizeStates(values, scale, signed, isa?): the bytes an 8-bit state stores for `values` against one block scale
-// (spec 7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
+// (docs/math.md §7.2 step 5 as qstep decides it: x = s * (1/scale), nearest code, sign fix for the signed map), through the
 // CPU block encoder.
 Napi::Value quantize_states(const Napi::CallbackInfo& info) {
   auto a = state_block_args<Napi::Float32Array>(info, napi_float32_array, "Float32Array for values");

@@ -142,7 +142,7 @@ class CpuBackend final : public Backend {
 
   Status step(std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) override {
     out = StepOutcome{};
-    // 1. Gradients in the parameter dtype (spec D12: converted on arrival).
+    // 1. Gradients in the parameter dtype (docs/math.md D12: converted on arrival).
     std::vector<std::vector<uint8_t>> converted(work.size());
     std::vector<const void*> grads(work.size());
     for (size_t w = 0; w < work.size(); ++w) {
@@ -159,7 +159,7 @@ class CpuBackend final : public Backend {
         grads[w] = converted[w].data();
       }
     }
-    // 2. Non-finite check over the whole step before anything changes (spec D4), except gradients staged through
+    // 2. Non-finite check over the whole step before anything changes (docs/math.md D4), except gradients staged through
     //    copy_checked (checked as they arrived) that no narrowing conversion has touched since.
     for (size_t w = 0; w < work.size(); ++w) {
       ParamState& ps = *work[w].ps;
@@ -243,7 +243,7 @@ class CpuBackend final : public Backend {
             const float pnorm = float(std::sqrt(reduce_squares<T>(p, ps.spec.n)));
             const float unorm = float(norm_pass<Op, T>(ps, c, g, view.v));
             ps.unorm = unorm;
-            c.update_scale = trust_scale(unorm, pnorm, w.hyper.max_unorm, c.eps, Op::kStreams == 2);
+            c.update_scale = trust_scale(unorm, pnorm, w.hyper.max_unorm, c.eps, !Op::kTrustAddsEps);
           }
         }
         update_pass<Op, T>(ps, c, p, g, view);
@@ -332,7 +332,7 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Keeps a parameter's paged state within the budget: write it back to its file, then drop its pages (spec 14,
+  // Keeps a parameter's paged state within the budget: write it back to its file, then drop its pages (docs/math.md §14,
   // D11: state may exceed RAM; the next step faults the pages back in from the file).
   void trim_paged(ParamState& ps) {
     if (paged_budget_ == 0) return;

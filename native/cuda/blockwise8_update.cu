@@ -1,4 +1,4 @@
-// blockwise8 state mode on CUDA (spec 7): the CUDA twin of formats/blockwise8.h. One CUDA block of 256 threads
+// blockwise8 state mode on CUDA (docs/math.md §7): the CUDA twin of formats/blockwise8.h. One CUDA block of 256 threads
 // per quantization block: 1 value per thread for B = 256, 8 consecutive values per thread for B = 2048 (the
 // reduction width is the CUDA block, so B must equal 256 * V). Per block: decode with the old absmax, run
 // element_step<Op, Rounding<T, false>>, take the exact max |new state| (warp shuffles, then shared memory; padded

@@ -1,5 +1,5 @@
-// The CUDA backend: parameters, state and scales in device memory (managed memory for paged state, spec 14/D11),
-// stepped by the kernels of this directory over the same per-element math as the CPU backend (spec D1). This file:
+// The CUDA backend: parameters, state and scales in device memory (managed memory for paged state, docs/math.md §14/D11),
+// stepped by the kernels of this directory over the same per-element math as the CPU backend (docs/math.md D1). This file:
 // the probe and the factory (the first CUDA calls of the process happen here, never at load time), device set-up,
 // memory, values in and out. The step is in cuda_step.cu; the class and its streams are described in
 // cuda_device.h.

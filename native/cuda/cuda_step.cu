@@ -1,6 +1,6 @@
 // The optimizer step on CUDA. Order and semantics mirror native/cpu/cpu_backend.cc: convert gradients to the
 // parameter dtype, count non-finite elements of every gradient before anything changes (D4), then per parameter
-// percentile clipping (spec 9), the LAMB/LARS norms (spec 11), and the state mode's update pass (spec 6, 7, 8.1).
+// percentile clipping (docs/math.md §9), the LAMB/LARS norms (docs/math.md §11), and the state mode's update pass (docs/math.md §6, 7, 8.1).
 // The host decisions between passes (percentile_scale, trust_scale of engine/policy.h) are batched over all
 // parameters of the step, one read-back each.
 #include <cuda_runtime_api.h>
@@ -124,7 +124,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
   };
   const double* host_sums = static_cast<const double*>(pinned);
   bool any = false;
-  for (size_t w = 0; w < W; ++w) {  // percentile clipping (spec 9): squared gradient norm
+  for (size_t w = 0; w < W; ++w) {  // percentile clipping (docs/math.md §9): squared gradient norm
     const ParamState& ps = *work[w].ps;
     if (ps.spec.percentile >= 100) continue;
     any = true;
@@ -142,7 +142,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
     return ps.spec.trust && with_op(ps.spec.op, [](auto op) { return decltype(op)::kHasNormTerm; });
   };
   any = false;
-  for (size_t w = 0; w < W; ++w) {  // LAMB/LARS (spec 11): parameter norm and update norm before the update
+  for (size_t w = 0; w < W; ++w) {  // LAMB/LARS (docs/math.md §11): parameter norm and update norm before the update
     const ParamState& ps = *work[w].ps;
     if (!trusted(ps)) continue;
     any = true;
@@ -159,7 +159,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
       const float pnorm = float(std::sqrt(host_sums[3 * w + 1]));
       const float unorm = float(host_sums[3 * w + 2]);
       ps.unorm = unorm;
-      cs[w].update_scale = trust_scale(unorm, pnorm, work[w].hyper.max_unorm, cs[w].eps, ps.streams == 2);
+      cs[w].update_scale = trust_scale(unorm, pnorm, work[w].hyper.max_unorm, cs[w].eps, !op_trust_adds_eps(ps.spec.op));
     }
   }
 
@@ -179,7 +179,7 @@ Status CudaBackend::step(std::vector<StepWork>& work, bool error_on_non_finite, 
 }
 
 Status CudaBackend::prefetch(const ParamState& ps) {
-  if (!concurrent_managed_) return Status::Ok();  // pages then fault in on access (spec 14)
+  if (!concurrent_managed_) return Status::Ok();  // pages then fault in on access (docs/math.md §14)
   cudaMemLocation to{};
   to.type = cudaMemLocationTypeDevice;
   to.id = device_;

@@ -1,6 +1,6 @@
-// Element-wise CUDA passes around the optimizer step: gradient dtype conversion (spec D12: a gradient may arrive
+// Element-wise CUDA passes around the optimizer step: gradient dtype conversion (docs/math.md D12: a gradient may arrive
 // in another float dtype and is converted on arrival), the non-finite count that gates the whole step before
-// anything changes (spec D4), and the bandwidth baseline the benchmarks divide by (house style 21).
+// anything changes (docs/math.md D4), and the bandwidth baseline the benchmarks divide by (house style 21).
 #include <cuda_runtime.h>
 
 #include "../kernels/ops.h"

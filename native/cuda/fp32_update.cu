@@ -1,4 +1,4 @@
-// fp32 state mode on CUDA (spec 6): the CUDA twin of formats/fp32.h. One pass; each thread takes groups of four
+// fp32 state mode on CUDA (docs/math.md §6): the CUDA twin of formats/fp32.h. One pass; each thread takes groups of four
 // consecutive elements with one wide load per array (16 bytes of fp32 state, 8 or 16 of parameter/gradient),
 // grid-stride over a persistent grid. The element math is element_step<Op, Rounding<T, true>>, the same call the
 // CPU traversal makes (house style 1-2), so the two backends agree to fp32 rounding.

@@ -36,13 +36,13 @@ constexpr int kMaxPartials = 1024;
 Status launch_convert(DType from, const void* src, DType to, void* dst, int64_t n, const LaunchCtx& ctx);
 // *out += number of NaN/Inf elements of g (g in dtype d). *out must be zeroed before.
 Status launch_count_non_finite(DType d, const void* g, int64_t n, unsigned long long* out, const LaunchCtx& ctx);
-// *out = sum of fromT(x[i])^2 (percentile clipping, spec 9; parameter norm, spec 11).
+// *out = sum of fromT(x[i])^2 (percentile clipping, docs/math.md §9; parameter norm, docs/math.md §11).
 Status launch_sum_squares(DType d, const void* x, int64_t n, double* partial, double* out, const LaunchCtx& ctx);
-// *out = LAMB/LARS squared update norm (spec 11) from the state before the update; only ops with a norm term.
+// *out = LAMB/LARS squared update norm (docs/math.md §11) from the state before the update; only ops with a norm term.
 Status launch_norm_pass(OpKind op, DType d, StateMode mode, const StepConsts& c, const void* g, const DevView& v,
                         double* partial, double* out, const LaunchCtx& ctx);
 
-// The update pass of each state mode (spec 6, 7, 8.1). p, g in the parameter dtype d.
+// The update pass of each state mode (docs/math.md §6, 7, 8.1). p, g in the parameter dtype d.
 Status launch_fp32_update(OpKind op, DType d, const StepConsts& c, void* p, const void* g, const DevView& v,
                           const LaunchCtx& ctx);
 Status launch_blockwise8_update(OpKind op, DType d, const StepConsts& c, void* p, const void* g, const DevView& v,

@@ -1,5 +1,5 @@
-// Deterministic sums on CUDA: the squared gradient norm of percentile clipping (spec 9), the parameter norm and
-// the update norm of LAMB/LARS (spec 11). bnb adds these with atomics (7.7: not bit-deterministic); here every
+// Deterministic sums on CUDA: the squared gradient norm of percentile clipping (docs/math.md §9), the parameter norm and
+// the update norm of LAMB/LARS (docs/math.md §11). bnb adds these with atomics (7.7: not bit-deterministic); here every
 // thread adds its grid-stride share in double, each block adds its threads in a fixed tree, and one block adds
 // the block partials in a fixed order. The grid depends on n only, so a sum has the same bits on every run and
 // every device. The norm terms are element_norm_term<Op>, the function the CPU's fp32_norm / blockwise8_norm /

@@ -1,4 +1,4 @@
-// static8 state mode on CUDA: the intended two-pass algorithm of spec 8.1 (none of the quirks of 8.3), the CUDA
+// static8 state mode on CUDA: the intended two-pass algorithm of docs/math.md §8.1 (none of the quirks of 8.3), the CUDA
 // twin of formats/static8.h. Pass 1 computes every element's new state from the state decoded with the old max and
 // reduces max |new state| per stream: one partial per CUDA block, then one block folds the partials. fp32 max is
 // order-independent, so the global max is exact and deterministic. Pass 2 recomputes the same new state, updates

@@ -73,7 +73,7 @@ class Backend {
   virtual Status write_param(ParamState& ps, int64_t offset, const void* src, DType src_dtype, int64_t count) = 0;
   virtual Status read_param(ParamState& ps, int64_t offset, void* dst, DType dst_dtype, int64_t count) = 0;
 
-  // One atomic step over several parameters (spec D4): all gradients are converted and checked for NaN/Inf
+  // One atomic step over several parameters (docs/math.md D4): all gradients are converted and checked for NaN/Inf
   // before anything changes. error_on_non_finite: return NON_FINITE instead of skipping.
   virtual Status step(std::vector<StepWork>& work, bool error_on_non_finite, StepOutcome& out) = 0;
 

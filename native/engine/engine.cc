@@ -53,14 +53,14 @@ Status create_param(Backend& backend, const ParamSpec& spec, std::shared_ptr<Par
     return Status::Error(Code::INVALID_ARGUMENT, "block size must be 256 or 2048");
   }
   if (spec.percentile < 0 || spec.percentile > 100) return Status::Error(Code::INVALID_ARGUMENT, "bad percentile");
-  if (spec.trust && spec.op != OpKind::ADAM && spec.op != OpKind::MOMENTUM) {
-    return Status::Error(Code::INVALID_ARGUMENT, "max_unorm needs the Adam (LAMB) or Momentum (LARS) update");
+  if (spec.trust && !op_trust(spec.op)) {
+    return Status::Error(Code::INVALID_ARGUMENT, "max_unorm needs a family with an update-norm term (LAMB, LARS)");
   }
   auto ps = std::make_shared<ParamState>();
   ps->spec = spec;
   ps->backend = &backend;
   ps->streams = op_streams(spec.op);
-  ps->rows1 = spec.op == OpKind::ADEMAMIX ? 2 : 1;
+  ps->rows1 = op_rows1(spec.op);
   ps->has_state2 = ps->streams > ps->rows1;
   const int64_t n = spec.n;
   ps->blocks = spec.mode == StateMode::BLOCKWISE8 ? (n + spec.block - 1) / spec.block

@@ -1,5 +1,5 @@
 // Backend-independent parameter life cycle: creation with the state layout its mode needs, raw state export and
-// import (bit-exact, refusing mismatches: spec 15, T12), and memory accounting by kind.
+// import (bit-exact, refusing mismatches: docs/math.md §15, T12), and memory accounting by kind.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,4 @@
-// Non-finite detection on gradients (spec D4), on the raw bits so that the loops vectorize: NaN and Inf are exactly
+// Non-finite detection on gradients (docs/math.md D4), on the raw bits so that the loops vectorize: NaN and Inf are exactly
 // the values whose exponent field is all ones, in every dtype. Two uses: the step's check pass over a gradient it
 // was handed, and copy_checked(), which moves a received chunk into a staging buffer and checks it on the way, so
 // that a gradient staged that way needs no second pass before its step (StepWork::grad_finite).

@@ -1,7 +1,7 @@
 // One parameter as the engine holds it: values in the parameter dtype, optimizer state in the chosen mode, and
 // the small host-side records (step counter, maps, percentile history, last update norm).
 //
-// State layout follows bnb's state dict (spec 15, Appendix D): state1 holds `rows` streams of n values (rows = 2
+// State layout follows bnb's state dict (docs/math.md §15, Appendix D): state1 holds `rows` streams of n values (rows = 2
 // for AdEMAMix: m1 then m2), state2 holds the second-moment stream of 2-state optimizers. Scales per stream:
 // blockwise8 one absmax per block (scales1 is rows x blocks, the intended AdEMAMix layout of D6), static8 one max
 // per stream. In fp32 mode the state is fp32 and there are no scales.
@@ -46,7 +46,7 @@ struct ParamState {
   Storage state1, state2;
   Storage scales1, scales2;  // blockwise8 absmax / static8 max (fp32)
 
-  // The maps the codes refer to (spec D9: a restored checkpoint brings its own maps).
+  // The maps the codes refer to (docs/math.md D9: a restored checkpoint brings its own maps).
   std::vector<float> qmap1, qmap2;
   std::shared_ptr<const Codebook> cb1, cb2;
   std::shared_ptr<const FastQuantizer> fq1, fq2;  // CPU lookup tables for cb1/cb2 (shared when default)

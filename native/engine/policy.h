@@ -1,5 +1,5 @@
-// Host-side decisions between passes, shared by every backend: the percentile-clipping scale (spec 9) and the
-// LAMB/LARS trust ratio (spec 11).
+// Host-side decisions between passes, shared by every backend: the percentile-clipping scale (docs/math.md §9) and the
+// LAMB/LARS trust ratio (docs/math.md §11).
 #pragma once
 
 #include <algorithm>
@@ -23,7 +23,7 @@ inline float percentile_scale(std::vector<float>& hist, int32_t t, float sq, int
 }
 
 // Capped trust ratio: 2-state (LAMB) threshold max_unorm * ||p||; 1-state (LARS) max_unorm * ||p|| + eps, where
-// eps = 0 for LARS. A zero-norm parameter gets scale 0 and never moves (spec 11).
+// eps = 0 for LARS. A zero-norm parameter gets scale 0 and never moves (docs/math.md §11).
 inline float trust_scale(float unorm_sq, float param_norm, float max_unorm, float eps, bool two_state) {
   const float r = std::sqrt(unorm_sq);
   const float threshold = max_unorm * param_norm + (two_state ? 0.f : eps);

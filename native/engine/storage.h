@@ -1,4 +1,4 @@
-// A block of memory owned by a backend: host heap, a file-backed map (paged state on the CPU, spec 14/D11),
+// A block of memory owned by a backend: host heap, a file-backed map (paged state on the CPU, docs/math.md §14/D11),
 // device memory or CUDA managed memory. Backends allocate, fill and free it; the engine only passes it around.
 #pragma once
 

@@ -1,4 +1,4 @@
-// blockwise8 state mode (spec 7): per block of B elements (256, or 2048 for old checkpoints), decode with the old
+// blockwise8 state mode (docs/math.md §7): per block of B elements (256, or 2048 for old checkpoints), decode with the old
 // absmax, run the element step, take the new absmax as the exact max |new state| of the block (padded lanes of a
 // partial last block included, 7.6), update the parameter from the unquantized new state, then re-encode against
 // the new absmax with the nearest-code rule and the sign fix for signed streams. No cross-block communication.

@@ -43,7 +43,7 @@ inline float abs_max(const float* x, int64_t len) {
 }
 
 // The element math over one decoded block: d0..d2 hold the decoded state in and the new state out.
-// RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 parameters arrive here already
+// RT: the parameter dtype whose rounding points apply (docs/math.md §10); T, unless fp16 parameters arrive here already
 // widened to fp32 (the grouped form's F16C path).
 template <class Op, typename T, class F, typename RT = T>
 inline __attribute__((always_inline)) void math_block(const StepConsts& c, raw_t<T>* __restrict pb,

@@ -1,4 +1,4 @@
-// fp32 state mode (spec 6): one pass, element by element. The loop body is the shared element_step; with
+// fp32 state mode (docs/math.md §6): one pass, element by element. The loop body is the shared element_step; with
 // -fno-math-errno g++ vectorizes it (sqrt and division included). fp16 parameters go through F16C (f16c.h).
 #pragma once
 
@@ -12,7 +12,7 @@
 
 namespace qstep {
 
-// RT: the parameter dtype whose rounding points apply (spec 10); T, unless fp16 values arrive widened (f16c.h).
+// RT: the parameter dtype whose rounding points apply (docs/math.md §10); T, unless fp16 values arrive widened (f16c.h).
 template <class Op, typename T, class F, typename RT = T>
 void fp32_update_loop(const StepConsts& c, raw_t<T>* __restrict p, const raw_t<T>* __restrict g, const StateView& v,
                       int64_t begin, int64_t end) {

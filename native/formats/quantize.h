@@ -1,4 +1,4 @@
-// Quantization primitives shared by every state mode and by the standalone quantizer (spec 4, 5).
+// Quantization primitives shared by every state mode and by the standalone quantizer (docs/math.md §4, 5).
 //
 // Nearest-code rule (5.1): the boundary between codes c[i] and c[i+1] is the fp32 midpoint
 // mid_i = f32(f32(c[i] + c[i+1]) * 0.5); above it the upper code wins, below it the lower one, and an exact tie

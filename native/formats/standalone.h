@@ -1,4 +1,4 @@
-// Standalone blockwise quantize / dequantize (spec 5.3, bnb's quantize_blockwise): absmax per block of B
+// Standalone blockwise quantize / dequantize (docs/math.md §5.3, bnb's quantize_blockwise): absmax per block of B
 // elements, normalisation by multiplying with the reciprocal 1/absmax, nearest code, no sign fix. An all-zero
 // block gives 0 * inf = NaN -> byte 0, which decodes to code[0] * 0 = -0.0.
 #pragma once

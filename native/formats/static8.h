@@ -1,5 +1,5 @@
 // static8 state mode: bnb's legacy non-blockwise 8-bit state with one max per tensor, implemented as the intended
-// algorithm of spec 8.1 (none of the quirks of 8.3): pass 1 computes every element's new state from the decoded
+// algorithm of docs/math.md §8.1 (none of the quirks of 8.3): pass 1 computes every element's new state from the decoded
 // old state and reduces the exact max |new state| over all n elements (and the LAMB/LARS update norm); pass 2
 // recomputes the same new state, updates the parameter from it and encodes it against the new max. Both passes work
 // in chunks through the vector decode, element math and encode of the blockwise8 mode.

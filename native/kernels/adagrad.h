@@ -1,5 +1,5 @@
-// Adagrad (Duchi et al. 2011; spec 6.6; bnb kernel ADAGRAD): s += g^2, p -= lr * g / (sqrt(s) + eps).
-// Coupled L2 decay in the state and the numerator in every mode (spec D8). No lr decay, no initial accumulator.
+// Adagrad (Duchi et al. 2011; docs/math.md §6.6; bnb kernel ADAGRAD): s += g^2, p -= lr * g / (sqrt(s) + eps).
+// Coupled L2 decay in the state and the numerator in every mode (docs/math.md D8). No lr decay, no initial accumulator.
 #pragma once
 
 #include <cmath>
@@ -15,6 +15,12 @@ struct AdagradOp {
   static constexpr bool kCoupledDecay = true;
   static constexpr bool kSkipZeros = true;
   static constexpr bool kHasNormTerm = false;
+  // Traits read by the engine and exported to TypeScript (native/lib/optimizers.ts checks its table against them).
+  static constexpr const char* kName = "adagrad";  // the kernel family's name in the addon's opKinds
+  static constexpr int kRows1 = 1;             // streams kept in state1; the rest in state2
+  static constexpr bool kSchedules = false;      // alpha/beta3 warm-up schedulers (docs/math.md §12)
+  static constexpr bool kZeroVGuard = false;     // divides a stored momentum by a second moment (§19)
+  static constexpr bool kTrustAddsEps = false;   // trust-ratio threshold form (LARS adds eps; §11)
 
   QSTEP_HD static void advance(const StepConsts&, float g, float (&s)[kStreams]) { s[0] = s[0] + g * g; }
 

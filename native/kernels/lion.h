@@ -1,4 +1,4 @@
-// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"; spec 6.4, 7.5; bnb kernel LION).
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"; docs/math.md §6.4, 7.5; bnb kernel LION).
 // Decoupled decay BEFORE the sign step in every mode (bnb 0.50). The step direction interpolates with beta1; the
 // stored EMA uses beta2 and is updated after the parameter (T5). sign(0) = 0. eps is unused.
 #pragma once
@@ -15,6 +15,12 @@ struct LionOp {
   static constexpr bool kCoupledDecay = false;
   static constexpr bool kSkipZeros = true;
   static constexpr bool kHasNormTerm = false;
+  // Traits read by the engine and exported to TypeScript (native/lib/optimizers.ts checks its table against them).
+  static constexpr const char* kName = "lion";  // the kernel family's name in the addon's opKinds
+  static constexpr int kRows1 = 1;             // streams kept in state1; the rest in state2
+  static constexpr bool kSchedules = false;      // alpha/beta3 warm-up schedulers (docs/math.md §12)
+  static constexpr bool kZeroVGuard = false;     // divides a stored momentum by a second moment (§19)
+  static constexpr bool kTrustAddsEps = false;   // trust-ratio threshold form (LARS adds eps; §11)
 
   QSTEP_HD static void advance(const StepConsts& c, float g, float (&s)[kStreams]) {
     s[0] = s[0] * c.beta2 + c.one_m_beta2 * g;

@@ -1,6 +1,6 @@
-// SGD with momentum / LARS (spec 6.3, 7.5; bnb kernel MOMENTUM). Coupled L2 decay (g += wd * p). The buffer is
+// SGD with momentum / LARS (docs/math.md §6.3, 7.5; bnb kernel MOMENTUM). Coupled L2 decay (g += wd * p). The buffer is
 // set to the first gradient at t == 1 (T3); afterwards buf = momentum * buf + g (no dampening, no Nesterov).
-// update_scale is LARS's capped trust ratio (spec 11). betas[0] is the momentum.
+// update_scale is LARS's capped trust ratio (docs/math.md §11). betas[0] is the momentum.
 #pragma once
 
 #include "consts.h"
@@ -14,6 +14,12 @@ struct MomentumOp {
   static constexpr bool kCoupledDecay = true;
   static constexpr bool kSkipZeros = true;
   static constexpr bool kHasNormTerm = true;
+  // Traits read by the engine and exported to TypeScript (native/lib/optimizers.ts checks its table against them).
+  static constexpr const char* kName = "momentum";  // the kernel family's name in the addon's opKinds
+  static constexpr int kRows1 = 1;             // streams kept in state1; the rest in state2
+  static constexpr bool kSchedules = false;      // alpha/beta3 warm-up schedulers (docs/math.md §12)
+  static constexpr bool kZeroVGuard = false;     // divides a stored momentum by a second moment (§19)
+  static constexpr bool kTrustAddsEps = true;   // trust-ratio threshold form (LARS adds eps; §11)
 
   QSTEP_HD static void advance(const StepConsts& c, float g, float (&s)[kStreams]) {
     s[0] = c.t == 1 ? g : s[0] * c.beta1 + g;

@@ -39,4 +39,22 @@ inline int op_streams(OpKind k) {
   return with_op(k, [](auto op) { return decltype(op)::kStreams; });
 }
 
+inline int op_rows1(OpKind k) {
+  return with_op(k, [](auto op) { return decltype(op)::kRows1; });
+}
+
+// Whether the family can take LAMB/LARS's trust ratio (it has an update-norm term, docs/math.md §11).
+inline bool op_trust(OpKind k) {
+  return with_op(k, [](auto op) { return decltype(op)::kHasNormTerm; });
+}
+
+// The trust-ratio threshold form of the family: LARS's adds eps, LAMB's does not (§11).
+inline bool op_trust_adds_eps(OpKind k) {
+  return with_op(k, [](auto op) { return decltype(op)::kTrustAddsEps; });
+}
+
+inline StepConsts make_consts(OpKind k, const Hyper& h, int32_t t) {
+  return with_op(k, [&](auto op) { return make_consts<decltype(op)>(h, t); });
+}
+
 }  // namespace qstep

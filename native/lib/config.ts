@@ -1,8 +1,12 @@
-// Optimizer configuration: defaults per optimizer (spec section 2), validation of the ranges bnb's constructors
-// enforce, and resolution of a model-wide config plus per-parameter overrides keyed by name (spec 3.2, 13, D10).
-// Hyperparameters are resolved at every step; layout keys only when a parameter's state is created.
+// Optimizer configuration: defaults and applicability from the optimizer table (optimizers.ts, docs/math.md §2),
+// validation of the ranges bnb's constructors enforce, and resolution of a model-wide config plus per-parameter
+// overrides keyed by name (docs/math.md §3.2, §13, D10). Hyperparameters are resolved at every step; layout keys
+// only when a parameter's state is created. A key that does not apply to the chosen optimizer is refused, naming
+// the key and what to use instead: a setting must never be accepted and then ignored.
 
-import { invalid } from './errors';
+import { constants } from './constants';
+import { EngineError, invalid } from './errors';
+import { OPTIMIZERS, ZERO_V_GUARD_DEFAULT, isOptimizerName, optimizerRow, type OptimizerRow } from './optimizers';
 import type {
   Hyperparameters,
   LayoutConfig,
@@ -11,44 +15,24 @@ import type {
   ParamOverride,
   StateMode,
 } from './types';
-import { constants } from './constants';
+import { CONFIG_KEYS, HYPER_KEYS, LAYOUT_KEYS } from './vocab';
 
-export const OPTIMIZERS: readonly OptimizerName[] = [
-  'adam', 'adamw', 'lion', 'sgd', 'rmsprop', 'adagrad', 'lamb', 'lars', 'ademamix',
-];
+export { CONFIG_KEYS, OPTIMIZERS, isOptimizerName };
 
-const HYPER_DEFAULTS: Record<OptimizerName, Omit<Hyperparameters, 'skipZeros' | 'tAlpha' | 'tBeta3' | 'alpha'> &
-  Partial<Hyperparameters>> = {
-  adam: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
-  adamw: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2 },
-  lamb: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
-  // Lion, SGD and LARS pass eps = 0 to the kernels (spec T4).
-  lion: { lr: 1e-4, betas: [0.9, 0.99], eps: 0, weightDecay: 0 },
-  // SGD/LARS: lr and momentum are required by bnb; the service still needs a value, so these are documented
-  // defaults (torch's common 0.01 / 0.9) that a config is expected to set.
-  sgd: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0 },
-  lars: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0 },
-  rmsprop: { lr: 1e-2, betas: [0.99, 0], eps: 1e-8, weightDecay: 0 },
-  adagrad: { lr: 1e-2, betas: [0, 0], eps: 1e-10, weightDecay: 0 },
-  ademamix: { lr: 1e-3, betas: [0.9, 0.999, 0.9999], eps: 1e-8, weightDecay: 1e-2, alpha: 5 },
-};
-
-/** Number of betas each optimizer takes from a user (the rest are fixed). */
-const BETA_COUNT: Record<OptimizerName, number> = {
-  adam: 2, adamw: 2, lamb: 2, lion: 2, sgd: 1, lars: 1, rmsprop: 1, adagrad: 0, ademamix: 3,
-};
-
+/** The optimizer's defaults, with exactly as many betas as the optimizer takes (its table row). */
 export function hyperDefaults(name: OptimizerName): Hyperparameters {
-  const d = HYPER_DEFAULTS[name];
+  const row = optimizerRow(name);
+  const d = row.defaults;
   return {
     lr: d.lr,
     betas: [...d.betas],
     eps: d.eps,
     weightDecay: d.weightDecay,
-    alpha: d.alpha ?? 0,
+    alpha: d.alpha,
     tAlpha: 0,
     tBeta3: 0,
     skipZeros: false,
+    zeroVGuard: row.zeroVGuard ? ZERO_V_GUARD_DEFAULT : false,
   };
 }
 
@@ -59,13 +43,9 @@ export function layoutDefaults(name: OptimizerName): LayoutConfig {
     blockSize: constants.defaultBlockSize,
     min8bitSize: constants.defaultMin8bitSize,
     percentileClipping: 100,
-    maxUnorm: name === 'lamb' ? 1.0 : name === 'lars' ? 0.02 : 0,
+    maxUnorm: optimizerRow(name).trust?.maxUnorm ?? 0,
     paged: false,
   };
-}
-
-export function isOptimizerName(x: unknown): x is OptimizerName {
-  return typeof x === 'string' && (OPTIMIZERS as readonly string[]).includes(x);
 }
 
 function finiteNumber(name: string, v: unknown, lo: number, hi: number, hiOpen = false): number {
@@ -75,24 +55,42 @@ function finiteNumber(name: string, v: unknown, lo: number, hi: number, hiOpen =
   return v;
 }
 
-/** Validates a complete Hyperparameters record for `name` (ranges of spec section 2). Returns it unchanged. */
+function betasShape(row: OptimizerRow): string {
+  const n = row.betas.length;
+  return n === 0 ? 'no betas' : `${n} number${n === 1 ? '' : 's'} (${row.betas.join(', ')})`;
+}
+
+/** The defaults of the keys that apply to `name`: what ServerInfo shows (alpha only where it is a key of its own). */
+export function applicableDefaults(name: OptimizerName): Partial<Hyperparameters> {
+  const row = optimizerRow(name);
+  const d: Partial<Hyperparameters> = hyperDefaults(name);
+  for (const k of Object.keys(row.refuses)) delete (d as Record<string, unknown>)[k];
+  if (row.alphaIsBeta0) delete d.alpha;
+  return d;
+}
+
+/** Validates a complete Hyperparameters record for `name` (ranges of docs/math.md §2). Returns it unchanged. */
 export function validateHyper(name: OptimizerName, h: Hyperparameters): Hyperparameters {
+  const row = optimizerRow(name);
   finiteNumber('lr', h.lr, 0, Number.MAX_VALUE);
   finiteNumber('eps', h.eps, 0, Number.MAX_VALUE);
   finiteNumber('weightDecay', h.weightDecay, 0, Number.MAX_VALUE);
-  const need = name === 'ademamix' ? 3 : 2;
-  if (!Array.isArray(h.betas) || h.betas.length !== need) {
-    throw invalid('betas', `${need} numbers`, Array.isArray(h.betas) ? `${h.betas.length} numbers` : h.betas);
+  if (!Array.isArray(h.betas) || h.betas.length !== row.betas.length) {
+    // The count is shown unquoted ("got 2 numbers"), a non-array as itself.
+    if (!Array.isArray(h.betas)) throw invalid(`betas of ${name}`, betasShape(row), h.betas);
+    const n = h.betas.length;
+    throw new EngineError('INVALID_ARGUMENT',
+      `expected ${betasShape(row)} for betas of ${name}, got ${n} number${n === 1 ? '' : 's'}`);
   }
-  h.betas.forEach((b, i) => finiteNumber(`betas[${i}]`, b, 0, 1, true));
-  if ((name === 'sgd' || name === 'lars') && h.betas[0] === 0) {
-    throw invalid('betas[0] (momentum)', 'a momentum != 0 (bnb requires it)', 0);
+  h.betas.forEach((b, i) => finiteNumber(`betas[${i}] (${row.betas[i]})`, b, 0, 1, true));
+  for (const i of row.betasNonZero) {
+    if (h.betas[i] === 0) throw invalid(`betas[${i}] (${row.betas[i]})`, `a value != 0 for ${name} (bnb requires it)`, 0);
   }
-  if (name === 'rmsprop' && h.betas[0] === 0) throw invalid('betas[0] (alpha)', 'an alpha != 0', 0);
   finiteNumber('alpha', h.alpha, 0, Number.MAX_VALUE);
   finiteNumber('tAlpha', h.tAlpha, 0, 2 ** 31 - 1);
   finiteNumber('tBeta3', h.tBeta3, 0, 2 ** 31 - 1);
   if (typeof h.skipZeros !== 'boolean') throw invalid('skipZeros', 'a boolean', h.skipZeros);
+  if (typeof h.zeroVGuard !== 'boolean') throw invalid('zeroVGuard', 'a boolean', h.zeroVGuard);
   return h;
 }
 
@@ -109,25 +107,56 @@ export function validateLayout(name: OptimizerName, l: LayoutConfig): LayoutConf
     throw invalid('percentileClipping', 'an integer in [0, 100] (100 = off)', l.percentileClipping);
   }
   finiteNumber('maxUnorm', l.maxUnorm, 0, Number.MAX_VALUE);
-  if (l.maxUnorm > 0 && name !== 'lamb' && name !== 'lars') {
+  if (l.maxUnorm > 0 && !optimizerRow(name).trust) {
     throw invalid('maxUnorm', '0 unless the optimizer is lamb or lars', l.maxUnorm);
   }
   if (typeof l.paged !== 'boolean') throw invalid('paged', 'a boolean', l.paged);
   return l;
 }
 
-const HYPER_KEYS = ['lr', 'betas', 'eps', 'weightDecay', 'alpha', 'tAlpha', 'tBeta3', 'skipZeros'] as const;
-const LAYOUT_KEYS = [
-  'optimBits', 'blockWise', 'blockSize', 'min8bitSize', 'percentileClipping', 'maxUnorm', 'paged',
-] as const;
-export const CONFIG_KEYS: readonly string[] = [...HYPER_KEYS, ...LAYOUT_KEYS];
-
 /** Rejects keys that no optimizer knows (a typo must not silently do nothing). */
 export function checkKeys(where: string, obj: object, allowName: boolean): void {
   for (const k of Object.keys(obj)) {
     if (allowName && k === 'name') continue;
-    if (!CONFIG_KEYS.includes(k)) throw invalid(`${where}.${k}`, `one of ${CONFIG_KEYS.join(', ')}`, k);
+    if (!(CONFIG_KEYS as readonly string[]).includes(k)) {
+      throw invalid(`${where}.${k}`, `one of ${CONFIG_KEYS.join(', ')}`, k);
+    }
   }
+}
+
+function isSet(k: string, v: unknown): boolean {
+  return v !== undefined && !(k === 'betas' && Array.isArray(v) && v.length === 0);
+}
+
+/**
+ * Refuses keys of one config layer that do not apply to `name` (INVALID_ARGUMENT naming the key and what to use
+ * instead), and returns the layer with RMSprop's torch-style `alpha` moved to betas[0] (its one meaning there).
+ * `where` prefixes the key in messages ('' for a model config, 'override.' or 'hyper.' for the others).
+ */
+export function applicableLayer<L extends object>(name: OptimizerName, where: string, layer: L | undefined): L | undefined {
+  if (!layer) return layer;
+  const row = optimizerRow(name);
+  const rec = layer as Record<string, unknown>;
+  for (const [k, instead] of Object.entries(row.refuses)) {
+    if (isSet(k, rec[k])) {
+      throw new EngineError('INVALID_ARGUMENT', `${where}${k} does not apply to ${name}: ${instead}`);
+    }
+  }
+  if (row.alphaIsBeta0 && isSet('alpha', rec.alpha)) {
+    const alpha = rec.alpha;
+    const betas = rec.betas;
+    if (isSet('betas', betas)) {
+      if (!Array.isArray(betas) || betas[0] !== alpha) {
+        throw new EngineError('INVALID_ARGUMENT',
+          `${where}alpha (${String(alpha).slice(0, 32)}) conflicts with ${where}betas[0]: for ${name} both name ` +
+          `${row.betas[0]}; set either alpha (torch's name) or betas = [alpha]`);
+      }
+    }
+    const out = { ...rec, betas: [alpha] } as Record<string, unknown>;
+    delete out.alpha;
+    return out as L;
+  }
+  return layer;
 }
 
 function pick<K extends string>(keys: readonly K[], ...layers: (object | undefined)[]): Partial<Record<K, unknown>> {
@@ -136,7 +165,7 @@ function pick<K extends string>(keys: readonly K[], ...layers: (object | undefin
     if (!layer) continue;
     for (const k of keys) {
       const v = (layer as Record<string, unknown>)[k];
-      if (v !== undefined) out[k] = v;
+      if (isSet(k, v)) out[k] = v;
     }
   }
   return out;
@@ -151,25 +180,26 @@ export function resolveHyper(
   override?: ParamOverride,
   perStep?: Partial<Hyperparameters>,
 ): Hyperparameters {
-  const base = hyperDefaults(config.name);
-  const merged = { ...base, ...pick(HYPER_KEYS, config, override, perStep) } as Hyperparameters;
-  // Optimizers with fixed betas (sgd: momentum only, adagrad: none) accept the short form too.
-  const userCount = BETA_COUNT[config.name];
-  if (Array.isArray(merged.betas) && merged.betas.length === userCount && userCount < base.betas.length) {
-    merged.betas = [...merged.betas, ...base.betas.slice(userCount)];
-  }
-  return validateHyper(config.name, merged);
+  const name = config.name;
+  const layers = [
+    applicableLayer(name, '', config),
+    applicableLayer(name, 'override.', override),
+    applicableLayer(name, 'hyper.', perStep),
+  ];
+  const merged = { ...hyperDefaults(name), ...pick(HYPER_KEYS, ...layers) } as Hyperparameters;
+  return validateHyper(name, merged);
 }
 
-/** The layout for a parameter of `numel` elements, and the state mode it implies (spec 3.3, D10). */
+/** The layout for a parameter of `numel` elements, and the state mode it implies (docs/math.md §3.3, D10). */
 export function resolveLayout(
   config: OptimizerConfig,
   override: ParamOverride | undefined,
   numel: number,
 ): LayoutConfig & { mode: StateMode } {
-  const layout = validateLayout(config.name, {
-    ...layoutDefaults(config.name),
-    ...pick(LAYOUT_KEYS, config, override),
+  const name = config.name;
+  const layout = validateLayout(name, {
+    ...layoutDefaults(name),
+    ...pick(LAYOUT_KEYS, applicableLayer(name, '', config), applicableLayer(name, 'override.', override)),
   } as LayoutConfig);
   let mode: StateMode = 'fp32';
   if (layout.optimBits === 8 && numel >= layout.min8bitSize) mode = layout.blockWise ? 'blockwise8' : 'static8';

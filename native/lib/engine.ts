@@ -3,7 +3,9 @@
 // it (house style 11); the addon re-checks memory safety.
 
 import { constants } from './constants';
-import { DTYPE_BYTES, dtypeCode } from './dtypes';
+import { dtypeCode } from './dtypes';
+import { optimizerRow } from './optimizers';
+import { DTYPE_BYTES, STATE_MODES } from './vocab';
 import { GradientBuffer, holdForStep } from './gradient-buffer';
 import { checkKeys, isOptimizerName, resolveHyper, resolveLayout } from './config';
 import { EngineError, invalid, wrapAsync, wrapSync } from './errors';
@@ -21,15 +23,27 @@ import type {
   ParamOverride,
   StateMode,
   StateSnapshot,
-  StepItem,
   StepOutcome,
 } from './types';
 
-/** The kernel family each optimizer name runs (LAMB = Adam + trust ratio, LARS = Momentum + trust ratio). */
-const OP_OF: Record<OptimizerName, string> = {
-  adam: 'adam', adamw: 'adam', lamb: 'adam', lion: 'lion', sgd: 'momentum', lars: 'momentum',
-  rmsprop: 'rmsprop', adagrad: 'adagrad', ademamix: 'ademamix',
-};
+/** One parameter's gradient for Engine.step. */
+export interface StepItem<P> {
+  param: P;
+  /**
+   * Raw little-endian gradient bytes of `gradDtype`, exactly numel elements, or a GradientBuffer of numel elements
+   * (checked for NaN/Inf as it was written, so the step need not check it again). Converted to the parameter dtype.
+   */
+  grad: Buffer | GradientBuffer;
+  /** Required for a Buffer; a GradientBuffer carries its own (if given, it must agree). */
+  gradDtype?: DType;
+  /** Per-step changes (e.g. a scheduler's lr) laid over the model config and the parameter's override. */
+  hyper?: Partial<Hyperparameters>;
+}
+
+/** The addon's code for the kernel family that runs `name` (the optimizer table's `op`, checked at load). */
+function opKindOf(name: OptimizerName): number {
+  return constants.opKinds[optimizerRow(name).op];
+}
 
 export interface EngineOptions {
   backend?: BackendName | 'auto';
@@ -72,8 +86,9 @@ function numelOf(name: string, shape: unknown): number {
 function nativeHyper(h: Hyperparameters, layout: LayoutConfig): NativeHyper {
   return {
     lr: h.lr,
-    beta1: h.betas[0],
-    beta2: h.betas[1],
+    // The kernels read the betas by position; an optimizer with fewer betas leaves the rest unused (0).
+    beta1: h.betas[0] ?? 0,
+    beta2: h.betas[1] ?? 0,
     beta3: h.betas[2] ?? 0,
     alpha: h.alpha,
     eps: h.eps,
@@ -81,11 +96,14 @@ function nativeHyper(h: Hyperparameters, layout: LayoutConfig): NativeHyper {
     tAlpha: h.tAlpha,
     tBeta3: h.tBeta3,
     skipZeros: h.skipZeros,
+    zeroVGuard: h.zeroVGuard,
     maxUnorm: layout.maxUnorm,
   };
 }
 
-const MODE_NAMES: StateMode[] = ['fp32', 'blockwise8', 'static8'];
+/** State mode names by the addon's code (vocab.ts names them; constants.ts checked the codes at load). */
+const MODE_NAMES: StateMode[] = [];
+for (const m of STATE_MODES) MODE_NAMES[constants.stateModes[m]] = m;
 
 /** One parameter's values and optimizer state on the engine's backend. */
 export class Param {
@@ -95,7 +113,7 @@ export class Param {
   readonly dtype: DType;
   readonly config: OptimizerConfig;
   readonly override: ParamOverride | undefined;
-  /** Layout frozen at creation (spec 3.2): mode, block size, clipping, max_unorm, paging. */
+  /** Layout frozen at creation (docs/math.md §3.2): mode, block size, clipping, max_unorm, paging. */
   readonly layout: LayoutConfig & { mode: StateMode };
   private handle: ParamHandle | null;
 
@@ -201,7 +219,7 @@ export class Param {
   /** Loads state exported from a parameter of the same size, optimizer family, mode and block size (T12). */
   async importState(s: StateSnapshot): Promise<void> {
     if (!s || typeof s !== 'object') throw invalid('state', 'a state snapshot', s);
-    if (OP_OF[s.optimizer] !== OP_OF[this.optimizer]) {
+    if (!isOptimizerName(s.optimizer) || optimizerRow(s.optimizer).op !== optimizerRow(this.optimizer).op) {
       throw new EngineError('STATE_MISMATCH',
         `state is for optimizer ${s.optimizer}, parameter ${this.name} uses ${this.optimizer}`);
     }
@@ -226,7 +244,7 @@ export class Param {
     });
     const h = this.nativeHandle();
     return wrapAsync(() => binding.stateImport(h, {
-      opKind: constants.opKinds[OP_OF[this.optimizer]], mode: constants.stateModes[this.mode],
+      opKind: opKindOf(this.optimizer), mode: constants.stateModes[this.mode],
       blockSize: s.blockSize, numel: s.numel, step: s.step, tensors,
     }));
   }
@@ -310,7 +328,7 @@ export class Engine {
     const handle = wrapSync(() => binding.paramCreate(this.handle, {
       numel,
       dtype: dtypeCode(spec.dtype),
-      opKind: constants.opKinds[OP_OF[spec.config.name]],
+      opKind: opKindOf(spec.config.name),
       mode: constants.stateModes[layout.mode],
       blockSize: layout.blockSize,
       trustRatio: layout.maxUnorm > 0,
@@ -322,7 +340,7 @@ export class Engine {
   }
 
   /**
-   * One optimizer step over several parameters, atomically with respect to non-finite gradients (spec D4): every
+   * One optimizer step over several parameters, atomically with respect to non-finite gradients (docs/math.md D4): every
    * gradient is checked first; under 'skip' a non-finite one makes the whole step a no-op, under 'error' it
    * rejects with NON_FINITE. Each parameter appears at most once. A gradient given as a GradientBuffer was checked
    * as it was written, so the step skips its own check pass for it; the buffer refuses writes until the step ends.

@@ -1,4 +1,4 @@
-// A gradient staged chunk by chunk, checked for NaN/Inf as each chunk is copied in. Spec D4 wants every gradient
+// A gradient staged chunk by chunk, checked for NaN/Inf as each chunk is copied in. docs/math.md D4 wants every gradient
 // of a step checked before anything changes; done inside the step, that check is a whole extra read of every
 // gradient on the step's critical path. A receiver copies arriving chunks into one buffer anyway, so the check rides
 // on that copy (native, at memcpy speed) and a step over a GradientBuffer skips its own pass.

@@ -19,7 +19,10 @@ export type CpuIsa = 'avx2' | 'avx512';
 export interface NativeConstants {
   dtypes: Record<string, number>;
   stateModes: Record<string, number>;
+  /** Kernel families by the name each Op header exports (`kName`), with their codes. */
   opKinds: Record<string, number>;
+  /** The traits of each Op header (native/kernels/*.h), keyed like opKinds; checked against optimizers.ts. */
+  opTraits: Record<string, { streams: number; rows1: number; trust: boolean; schedules: boolean; zeroVGuard: boolean }>;
   mapSize: number;
   /** The forms of the CPU 8-bit block loops: the one in use and those this CPU can run. */
   cpuIsa: { default: CpuIsa; available: CpuIsa[] };
@@ -57,6 +60,7 @@ export interface NativeHyper {
   tAlpha: number;
   tBeta3: number;
   skipZeros: boolean;
+  zeroVGuard: boolean;
   maxUnorm: number;
 }
 
@@ -105,7 +109,7 @@ export interface NativeBinding {
   cudaBuilt: boolean;
   constants: NativeConstants;
   qmap(signed: boolean): Float32Array;
-  /** Nearest-code rule (spec 5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
+  /** Nearest-code rule (docs/math.md §5.1), optionally followed by the sign fix (5.2). Synchronous: for small inputs. */
   nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
   quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array;
   decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array;

@@ -1,4 +1,4 @@
-// Standalone quantization primitives (spec 4, 5): the two dynamic maps, the nearest-code rule and blockwise
+// Standalone quantization primitives (docs/math.md §4, 5): the two dynamic maps, the nearest-code rule and blockwise
 // quantize/dequantize. Validated here; the arithmetic is in native/formats/.
 import { checkCpuIsa, constants } from './constants';
 import { DTYPE_BYTES, dtypeCode } from './dtypes';
@@ -12,7 +12,7 @@ export function qmap(signed: boolean): Float32Array {
   return new Float32Array(binding.qmap(signed));
 }
 
-/** Nearest code of each value in the signed or unsigned map (spec 5.1), with the sign fix (5.2) if asked. */
+/** Nearest code of each value in the signed or unsigned map (docs/math.md §5.1), with the sign fix (5.2) if asked. */
 export function nearestCodes(values: Float32Array, signed: boolean, signFix = false): Uint8Array {
   if (!(values instanceof Float32Array)) throw invalid('values', 'a Float32Array', typeof values);
   return wrapSync(() => binding.nearestCodes(values, signed, signFix));
@@ -26,7 +26,7 @@ function checkStateArgs(scale: number, signed: boolean, isa: CpuIsa | undefined)
 }
 
 /**
- * The bytes an 8-bit state stores for `values` against one block scale (spec 7.2 step 5 as qstep decides it:
+ * The bytes an 8-bit state stores for `values` against one block scale (docs/math.md §7.2 step 5 as qstep decides it:
  * x = s * f32(1/scale), nearest code, and the sign fix when `signed`), computed by the CPU backend's block encoder:
  * the form the engine uses, or the one named by `isa`.
  */
@@ -36,7 +36,7 @@ export function quantizeStates(values: Float32Array, scale: number, signed: bool
   return wrapSync(() => binding.quantizeStates(values, scale, signed, isa));
 }
 
-/** code[q] * scale for each code of a block (spec 7.1), through the CPU backend's block decoder. */
+/** code[q] * scale for each code of a block (docs/math.md §7.1), through the CPU backend's block decoder. */
 export function decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array {
   if (!(codes instanceof Uint8Array)) throw invalid('codes', 'a Uint8Array', typeof codes);
   checkStateArgs(scale, signed, isa);
@@ -55,7 +55,7 @@ function checkBlock(blockSize: number): void {
   }
 }
 
-/** Blockwise quantization (spec 5.3): one absmax per block, codes from `code` (default: the signed map). */
+/** Blockwise quantization (docs/math.md §5.3): one absmax per block, codes from `code` (default: the signed map). */
 export async function quantizeBlockwise(
   input: Buffer, dtype: DType, blockSize = 4096, code: Float32Array = qmap(true),
 ): Promise<{ codes: Buffer; absmax: Float32Array }> {

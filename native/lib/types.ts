@@ -2,45 +2,49 @@
 // Numbers that have one definition in C++ (block sizes, map size, limits) are read from the addon at load time
 // (see constants.ts); this file only declares shapes.
 
-import type { GradientBuffer } from './gradient-buffer';
-
 /** Storage dtype of a parameter or gradient. fp16/bf16 travel as their raw 16-bit patterns. */
 export type DType = 'fp32' | 'fp16' | 'bf16';
 
 /**
- * How optimizer state is held (spec D2): `fp32` 32-bit state; `blockwise8` 8-bit codes with one absmax per block
- * (256 by default, 2048 for bnb <= 0.43 checkpoints); `static8` 8-bit codes with one max per tensor (spec 8.1).
+ * How optimizer state is held (docs/math.md D2): `fp32` 32-bit state; `blockwise8` 8-bit codes with one absmax per block
+ * (256 by default, 2048 for bnb <= 0.43 checkpoints); `static8` 8-bit codes with one max per tensor (docs/math.md §8.1).
  */
 export type StateMode = 'fp32' | 'blockwise8' | 'static8';
 
-/** Optimizer names as users know them (spec section 2). adam/adamw/lamb share the Adam math, sgd/lars Momentum. */
+/** Optimizer names as users know them (docs/math.md §2). adam/adamw/lamb share the Adam math, sgd/lars Momentum. */
 export type OptimizerName = 'adam' | 'adamw' | 'lion' | 'sgd' | 'rmsprop' | 'adagrad' | 'lamb' | 'lars' | 'ademamix';
 
-/** What to do when a step's gradients hold NaN or Inf (spec D4). */
+/** What to do when a step's gradients hold NaN or Inf (docs/math.md D4). */
 export type NonFinitePolicy = 'skip' | 'error';
 
 export type BackendName = 'cpu' | 'cuda';
 
 /**
- * Hyperparameters read at every step (spec 3.2). Every field is optional in a config; defaults come from the
- * optimizer (spec section 2). `betas` has 2 entries, 3 for AdEMAMix (beta1, beta2, beta3); for sgd/lars betas[0] is
- * the momentum, for rmsprop betas[0] is alpha.
+ * Hyperparameters read at every step (docs/math.md §3.2). Every field is optional in a config; defaults come from the
+ * optimizer (docs/math.md §2). `betas` holds exactly as many numbers as the optimizer's table row names
+ * (optimizers.ts): adam/adamw/lamb/lion 2, ademamix 3, sgd/lars 1 (momentum), rmsprop 1 (alpha), adagrad none.
  */
 export interface Hyperparameters {
   lr: number;
   betas: number[];
   eps: number;
   weightDecay: number;
-  /** AdEMAMix mixing coefficient (spec 12). */
+  /** AdEMAMix mixing coefficient (docs/math.md §12). */
   alpha: number;
-  /** AdEMAMix schedulers (spec 12); 0 = off. */
+  /** AdEMAMix schedulers (docs/math.md §12); 0 = off. */
   tAlpha: number;
   tBeta3: number;
-  /** skip_zeros (spec D5): elements whose raw gradient is exactly 0 keep their parameter and state. */
+  /** skip_zeros (docs/math.md D5): elements whose raw gradient is exactly 0 keep their parameter and state. */
   skipZeros: boolean;
+  /**
+   * 8-bit zero-second-moment guard (docs/math.md §19): in 8-bit modes, where an element's second moment decoded
+   * to 0, the momentum its update uses is capped at the bound 32-bit state always satisfies. Default on for the
+   * optimizers whose table row allows it; off is bit-identical to bitsandbytes.
+   */
+  zeroVGuard: boolean;
 }
 
-/** Layout decisions, consulted only when a parameter's state is created (spec 3.2). */
+/** Layout decisions, consulted only when a parameter's state is created (docs/math.md §3.2). */
 export interface LayoutConfig {
   /** 8 or 32 (bnb's optim_bits). */
   optimBits: 8 | 32;
@@ -48,17 +52,17 @@ export interface LayoutConfig {
   blockWise: boolean;
   /** 256 (default) or 2048. */
   blockSize: number;
-  /** Tensors with fewer elements (strict <) get fp32 state (spec 3.3, T19). Default 4096. */
+  /** Tensors with fewer elements (strict <) get fp32 state (docs/math.md §3.3, T19). Default 4096. */
   min8bitSize: number;
-  /** 0..99 = index into the sorted history of squared gradient norms; 100 = off (spec 9). */
+  /** 0..99 = index into the sorted history of squared gradient norms; 100 = off (docs/math.md §9). */
   percentileClipping: number;
-  /** LAMB/LARS update-norm clipping (spec 11); 0 = off. */
+  /** LAMB/LARS update-norm clipping (docs/math.md §11); 0 = off. */
   maxUnorm: number;
-  /** Paged state (spec 14, D11) for tensors >= 100000 elements. */
+  /** Paged state (docs/math.md §14, D11) for tensors >= 100000 elements. */
   paged: boolean;
 }
 
-/** A model-wide optimizer configuration; any key may be overridden per parameter name (spec 13, D10). */
+/** A model-wide optimizer configuration; any key may be overridden per parameter name (docs/math.md §13, D10). */
 export interface OptimizerConfig extends Partial<Hyperparameters>, Partial<LayoutConfig> {
   name: OptimizerName;
 }
@@ -82,7 +86,7 @@ export interface MemoryInfo {
 }
 
 /**
- * Every state tensor of one parameter, raw (restorable bit-exactly). Layout follows bnb's state dict (spec 15):
+ * Every state tensor of one parameter, raw (restorable bit-exactly). Layout follows bnb's state dict (docs/math.md §15):
  * state1 is (rows x n) with rows = 2 for AdEMAMix (m1, m2), state2 exists for 2-state optimizers; codes are uint8
  * in 8-bit modes, fp32 otherwise; absmax1 is (rows x blocks) in blockwise8; max1/max2 are the static8 scales.
  */
@@ -93,19 +97,6 @@ export interface StateSnapshot {
   numel: number;
   step: number;
   tensors: Record<string, { dtype: 'f32' | 'u8'; shape: number[]; data: Buffer }>;
-}
-
-export interface StepItem<P> {
-  param: P;
-  /**
-   * Raw little-endian gradient bytes of `gradDtype`, exactly numel elements, or a GradientBuffer of numel elements
-   * (checked for NaN/Inf as it was written, so the step need not check it again). Converted to the parameter dtype.
-   */
-  grad: Buffer | GradientBuffer;
-  /** Required for a Buffer; a GradientBuffer carries its own (if given, it must agree). */
-  gradDtype?: DType;
-  /** Per-step changes (e.g. a scheduler's lr) laid over the model config and the parameter's override. */
-  hyper?: Partial<Hyperparameters>;
 }
 
 export interface ParamStepResult {

@@ -1,4 +1,4 @@
-// Tolerances of the CUDA-vs-CPU check (issue 4; spec D1: the two backends share one per-element implementation,
+// Tolerances of the CUDA-vs-CPU check (issue 4; docs/math.md D1: the two backends share one per-element implementation,
 // so they agree to fp32 rounding). Both start every step from the same state (the CUDA side is re-synchronised to
 // the CPU's after each comparison), so each step is judged on its own:
 //  * fp32 values (parameters, fp32 state): |a - b| <= 1e-5 |b| + 1e-6 max|b|. The absolute floor covers

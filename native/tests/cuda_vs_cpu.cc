@@ -1,4 +1,4 @@
-// qstep-cuda-check: the CUDA backend against the CPU backend (issue 4, spec D1; llm.c's dev/cuda pattern of a
+// qstep-cuda-check: the CUDA backend against the CPU backend (issue 4, docs/math.md D1; llm.c's dev/cuda pattern of a
 // plain reference beside the kernels, house style 8). Every optimizer x state mode x parameter dtype runs a few
 // steps on both backends with the same fresh random inputs (house style 20) and is compared with the tolerances of
 // compare.h; after each comparison the CUDA parameter is re-synchronised to the CPU's state, so every step is

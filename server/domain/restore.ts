@@ -76,7 +76,7 @@ export class RestoreStage {
 
     const infos = new Map<string, Omit<StateSnapshot, 'tensors'>>();
     for (const [i, p] of snap.params.entries()) {
-      const entry = model.param(p.name);
+      const entry = this.paramOf(p.name, `snapshot.params[${i}]`);
       if (infos.has(entry.name)) throw fail.invalid(`snapshot.params lists ${entry.name} twice`);
       const numel = p.shape.reduce((n, d) => n * d, 1);
       infos.set(entry.name, {
@@ -118,12 +118,24 @@ export class RestoreStage {
     this.totalBytes = total;
   }
 
+  /**
+   * The model's parameter a snapshot header names. A name the model lacks is still NOT_FOUND, but the message says
+   * that the header does not match the model: a damaged file (a flipped byte in its header) or another model's
+   * snapshot, rather than a parameter the caller forgot.
+   */
+  private paramOf(name: string, where: string): ParamEntry {
+    if (this.model.has(name)) return this.model.param(name);
+    throw fail.notFound(`${where} names parameter ${JSON.stringify(String(name).slice(0, 80))}, which model ` +
+      `${this.model.name} does not have: the snapshot header does not verify against this model (a damaged ` +
+      'file, or the snapshot of another model)');
+  }
+
   private checkDescriptor(d: TensorDescriptor__Output, i: number, format: string, names: Set<string>): StagedTensor {
     const where = `snapshot.tensors[${i}]`;
     if (!d.name) throw fail.invalid(`${where} has no name`);
     if (names.has(d.name)) throw fail.invalid(`${where}: tensor name ${JSON.stringify(d.name)} appears twice`);
     names.add(d.name);
-    const entry = this.model.param(d.param);
+    const entry = this.paramOf(d.param, `${where} (${JSON.stringify(d.name.slice(0, 80))})`);
     const role = tensorRoles.require(d.role, `${where}.role`);
     const type = elementTypes.require(d.elementType, `${where}.element_type`);
     for (const dim of d.shape) {

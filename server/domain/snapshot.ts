@@ -153,7 +153,7 @@ function f32(t: { data: Buffer }): Float32Array {
 
 /**
  * The state streams as fp32 values: 8-bit codes become qmap[code] x scale (absmax per block in blockwise8, one
- * max per stream in static8, spec 5.3 and 8.1); fp32 streams pass through. Scales, maps and histories are left
+ * max per stream in static8, docs/math.md §5.3 and 8.1); fp32 streams pass through. Scales, maps and histories are left
  * out. Works in slices, yielding to the event loop between them.
  */
 export async function dequantizedStateTensors(state: StateSnapshot): Promise<StateTensor[]> {

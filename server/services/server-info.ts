@@ -1,8 +1,10 @@
 // ServerInfo: version, backend, devices, capabilities (optimizers x state modes x dtypes) and limits.
 
-import { OPTIMIZERS, constants, hyperDefaults, layoutDefaults } from '../../native/lib';
+import { CONFIG_KEYS, OPTIMIZER_TABLE, applicableDefaults, constants, layoutDefaults } from '../../native/lib';
 import type { ServerInfoRequest__Output, ServerInfoResponse } from '../../proto';
-import { dtypes, hyperToWire, layoutToWire, optimizers, stateFormats, stateModes } from '../../proto/convert';
+import {
+  dtypes, hyperToWire, layoutToWire, optimizers, protoFieldName, stateFormats, stateModes,
+} from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import type { UnaryImpl } from '../rpc';
 import { seesEverything } from '../security/authorize';
@@ -20,13 +22,16 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
       threads: engine.threads,
       devices: device ? [{ name: device.name, totalBytes: device.totalBytes, freeBytes: freeBytes(device.freeBytes) }] : [],
       capabilities: {
-        // Every optimizer runs in every state mode for every dtype on both backends (optimizer spec D2, D7, D12).
-        optimizers: OPTIMIZERS.map((name) => ({
-          optimizer: optimizers.encode(name),
+        // Every optimizer runs in every state mode for every dtype on both backends (docs/math.md D2, D7, D12).
+        // Betas and applicable fields come from the optimizer table, as validation reads them.
+        optimizers: OPTIMIZER_TABLE.map((row) => ({
+          optimizer: optimizers.encode(row.name),
           stateModes: stateModes.names.map((m) => stateModes.encode(m)),
           dtypes: dtypes.names.map((d) => dtypes.encode(d)),
-          defaults: hyperToWire(hyperDefaults(name)),
-          layoutDefaults: layoutToWire(layoutDefaults(name)),
+          defaults: hyperToWire(applicableDefaults(row.name)),
+          layoutDefaults: layoutToWire(layoutDefaults(row.name)),
+          betas: [...row.betas],
+          fields: CONFIG_KEYS.filter((k) => !(k in row.refuses)).map(protoFieldName),
         })),
         gradDtypes: dtypes.names.map((d) => dtypes.encode(d)),
         blockSizes: [...constants.optimizerBlockSizes],

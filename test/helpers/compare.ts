@@ -1,4 +1,4 @@
-// Comparison with error budgets, the way spec section 16 states its criteria: elementwise
+// Comparison with error budgets, the way docs/math.md §16 states its criteria: elementwise
 // |actual - expected| <= atol + rtol * |expected| with at most `maxErrors` violations, and mean absolute /
 // relative errors. Messages name the worst elements so a failure says what differs and by how much.
 import { AssertionError } from 'node:assert';

@@ -1,6 +1,6 @@
 // fp16 / bf16 conversions written independently of the engine (IEEE 754 binary16 and bfloat16, round to nearest
-// even, spec 0 `toT`), and the Buffer encodings the engine's API takes. The optimizer reference uses `roundTo` to
-// model the 16-bit rounding points of spec 10, and the tests use the encoders to hand parameters and gradients
+// even, docs/math.md §0 `toT`), and the Buffer encodings the engine's API takes. The optimizer reference uses `roundTo` to
+// model the 16-bit rounding points of docs/math.md §10, and the tests use the encoders to hand parameters and gradients
 // to the engine.
 import type { DType } from '../../native/lib/types';
 
@@ -93,7 +93,7 @@ export function bf16Value(h: number): number {
   return bf16Table()[h & 0xffff];
 }
 
-/** toT(f32(x)): the value a parameter of `dtype` holds after the engine stores x (spec 0, 10). */
+/** toT(f32(x)): the value a parameter of `dtype` holds after the engine stores x (docs/math.md §0, 10). */
 export function roundTo(dtype: DType, x: number): number {
   switch (dtype) {
     case 'fp32':

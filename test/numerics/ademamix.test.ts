@@ -1,4 +1,4 @@
-// AdEMAMix specifics beyond the registry runs (spec 12, 16.2, D6): the state-dict round trip of bnb's test with an
+// AdEMAMix specifics beyond the registry runs (docs/math.md §12, 16.2, D6): the state-dict round trip of bnb's test with an
 // nn.Linear(256, 64)-like pair (weight 16384 elements -> 8-bit, bias 64 -> fp32 by min_8bit_size), identical
 // continuation after reload, and two fresh loads of one checkpoint stepping identically (determinism).
 import type { Engine, OptimizerConfig, StateSnapshot } from '../../native/lib';
@@ -9,7 +9,7 @@ import { rngFor } from '../helpers/random';
 import { Twin } from './protocol';
 import { MODES } from './registry';
 
-describe('AdEMAMix state dict round trip (spec 16.2, bnb issue #1382)', () => {
+describe('AdEMAMix state dict round trip (docs/math.md §16.2, bnb issue #1382)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

@@ -1,4 +1,4 @@
-// dtype conversions at the engine's edges (spec 0 toT, D12): values written in fp32 to fp16/bf16 parameters are
+// dtype conversions at the engine's edges (docs/math.md §0 toT, D12): values written in fp32 to fp16/bf16 parameters are
 // rounded to nearest even exactly as the reference helpers do (ties, subnormals, overflow, signed zero); reads
 // narrow the same way; and a gradient arriving in another dtype is converted on arrival, so fp32 gradients for a
 // 16-bit parameter give bit-identical parameters and state to the same gradients pre-rounded and sent as 16-bit.
@@ -26,7 +26,7 @@ function probes(dtype: DType, n: number, label: string): Float64Array {
   return roundArray('fp32', out);
 }
 
-describe('dtype conversions (spec 0, 10, D12)', () => {
+describe('dtype conversions (docs/math.md §0, 10, D12)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

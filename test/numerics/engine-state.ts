@@ -1,5 +1,5 @@
-// Reading the engine's exported state (spec 3.3, 15) back into numbers: fp32 states as they are, 8-bit states
-// dequantized as qmap[code] * scale (spec 7.1) with the scale of the code's block (blockwise8: absmax rows x
+// Reading the engine's exported state (docs/math.md §3.3, 15) back into numbers: fp32 states as they are, 8-bit states
+// dequantized as qmap[code] * scale (docs/math.md §7.1) with the scale of the code's block (blockwise8: absmax rows x
 // blocks; static8: one max per tensor, per row for AdEMAMix's two EMAs). The maps stored with the state must be
 // the Appendix A tables bit for bit (D9).
 import type { StateSnapshot } from '../../native/lib';

@@ -6,7 +6,7 @@ import type { Context } from 'mocha';
 
 export interface KnownIssue {
   id: string;
-  /** What is wrong, by how much, and which spec line says otherwise. */
+  /** What is wrong, by how much, and which line of docs/math.md says otherwise. */
   summary: string;
   /** Which tests (by title or label) it affects. */
   applies: (label: string) => boolean;

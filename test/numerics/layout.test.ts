@@ -1,4 +1,4 @@
-// Layout decisions and per-parameter configuration (spec 3.2, 3.3, 13, D10): the min_8bit_size test is a strict <
+// Layout decisions and per-parameter configuration (docs/math.md §3.2, 3.3, 13, D10): the min_8bit_size test is a strict <
 // on the full size and is recorded in the state; overrides are keyed by parameter name (8-bit for one parameter,
 // fp32 for the others, a per-parameter lr) and resolved through resolveLayout/resolveHyper; per-step
 // hyperparameters reach the kernels; each parameter keeps its own step counter (T28). Also the section 2 defaults

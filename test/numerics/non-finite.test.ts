@@ -1,4 +1,4 @@
-// Non-finite gradients (spec D4): the whole step is checked before anything changes. Under 'skip' a step with a
+// Non-finite gradients (docs/math.md D4): the whole step is checked before anything changes. Under 'skip' a step with a
 // NaN or Inf anywhere changes nothing at all (no parameter, no state tensor, no step counter, no percentile
 // history) for every parameter of the step, and the outcome names the offending items; under 'error' the step
 // rejects with NON_FINITE and likewise changes nothing. Afterwards the parameters continue as if the bad step had
@@ -58,7 +58,7 @@ function staged(item: StepItem<Param>, rng: Rng): StepItem<Param> {
   return { ...item, grad: gb, gradDtype: undefined };
 }
 
-describe('non-finite gradients: nothing changes under skip and error (spec D4)', () => {
+describe('non-finite gradients: nothing changes under skip and error (docs/math.md D4)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

@@ -1,5 +1,5 @@
 // Every optimizer x state mode (fp32, blockwise8 256, blockwise8 2048, static8) x dtype (fp32, fp16, bf16) against
-// the float64 reference with the protocol and tolerances of spec section 16 (see protocol.ts), driven by the
+// the float64 reference with the protocol and tolerances of docs/math.md §16 (see protocol.ts), driven by the
 // registry. QSTEP_MATRIX_FILTER=<substring> narrows the runs by label (e.g. "lion/" or "static8 bf16").
 import type { Engine } from '../../native/lib';
 import { openCpuEngine } from '../helpers/engine';
@@ -9,7 +9,7 @@ import { plan, REGISTRY } from './registry';
 const only = process.env.QSTEP_MATRIX_FILTER;
 const verbose = process.env.QSTEP_VERBOSE === '1';
 
-describe('optimizer matrix vs the float64 reference (spec 16)', function () {
+describe('optimizer matrix vs the float64 reference (docs/math.md §16)', function () {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

@@ -1,4 +1,4 @@
-// Paged state (spec 14, D11, issue 3): on the CPU backend state tensors of at least 100000 elements can live in a
+// Paged state (docs/math.md §14, D11, issue 3): on the CPU backend state tensors of at least 100000 elements can live in a
 // file-backed mapping in `pagedDir`; the memory accounting says which bytes are paged; numerics are those of
 // ordinary state (checked against the reference, with save/load round trips across paged and ordinary
 // parameters); and with `pagedBudgetBytes` a paged state larger than the budget works and keeps no more than the
@@ -16,7 +16,7 @@ import { MODES, type ModeSpec } from './registry';
 
 const mode = (id: ModeSpec['id']): ModeSpec => MODES.find((m) => m.id === id)!;
 
-describe('paged state (spec 14, D11)', () => {
+describe('paged state (docs/math.md §14, D11)', () => {
   let dir: string;
   let engine: Engine;
   before(() => {
@@ -29,7 +29,7 @@ describe('paged state (spec 14, D11)', () => {
 
   it('pages state tensors of >= 100000 elements only, and the accounting says so', () => {
     const { constants } = qstep();
-    check(constants.pagedMinElements === 100000, `pagedMinElements ${constants.pagedMinElements}, spec T27 says 100000`);
+    check(constants.pagedMinElements === 100000, `pagedMinElements ${constants.pagedMinElements}, docs/math.md T27 says 100000`);
     const cases: [number[], OptimizerConfig, boolean][] = [
       [[400, 250], { name: 'adam', paged: true }, true],
       [[99999], { name: 'adam', paged: true }, false],

@@ -1,4 +1,4 @@
-// Percentile clipping (spec 9, 16.3, D3): the first step is never clipped (all 100 history slots hold its norm);
+// Percentile clipping (docs/math.md §9, 16.3, D3): the first step is never clipped (all 100 history slots hold its norm);
 // the history holds squared norms per parameter; and bnb's test: Adam lr 1e-3, percentile 5, 50 steps, gradients
 // randn*0.1 + 0.01*i, an engine Adam with clipping against an engine Adam without clipping fed with pre-scaled
 // gradients (the engine's scale is checked against the reference's percentile routine, rtol 1e-4, and the plain
@@ -20,7 +20,7 @@ import { MODES, type ModeSpec } from './registry';
 
 const MODE_IDS: ModeSpec['id'][] = ['fp32', 'blockwise8-256', 'static8'];
 
-describe('percentile clipping (spec 9, 16.3, D3)', () => {
+describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

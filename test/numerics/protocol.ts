@@ -24,13 +24,13 @@ import {
 import { checkMaps, decodeStates, type DecodedState } from './engine-state';
 import { DEFAULT_GRAD, infoOf, SPEC_DEFAULTS, type GradSpec, type ModeSpec } from './registry';
 
-/** Spec 16.1 (atol, rtol) per dtype. */
+/** docs/math.md §16.1 (atol, rtol) per dtype. */
 export const TOL_32BIT: Record<DType, [number, number]> = { fp32: [1e-6, 1e-5], fp16: [1e-4, 1e-3], bf16: [1e-3, 1e-2] };
-/** Spec 16.2/16.3 parameter (patol, prtol) per dtype. */
+/** docs/math.md §16.2/16.3 parameter (patol, prtol) per dtype. */
 export const TOL_8BIT_PARAM: Record<DType, [number, number]> = { fp32: [1e-5, 1e-3], fp16: [1e-5, 1e-3],
   bf16: [1e-4, 1e-2] };
 
-/** Spec 16.2 and 16.3 mean parameter error limits (abs, rel; rel uses |p_ref| + 1e-9). */
+/** docs/math.md §16.2 and 16.3 mean parameter error limits (abs, rel; rel uses |p_ref| + 1e-9). */
 function meanLimits(criteria: ModeSpec['criteria'], dtype: DType, optimizer: string): [number, number] {
   if (criteria === '16.2') {
     if (dtype === 'bf16') return [1.7e-4, 1.6e-3];
@@ -40,8 +40,8 @@ function meanLimits(criteria: ModeSpec['criteria'], dtype: DType, optimizer: str
 }
 
 /**
- * Re-synchronizes a reference state to the engine's dequantized one (spec 16.2). A decoded -0.0 (fresh state:
- * qmap[0] * 0, spec 3.3 / T13) is the zero state value it stands for: the initial bytes are "harmless because the
+ * Re-synchronizes a reference state to the engine's dequantized one (docs/math.md §16.2). A decoded -0.0 (fresh state:
+ * qmap[0] * 0, docs/math.md §3.3 / T13) is the zero state value it stands for: the initial bytes are "harmless because the
  * block scale starts at 0", so an element that keeps its state (skip_zeros, D5) keeps 0 and must still decode to
  * 0, not to the sign-fixed -5.5e-7 * scale of a negative value.
  */
@@ -55,9 +55,9 @@ export function codeBudget(count: number): number {
 }
 
 /**
- * The reference's hyperparameters for a config (spec section 2 defaults, then the config, then per-step changes).
- * The kernels receive lr, betas, eps, weight decay and alpha as fp32 (spec 0: all kernel arithmetic is binary32;
- * spec 12: host values are passed to the kernel as fp32), so the reference starts from the same fp32 inputs:
+ * The reference's hyperparameters for a config (docs/math.md §2 defaults, then the config, then per-step changes).
+ * The kernels receive lr, betas, eps, weight decay and alpha as fp32 (docs/math.md §0: all kernel arithmetic is binary32;
+ * docs/math.md §12: host values are passed to the kernel as fp32), so the reference starts from the same fp32 inputs:
  * 1 - fp32(0.999) differs from 1 - 0.999 by 1.3e-5 relative, far more than the rounding the checks allow.
  */
 export function refHyperOf(config: OptimizerConfig, perStep?: Partial<Hyperparameters>): RefHyper {
@@ -65,9 +65,14 @@ export function refHyperOf(config: OptimizerConfig, perStep?: Partial<Hyperparam
   const d = SPEC_DEFAULTS[config.name];
   const f = Math.fround;
   const betas = (c.betas ? [...c.betas, ...d.betas.slice(c.betas.length)] : [...d.betas]).map(f);
+  // RMSprop's torch-style alpha is its betas[0] (docs/math.md §2).
+  if (config.name === 'rmsprop' && c.alpha !== undefined && !c.betas?.length) betas[0] = f(c.alpha);
+  const given = c.betas ? [...c.betas, ...d.betas.slice(c.betas.length)] : [...d.betas];
   return {
+    // AdEMAMix's schedule runs in double on the values as given (docs/math.md §12), everything else on fp32.
+    schedule: { betas: given, alpha: config.name === 'rmsprop' ? 0 : c.alpha ?? d.alpha },
     lr: f(c.lr ?? d.lr), betas, eps: f(c.eps ?? d.eps), weightDecay: f(c.weightDecay ?? d.weightDecay),
-    alpha: f(c.alpha ?? d.alpha), tAlpha: c.tAlpha ?? 0, tBeta3: c.tBeta3 ?? 0, skipZeros: c.skipZeros ?? false, maxUnorm: c.maxUnorm ?? d.maxUnorm,
+    alpha: config.name === 'rmsprop' ? 0 : f(c.alpha ?? d.alpha), tAlpha: c.tAlpha ?? 0, tBeta3: c.tBeta3 ?? 0, skipZeros: c.skipZeros ?? false, maxUnorm: c.maxUnorm ?? d.maxUnorm,
     percentile: c.percentileClipping ?? 100,
   };
 }
@@ -85,7 +90,7 @@ export interface ProtocolRun {
   makeGrad?: (rng: Rng, n: number, t: number) => Float64Array;
   /** Per-step hyperparameter changes, given to the engine in the step item and to the reference. */
   perStep?: (t: number) => Partial<Hyperparameters> | undefined;
-  /** Parameter override by name (spec 13, D10), passed to createParam. */
+  /** Parameter override by name (docs/math.md §13, D10), passed to createParam. */
   override?: ParamOverride;
   /** Called after each checked step with the engine parameter and the reference (extra assertions). */
   afterStep?: (ctx: { t: number; param: Param; pEngine: Float64Array; ref: RefState; snap: StateSnapshot;
@@ -218,7 +223,7 @@ export class Twin {
   }
 
   /**
-   * Fresh state (spec 3.3, T13): fp32 zeros; in 8-bit modes byte 0 (not the zero code) with scale 0, which decodes
+   * Fresh state (docs/math.md §3.3, T13): fp32 zeros; in 8-bit modes byte 0 (not the zero code) with scale 0, which decodes
    * to qmap[0] * 0 = -0.0, a zero state. The reference starts from it as the 16.2 protocol re-synchronizes.
    */
   private async checkInitialState(): Promise<void> {
@@ -277,7 +282,7 @@ export class Twin {
     });
     if (h.percentile >= 100) check(res.gnormScale === 1, `${at}: gnormScale ${res.gnormScale} without percentile clipping`);
     // Trust ratio: fp32 accumulation of ||u||^2 gives ~1e-6. With fp32 state and 16-bit parameters the norm pass may
-    // see the scaled gradient before or after its rounding to T (spec 11 says "from the gnorm-scaled gradient",
+    // see the scaled gradient before or after its rounding to T (docs/math.md §11 says "from the gnorm-scaled gradient",
     // the 32-bit prelude of 6 rounds it), which moves the norm by up to ~1e-4: rtol 1e-3 there.
     const unormTol = !eightBit && dtype !== 'fp32' ? 1e-3 : 1e-4;
     const trust = info.trustRatio && h.maxUnorm > 0;
@@ -299,7 +304,7 @@ export class Twin {
         assertClose(`${at}: ${dec.name}`, dec.values, ref, atol, rtol, 0);
       } else {
         const mism = closeStats(dec.values, ref, 3e-3, 1e-3).violations;
-        check(mism < 20, `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (spec 16.2: < 20)`);
+        check(mism < 20, `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (docs/math.md §16.2: < 20)`);
         stats.maxStateMismatch = Math.max(stats.maxStateMismatch, mism);
         checkQuantized(at, dec, ref, stats);
         resync(ref, dec.values);
@@ -316,7 +321,7 @@ export class Twin {
       stats.worstMeanAbs = Math.max(stats.worstMeanAbs, me.abs);
       stats.worstMeanRel = Math.max(stats.worstMeanRel, me.rel);
       check(me.abs < mAbs && me.rel < mRel, `${at}: parameter mean errors abs ${me.abs} rel ${me.rel} ` +
-        `(spec ${mode.criteria}: < ${mAbs}, < ${mRel})`);
+        `(docs/math.md §${mode.criteria}: < ${mAbs}, < ${mRel})`);
       if (mode.criteria === '16.3') {
         const [pa, pr] = TOL_8BIT_PARAM[dtype];
         assertClose(`${at}: parameters (16.3 patol/prtol)`, pEngine, pRef, pa, pr, 5);
@@ -328,7 +333,7 @@ export class Twin {
       const u = snap.tensors.unorm;
       check(u !== undefined && u.data.length === 4, `${at}: exported state lacks the 1-float unorm tensor`);
       const unorm = u.data.readFloatLE(0);
-      check(unorm > 0, `${at}: unorm ${unorm} must be > 0 after a step (spec 16.1)`);
+      check(unorm > 0, `${at}: unorm ${unorm} must be > 0 after a step (docs/math.md §16.1)`);
       checkScalar(`${at}: unorm (squared update norm)`, unorm, ri.unorm, 0, unormTol);
     }
     if (h.percentile < 100) {

@@ -1,4 +1,4 @@
-// The engine's quantization primitives against the reference (spec 4, 5, 16.4, Appendices A and B): the shipped
+// The engine's quantization primitives against the reference (docs/math.md §4, 5, 16.4, Appendices A and B): the shipped
 // maps bit for bit, the nearest-code rule with its tie, NaN, saturation and -0 rules, the sign fix, and standalone
 // blockwise quantize/dequantize for every block size and input dtype with codes equal to the reference's and the
 // round-trip error limits of 16.4. The standalone quantizer multiplies by the fp32 reciprocal (5.3), exactly as the
@@ -19,7 +19,7 @@ import {
 const DTYPES: DType[] = ['fp32', 'fp16', 'bf16'];
 const mapBytes = (m: Float32Array): Uint8Array => new Uint8Array(m.buffer, m.byteOffset, m.byteLength);
 
-describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', () => {
+describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1, 5.2)', () => {
   it('ships the Appendix A maps bit for bit, as fresh copies', () => {
     const { qmap } = qstep();
     assertBytesEqual('qmap(signed)', mapBytes(qmap(true)), mapBytes(SIGNED_MAP));
@@ -94,7 +94,7 @@ describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', ()
             if (nan[i] === nan[i]) continue;
             const want = signed && bits[i] >>> 31 === 0 ? 255 : 0;
             check(got[i] === want, `${signed ? 'signed' : 'unsigned'} NaN bits ${bits[i].toString(16)} -> ${got[i]}, ` +
-              `spec 5.2 gives ${want}`);
+              `docs/math.md §5.2 gives ${want}`);
           }
         }
       });
@@ -207,7 +207,7 @@ describe('engine quantization maps and nearest-code rule (spec 4, 5.1, 5.2)', ()
   });
 });
 
-describe('engine standalone blockwise quantization (spec 5.3, 16.4)', () => {
+describe('engine standalone blockwise quantization (docs/math.md §5.3, 16.4)', () => {
   const n = 1024 * 1024;
 
   for (const dtype of DTYPES) {

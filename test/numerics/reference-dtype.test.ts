@@ -1,4 +1,4 @@
-// The fp16/bf16 helpers the suites use to build inputs and to model spec 10's rounding points, checked against
+// The fp16/bf16 helpers the suites use to build inputs and to model docs/math.md §10's rounding points, checked against
 // IEEE facts (no engine): exact round trips of every 16-bit pattern, ties to even, subnormals, overflow.
 import { expect } from 'chai';
 import { bf16BitsOf, bf16Value, f16BitsOf, f16Value, roundTo } from '../helpers/dtype';

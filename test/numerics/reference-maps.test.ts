@@ -1,4 +1,4 @@
-// The oracle checked against the spec's own numbers (no engine needed): the Appendix A tables against the 4.1
+// The oracle checked against the numbers of docs/math.md (no engine needed): the Appendix A tables against the 4.1
 // construction and the 4.2 self-check values, the nearest-code rule of 5.1 and the sign fix of 5.2 against the
 // worked examples of Appendix B, and the two nearest-code implementations against each other.
 import { expect } from 'chai';
@@ -11,7 +11,7 @@ import {
 
 const sig9 = (x: number): number => Number(x.toPrecision(9));
 
-describe('reference: quantization maps (spec 4, Appendix A)', () => {
+describe('reference: quantization maps (docs/math.md §4, Appendix A)', () => {
   it('Appendix A equals create_dynamic_map with the fused linspace of 4.3 (and the unfused one differs in 42/31)', () => {
     for (const signed of [true, false]) {
       const table = signed ? SIGNED_MAP : UNSIGNED_MAP;
@@ -55,7 +55,7 @@ describe('reference: quantization maps (spec 4, Appendix A)', () => {
   });
 });
 
-describe('reference: nearest code and sign fix (spec 5.1, 5.2, Appendix B)', () => {
+describe('reference: nearest code and sign fix (docs/math.md §5.1, 5.2, Appendix B)', () => {
   it('reproduces the signed worked example of Appendix B', () => {
     const s = [0.5, -0.25, 0.001, -1e-9, 0.0, -0.0, 2.0, -2.0].map(Math.fround);
     const x = s.map((v) => Math.fround(v / 2));

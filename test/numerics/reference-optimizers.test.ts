@@ -1,4 +1,4 @@
-// The float64 optimizer reference checked against closed forms derived by hand from spec 6, 9, 11 and 12 (no
+// The float64 optimizer reference checked against closed forms derived by hand from docs/math.md §6, 9, 11 and 12 (no
 // engine needed). These pin down the decisions the reference encodes: decay order and coupling (T2, D8), the
 // momentum first step (T3), Lion's ordering (T5), the trust ratio (11), the schedulers (12), percentile clipping
 // (9) and skip_zeros (D5).

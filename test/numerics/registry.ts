@@ -5,7 +5,7 @@
 // (percentile clipping) case in every mode.
 import type { DType, EngineErrorCode, OptimizerConfig, OptimizerName, StateMode } from '../../native/lib';
 
-/** A state mode as the protocol runs it (spec D2) and the section 16 criteria that judge it. */
+/** A state mode as the protocol runs it (docs/math.md D2) and the section 16 criteria that judge it. */
 export interface ModeSpec {
   id: 'fp32' | 'blockwise8-256' | 'blockwise8-2048' | 'static8';
   mode: StateMode;
@@ -43,7 +43,7 @@ export const SMALL_SHAPES: readonly number[][] = [[4097], [3, 2000]];
 /**
  * Run-time budget (the numerics suite must finish in about 3 minutes on 2 shared cores): 8-bit runs on tensors of
  * more than LARGE_NUMEL elements take 20 steps with save/load after 0-based steps 4, 8, 12, 16 instead of the
- * spec's 50 steps (10, 20, 30, 40). Under the re-synchronizing protocol each step is an independent one-step
+ * 50 steps of docs/math.md §16.2 (10, 20, 30, 40). Under the re-synchronizing protocol each step is an independent one-step
  * comparison, so the 50-step 4097-element runs and the secondary cases keep the long-horizon behaviour (bias
  * correction, schedulers, percentile history) covered.
  */
@@ -86,7 +86,7 @@ export interface InvalidCase {
 
 export interface OptimizerInfo {
   name: OptimizerName;
-  /** Exported state tensors holding optimizer state (spec 3.3). */
+  /** Exported state tensors holding optimizer state (docs/math.md §3.3). */
   states: ('state1' | 'state2')[];
   /** state1 rows (AdEMAMix holds m1 and m2). */
   rows: number;
@@ -95,21 +95,21 @@ export interface OptimizerInfo {
   invalid: InvalidCase[];
 }
 
-/** Spec section 2 defaults (the math-relevant ones), written from the spec for the reference's use. */
+/** docs/math.md §2 defaults (the math-relevant ones), written from docs/math.md for the reference's use. */
 export const SPEC_DEFAULTS: Record<OptimizerName, { lr: number; betas: number[]; eps: number; weightDecay: number;
   alpha: number; maxUnorm: number }> = {
   adam: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
   adamw: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, alpha: 0, maxUnorm: 0 },
   lamb: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 1.0 },
   lion: { lr: 1e-4, betas: [0.9, 0.99], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  sgd: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  lars: { lr: 1e-2, betas: [0.9, 0], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0.02 },
-  rmsprop: { lr: 1e-2, betas: [0.99, 0], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
-  adagrad: { lr: 1e-2, betas: [0, 0], eps: 1e-10, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  sgd: { lr: 1e-2, betas: [0.9], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  lars: { lr: 1e-2, betas: [0.9], eps: 0, weightDecay: 0, alpha: 0, maxUnorm: 0.02 },
+  rmsprop: { lr: 1e-2, betas: [0.99], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
+  adagrad: { lr: 1e-2, betas: [], eps: 1e-10, weightDecay: 0, alpha: 0, maxUnorm: 0 },
   ademamix: { lr: 1e-3, betas: [0.9, 0.999, 0.9999], eps: 1e-8, weightDecay: 1e-2, alpha: 5, maxUnorm: 0 },
 };
 
-/** Spec 16: parameters randn*0.1, gradients randn*0.01. */
+/** docs/math.md §16: parameters randn*0.1, gradients randn*0.01. */
 export const DEFAULT_GRAD: GradSpec = { scale: 0.01 };
 /** Percentile 5 on growing gradients: from step 2 on the norm exceeds the 5th percentile of the history. */
 const CLIP_GRAD: GradSpec = { scale: 0.01, growth: 0.1 };
@@ -200,9 +200,9 @@ export const REGISTRY: readonly OptimizerInfo[] = [
     valid: [
       { id: 'wd', note: 'decoupled decay before the sign step (0.50)', coverage: 'every-dtype',
         config: { lr: 1e-4, weightDecay: 0.01 } },
-      { id: 'decay-test', note: 'spec 16.1 test_lion32bit_weight_decay: wd 0.1, 20 steps',
+      { id: 'decay-test', note: 'docs/math.md §16.1 test_lion32bit_weight_decay: wd 0.1, 20 steps',
         coverage: 'every-dtype', modes: ['fp32'], shapes: [[1024, 32]], config: { lr: 1e-4, weightDecay: 0.1 } },
-      { id: 'decay-test-1M', note: 'spec 16.1 test_lion32bit_weight_decay on 1024 x 1024 (fp32 only: run time)',
+      { id: 'decay-test-1M', note: 'docs/math.md §16.1 test_lion32bit_weight_decay on 1024 x 1024 (fp32 only: run time)',
         coverage: 'every-dtype', modes: ['fp32'], dtypes: ['fp32'], shapes: [[1024, 1024]],
         config: { lr: 1e-4, weightDecay: 0.1 } },
       clipCase({ lr: 3e-4, weightDecay: 0.01 }),
@@ -253,7 +253,7 @@ export const REGISTRY: readonly OptimizerInfo[] = [
     valid: [
       { id: 'default', note: 'AdEMAMix defaults (alpha 5, beta3 0.9999, wd 1e-2), unscheduled', coverage: 'every-dtype',
         config: {} },
-      { id: 'scheduled', note: 't_alpha = t_beta3 = 20 (fp32 state) or 100 (8-bit), as spec 16.1/16.2',
+      { id: 'scheduled', note: 't_alpha = t_beta3 = 20 (fp32 state) or 100 (8-bit), as docs/math.md §16.1/16.2',
         coverage: 'every-dtype', shapes: [[4097]], config: (m) => (m.mode === 'fp32' ? { tAlpha: 20, tBeta3: 20 } : { tAlpha: 100, tBeta3: 100 }) },
       clipCase({ weightDecay: 0.01 }),
     ],

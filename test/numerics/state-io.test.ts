@@ -1,4 +1,4 @@
-// State export/import beyond the round trips of the registry runs (spec 15, T12, D9): a block-size mismatch is
+// State export/import beyond the round trips of the registry runs (docs/math.md §15, T12, D9): a block-size mismatch is
 // refused with STATE_MISMATCH (both the honest case and a snapshot whose header lies about its block size), as are
 // mode, size and optimizer-family mismatches and malformed tensors; a rejected import changes nothing; and maps
 // travel with the state and are used as stored.
@@ -44,7 +44,7 @@ function clone(s: StateSnapshot): StateSnapshot {
   return { ...s, tensors };
 }
 
-describe('state import checks and stored maps (spec 15, T12, D9)', () => {
+describe('state import checks and stored maps (docs/math.md §15, T12, D9)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();

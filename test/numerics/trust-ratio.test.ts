@@ -1,4 +1,4 @@
-// LAMB and LARS update-norm clipping (spec 11, D7) in every mode: the 16.1 LAMB test (max_unorm is stored and
+// LAMB and LARS update-norm clipping (docs/math.md §11, D7) in every mode: the 16.1 LAMB test (max_unorm is stored and
 // changes the step), updateScale < 1 exactly when ||u|| exceeds max_unorm*||p|| (and equal to the reference's
 // factor), 1 when it does not, and zero-norm parameters never move. The per-step unorm and updateScale checks of
 // the registry runs complement these.
@@ -14,14 +14,14 @@ import { MODES, type ModeSpec } from './registry';
 
 const MODE_IDS: ModeSpec['id'][] = ['fp32', 'blockwise8-256', 'blockwise8-2048', 'static8'];
 
-describe('LAMB / LARS trust ratio (spec 11, D7)', () => {
+describe('LAMB / LARS trust ratio (docs/math.md §11, D7)', () => {
   let engine: Engine;
   before(() => {
     engine = openCpuEngine();
   });
 
   for (const modeId of MODE_IDS) {
-    it(`lamb ${modeId}: spec 16.1 test: max_unorm stored; 1e-4 and 10.0 give different steps on 128x128, lr 0.1`, async () => {
+    it(`lamb ${modeId}: docs/math.md §16.1 test: max_unorm stored; 1e-4 and 10.0 give different steps on 128x128, lr 0.1`, async () => {
       const mode = MODES.find((m) => m.id === modeId)!;
       const rng = rngFor(`lamb 16.1 ${modeId}`);
       const n = 128 * 128;

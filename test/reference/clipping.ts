@@ -7,7 +7,7 @@
 export const HISTORY_LENGTH = 100;
 
 /**
- * Spec 9 steps 1-4 for step `t` (1-based, already incremented) of one parameter. Updates `hist` in place and
+ * docs/math.md §9 steps 1-4 for step `t` (1-based, already incremented) of one parameter. Updates `hist` in place and
  * returns gnorm_scale. `g` holds the raw gradient values as stored (fromT(g_i)).
  */
 export function percentileScale(hist: Float64Array, t: number, g: ArrayLike<number>, percentile: number): number {
@@ -23,7 +23,7 @@ export function percentileScale(hist: Float64Array, t: number, g: ArrayLike<numb
 }
 
 /**
- * Spec 11: the factor applied to the update given the squared update norm `unorm`, the parameter norm before the
+ * docs/math.md §11: the factor applied to the update given the squared update norm `unorm`, the parameter norm before the
  * update and the threshold's additive `eps` (0 for LAMB's 2-state form and for LARS). A zero-norm parameter gets
  * 0 whenever the update is non-zero: it never moves.
  */

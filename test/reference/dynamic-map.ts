@@ -1,4 +1,4 @@
-// Spec 4.1 / 4.3: bnb's create_dynamic_map(signed, max_exponent_bits = 7, total_bits = 8), emulated in fp32 with
+// docs/math.md §4.1 / 4.3: bnb's create_dynamic_map(signed, max_exponent_bits = 7, total_bits = 8), emulated in fp32 with
 // the fused multiply-add of PyTorch's CPU linspace (or without it, to show why the tables are shipped as
 // constants). Used only to check Appendix A against the construction it claims to come from.
 

@@ -1,15 +1,15 @@
 // The float64 optimizer reference (house style 8): one plain step function per optimizer family, written from
-// spec section 6 (the fp32-state formulas) with the qstep decisions of the preface:
+// docs/math.md §6 (the fp32-state formulas) with the qstep decisions of the preface:
 //   * weight decay (T2, D8): Adam/AdamW/LAMB/AdEMAMix decoupled after the step, p = (p - lr*u)(1 - lr*wd);
 //     Lion decoupled before the sign step; SGD/LARS/RMSprop/Adagrad coupled, g = g + wd*p, in the state and in the
 //     RMSprop/Adagrad numerator, in every mode;
-//   * skip_zeros (D5): an element whose raw gradient is exactly 0 keeps its parameter and its state (no decay),
-//     for every optimizer except AdEMAMix;
+//   * skip_zeros (D5, D13): an element whose gradient as it arrived is +-0 keeps its parameter and its state (no
+//     decay), for every optimizer, AdEMAMix included, and adds nothing to a LAMB/LARS update norm;
 //   * percentile clipping (9, D3) scales the gradient before everything else; LAMB/LARS trust ratio (11, D7);
 //   * momentum's buffer is the first (scaled, decayed) gradient at t = 1 (T3); AdEMAMix schedulers (12).
-// 8-bit modes use the same function: under the protocol of spec 16.2 the reference state is re-synchronized to the
+// 8-bit modes use the same function: under the protocol of docs/math.md §16.2 the reference state is re-synchronized to the
 // engine's dequantized state before every step, so the reference computes the one-step update from it.
-// The only concession to 16-bit parameters is `Rounding`: where spec 10 rounds a value to the parameter dtype T.
+// The only concession to 16-bit parameters is `Rounding`: where docs/math.md §10 rounds a value to the parameter dtype T.
 import type { OptimizerName } from '../../native/lib/types';
 import { HISTORY_LENGTH, norm2, percentileScale, trustScale } from './clipping';
 
@@ -22,10 +22,12 @@ export interface RefHyper {
   tAlpha: number;
   tBeta3: number;
   skipZeros: boolean;
-  /** LAMB/LARS update-norm clipping, 0 = off (spec 11). */
+  /** LAMB/LARS update-norm clipping, 0 = off (docs/math.md §11). */
   maxUnorm: number;
-  /** 0..99, 100 = off (spec 9). */
+  /** 0..99, 100 = off (docs/math.md §9). */
   percentile: number;
+  /** The betas and alpha as the caller gave them, for AdEMAMix's double-precision schedule (§12); default: above. */
+  schedule?: { betas: number[]; alpha: number };
 }
 
 export interface RefState {
@@ -35,13 +37,13 @@ export interface RefState {
   s1: Float64Array;
   /** Second state: v (Adam family), nu (AdEMAMix); null for 1-state optimizers. */
   s2: Float64Array | null;
-  /** Squared gradient norms (spec 9), when percentile clipping is on. */
+  /** Squared gradient norms (docs/math.md §9), when percentile clipping is on. */
   hist: Float64Array | null;
   /** Last squared update norm (LAMB/LARS). */
   unorm: number;
 }
 
-/** Where spec 10 rounds to the parameter dtype; identity everywhere for a pure float64 run. */
+/** Where docs/math.md §10 rounds to the parameter dtype; identity everywhere for a pure float64 run. */
 export interface Rounding {
   /** 32-bit kernels store the scaled and the decayed gradient back to T. */
   grad: (x: number) => number;
@@ -80,12 +82,13 @@ export function newRefState(name: OptimizerName, n: number, percentile: number):
 }
 
 /**
- * Spec 12: the scheduled alpha and beta3 of AdEMAMix at step t (each only when its horizon is set), computed in
+ * docs/math.md §12: the scheduled alpha and beta3 of AdEMAMix at step t (each only when its horizon is set), computed in
  * double precision on the host and handed to the kernel as fp32.
  */
 export function ademamixSchedule(h: RefHyper, t: number): { alpha: number; beta3: number } {
-  const [b1, , b3] = h.betas;
-  const alpha = h.tAlpha > 0 ? Math.min((t * h.alpha) / h.tAlpha, h.alpha) : h.alpha;
+  const [b1, , b3] = h.schedule?.betas ?? h.betas;
+  const a = h.schedule?.alpha ?? h.alpha;
+  const alpha = h.tAlpha > 0 ? Math.min((t * a) / h.tAlpha, a) : a;
   let beta3 = b3;
   if (h.tBeta3 > 0) {
     const s = t / h.tBeta3;
@@ -110,7 +113,7 @@ interface Ctx {
   trust: boolean;
 }
 
-/** Adam, AdamW and LAMB (spec 6.1, 11): LAMB is Adam plus the trust ratio on the lr-free direction u. */
+/** Adam, AdamW and LAMB (docs/math.md §6.1, 11): LAMB is Adam plus the trust ratio on the lr-free direction u. */
 function adamFamily(c: Ctx): { updateScale: number; unorm: number } {
   const { p, g, st, h, r, t, gs } = c;
   const [b1, b2] = h.betas;
@@ -125,8 +128,8 @@ function adamFamily(c: Ctx): { updateScale: number; unorm: number } {
     const mi = b1 * m[i] + (1 - b1) * gi;
     const vi = b2 * v[i] + (1 - b2) * gi * gi;
     u[i] = mi / c1 / (Math.sqrt(vi) / c2 + h.eps);
-    unorm += u[i] * u[i]; // spec 11: the norm pass runs over every element; skip_zeros acts in the update only
-    if (c.skip(i)) continue;
+    if (c.skip(i)) continue; // D13: a skipped element adds nothing to the update norm
+    unorm += u[i] * u[i];
     m[i] = mi;
     v[i] = vi;
   }
@@ -140,7 +143,7 @@ function adamFamily(c: Ctx): { updateScale: number; unorm: number } {
   return { updateScale: us, unorm: c.trust ? unorm : 0 };
 }
 
-/** SGD and LARS (spec 6.3, 11): the trust-ratio norm uses the buffer computed without the decay term. */
+/** SGD and LARS (docs/math.md §6.3, 11): the trust-ratio norm uses the buffer computed without the decay term. */
 function momentumFamily(c: Ctx): { updateScale: number; unorm: number } {
   const { p, g, st, h, r, t, gs } = c;
   const b1 = h.betas[0];
@@ -148,12 +151,12 @@ function momentumFamily(c: Ctx): { updateScale: number; unorm: number } {
   let unorm = 0;
   for (let i = 0; i < p.length; i++) {
     const g0 = r.grad(gs * g[i]);
+    if (c.skip(i)) continue; // D13: a skipped element adds nothing to the update norm
     if (c.trust) {
-      // spec 11: the norm pass runs over every element (skip_zeros acts in the update only), without decay.
+      // docs/math.md §11: the norm term is the buffer computed without the decay term.
       const u = t === 1 ? g0 : b1 * s[i] + g0;
       unorm += u * u;
     }
-    if (c.skip(i)) continue;
     const gi = h.weightDecay > 0 ? r.grad(g0 + h.weightDecay * p[i]) : g0;
     s[i] = t === 1 ? gi : b1 * s[i] + gi;
   }
@@ -165,7 +168,7 @@ function momentumFamily(c: Ctx): { updateScale: number; unorm: number } {
   return { updateScale: us, unorm };
 }
 
-/** Lion (spec 6.4 / 7.5): decoupled decay first, then the sign step, then the EMA with beta2. */
+/** Lion (docs/math.md §6.4 / 7.5): decoupled decay first, then the sign step, then the EMA with beta2. */
 function lion(c: Ctx): void {
   const { p, g, st, h, r, gs } = c;
   const [b1, b2] = h.betas;
@@ -205,6 +208,7 @@ function ademamix(c: Ctx, alpha: number, beta3: number): void {
   const m = st.s1;
   const nu = st.s2!;
   for (let i = 0; i < n; i++) {
+    if (c.skip(i)) continue;
     const gi = r.grad(gs * g[i]);
     m[i] = b1 * m[i] + (1 - b1) * gi;
     m[n + i] = beta3 * m[n + i] + (1 - beta3) * gi;
@@ -234,7 +238,7 @@ export function refStep(name: OptimizerName, p: Float64Array, g: ArrayLike<numbe
   const t = ++st.step;
   const gsRef = st.hist ? percentileScale(st.hist, t, g, h.percentile) : 1;
   const gs = st.hist && hooks.gnormScale ? hooks.gnormScale(gsRef) : gsRef;
-  const skips = h.skipZeros && name !== 'ademamix';
+  const skips = h.skipZeros;
   const ctx: Ctx = {
     p, g, st, h, r, t, gs,
     skip: skips ? (i) => g[i] === 0 : () => false,

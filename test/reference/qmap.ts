@@ -1,5 +1,5 @@
-// The two dynamic quantization maps of spec Appendix A, as fp32 bit patterns (8 values per row, row index in the
-// comment). Copied from the spec's text, never regenerated (spec 4.3, D9): recomputing them with ordinary float
+// The two dynamic quantization maps of docs/math.md Appendix A, as fp32 bit patterns (8 values per row, row index in the
+// comment). Copied from the bnb-verified tables (docs/math.md Appendix A), never regenerated (docs/math.md §4.3, D9): recomputing them with ordinary float
 // code moves 42 signed and 31 unsigned entries by one ulp. The oracle for the engine's shipped constants.
 import { f32FromBits } from '../helpers/dtype';
 

@@ -1,4 +1,4 @@
-// Reference quantization primitives, written from spec 5 as plainly as possible (house style 8):
+// Reference quantization primitives, written from docs/math.md §5 as plainly as possible (house style 8):
 //   5.1 nearest code: the boundary between c[i] and c[i+1] is mid_i = f32(f32(c[i] + c[i+1]) * 0.5); strictly
 //       above goes up, strictly below goes down, an exact tie goes to the even index; NaN gives 0; values beyond
 //       the ends saturate; -0 compares equal to +0.
@@ -142,7 +142,7 @@ export function normalizeState(s: number, scale: number): number {
   return Number.isFinite(inv) ? Math.fround(sf * inv) : Math.fround(sf / scf);
 }
 
-/** Code of one optimizer state value `s` (fp32) normalized by `scale` (spec 7.2, 8.1; normalizeState). */
+/** Code of one optimizer state value `s` (fp32) normalized by `scale` (docs/math.md §7.2, 8.1; normalizeState). */
 export function quantizeStateValue(s: number, scale: number, code: Float32Array, signed: boolean): number {
   const x = normalizeState(s, scale);
   const q = nearestCode(x, code);

@@ -1,4 +1,4 @@
-// The 16-bit rounding points of spec 10 as a `Rounding` for the reference, per parameter dtype and state mode:
+// The 16-bit rounding points of docs/math.md §10 as a `Rounding` for the reference, per parameter dtype and state mode:
 //   fp32 state:  the scaled gradient and the decayed gradient are stored back to T; the parameter is rounded after
 //                the update and again after the decoupled decay;
 //   8-bit state: the gradient stays fp32; the parameter is rounded as above; Lion's lr*sign(...) is stored in T.

@@ -1,4 +1,4 @@
-// scripts/bnb-to-qstep.py: a bitsandbytes optimizer state_dict (spec 15) in, a qstep snapshot file out, restored
+// scripts/bnb-to-qstep.py: a bitsandbytes optimizer state_dict (docs/math.md §15) in, a qstep snapshot file out, restored
 // bit for bit. No bitsandbytes is installed here, so the checkpoints are built with torch in bnb's layout (15.1)
 // from the state of real qstep models: tensors under bnb's names and shapes (state1 in the parameter's shape,
 // (2, *shape) for AdEMAMix; unorm_vec, gnorm_vec; new_max1 for the static mode), the flat layout for some
@@ -97,7 +97,7 @@ function grads(spec: ModelSpec): Record<string, Float32Array> {
   return Object.fromEntries(spec.parameters.map((p) => [p.name, randomF32(p.shape.reduce((a, b) => a * b, 1), 0.1)]));
 }
 
-describe('bitsandbytes state_dict import (scripts/bnb-to-qstep.py, spec 15)', function () {
+describe('bitsandbytes state_dict import (scripts/bnb-to-qstep.py, docs/math.md §15)', function () {
   this.timeout(120_000);
   let h: Harness;
   let dir: string;

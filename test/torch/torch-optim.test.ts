@@ -1,11 +1,11 @@
 // The engine against live torch.optim (PyTorch 1.13 from Debian, /usr/bin/python3) on the same fresh random inputs
 // for 50 steps: Adam (wd 0), AdamW (wd 0.01), SGD momentum 0.9, RMSprop alpha 0.9 and Adagrad (the last three with
-// coupled weight decay 0.01, which torch applies the same way, spec T2/D8), with fp32 state judged by spec 16.1 and
+// coupled weight decay 0.01, which torch applies the same way, docs/math.md T2/D8), with fp32 state judged by docs/math.md §16.1 and
 // blockwise8 by the re-synchronizing protocol of 16.2 (torch's state tensors and parameter are set to the
 // engine's dequantized state and stored parameter before every step). The float64 reference is checked against
 // torch the same way, so the oracle of the numeric suites is itself anchored to PyTorch.
 //
-// AdamW: bnb (and qstep) decay after the Adam step, torch before (spec T1): p(1-lr*wd) - lr*u versus
+// AdamW: bnb (and qstep) decay after the Adam step, torch before (docs/math.md T1): p(1-lr*wd) - lr*u versus
 // (p - lr*u)(1-lr*wd), a difference of lr^2*wd*|u| <= 1e-8 per step with lr 1e-3, wd 0.01 and |u| <= ~1; over 50
 // free-running steps at most 5e-7, inside the 16.1 fp32 atol of 1e-6 (and one step, 1e-8, under re-sync).
 import type { DType, Engine, OptimizerConfig, Param } from '../../native/lib';
@@ -48,7 +48,7 @@ const SHAPE = [1024, 32];
 const N = 1024 * 32;
 const f32Buf = (a: ArrayLike<number>): Buffer => encode(a, 'fp32');
 
-describe('PyTorch cross-check: engine and live torch.optim (spec 16.1, 16.2)', function () {
+describe('PyTorch cross-check: engine and live torch.optim (docs/math.md §16.1, 16.2)', function () {
   let torch: TorchProcess;
   let engine: Engine;
   let session = 0;

@@ -8,7 +8,7 @@ Commands:
   hello                                     -> {"torch": version}
   create {id, optimizer, hyper} + params    -> {}
   step   {id} + grad [+ param] [+ state.NAME...]
-         sets the parameter and the named state tensors when given (the re-synchronizing protocol of spec 16.2),
+         sets the parameter and the named state tensors when given (the re-synchronizing protocol of docs/math.md §16.2),
          then p.grad = grad and optimizer.step()  -> {"step": k} + param + state.NAME for every state tensor
   free   {id}                               -> {}
 Errors answer {"error": message}; the process keeps serving.

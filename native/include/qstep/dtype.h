@@ -1,4 +1,4 @@
-// fp16 / bf16 <-> fp32 conversions with round-to-nearest-even (spec 0: toT, fromT), for host and device.
+// fp16 / bf16 <-> fp32 conversions with round-to-nearest-even (docs/math.md §0: toT, fromT), for host and device.
 #pragma once
 
 #include <cstdint>
@@ -91,7 +91,7 @@ template <> QSTEP_HD float store<float>(float v) { return v; }
 template <> QSTEP_HD f16 store<f16>(float v) { return f16{f32_to_f16(v)}; }
 template <> QSTEP_HD bf16 store<bf16>(float v) { return bf16{f32_to_bf16(v)}; }
 
-// round<T>(x) = fromT(toT(x)): the value an fp32 local takes when it is "stored back to T" (spec 10).
+// round<T>(x) = fromT(toT(x)): the value an fp32 local takes when it is "stored back to T" (docs/math.md §10).
 template <typename T> QSTEP_HD float round_to(float v) { return load<T>(store<T>(v)); }
 
 // The bf16 round trip in one pass over the fp32 bits (the high half rounded, the low half cleared; NaN quieted).

@@ -1,5 +1,5 @@
-// The two dynamic quantization maps of spec Appendix A (bnb's create_dynamic_map, signed and unsigned), as fp32
-// bit patterns. Shipped as constants, never regenerated at run time (spec D9, 4.3: a naive fp32 linspace differs
+// The two dynamic quantization maps of docs/math.md Appendix A (bnb's create_dynamic_map, signed and unsigned), as fp32
+// bit patterns. Shipped as constants, never regenerated at run time (docs/math.md D9, 4.3: a naive fp32 linspace differs
 // by one ulp in 42 signed / 31 unsigned entries, which moves decision boundaries).
 #pragma once
 

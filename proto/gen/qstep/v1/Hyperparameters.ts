@@ -10,6 +10,7 @@ export interface Hyperparameters {
   'tAlpha'?: (number | string);
   'tBeta3'?: (number | string);
   'skipZeros'?: (boolean);
+  'zeroVGuard'?: (boolean);
   '_lr'?: "lr";
   '_eps'?: "eps";
   '_weightDecay'?: "weightDecay";
@@ -17,6 +18,7 @@ export interface Hyperparameters {
   '_tAlpha'?: "tAlpha";
   '_tBeta3'?: "tBeta3";
   '_skipZeros'?: "skipZeros";
+  '_zeroVGuard'?: "zeroVGuard";
 }
 
 export interface Hyperparameters__Output {
@@ -28,6 +30,7 @@ export interface Hyperparameters__Output {
   'tAlpha'?: (number);
   'tBeta3'?: (number);
   'skipZeros'?: (boolean);
+  'zeroVGuard'?: (boolean);
   '_lr'?: "lr";
   '_eps'?: "eps";
   '_weightDecay'?: "weightDecay";
@@ -35,4 +38,5 @@ export interface Hyperparameters__Output {
   '_tAlpha'?: "tAlpha";
   '_tBeta3'?: "tBeta3";
   '_skipZeros'?: "skipZeros";
+  '_zeroVGuard'?: "zeroVGuard";
 }

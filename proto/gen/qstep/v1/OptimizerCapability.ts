@@ -12,6 +12,8 @@ export interface OptimizerCapability {
   'dtypes'?: (_qstep_v1_DType)[];
   'defaults'?: (_qstep_v1_Hyperparameters | null);
   'layoutDefaults'?: (_qstep_v1_Layout | null);
+  'betas'?: (string)[];
+  'fields'?: (string)[];
 }
 
 export interface OptimizerCapability__Output {
@@ -20,4 +22,6 @@ export interface OptimizerCapability__Output {
   'dtypes': (_qstep_v1_DType__Output)[];
   'defaults': (_qstep_v1_Hyperparameters__Output | null);
   'layoutDefaults': (_qstep_v1_Layout__Output | null);
+  'betas': (string)[];
+  'fields': (string)[];
 }
