@@ -2,6 +2,7 @@
 
 import type { Engine } from '../native/lib';
 import type { Logger } from 'pino';
+import type { Checkpointer } from './checkpoint/checkpointer';
 import type { BufferPool } from './domain/buffer-pool';
 import type { ModelRegistry } from './domain/registry';
 import type { StagingBudget } from './domain/staging-budget';
@@ -19,10 +20,16 @@ export interface ServerConfig {
   /** Directory for paged state files (CPU backend); '' = the OS temp dir. */
   pagedDir: string;
   /**
-   * Directory where models are kept across a restart: written on a graceful stop, loaded (then removed) on start
-   * (server/domain/persist.ts); '' = models live only as long as the process.
+   * Directory where models are kept as checkpoints (server/checkpoint/): taken on the schedule below, on request
+   * and on a graceful stop, and loaded on start; '' = models live only as long as the process.
    */
   stateDir: string;
+  /** With a state dir: a checkpoint every this many model steps (0 = not by steps). */
+  checkpointEverySteps: number;
+  /** With a state dir: a checkpoint every this many seconds if the model changed (0 = not by time). */
+  checkpointEverySeconds: number;
+  /** Checkpoints kept per model (the newest). */
+  keepCheckpoints: number;
   maxModels: number;
   maxParamsPerModel: number;
   /** Largest tensor payload in one message (at most 1 MiB, the contract's bound). */
@@ -59,6 +66,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   device: 0,
   pagedDir: '',
   stateDir: '',
+  checkpointEverySteps: 0,
+  checkpointEverySeconds: 300,
+  keepCheckpoints: 3,
   maxModels: 64,
   maxParamsPerModel: 16384,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
@@ -83,4 +93,6 @@ export interface ServiceDeps {
   metrics: ServerMetrics;
   log: Logger;
   version: string;
+  /** Null without a state dir. */
+  checkpointer: Checkpointer | null;
 }

@@ -16,7 +16,9 @@ import type { QstepHandlers } from '../proto';
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
 import { BufferPool } from './domain/buffer-pool';
-import { loadModels, saveModels } from './domain/persist';
+import { Checkpointer } from './checkpoint/checkpointer';
+import { recoverModels } from './checkpoint/load';
+import { fail } from './errors';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { ServerMetrics, serveMetrics } from './metrics';
@@ -29,6 +31,7 @@ import { listModelsHandler } from './services/list-models';
 import { restoreHandler } from './services/restore';
 import { serverInfoHandler } from './services/server-info';
 import { snapshotHandler } from './services/snapshot';
+import { checkpointHandler } from './services/checkpoint';
 import { stepHandler } from './services/step';
 import { uploadParametersHandler } from './services/upload-parameters';
 
@@ -72,6 +75,9 @@ function checkConfig(c: ServerConfig): void {
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
   int('shutdownGraceMs', 0);
+  int('checkpointEverySteps', 0);
+  int('checkpointEverySeconds', 0);
+  int('keepCheckpoints', 1);
   if (!['cpu', 'cuda', 'auto'].includes(c.backend)) throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
 }
@@ -97,23 +103,29 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs);
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
-  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
+  const checkpointer = config.stateDir
+    ? new Checkpointer(config.stateDir, {
+      everySteps: config.checkpointEverySteps, everySeconds: config.checkpointEverySeconds, keep: config.keepCheckpoints,
+    }, log)
+    : null;
+  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion(), checkpointer };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
-  if (config.stateDir) {
-    const loaded = await loadModels(registry, config.stateDir, log);
-    log.info({ stateDir: config.stateDir, models: loaded }, 'state-dir: models loaded');
-  }
 
+  // Until the checkpoints are loaded, health says NOT_SERVING and every model RPC fails UNAVAILABLE.
+  let loading = true;
+  const gate = <A extends unknown[], R>(impl: (...a: A) => Promise<R>) => (...a: A): Promise<R> =>
+    (loading ? Promise.reject(fail.unavailable('the server is loading its checkpoints; retry once health says SERVING')) : impl(...a));
   const handlers: QstepHandlers = {
     ServerInfo: unary(rpc, 'ServerInfo', serverInfoHandler(deps)),
-    CreateModel: unary(rpc, 'CreateModel', createModelHandler(deps)),
-    UploadParameters: clientStream(rpc, 'UploadParameters', uploadParametersHandler(deps)),
-    Step: bidi(rpc, 'Step', stepHandler(deps)),
-    Snapshot: serverStream(rpc, 'Snapshot', snapshotHandler(deps)),
-    Restore: clientStream(rpc, 'Restore', restoreHandler(deps)),
-    Describe: unary(rpc, 'Describe', describeHandler(deps)),
-    ListModels: unary(rpc, 'ListModels', listModelsHandler(deps)),
-    DeleteModel: unary(rpc, 'DeleteModel', deleteModelHandler(deps)),
+    CreateModel: unary(rpc, 'CreateModel', gate(createModelHandler(deps))),
+    UploadParameters: clientStream(rpc, 'UploadParameters', gate(uploadParametersHandler(deps))),
+    Step: bidi(rpc, 'Step', gate(stepHandler(deps))),
+    Snapshot: serverStream(rpc, 'Snapshot', gate(snapshotHandler(deps))),
+    Restore: clientStream(rpc, 'Restore', gate(restoreHandler(deps))),
+    Describe: unary(rpc, 'Describe', gate(describeHandler(deps))),
+    ListModels: unary(rpc, 'ListModels', gate(listModelsHandler(deps))),
+    DeleteModel: unary(rpc, 'DeleteModel', gate(deleteModelHandler(deps))),
+    Checkpoint: unary(rpc, 'Checkpoint', gate(checkpointHandler(deps))),
   };
 
   const server = new grpc.Server({
@@ -131,16 +143,28 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   });
   let metricsServer: HttpServer | null = null;
   let metricsPort = -1;
-  if (config.metricsPort >= 0) {
-    try {
+  try {
+    if (config.metricsPort >= 0) {
       const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort);
       metricsServer = m.server;
       metricsPort = m.port;
-    } catch (err) {
-      server.forceShutdown();
-      throw err;
     }
+    if (checkpointer) {
+      const t0 = performance.now();
+      log.info({ stateDir: config.stateDir }, 'state-dir: loading checkpoints');
+      const r = await recoverModels(registry, config.stateDir, log);
+      for (const l of r.loaded) checkpointer.attach(l.model, l.spec.checkpoint ?? {}, l.spec.modelStep);
+      log.info({ stateDir: config.stateDir, models: r.loaded.map((l) => l.model.name), skipped: r.skipped.length,
+        removed: r.removed.length, ms: Math.round(performance.now() - t0) }, 'state-dir: models loaded');
+    }
+  } catch (err) {
+    checkpointer?.close();
+    server.forceShutdown();
+    await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
+    registry.clear();
+    throw err;
   }
+  loading = false;
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
@@ -164,8 +188,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
         });
       });
       if (metricsServer) await new Promise<void>((r) => metricsServer?.close(() => r()));
-      if (config.stateDir) {
-        const { saved, failed } = await saveModels(registry, config.stateDir, log);
+      if (checkpointer) {
+        const { saved, failed } = await checkpointer.saveAll();
         log.info({ stateDir: config.stateDir, saved, failed }, 'state-dir: models saved');
       }
       // Jobs still queued on a model see it deleted and fail; a running engine call keeps its own reference.
@@ -202,6 +226,17 @@ export async function cli(argv: string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // A second signal while the models are being saved is logged, not obeyed: killing the save would lose the
+  // steps since the last checkpoint (SIGKILL still stops the process; the checkpoints on disk stay valid).
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'signal received while stopping: ignored, the models are being saved');
+      return;
+    }
+    stopping = true;
+    stop(signal);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }

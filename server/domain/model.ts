@@ -75,8 +75,9 @@ export class Model {
   readonly queue = new SerialQueue();
   readonly ledger: StepLedger;
   private readonly byName: Map<string, ParamEntry>;
-  /** Step commits applied (skipped steps do not count). */
-  modelStep = 0;
+  private step = 0;
+  /** Told after every change of modelStep, inside the job that made it (checkpoint scheduling). */
+  onStepChange: ((model: Model) => void) | null = null;
   /** Bytes of staging memory held by streams working on this model. */
   stagingBytes = 0;
   /** A Restore is between its header and its end. */
@@ -93,6 +94,16 @@ export class Model {
     this.nonFinite = init.nonFinite;
     this.ledger = new StepLedger(init.idempotencyWindow);
     this.pending = this.params.length;
+  }
+
+  /** Step commits applied (skipped steps do not count). */
+  get modelStep(): number {
+    return this.step;
+  }
+
+  set modelStep(v: number) {
+    this.step = v;
+    this.onStepChange?.(this);
   }
 
   get deleted(): boolean {
