@@ -230,7 +230,9 @@ export class QstepClient {
       header: {
         model,
         workerId: o.workerId ?? '',
-        stepId: o.stepId ?? 0,
+        // protobufjs takes a decimal string for a uint64 exactly; a number only up to 2^53.
+        stepId: typeof o.stepId === 'bigint' ? o.stepId.toString() : (o.stepId ?? 0),
+        ...(o.expectedModelStep === undefined ? {} : { expectedModelStep: o.expectedModelStep }),
         gradients: list.map((t) => ({ param: t.name, dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype) })),
         hyper: hyperToWire(o.hyper),
         paramHyper,

@@ -82,7 +82,7 @@ export function describeModel(model: Model): ModelDescription {
     modelStep: model.modelStep,
     params: model.params.map(describeParam),
     memory: modelBytes(model),
-    queuedOperations: model.queue.depth,
+    queuedOperations: model.queueDepth,
   };
 }
 

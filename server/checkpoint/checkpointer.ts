@@ -74,7 +74,7 @@ export class Checkpointer {
       pendingCopy: false, last: Promise.resolve(),
     };
     this.tracks.set(model, track);
-    model.onStepChange = () => this.onStep(track);
+    model.steps.onCounted = () => this.onStep(track);
   }
 
   /** Stops scheduling a deleted model and removes its checkpoints (so that it does not come back on restart). */
@@ -82,7 +82,7 @@ export class Checkpointer {
     const t = this.tracks.get(model);
     if (!t) return;
     this.tracks.delete(model);
-    model.onStepChange = null;
+    model.steps.onCounted = null;
     await t.last;
     await rm(modelDir(this.stateDir, model.name), { recursive: true, force: true });
     await syncDir(this.stateDir).catch(() => undefined);

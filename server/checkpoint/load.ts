@@ -53,8 +53,7 @@ export async function loadCheckpoint(registry: ModelRegistry, ref: CheckpointRef
     for (const e of model.params) {
       if (!e.uploaded) throw new Error(`the file has no weights for ${e.name}`);
     }
-    model.modelStep = spec.modelStep;
-    model.ledger.load(spec.ledger);
+    model.steps.loadHistory(spec);
     return { model, spec, manifest, ref };
   } catch (err) {
     registry.delete(name);

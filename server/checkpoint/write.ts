@@ -53,7 +53,7 @@ export interface ModelCopy {
  * checkpoint's write), which holds the model's later jobs only when that write has not finished yet.
  */
 export function copyModelInQueue(model: Model, policy: Partial<CheckpointPolicy>, after: Promise<void>): Promise<ModelCopy> {
-  return model.queue.run(async () => {
+  return model.exclusive(async () => {
     await after;
     model.assertAlive();
     const t0 = performance.now();
@@ -65,8 +65,7 @@ export function copyModelInQueue(model: Model, policy: Partial<CheckpointPolicy>
       overrides: model.overrides,
       nonFinite: model.nonFinite,
       ...(Object.keys(policy).length > 0 ? { checkpoint: policy } : {}),
-      modelStep: model.modelStep,
-      ledger: model.ledger.toData(),
+      ...model.steps.history(),
     };
     return { capture, spec, takenAt: new Date(), stallMs: performance.now() - t0 };
   });

@@ -240,8 +240,8 @@ export class RestoreStage {
       if (plan.weights) this.model.markAllUploaded(plan.entry);
     }
     // The model step belongs to the optimizer's history: it comes back with the state, not with weights alone.
-    if ([...this.plans.values()].some((p) => p.info !== null)) this.model.modelStep = this.modelStep;
-    this.model.ledger.clear();
+    const withState = [...this.plans.values()].some((p) => p.info !== null);
+    this.model.steps.resetHistory(withState ? this.modelStep : undefined);
     return [...this.plans.keys()].map((e) => e.name);
   }
 

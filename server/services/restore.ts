@@ -14,20 +14,17 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first restore message must be a header');
     ctx.set({ model: first.header.model });
     const model = deps.registry.get(first.header.model);
-    if (model.restoring) throw fail.aborted(`another Restore of ${model.name} is in flight`);
-    model.restoring = true;
+    const endRestore = model.beginRestore();
     try {
       const stage = new RestoreStage(model, first.header);
-      const lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, (d) => {
-        model.stagingBytes += d;
-      });
+      const lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging);
       try {
         for (let msg = await input.next(); msg; msg = await input.next()) {
           if (msg.kind !== 'data' || !msg.data) throw fail.invalid('expected tensor data after the header, got another header');
           stage.add(msg.data, deps.config.maxChunkBytes);
         }
         stage.checkComplete();
-        const params = await model.queue.run(async () => {
+        const params = await model.exclusive(async () => {
           if (ctx.cancelled) throw fail.cancelled();
           return stage.apply();
         }, ctx.signal);
@@ -39,7 +36,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
         lease.release();
       }
     } finally {
-      model.restoring = false;
+      endRestore();
     }
   };
 }
