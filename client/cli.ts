@@ -134,6 +134,14 @@ export function buildProgram(): Command {
       }
     });
 
+  program.command('checkpoint <model>')
+    .description('take a checkpoint of a model now (a server with --state-dir); waits until it is on disk')
+    .action(async (model: string) => {
+      const r = await withClient(program, (c) => c.checkpoint(model));
+      print(`checkpoint ${r.id} of ${r.model} at model step ${r.modelStep}: ${r.file} (${bytes(r.bytes)}); ` +
+        `steps held ${r.stallMs.toFixed(1)} ms, written in ${r.writeMs.toFixed(1)} ms`);
+    });
+
   program.command('delete <model>')
     .description('delete a model and free its memory')
     .action(async (model: string) => {

@@ -28,7 +28,9 @@ import type {
   UploadResponse__Output,
 } from '../proto';
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
-import type { ParamOverride as ParamOverrideMsg } from '../proto';
+import type { CheckpointResponse__Output, ParamOverride as ParamOverrideMsg } from '../proto';
+import { resync } from './resync';
+import type { Resynced } from './resync';
 import { QstepError, Status } from './errors';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
@@ -129,8 +131,19 @@ export class QstepClient {
       parameters: spec.parameters.map((p) => ({ name: p.name, shape: p.shape, dtype: dtypes.encode(p.dtype, `${p.name}.dtype`) })),
       optimizer: configToWire(spec.optimizer, spec.nonFinite),
       overrides,
+      ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
     }, o);
     return res.model as ModelDescription__Output;
+  }
+
+  /** Takes a checkpoint of `model` on the server now; resolves once it is complete on disk. */
+  checkpoint(model: string, o?: CallOptions): Promise<CheckpointResponse__Output> {
+    return this.unary(this.grpc.Checkpoint as Unary<object, CheckpointResponse__Output>, { model }, o);
+  }
+
+  /** The model's weights and the model step they belong to (after a server went back; client/resync.ts). */
+  resync(model: string): Promise<Resynced> {
+    return resync(this, model);
   }
 
   describe(model = '', o?: CallOptions): Promise<DescribeResponse__Output> {

@@ -40,6 +40,8 @@ export interface ModelSpec {
   /** Default 'skip'. */
   nonFinite?: NonFinitePolicy;
   overrides?: Record<string, ParamOverride>;
+  /** The model's own checkpoint schedule (a server with --state-dir); fields left out use the server's flags. */
+  checkpoint?: { everySteps?: number; everySeconds?: number; keep?: number };
 }
 
 export interface UploadOptions extends CallOptions {

@@ -239,4 +239,15 @@ export async function cli(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // `npx qstep serve` runs us under `npm exec` -> `sh -c`: npm forwards SIGTERM to the shell, which dies without
+  // passing it on. A parent that goes away is therefore taken as a stop signal (we are re-parented), so a
+  // container's or systemd's stop still saves the models instead of leaving an orphan serving.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(watch);
+      onSignal('parent-exit');
+    }
+  }, 250);
+  watch.unref();
 }
