@@ -25,8 +25,14 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.threads).argParser(int('threads')))
     .addOption(new Option('--device <n>', 'CUDA device ordinal').env('QSTEP_DEVICE').default(d.device).argParser(int('device')))
     .addOption(new Option('--paged-dir <dir>', 'directory for paged state files (CPU backend)').env('QSTEP_PAGED_DIR'))
-    .addOption(new Option('--state-dir <dir>', 'keep models across restarts: saved here on SIGTERM, loaded on start')
+    .addOption(new Option('--state-dir <dir>', 'keep models across restarts: checkpointed here, loaded on start')
       .env('QSTEP_STATE_DIR'))
+    .addOption(new Option('--checkpoint-every-steps <n>', 'with --state-dir: a checkpoint every n model steps (0 = not by steps)')
+      .env('QSTEP_CHECKPOINT_EVERY_STEPS').default(d.checkpointEverySteps).argParser(int('checkpoint-every-steps')))
+    .addOption(new Option('--checkpoint-every-seconds <n>', 'with --state-dir: a checkpoint every n seconds if the model changed (0 = not by time)')
+      .env('QSTEP_CHECKPOINT_EVERY_SECONDS').default(d.checkpointEverySeconds).argParser(int('checkpoint-every-seconds')))
+    .addOption(new Option('--keep-checkpoints <n>', 'checkpoints kept per model (the newest)')
+      .env('QSTEP_KEEP_CHECKPOINTS').default(d.keepCheckpoints).argParser(int('keep-checkpoints')))
     .addOption(new Option('--max-models <n>', 'models held at most').env('QSTEP_MAX_MODELS').default(d.maxModels)
       .argParser(int('max-models')))
     .addOption(new Option('--max-params-per-model <n>', 'parameters per model at most').env('QSTEP_MAX_PARAMS_PER_MODEL')
@@ -59,6 +65,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
+    checkpointEverySteps: number; checkpointEverySeconds: number; keepCheckpoints: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -83,5 +90,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     metricsPort: num(o.metricsPort),
     metricsHost: o.metricsHost,
     shutdownGraceMs: num(o.shutdownGraceMs),
+    checkpointEverySteps: num(o.checkpointEverySteps),
+    checkpointEverySeconds: num(o.checkpointEverySeconds),
+    keepCheckpoints: num(o.keepCheckpoints),
   };
 }

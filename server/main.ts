@@ -214,8 +214,12 @@ export async function cli(argv: string[]): Promise<void> {
     process.exit(1);
   }
   const log = running.deps.log;
-  // Logs are written asynchronously: flush them before the process ends.
-  const exit = (code: number) => log.flush(() => process.exit(code));
+  // Logs are written asynchronously: flush them before the process ends, but do not wait forever for a reader
+  // of stdout that stopped reading (the models are saved by then).
+  const exit = (code: number) => {
+    setTimeout(() => process.exit(code), 3000);
+    log.flush(() => process.exit(code));
+  };
   const stop = (signal: string) => {
     log.info({ signal }, 'signal received');
     running.shutdown().then(

@@ -130,6 +130,8 @@ export class Checkpointer {
     copied.then(() => { t.pendingCopy = false; }, () => { t.pendingCopy = false; });
     const done = copied.then(async (copy) => {
       const id = await nextId(dir);
+      this.log.debug({ model: model.name, reason, id, modelStep: copy.spec.modelStep, stallMs: round(copy.stallMs) },
+        'checkpoint copied; writing');
       const w = await writeCheckpoint(dir, id, copy);
       await this.prune(dir, this.policy(model).keep);
       return { ...w, stallMs: copy.stallMs };
