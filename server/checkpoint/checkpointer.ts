@@ -7,6 +7,8 @@
 // job) only when a write is still running a full interval later. The loss bound that follows: after a crash the
 // model is back at most 2N steps (and 2T seconds) behind its last applied step: the N since the newest complete
 // checkpoint was copied, plus at most N applied while the next one was being written (docs/service.md, Operations).
+// With several models, writes take turns (see `slot`); a model whose turn has not come keeps training, and its
+// bound grows by the steps it applies while other models' checkpoints are written.
 
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -51,6 +53,12 @@ export class Checkpointer {
   private readonly tracks = new Map<Model, Track>();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /**
+   * Checkpoints are written one at a time across models, so host memory holds at most one model's copy (two 3 GiB
+   * models saved at shutdown need 3 GiB more, not 6). Taken before the copy job is queued: a model whose
+   * checkpoint waits for another model's write keeps training meanwhile.
+   */
+  private slot: Promise<void> = Promise.resolve();
 
   constructor(
     readonly stateDir: string,
@@ -125,8 +133,13 @@ export class Checkpointer {
     t.askedAt = Date.now();
     t.taken = true;
     t.pendingCopy = true;
+    const turn = this.slot;
+    let release = () => undefined as void;
+    this.slot = new Promise<void>((r) => {
+      release = r;
+    });
     // The copy job waits in the model's queue for the previous write: see the header comment.
-    const copied = copyModelInQueue(model, t.own, previous);
+    const copied = turn.then(() => copyModelInQueue(model, t.own, previous));
     copied.then(() => { t.pendingCopy = false; }, () => { t.pendingCopy = false; });
     const done = copied.then(async (copy) => {
       const id = await nextId(dir);
@@ -136,6 +149,7 @@ export class Checkpointer {
       await this.prune(dir, this.policy(model).keep);
       return { ...w, stallMs: copy.stallMs };
     });
+    done.then(release, release);
     t.last = done.then(
       (w) => {
         this.log.info({ model: model.name, reason, id: w.ref.id, modelStep: w.manifest.modelStep, bytes: w.bytes,
