@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -302,6 +303,47 @@ describe('service: checkpoints (--state-dir)', function () {
       expect((await s.client.describe('m')).models[0].modelStep).to.equal(4);
     } finally {
       await s.close();
+    }
+  });
+
+  it('health says NOT_SERVING and model RPCs answer UNAVAILABLE until the checkpoints are loaded', async () => {
+    const big = { ...SPEC, name: 'm', parameters: [{ name: 'w', shape: [4 << 20], dtype: 'fp32' as const }] };
+    const a = await start(dir);
+    await a.client.createModel(big);
+    await a.client.uploadParameters('m', { w: randomF32(4 << 20) });
+    const fp = await fingerprint(a.client, 'm');
+    await a.close(); // 4M parameters, 8-bit state: a 24 MiB checkpoint to verify and load
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const c = connect(`127.0.0.1:${port}`);
+    const seen: string[] = [];
+    let listed: QstepError | null = null;
+    let up = false;
+    const starting = startServer({ host: '127.0.0.1', port, metricsPort: -1, threads: 2, stateDir: dir, logLevel: 'silent' })
+      .finally(() => { up = true; });
+    while (!up) {
+      const h = await c.health('', { deadlineMs: 200 }).catch(() => null);
+      if (h !== null && !up) {
+        seen.push(h);
+        if (h === 'NOT_SERVING' && !listed) listed = await c.listModels().then(() => null, (e: unknown) => e as QstepError);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const server = await starting;
+    try {
+      expect(seen, 'health answered while loading').to.include('NOT_SERVING');
+      expect(seen.filter((x) => x !== 'NOT_SERVING')).to.deep.equal([]);
+      expect(listed?.code).to.equal(Status.UNAVAILABLE);
+      expect(listed?.details).to.match(/loading/);
+      expect(await c.health()).to.equal('SERVING');
+      expect(await fingerprint(c, 'm')).to.equal(fp);
+    } finally {
+      c.close();
+      await server.shutdown(2000);
     }
   });
 
