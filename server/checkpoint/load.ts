@@ -9,6 +9,7 @@
 // throws and the half-filled model is freed, so a damaged file never leaves a model behind.
 
 import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { StateSnapshot } from '../../native/lib';
 import type { SnapshotHeader } from '../../proto';
@@ -22,6 +23,7 @@ import type { CheckpointRef, ManifestBody } from './files';
 import { MODEL_KEY } from './write';
 import type { PersistedModel } from './write';
 
+const LEGACY_SUFFIX = '.qstep.safetensors';
 /** Bytes read from a file per chunk (a multiple of every element width). */
 const LOAD_CHUNK_BYTES = 4 * 1024 * 1024;
 const DTYPE_OF_TYPE: Record<string, string> = { F32: 'fp32', F16: 'fp16', BF16: 'bf16' };
@@ -134,7 +136,14 @@ export async function recoverModels(registry: ModelRegistry, stateDir: string, l
   const out: Recovered = { loaded: [], skipped: [], removed: [] };
   let names: string[];
   try {
-    names = (await readdir(stateDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const entries = await readdir(stateDir, { withFileTypes: true });
+    names = entries.filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    // Files of the earlier layout (one <model>.qstep.safetensors per model, written only on SIGTERM) are snapshot
+    // files: not loaded automatically, but `qstep restore` takes them.
+    for (const f of entries.filter((d) => d.isFile() && d.name.endsWith(LEGACY_SUFFIX))) {
+      log.warn({ file: join(stateDir, f.name) }, 'state-dir: a model file of the earlier layout is not loaded; ' +
+        'create the model and `qstep restore` it from this file');
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw err;

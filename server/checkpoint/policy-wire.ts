@@ -1,7 +1,7 @@
 // CheckpointPolicy between the wire (proto/qstep/v1/checkpoint.proto) and the domain: a field is set only when the
 // sender set it, so an absent field falls back to the server's flag.
 
-import type { CheckpointPolicy as CheckpointPolicyMsg, CheckpointPolicy__Output } from '../../proto';
+import type { CheckpointPolicy__Output } from '../../proto';
 import { checkPolicy } from './checkpointer';
 import type { CheckpointPolicy } from './write';
 
@@ -14,8 +14,4 @@ export function checkpointPolicyFromWire(p: CheckpointPolicy__Output | null | un
   if (p.keep !== undefined && p.keep !== null) out.keep = Number(p.keep);
   checkPolicy(out, 'checkpoint');
   return out;
-}
-
-export function checkpointPolicyToWire(p: Partial<CheckpointPolicy>): CheckpointPolicyMsg {
-  return { ...p };
 }
