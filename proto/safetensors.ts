@@ -152,16 +152,27 @@ export class SafetensorsWriter {
     if (tensor !== this.index || !e || byteOffset !== this.written || byteOffset + data.length > e.byteLength) {
       throw new Error(`safetensors: out-of-order data for tensor ${tensor} at ${byteOffset}`);
     }
-    // One slice at a time: checksum it (on the event loop, bounded) and write it (in libuv's pool).
-    for (let at = 0; at < data.length;) {
-      const end = Math.min(data.length, at + CRC_SLICE_BYTES);
-      if (this.crcs) this.crcs[tensor] = crc32(data.subarray(at, end), this.crcs[tensor]);
-      while (at < end) {
-        const { bytesWritten } = await this.file.write(data, at, end - at);
-        at += bytesWritten;
+    // Slice by slice, pipelined: the CRC of slice k+1 is computed on the event loop (one slice at most at a time)
+    // while slice k is being written in libuv's pool; writes stay in order, one in flight.
+    let inFlight: Promise<void> = Promise.resolve();
+    try {
+      for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+        const slice = data.subarray(at, Math.min(data.length, at + CRC_SLICE_BYTES));
+        if (this.crcs) this.crcs[tensor] = crc32(slice, this.crcs[tensor]);
+        await inFlight;
+        inFlight = this.writeAll(slice);
       }
+    } finally {
+      await inFlight;
     }
     this.written += data.length;
+  }
+
+  private async writeAll(slice: Buffer): Promise<void> {
+    for (let at = 0; at < slice.length;) {
+      const { bytesWritten } = await this.file.write(slice, at, slice.length - at);
+      at += bytesWritten;
+    }
   }
 
   /**
