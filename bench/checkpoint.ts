@@ -1,8 +1,9 @@
 // Checkpoint costs, on a real `qstep serve` process with --state-dir:
 //   1. stall and write rate for one model of ~GIB GiB of state (fp32 weights, fp32 Adam state: 12 bytes per
-//      parameter): the time the model's steps are held for the copy (the server's stall_ms), the write rate
-//      (data file bytes / write_ms) against a plain write + fsync of as many bytes to the same disk in the same
-//      run (ratio), and the latency of steps taken while the checkpoint is written against steps taken before it;
+//      parameter): the time the model's steps are held for the copy (the server's stall_ms, and its ratio to one
+//      step of the same model), the write rate (data file bytes / write_ms) with steps running beside it and with
+//      none, the latter against a plain write + fsync of as many bytes to the same disk in the same run (ratio),
+//      and the latency of steps taken while the checkpoint is written against steps taken before it;
 //   2. restart: two models of RESTART_GIB GiB each (fp32 weights, 8-bit blockwise Adam: 6 bytes per parameter),
 //      saved by SIGTERM, then a fresh server loads them: time from spawn to "serving", the server's own load time,
 //      and its RSS and peak RSS (VmHWM) against the RSS of the server before the restart.
@@ -122,11 +123,15 @@ async function stallAndRate(dir: string, gib: number): Promise<Record<string, nu
     let seed = 100;
     while (writing) during.push(await step(c, 'one', shapes, seed++));
     const r = await ck;
+    // The same checkpoint with no step beside it, then a plain write + fsync of as many bytes.
+    const idle = await c.checkpoint('one');
     const raw = await rawWriteRate(dir, r.bytes);
     const rate = r.bytes / (r.writeMs / 1000);
+    const idleRate = idle.bytes / (idle.writeMs / 1000);
     return {
-      state_gib: r.bytes / GIB, stall_ms: r.stallMs, write_ms: r.writeMs, write_mib_s: rate / 2 ** 20,
-      raw_write_mib_s: raw / 2 ** 20, write_ratio: rate / raw, step_ms_before: median(before),
+      state_gib: r.bytes / GIB, stall_ms: r.stallMs, stall_vs_step: r.stallMs / median(before), write_ms: r.writeMs,
+      write_mib_s_beside_steps: rate / 2 ** 20, write_mib_s_idle: idleRate / 2 ** 20, idle_stall_ms: idle.stallMs,
+      raw_write_mib_s: raw / 2 ** 20, write_ratio_idle: idleRate / raw, step_ms_before: median(before),
       step_ms_during_write: during.length > 0 ? median(during) : NaN, steps_during_write: during.length,
     };
   } finally {

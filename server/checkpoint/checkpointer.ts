@@ -7,7 +7,7 @@
 // job) only when a write is still running a full interval later. The loss bound that follows: after a crash the
 // model is back at most 2N steps (and 2T seconds) behind its last applied step: the N since the newest complete
 // checkpoint was copied, plus at most N applied while the next one was being written (docs/service.md, Operations).
-// With several models, writes take turns (see `slot`); a model whose turn has not come keeps training, and its
+// With several models, writes take turns (the write slot); a model whose turn has not come keeps training, and its
 // bound grows by the steps it applies while other models' checkpoints are written.
 
 import { rm } from 'node:fs/promises';
@@ -36,6 +36,9 @@ interface Track {
   pendingCopy: boolean;
   /** The latest checkpoint's write (settles, never rejects). */
   last: Promise<void>;
+  /** Checkpoints asked for whose write has not settled, and those not copied yet. */
+  writing: number;
+  uncopied: number;
 }
 
 /** Checks a policy's fields (INVALID_ARGUMENT naming the field). */
@@ -54,11 +57,11 @@ export class Checkpointer {
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   /**
-   * Checkpoints are written one at a time across models, so host memory holds at most one model's copy (two 3 GiB
-   * models saved at shutdown need 3 GiB more, not 6). Taken before the copy job is queued: a model whose
-   * checkpoint waits for another model's write keeps training meanwhile.
+   * The write slot: checkpoints are copied and written one at a time across models, so host memory holds at most
+   * one model's copy (two 3 GiB models saved at shutdown need 3 GiB more, not 6). FIFO.
    */
-  private slot: Promise<void> = Promise.resolve();
+  private slotBusy = false;
+  private readonly slotWaiters: (() => void)[] = [];
 
   constructor(
     readonly stateDir: string,
@@ -79,7 +82,7 @@ export class Checkpointer {
   attach(model: Model, own: Partial<CheckpointPolicy> = {}, loadedStep?: number): void {
     const track: Track = {
       model, own, askedStep: loadedStep ?? model.modelStep, askedAt: Date.now(), taken: loadedStep !== undefined,
-      pendingCopy: false, last: Promise.resolve(),
+      pendingCopy: false, last: Promise.resolve(), writing: 0, uncopied: 0,
     };
     this.tracks.set(model, track);
     model.steps.onCounted = () => this.onStep(track);
@@ -133,14 +136,25 @@ export class Checkpointer {
     t.askedAt = Date.now();
     t.taken = true;
     t.pendingCopy = true;
-    const turn = this.slot;
-    let release = () => undefined as void;
-    this.slot = new Promise<void>((r) => {
-      release = r;
-    });
-    // The copy job waits in the model's queue for the previous write: see the header comment.
-    const copied = turn.then(() => copyModelInQueue(model, t.own, previous));
-    copied.then(() => { t.pendingCopy = false; }, () => { t.pendingCopy = false; });
+    // Host memory holds one model's copy at a time (the write slot). When this model's previous write is still
+    // running, the copy job waits in the model's queue (holding its steps: the back-pressure of the header
+    // comment) for that write and then for the slot; otherwise the slot is awaited before the job is queued, so
+    // that waiting for another model's write does not hold this model's steps.
+    let release: (() => void) | null = null;
+    const acquire = async () => {
+      release = await this.acquireSlot();
+    };
+    // (A previous checkpoint not copied yet is waited for outside the queue: its copy job has yet to be queued.)
+    const copied = t.writing > 0 && t.uncopied === 0
+      ? copyModelInQueue(model, t.own, previous.then(acquire))
+      : previous.then(acquire).then(() => copyModelInQueue(model, t.own, Promise.resolve()));
+    t.writing++;
+    t.uncopied++;
+    const copiedNow = () => {
+      t.uncopied--;
+      t.pendingCopy = t.uncopied > 0;
+    };
+    copied.then(copiedNow, copiedNow);
     const done = copied.then(async (copy) => {
       const id = await nextId(dir);
       this.log.debug({ model: model.name, reason, id, modelStep: copy.spec.modelStep, stallMs: round(copy.stallMs) },
@@ -149,7 +163,11 @@ export class Checkpointer {
       await this.prune(dir, this.policy(model).keep);
       return { ...w, stallMs: copy.stallMs };
     });
-    done.then(release, release);
+    const settle = () => {
+      t.writing--;
+      (release as (() => void) | null)?.();
+    };
+    done.then(settle, settle);
     t.last = done.then(
       (w) => {
         this.log.info({ model: model.name, reason, id: w.ref.id, modelStep: w.manifest.modelStep, bytes: w.bytes,
@@ -161,6 +179,24 @@ export class Checkpointer {
       },
     );
     return done;
+  }
+
+  private acquireSlot(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const grant = () => {
+        this.slotBusy = true;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          const next = this.slotWaiters.shift();
+          if (next) next();
+          else this.slotBusy = false;
+        });
+      };
+      if (this.slotBusy) this.slotWaiters.push(grant);
+      else grant();
+    });
   }
 
   private async prune(dir: string, keep: number): Promise<void> {

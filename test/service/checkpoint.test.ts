@@ -151,12 +151,12 @@ describe('service: checkpoints (--state-dir)', function () {
     await s.client.createModel({ ...SPEC, name: 'own', checkpoint: { everySteps: 2, keep: 1 } });
     await s.client.uploadParameters('own', { w: randomF32(6000), b: { data: randomBf16(3000), dtype: 'bf16' } });
     try {
-      for (let i = 0; i < 7; i++) {
-        await s.client.step('m', grads());
-        await s.client.step('own', grads());
-      }
+      // One model after the other: writes take turns across models, and a model waiting for its turn keeps
+      // stepping, so interleaved steps would move the steps the checkpoints land on.
+      for (let i = 0; i < 7; i++) await s.client.step('m', grads());
       await eventually(async () => JSON.stringify((await manifests(join(dir, 'm'))).map((m) => m.modelStep)) === '[3,6]',
         10_000, 'checkpoints of m at steps 3 and 6');
+      for (let i = 0; i < 7; i++) await s.client.step('own', grads());
       await eventually(async () => JSON.stringify((await manifests(join(dir, 'own'))).map((m) => m.modelStep)) === '[6]',
         10_000, 'one checkpoint of own at step 6');
       expect((await readdir(join(dir, 'own'))).length, 'pruned files are gone').to.equal(2);
@@ -173,6 +173,32 @@ describe('service: checkpoints (--state-dir)', function () {
         10_000, 'own checkpointed at 9 after the restart');
     } finally {
       await t.close();
+    }
+  });
+
+  it('checkpoints of two models asked for all at once, beside steps, all complete (writes take turns)', async () => {
+    const s = await populated(dir, { checkpointEverySteps: 1, keepCheckpoints: 50 });
+    await s.client.createModel({ ...SPEC, name: 'n' });
+    await s.client.uploadParameters('n', { w: randomF32(6000), b: { data: randomBf16(3000), dtype: 'bf16' } });
+    try {
+      const work: Promise<unknown>[] = [];
+      for (const name of ['m', 'n']) {
+        work.push((async () => {
+          for (let i = 0; i < 5; i++) await s.client.step(name, grads());
+        })());
+        for (let i = 0; i < 3; i++) work.push(s.client.checkpoint(name));
+      }
+      await Promise.all(work);
+      for (const name of ['m', 'n']) {
+        const last = await s.client.checkpoint(name);
+        expect(last.modelStep).to.equal(5);
+        const steps = (await manifests(join(dir, name))).map((x) => x.modelStep);
+        expect(steps[steps.length - 1]).to.equal(5);
+        expect(steps, 'ids increase with the steps they hold').to.deep.equal([...steps].sort((a, b) => a - b));
+        expect(steps.length).to.be.at.least(4); // the three asked for and the final one, at least
+      }
+    } finally {
+      await s.close();
     }
   });
 
