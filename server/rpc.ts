@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Status, codeName, fail, toStatus } from './errors';
+import { boundedFields } from './domain/bounded';
 import type { ServerMetrics } from './metrics';
 
 export interface RpcDeps {
@@ -187,7 +188,8 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
         stopTimer();
         deps.metrics.handled.inc({ ...labels, grpc_code: codeName(st.code) });
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        const line = { rpc: method, code: codeName(st.code), ms: Math.round(ms * 1000) / 1000, peer: call.getPeer(), ...ctx.fields };
+        // Fields may quote the request (a model name): each is cut, so one line stays a few hundred bytes.
+        const line = { rpc: method, code: codeName(st.code), ms: Math.round(ms * 1000) / 1000, peer: call.getPeer(), ...boundedFields(ctx.fields) };
         if (st.code === Status.OK || st.code === Status.CANCELLED) deps.log.info(line, 'rpc');
         else if (st.code === Status.INTERNAL || st.code === Status.UNKNOWN) deps.log.error({ ...line, details: st.details }, 'rpc');
         else deps.log.warn({ ...line, details: st.details }, 'rpc');

@@ -186,7 +186,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     if (!first) throw fail.invalid('empty step stream: expected a header first');
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
     const h = first.header as unknown as StepHeaderExact;
-    ctx.set({ model: h.model.length > 200 ? quote(h.model) : h.model, worker: quote(h.workerId), stepId: String(h.stepId) });
+    ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
     if (typeof h.stepId !== 'bigint') throw fail.invalid('step_id was not decoded exactly'); // server wiring error
     if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
