@@ -118,6 +118,7 @@ async function loadModel(registry: ModelRegistry, path: string): Promise<Model> 
         stage.add({ tensor: d.tensor, byteOffset: d.byteOffset, data: d.data }, LOAD_CHUNK_BYTES);
       }
       stage.checkComplete();
+      await stage.checkValues();
       await model.exclusive(() => stage.apply());
     } finally {
       stage.discard();

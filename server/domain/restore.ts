@@ -19,6 +19,7 @@ import { fail } from '../errors';
 import type { Model, ParamEntry } from './model';
 import { bounded, quote } from './bounded';
 import { SNAPSHOT_FORMAT_VERSION } from './snapshot';
+import { checkStateValues } from './state-check';
 import { READ_PIECE_BYTES, readValues } from './tensor-chunks';
 
 const ELEMENT_DTYPE: Partial<Record<ElementTypeName, DType>> = { F32: 'fp32', F16: 'fp16', BF16: 'bf16' };
@@ -200,6 +201,18 @@ export class RestoreStage {
       if (t.received !== t.byteLength) {
         throw fail.invalid(`tensor ${quote(t.name)} is incomplete: ${t.received} of ${t.byteLength} bytes arrived`);
       }
+    }
+  }
+
+  /**
+   * INVALID_ARGUMENT when restored state holds values no step could have produced (non-finite values, negative
+   * second moments or scales: server/domain/state-check.ts). Call once complete, before apply(); changes nothing.
+   */
+  async checkValues(): Promise<void> {
+    for (const plan of this.plans.values()) {
+      if (!plan.info || plan.state.length === 0) continue;
+      await checkStateValues(plan.info.optimizer, plan.info.mode,
+        plan.state.map((t) => ({ name: t.name, key: t.key, f32: t.type === 'F32', pieces: t.pieces })));
     }
   }
 

@@ -24,6 +24,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
           stage.add(msg.data, deps.config.maxChunkBytes);
         }
         stage.checkComplete();
+        await stage.checkValues();
         const params = await model.exclusive(async () => {
           if (ctx.cancelled) throw fail.cancelled();
           return stage.apply();
