@@ -60,7 +60,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   pagedDir: '',
   stateDir: '',
   maxModels: 64,
-  maxParamsPerModel: 16384,
+  maxParamsPerModel: 131_072,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
   maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
   stagingBudgetBytes: 2048 * MIB,
