@@ -32,8 +32,12 @@ export class CallContext {
   private readonly labels: Record<string, string>;
   private readonly metrics: ServerMetrics;
 
-  constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics) {
+  /** The client connection's address (one per HTTP/2 connection): the owner of what the call holds. */
+  readonly peer: string;
+
+  constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics, peer = '') {
     this.method = method;
+    this.peer = peer;
     this.labels = labels;
     this.metrics = metrics;
   }
@@ -172,7 +176,7 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
   const labels = { grpc_service: 'qstep.v1.Qstep', grpc_method: method, grpc_type: type };
   deps.metrics.started.inc(labels);
   const stopTimer = deps.metrics.handling.startTimer(labels);
-  const ctx = new CallContext(method, labels, deps.metrics);
+  const ctx = new CallContext(method, labels, deps.metrics, call.getPeer());
   const t0 = process.hrtime.bigint();
   call.once('cancelled', () => ctx.abort());
   let done = false;
