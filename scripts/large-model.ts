@@ -40,6 +40,8 @@ async function main(): Promise<void> {
     const r = await client.step('big', { w: grad }, { returnWeights: true, onWeights: () => undefined });
     report.stepMs = Math.round(performance.now() - t);
     report.stepSkipped = r.skipped;
+    // The server writes its log line as the call ends; it reaches this process through a pipe a moment later.
+    for (let i = 0; i < 50 && !rpcLines.some((l) => l.rpc === 'Step'); i++) await new Promise((res) => setTimeout(res, 100));
     const line = rpcLines.filter((l) => l.rpc === 'Step').pop() ?? {};
     report.stepPhasesMs = { receive: line.receiveMs, queue: line.queueMs, engine: line.engineMs, read: line.readMs, send: line.sendMs };
     t = performance.now();
