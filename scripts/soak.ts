@@ -29,6 +29,14 @@ const completed = new Map<string, number>(); // model -> step ids that completed
 let replays = 0;
 let hostile = 0;
 let tempModels = 0;
+// Rejections the client library leaves unhandled when its connection is killed mid-call: counted and reported
+// (they are the client's, not the server's), so that one of them does not end the soak.
+const unhandled = new Map<string, number>();
+process.on('unhandledRejection', (reason: unknown) => {
+  const r = reason as { code?: number; details?: string; message?: string };
+  const key = String(r?.details ?? r?.message ?? JSON.stringify(reason)).slice(0, 120);
+  unhandled.set(key, (unhandled.get(key) ?? 0) + 1);
+});
 
 function count(e: unknown): void {
   const code = (e as QstepError).codeName ?? 'OTHER';
@@ -175,6 +183,7 @@ async function main(): Promise<void> {
     hostileStreams: hostile,
     tempModels,
     errorsByCode: Object.fromEntries([...errors].sort()),
+    clientUnhandledRejections: Object.fromEntries(unhandled),
     rssStartMiB: Math.round(rssStart / MIB),
     rssEndMiB: Math.round(rssEnd / MIB),
     rssPeakMiB: Math.round(rssPeak / MIB),
