@@ -146,8 +146,28 @@ export class QstepClient {
     return resync(this, model);
   }
 
-  describe(model = '', o?: CallOptions): Promise<DescribeResponse__Output> {
-    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>, { model }, o);
+  /**
+   * Memory, modes and counters; per-parameter detail comes one page per model (pageSize parameters at most, 0 =
+   * the server's default), continued with `pageToken` (ModelDescription.nextPageToken).
+   */
+  describe(model = '', o?: CallOptions & { pageSize?: number; pageToken?: string }): Promise<DescribeResponse__Output> {
+    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>,
+      { model, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o);
+  }
+
+  /** Describe of one model with every page of its parameters gathered (one call per page). */
+  async describeAll(model: string, o?: CallOptions & { pageSize?: number }): Promise<DescribeResponse__Output> {
+    const first = await this.describe(model, o);
+    const m = first.models[0];
+    let token = m.nextPageToken;
+    while (token) {
+      const next = (await this.describe(model, { ...o, pageToken: token })).models[0];
+      m.params.push(...next.params);
+      Object.assign(m.overrides, next.overrides);
+      token = next.nextPageToken;
+    }
+    m.nextPageToken = '';
+    return first;
   }
 
   async listModels(o?: CallOptions): Promise<ModelSummary__Output[]> {

@@ -21,6 +21,7 @@ import { recoverModels } from './checkpoint/load';
 import { fail } from './errors';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
+import { DEFAULT_DEVICE_SHARE, DEFAULT_HOST_SHARE, MemoryAdmission, hostMemoryBytes, parseMemoryLimit } from './domain/memory-admission';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { bidi, clientStream, serverStream, unary } from './rpc';
 import type { RpcDeps } from './rpc';
@@ -72,6 +73,9 @@ function checkConfig(c: ServerConfig): void {
   int('stagingBudgetBytes', 0);
   int('stagingPoolBytes', 0);
   int('stagingWaitMs', 0);
+  int('stagingPerConnectionBytes', 0);
+  int('streamGraceMs', 0);
+  int('streamMinBytesPerSecond', 0);
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
   int('shutdownGraceMs', 0);
@@ -100,7 +104,19 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     maxParamsPerModel: config.maxParamsPerModel,
     idempotencyWindow: config.idempotencyWindow,
   });
-  const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs);
+  // Memory admission: the limit, and the staging budget that follows it unless set (docs/service.md, "Limits").
+  const onCuda = engine.backend === 'cuda';
+  const device = onCuda ? engine.deviceInfo() : null;
+  const hostBytes = hostMemoryBytes();
+  const memoryLimit = parseMemoryLimit(config.memoryLimit, device ? device.totalBytes : hostBytes,
+    device ? DEFAULT_DEVICE_SHARE : DEFAULT_HOST_SHARE);
+  const stagingBytes = config.stagingBudgetBytes ||
+    Math.floor((device ? hostBytes * DEFAULT_HOST_SHARE : memoryLimit) / 2);
+  const budget = new StagingBudget(stagingBytes, config.stagingWaitMs,
+    config.stagingPerConnectionBytes || Math.ceil(stagingBytes / 2));
+  const memory = new MemoryAdmission(memoryLimit, () => registry.heldBytes(), () => budget.inUse, !device);
+  registry.admitWith((name, bytes) => memory.admitModel(name, bytes, false));
+  budget.capBy(() => memory.stagingRoom());
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
   const checkpointer = config.stateDir
@@ -108,7 +124,9 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       everySteps: config.checkpointEverySteps, everySeconds: config.checkpointEverySeconds, keep: config.keepCheckpoints,
     }, log)
     : null;
-  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion(), checkpointer };
+  const deps: ServiceDeps = {
+    config, engine, registry, budget, memory, pool, metrics, log, version: packageVersion(), checkpointer,
+  };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
 
   // Until the checkpoints are loaded, health says NOT_SERVING and every model RPC fails UNAVAILABLE.
@@ -168,7 +186,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
-  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version }, 'serving');
+  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version,
+    memoryLimit, stagingBudget: stagingBytes }, 'serving');
 
   let stopping: Promise<void> | null = null;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {

@@ -18,3 +18,20 @@ export function quote(s: string, max = QUOTE_MAX_CHARS): string {
   if (s.length <= max) return JSON.stringify(s);
   return `${JSON.stringify(s.slice(0, max))}...[${s.length} chars]`;
 }
+
+/** Characters of a status message sent (and logged) at most; messages quote input through quote(), so this cut
+ * only ever applies to one that forgot to. */
+export const DETAILS_MAX_CHARS = 1000;
+
+/** Log fields with every string cut to QUOTE_MAX_CHARS (arrays and objects are kept only when small). */
+export function boundedFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (typeof v === 'string') out[k] = bounded(v);
+    else if (v !== null && typeof v === 'object') {
+      const s = JSON.stringify(v);
+      out[k] = s.length <= QUOTE_MAX_CHARS ? v : bounded(s);
+    } else out[k] = v;
+  }
+  return out;
+}

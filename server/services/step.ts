@@ -15,6 +15,8 @@ import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
 import type { Model, ParamEntry } from '../domain/model';
 import type { StepDone, StepJob, StepTicket } from '../domain/step-runner';
+import type { Lease } from '../domain/staging-budget';
+import { ProgressDeadline } from '../domain/stream-progress';
 import { quote } from '../domain/bounded';
 import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
@@ -186,8 +188,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     if (!first) throw fail.invalid('empty step stream: expected a header first');
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
     const h = first.header as unknown as StepHeaderExact;
-    ctx.set({ model: h.model.length > 200 ? quote(h.model) : h.model, worker: quote(h.workerId), stepId: String(h.stepId) });
-    if (typeof h.stepId !== 'bigint') throw fail.invalid('step_id was not decoded exactly'); // server wiring error
+    ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
+    // proto/step-id.ts decodes step_id as a bigint; anything else is a wiring fault (INTERNAL), never the client's.
+    if (typeof h.stepId !== 'bigint') throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
     if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
@@ -198,7 +201,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const admission = runner.admit(plan.ticket);
     if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, model.chargeStaging);
+      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, model.chargeStaging, ctx.peer);
       const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       try {
         counted(model, await runner.replay(admission.result, deliverer(sender, plan, ctx), ctx.signal), ctx);
@@ -210,15 +213,24 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       return;
     }
 
+    // Staging is reserved when the first gradient chunk arrives (a header alone holds nothing), and from then on
+    // the stream must deliver at the minimum rate (server/domain/stream-progress.ts).
     const gradientBytes = GradientStage.bytesOf(plan.gradients);
-    const lease = await budget.acquire(gradientBytes + weightsBytes(plan), ctx.signal, model.chargeStaging);
+    const reserve = gradientBytes + weightsBytes(plan);
+    const progress = new ProgressDeadline({ graceMs: config.streamGraceMs, minBytesPerSecond: config.streamMinBytesPerSecond });
+    progress.awaitFirstData();
+    let lease: Lease | null = null;
     const stage = new GradientStage(plan.gradients, deps.pool);
     let bytesIn = 0;
     const t0 = performance.now();
     try {
       let commit = null;
-      for (let msg = await input.next(); msg; msg = await input.next()) {
+      for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
         if (msg.kind === 'gradient') {
+          if (!lease) {
+            lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+            progress.holding(gradientBytes);
+          }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           stage.add(c);
           bytesIn += c.data.length;
@@ -229,11 +241,15 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
         }
       }
+      progress.clear();
       ctx.set({ bytesIn, chunks: stage.chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
       if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
       }
+      // Every announced gradient is complete by now unless the step has none to stage; weights still need room.
+      const held = lease ?? await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+      lease = held;
       const t1 = performance.now();
       const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       const job: StepJob = {
@@ -243,7 +259,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         items: () => stage.finish(),
         release: () => {
           stage.discard();
-          lease.shrink(gradientBytes);
+          held.shrink(gradientBytes);
         },
         deliver: deliverer(sender, plan, ctx),
         cancelled: () => ctx.cancelled,
@@ -261,7 +277,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       ctx.set({ bytesOut: sender.bytes, queueMs: ms(t1, t2), sendMs: ms(t2, performance.now()) });
     } finally {
       stage.discard();
-      lease.release();
+      lease?.release();
     }
   };
 }
