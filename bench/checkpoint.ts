@@ -8,7 +8,7 @@
 //      saved by SIGTERM, then a fresh server loads them: time from spawn to "serving", the server's own load time,
 //      and its RSS and peak RSS (VmHWM) against the RSS of the server before the restart.
 //
-//   npm run bench:checkpoint [-- --gib 1 --restart-gib 1]
+//   npm run bench:checkpoint [-- --gib 1 --restart-gib 1]   (--restart-gib 0 skips the restart part)
 //
 // Prints a table and writes bench/results/checkpoint.json.
 
@@ -175,8 +175,9 @@ async function main(): Promise<void> {
   try {
     const one = await stallAndRate(join(dir, 'a'), arg('gib', 1));
     console.table(one);
-    const two = await restart(join(dir, 'b'), arg('restart-gib', 1));
-    console.table(two);
+    const restartGib = arg('restart-gib', 1);
+    const two = restartGib > 0 ? await restart(join(dir, 'b'), restartGib) : null;
+    if (two) console.table(two);
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(join(ROOT, 'bench', 'results', 'checkpoint.json'), JSON.stringify({ stall: one, restart: two }, null, 2) + '\n');
   } finally {
