@@ -116,8 +116,9 @@ export function buildProgram(): Command {
   program.command('stats <model>')
     .description('memory by kind, state modes and step counters of a model')
     .option('--json', 'print the Describe response as JSON')
-    .action(async (model: string, o: { json?: boolean }) => {
-      const res = await withClient(program, (c) => c.describe(model));
+    .option('--all', 'every parameter (one Describe call per page); default: the first page')
+    .action(async (model: string, o: { json?: boolean; all?: boolean }) => {
+      const res = await withClient(program, (c) => (o.all ? c.describeAll(model) : c.describe(model)));
       if (o.json) return print(JSON.stringify(res, null, 2));
       print(formatStats(res.models[0], res.totals));
     });
@@ -157,6 +158,14 @@ export function buildProgram(): Command {
       } finally {
         bar.stop();
       }
+    });
+
+  program.command('checkpoint <model>')
+    .description('take a checkpoint of a model now (a server with --state-dir); waits until it is on disk')
+    .action(async (model: string) => {
+      const r = await withClient(program, (c) => c.checkpoint(model));
+      print(`checkpoint ${r.id} of ${r.model} at model step ${r.modelStep}: ${r.file} (${bytes(r.bytes)}); ` +
+        `steps held ${r.stallMs.toFixed(1)} ms, written in ${r.writeMs.toFixed(1)} ms`);
     });
 
   program.command('delete <model>')

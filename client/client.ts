@@ -28,7 +28,9 @@ import type {
   UploadResponse__Output,
 } from '../proto';
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
-import type { ParamOverride as ParamOverrideMsg } from '../proto';
+import type { CheckpointResponse__Output, ParamOverride as ParamOverrideMsg } from '../proto';
+import { resync } from './resync';
+import type { Resynced } from './resync';
 import { QstepError, Status } from './errors';
 import { channelCredentials, checkToken, tlsChannelOptions } from './security';
 import { SerializePool } from './serialize-pool';
@@ -136,12 +138,43 @@ export class QstepClient {
       parameters: spec.parameters.map((p) => ({ name: p.name, shape: p.shape, dtype: dtypes.encode(p.dtype, `${p.name}.dtype`) })),
       optimizer: configToWire(spec.optimizer, spec.nonFinite),
       overrides,
+      ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
     }, o);
     return res.model as ModelDescription__Output;
   }
 
-  describe(model = '', o?: CallOptions): Promise<DescribeResponse__Output> {
-    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>, { model }, o);
+  /** Takes a checkpoint of `model` on the server now; resolves once it is complete on disk. */
+  checkpoint(model: string, o?: CallOptions): Promise<CheckpointResponse__Output> {
+    return this.unary(this.grpc.Checkpoint as Unary<object, CheckpointResponse__Output>, { model }, o);
+  }
+
+  /** The model's weights and the model step they belong to (after a server went back; client/resync.ts). */
+  resync(model: string): Promise<Resynced> {
+    return resync(this, model);
+  }
+
+  /**
+   * Memory, modes and counters; per-parameter detail comes one page per model (pageSize parameters at most, 0 =
+   * the server's default), continued with `pageToken` (ModelDescription.nextPageToken).
+   */
+  describe(model = '', o?: CallOptions & { pageSize?: number; pageToken?: string }): Promise<DescribeResponse__Output> {
+    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>,
+      { model, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o);
+  }
+
+  /** Describe of one model with every page of its parameters gathered (one call per page). */
+  async describeAll(model: string, o?: CallOptions & { pageSize?: number }): Promise<DescribeResponse__Output> {
+    const first = await this.describe(model, o);
+    const m = first.models[0];
+    let token = m.nextPageToken;
+    while (token) {
+      const next = (await this.describe(model, { ...o, pageToken: token })).models[0];
+      m.params.push(...next.params);
+      Object.assign(m.overrides, next.overrides);
+      token = next.nextPageToken;
+    }
+    m.nextPageToken = '';
+    return first;
   }
 
   async listModels(o?: CallOptions): Promise<ModelSummary__Output[]> {
@@ -237,7 +270,9 @@ export class QstepClient {
       header: {
         model,
         workerId: o.workerId ?? '',
-        stepId: o.stepId ?? 0,
+        // protobufjs takes a decimal string for a uint64 exactly; a number only up to 2^53.
+        stepId: typeof o.stepId === 'bigint' ? o.stepId.toString() : (o.stepId ?? 0),
+        ...(o.expectedModelStep === undefined ? {} : { expectedModelStep: o.expectedModelStep }),
         gradients: list.map((t) => ({ param: t.name, dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype) })),
         hyper: hyperToWire(o.hyper),
         paramHyper,

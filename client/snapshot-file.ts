@@ -28,7 +28,7 @@ export async function writeSnapshotFile(
       if (ev.kind === 'header') {
         header = ev.header as SnapshotHeader;
         const { entries, metadata } = snapshotFileLayout(header);
-        writer = await SafetensorsWriter.create(partial, entries, metadata);
+        writer = await SafetensorsWriter.create(partial, entries, metadata, { checksums: true });
         progress?.(0, Number(header.totalBytes));
       } else {
         if (!writer || !header) throw new Error('snapshot data before its header');

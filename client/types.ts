@@ -55,6 +55,8 @@ export interface ModelSpec {
   /** Default 'skip'. */
   nonFinite?: NonFinitePolicy;
   overrides?: Record<string, ParamOverride>;
+  /** The model's own checkpoint schedule (a server with --state-dir); fields left out use the server's flags. */
+  checkpoint?: { everySteps?: number; everySeconds?: number; keep?: number };
 }
 
 export interface UploadOptions extends CallOptions {
@@ -63,9 +65,17 @@ export interface UploadOptions extends CallOptions {
 }
 
 export interface StepOptions extends CallOptions {
-  /** Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. */
+  /**
+   * Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. Any uint64: ids from
+   * 2^53 up as a bigint or a decimal string.
+   */
   workerId?: string;
-  stepId?: number;
+  stepId?: number | bigint | string;
+  /**
+   * Apply only if the model's step counter equals this (else FAILED_PRECONDITION naming the current counter,
+   * nothing applied); a retry of a recorded step id still replays.
+   */
+  expectedModelStep?: number;
   /** Per-step hyperparameters (e.g. a scheduler's lr) for every parameter of the step. */
   hyper?: Partial<Hyperparameters>;
   /** Per-step hyperparameters per parameter name (laid over `hyper`). */

@@ -2,6 +2,9 @@
 // may pass, `X__Output` what a receiver gets (defaults filled in, longs as numbers, enums as names).
 export type { BackendTotals, BackendTotals__Output } from './gen/qstep/v1/BackendTotals';
 export type { Capabilities, Capabilities__Output } from './gen/qstep/v1/Capabilities';
+export type { CheckpointPolicy, CheckpointPolicy__Output } from './gen/qstep/v1/CheckpointPolicy';
+export type { CheckpointRequest, CheckpointRequest__Output } from './gen/qstep/v1/CheckpointRequest';
+export type { CheckpointResponse, CheckpointResponse__Output } from './gen/qstep/v1/CheckpointResponse';
 export type { CreateModelRequest, CreateModelRequest__Output } from './gen/qstep/v1/CreateModelRequest';
 export type { CreateModelResponse, CreateModelResponse__Output } from './gen/qstep/v1/CreateModelResponse';
 export type { DType, DType__Output } from './gen/qstep/v1/DType';

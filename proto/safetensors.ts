@@ -2,9 +2,17 @@
 // little-endian header length, a JSON header mapping each tensor name to { dtype, shape, data_offsets } plus an
 // optional "__metadata__" string map, then the raw little-endian bytes. Tensors are written and read in
 // data_offsets order, chunk by chunk, so no tensor or file is ever held whole.
+//
+// Checksums: a writer created with `checksums` records each tensor's CRC-32 (zlib's, IEEE polynomial) in the
+// __metadata__ key `qstep_crc32` (a JSON map from tensor name to 8 hex digits). The header is written first with
+// zeros in their place and rewritten in place at close(): same length, so the data offsets never move. Readers
+// that know nothing of the key (safetensors.torch) see an ordinary metadata string. readSafetensorsData checks
+// every tensor that has one. The CRC is computed in slices of CRC_SLICE_BYTES between awaited writes, so a large
+// tensor never holds the event loop for more than one slice.
 
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 
 export const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4,
@@ -13,6 +21,25 @@ export const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
 
 /** Headers larger than this are refused (the reference implementation's bound). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** The __metadata__ key holding per-tensor CRC-32s. */
+export const CRC_KEY = 'qstep_crc32';
+/** Bytes checksummed (and written) per turn of the event loop. */
+export const CRC_SLICE_BYTES = 1024 * 1024;
+
+/** 8 lowercase hex digits. */
+export function crcHex(crc: number): string {
+  return (crc >>> 0).toString(16).padStart(8, '0');
+}
+
+/** CRC-32 of `data` continuing from `prev`, computed slice by slice with a yield to the event loop between. */
+export async function crc32Sliced(data: Buffer, prev = 0): Promise<number> {
+  let crc = prev;
+  for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+    crc = crc32(data.subarray(at, Math.min(data.length, at + CRC_SLICE_BYTES)), crc);
+    if (at + CRC_SLICE_BYTES < data.length) await new Promise<void>((r) => setImmediate(r));
+  }
+  return crc;
+}
 
 export interface SafetensorsEntry {
   name: string;
@@ -26,6 +53,25 @@ export interface SafetensorsHeader {
   metadata: Record<string, string>;
   /** File offset of the data section. */
   dataStart: number;
+  /** Recorded CRC-32 per entry (same order), or null when the file carries none. */
+  crcs: (string | null)[] | null;
+}
+
+function parseCrcs(metadata: Record<string, string>, entries: SafetensorsEntry[]): (string | null)[] | null {
+  const raw = metadata[CRC_KEY];
+  if (raw === undefined) return null;
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    throw new Error(`safetensors: metadata ${CRC_KEY} is not valid JSON`);
+  }
+  return entries.map((e) => {
+    const v = m[e.name];
+    if (v === undefined) return null;
+    if (typeof v !== 'string' || !/^[0-9a-f]{8}$/.test(v)) throw new Error(`safetensors: bad checksum for ${e.name}`);
+    return v;
+  });
 }
 
 function checkEntry(e: SafetensorsEntry): void {
@@ -61,14 +107,31 @@ export function encodeHeader(entries: SafetensorsEntry[], metadata: Record<strin
 export class SafetensorsWriter {
   private index = 0;
   private written = 0;
+  /** Running CRC-32 per tensor; null without checksums. */
+  private readonly crcs: number[] | null;
+  private headerBytes: Buffer;
 
   private constructor(
     private readonly file: FileHandle,
     private readonly entries: SafetensorsEntry[],
-  ) {}
+    private readonly metadata: Record<string, string>,
+    header: Buffer,
+    checksums: boolean,
+  ) {
+    this.crcs = checksums ? entries.map(() => 0) : null;
+    this.headerBytes = header;
+  }
 
-  static async create(path: string, entries: SafetensorsEntry[], metadata: Record<string, string>): Promise<SafetensorsWriter> {
-    const header = encodeHeader(entries, metadata);
+  /** The header as it stands in the file (final once close() returned). */
+  get header(): Buffer {
+    return this.headerBytes;
+  }
+
+  static async create(path: string, entries: SafetensorsEntry[], metadata: Record<string, string>,
+    options: { checksums?: boolean } = {}): Promise<SafetensorsWriter> {
+    const checksums = options.checksums ?? false;
+    const md = checksums ? { ...metadata, [CRC_KEY]: crcMap(entries, entries.map(() => 0)) } : metadata;
+    const header = encodeHeader(entries, md);
     const file = await open(path, 'w');
     try {
       await file.write(header, 0, header.length);
@@ -76,7 +139,7 @@ export class SafetensorsWriter {
       await file.close();
       throw err;
     }
-    return new SafetensorsWriter(file, entries);
+    return new SafetensorsWriter(file, entries, metadata, header, checksums);
   }
 
   /** Appends bytes of tensor `tensor` at `byteOffset`; tensors and bytes must come in order. */
@@ -89,23 +152,50 @@ export class SafetensorsWriter {
     if (tensor !== this.index || !e || byteOffset !== this.written || byteOffset + data.length > e.byteLength) {
       throw new Error(`safetensors: out-of-order data for tensor ${tensor} at ${byteOffset}`);
     }
-    let at = 0;
-    while (at < data.length) {
-      const { bytesWritten } = await this.file.write(data, at, data.length - at);
-      at += bytesWritten;
+    // Slice by slice, pipelined: the CRC of slice k+1 is computed on the event loop (one slice at most at a time)
+    // while slice k is being written in libuv's pool; writes stay in order, one in flight.
+    let inFlight: Promise<void> = Promise.resolve();
+    try {
+      for (let at = 0; at < data.length; at += CRC_SLICE_BYTES) {
+        const slice = data.subarray(at, Math.min(data.length, at + CRC_SLICE_BYTES));
+        if (this.crcs) this.crcs[tensor] = crc32(slice, this.crcs[tensor]);
+        await inFlight;
+        inFlight = this.writeAll(slice);
+      }
+    } finally {
+      await inFlight;
     }
     this.written += data.length;
   }
 
-  /** Closes the file (after flushing it to the device when `sync`); throws if a tensor is incomplete. */
-  async close(sync = false): Promise<void> {
-    if (sync) await this.file.sync();
-    await this.file.close();
-    while (this.index < this.entries.length && this.written === this.entries[this.index].byteLength) {
-      this.index++;
-      this.written = 0;
+  private async writeAll(slice: Buffer): Promise<void> {
+    for (let at = 0; at < slice.length;) {
+      const { bytesWritten } = await this.file.write(slice, at, slice.length - at);
+      at += bytesWritten;
     }
-    if (this.index < this.entries.length) throw new Error(`safetensors: tensor ${this.entries[this.index].name} incomplete`);
+  }
+
+  /**
+   * Puts the checksums into the header, flushes the file to the device when `sync`, closes it; throws if a tensor
+   * is incomplete (the file is closed either way).
+   */
+  async close(sync = false): Promise<void> {
+    try {
+      while (this.index < this.entries.length && this.written === this.entries[this.index].byteLength) {
+        this.index++;
+        this.written = 0;
+      }
+      if (this.index < this.entries.length) throw new Error(`safetensors: tensor ${this.entries[this.index].name} incomplete`);
+      if (this.crcs) {
+        const header = encodeHeader(this.entries, { ...this.metadata, [CRC_KEY]: crcMap(this.entries, this.crcs) });
+        if (header.length !== this.headerBytes.length) throw new Error('safetensors: the header changed length');
+        await this.file.write(header, 0, header.length, 0);
+        this.headerBytes = header;
+      }
+      if (sync) await this.file.sync();
+    } finally {
+      await this.file.close();
+    }
   }
 
   /** Closes the file after a failure, without checks. */
@@ -114,18 +204,43 @@ export class SafetensorsWriter {
   }
 }
 
-/** Parses and checks a file's header (entries sorted by data offset). */
-export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+function crcMap(entries: SafetensorsEntry[], crcs: number[]): string {
+  const m: Record<string, string> = {};
+  for (const [i, e] of entries.entries()) m[e.name] = crcHex(crcs[i]);
+  return JSON.stringify(m);
+}
+
+/**
+ * Parses and checks a file's header (entries sorted by data offset). With `expect`, the file's size and the CRC-32
+ * of its first 8 + header-length bytes must match before anything is parsed.
+ */
+export async function readSafetensorsHeader(
+  path: string, expect?: { fileBytes: number; headerCrc32: string },
+): Promise<SafetensorsHeader> {
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
+    if (expect && size !== expect.fileBytes) {
+      throw new Error(`safetensors: file is ${size} bytes; ${expect.fileBytes} were written`);
+    }
     const lenBuf = Buffer.alloc(8);
     if ((await file.read(lenBuf, 0, 8, 0)).bytesRead !== 8) throw new Error('safetensors: file shorter than 8 bytes');
     const len = Number(lenBuf.readBigUInt64LE());
     if (len > MAX_HEADER_BYTES || 8 + len > size) throw new Error(`safetensors: bad header length ${len}`);
     const json = Buffer.alloc(len);
     await file.read(json, 0, len, 8);
-    const obj = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
+    if (expect) {
+      const crc = crcHex(crc32(json, crc32(lenBuf)));
+      if (crc !== expect.headerCrc32) {
+        throw new Error(`safetensors: header checksum ${crc} does not match the recorded ${expect.headerCrc32}`);
+      }
+    }
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`safetensors: the header is not valid JSON (${(err as Error).message.slice(0, 80)})`);
+    }
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('safetensors: the header is not an object');
     const metadata: Record<string, string> = {};
     const entries: (SafetensorsEntry & { begin: number })[] = [];
@@ -147,30 +262,43 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
       entries.push(e);
     }
     entries.sort((a, b) => a.begin - b.begin);
-    let expect = 0;
+    let end = 0;
     for (const e of entries) {
-      if (e.begin !== expect) throw new Error(`safetensors: data of ${e.name} does not start at byte ${expect}`);
-      expect += e.byteLength;
+      if (e.begin !== end) throw new Error(`safetensors: data of ${e.name} does not start at byte ${end}`);
+      end += e.byteLength;
     }
-    if (8 + len + expect !== size) throw new Error(`safetensors: data section is ${size - 8 - len} bytes; the header says ${expect}`);
-    return { entries, metadata, dataStart: 8 + len };
+    if (8 + len + end !== size) throw new Error(`safetensors: data section is ${size - 8 - len} bytes; the header says ${end}`);
+    return { entries, metadata, dataStart: 8 + len, crcs: parseCrcs(metadata, entries) };
   } finally {
     await file.close();
   }
 }
 
-/** Each tensor's bytes in file order, in chunks of at most `chunkBytes`. */
+/**
+ * Each tensor's bytes in file order, in chunks of at most `chunkBytes`. Where the file records a checksum, the
+ * tensor's last chunk is yielded only after its CRC-32 matched (a mismatch throws, naming the tensor), so a consumer
+ * can treat a tensor whose last chunk arrived as verified. With `into`, every chunk is read into that one buffer
+ * (at least chunkBytes long): the consumer must be done with a chunk before asking for the next.
+ */
 export async function* readSafetensorsData(
-  path: string, header: SafetensorsHeader, chunkBytes: number,
+  path: string, header: SafetensorsHeader, chunkBytes: number, into?: Buffer,
 ): AsyncGenerator<{ tensor: number; byteOffset: number; data: Buffer }> {
   const file = await open(path, 'r');
   try {
     for (const [i, e] of header.entries.entries()) {
+      const want = header.crcs?.[i] ?? null;
+      let crc = 0;
       for (let at = 0; at < e.byteLength; at += chunkBytes) {
         const n = Math.min(chunkBytes, e.byteLength - at);
-        const data = Buffer.allocUnsafe(n);
+        const data = into ? into.subarray(0, n) : Buffer.allocUnsafe(n);
         const { bytesRead } = await file.read(data, 0, n, header.dataStart + e.begin + at);
         if (bytesRead !== n) throw new Error(`safetensors: short read in ${e.name}`);
+        if (want !== null) {
+          crc = await crc32Sliced(data, crc);
+          if (at + n === e.byteLength && crcHex(crc) !== want) {
+            throw new Error(`safetensors: checksum of tensor ${e.name} is ${crcHex(crc)}; the file records ${want}`);
+          }
+        }
         yield { tensor: i, byteOffset: at, data };
       }
     }

@@ -2,9 +2,11 @@
 
 import type { Engine } from '../native/lib';
 import type { Logger } from 'pino';
+import type { Checkpointer } from './checkpoint/checkpointer';
 import type { BufferPool } from './domain/buffer-pool';
 import type { ModelRegistry } from './domain/registry';
 import type { StagingBudget } from './domain/staging-budget';
+import type { MemoryAdmission } from './domain/memory-admission';
 import type { ServerMetrics } from './metrics';
 
 export interface ServerConfig {
@@ -19,22 +21,39 @@ export interface ServerConfig {
   /** Directory for paged state files (CPU backend); '' = the OS temp dir. */
   pagedDir: string;
   /**
-   * Directory where models are kept across a restart: written on a graceful stop, loaded (then removed) on start
-   * (server/domain/persist.ts); '' = models live only as long as the process.
+   * Directory where models are kept as checkpoints (server/checkpoint/): taken on the schedule below, on request
+   * and on a graceful stop, and loaded on start; '' = models live only as long as the process.
    */
   stateDir: string;
+  /** With a state dir: a checkpoint every this many model steps (0 = not by steps). */
+  checkpointEverySteps: number;
+  /** With a state dir: a checkpoint every this many seconds if the model changed (0 = not by time). */
+  checkpointEverySeconds: number;
+  /** Checkpoints kept per model (the newest). */
+  keepCheckpoints: number;
   maxModels: number;
   maxParamsPerModel: number;
   /** Largest tensor payload in one message (at most 1 MiB, the contract's bound). */
   maxChunkBytes: number;
   /** Largest message accepted; default maxChunkBytes + 64 KiB for the framing fields and headers. */
   maxMessageBytes: number;
-  /** Bound on memory held by streams in flight. */
+  /**
+   * Memory the server may hold (models, and staging on the CPU backend): bytes, a size such as '16GiB', or a
+   * percentage of host RAM (CPU) / device memory (CUDA); '' = 75% of host RAM or 90% of device memory.
+   */
+  memoryLimit: string;
+  /** Bound on memory held by streams in flight; 0 = half the memory limit (CPU) or of 75% of host RAM (CUDA). */
   stagingBudgetBytes: number;
   /** Idle staging buffers kept for reuse (bytes). */
   stagingPoolBytes: number;
   /** How long a stream waits for staging memory before RESOURCE_EXHAUSTED. */
   stagingWaitMs: number;
+  /** Staging one client connection may hold at once; 0 = half the staging budget. */
+  stagingPerConnectionBytes: number;
+  /** A Step/Restore stream's first data must follow its header within this (ms); also slack on the rate rule. */
+  streamGraceMs: number;
+  /** Slowest accepted delivery of staged bytes (bytes/s); 0 = no rate rule (server/domain/stream-progress.ts). */
+  streamMinBytesPerSecond: number;
   /** A stream that sends nothing for this long fails DEADLINE_EXCEEDED; 0 = never. */
   streamIdleMs: number;
   /** Recorded (worker_id, step_id) outcomes per model. */
@@ -77,13 +96,20 @@ export const DEFAULT_CONFIG: ServerConfig = {
   device: 0,
   pagedDir: '',
   stateDir: '',
+  checkpointEverySteps: 0,
+  checkpointEverySeconds: 300,
+  keepCheckpoints: 3,
   maxModels: 64,
-  maxParamsPerModel: 16384,
+  maxParamsPerModel: 131_072,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
   maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
-  stagingBudgetBytes: 2048 * MIB,
+  memoryLimit: '',
+  stagingBudgetBytes: 0,
   stagingPoolBytes: 256 * MIB,
   stagingWaitMs: 30_000,
+  stagingPerConnectionBytes: 0,
+  streamGraceMs: 10_000,
+  streamMinBytesPerSecond: MIB,
   streamIdleMs: 300_000,
   idempotencyWindow: 1024,
   logLevel: 'info',
@@ -106,8 +132,11 @@ export interface ServiceDeps {
   engine: Engine;
   registry: ModelRegistry;
   budget: StagingBudget;
+  memory: MemoryAdmission;
   pool: BufferPool;
   metrics: ServerMetrics;
   log: Logger;
   version: string;
+  /** Null without a state dir. */
+  checkpointer: Checkpointer | null;
 }

@@ -25,8 +25,14 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.threads).argParser(int('threads')))
     .addOption(new Option('--device <n>', 'CUDA device ordinal').env('QSTEP_DEVICE').default(d.device).argParser(int('device')))
     .addOption(new Option('--paged-dir <dir>', 'directory for paged state files (CPU backend)').env('QSTEP_PAGED_DIR'))
-    .addOption(new Option('--state-dir <dir>', 'keep models across restarts: saved here on SIGTERM, loaded on start')
+    .addOption(new Option('--state-dir <dir>', 'keep models across restarts: checkpointed here, loaded on start')
       .env('QSTEP_STATE_DIR'))
+    .addOption(new Option('--checkpoint-every-steps <n>', 'with --state-dir: a checkpoint every n model steps (0 = not by steps)')
+      .env('QSTEP_CHECKPOINT_EVERY_STEPS').default(d.checkpointEverySteps).argParser(int('checkpoint-every-steps')))
+    .addOption(new Option('--checkpoint-every-seconds <n>', 'with --state-dir: a checkpoint every n seconds if the model changed (0 = not by time)')
+      .env('QSTEP_CHECKPOINT_EVERY_SECONDS').default(d.checkpointEverySeconds).argParser(int('checkpoint-every-seconds')))
+    .addOption(new Option('--keep-checkpoints <n>', 'checkpoints kept per model (the newest)')
+      .env('QSTEP_KEEP_CHECKPOINTS').default(d.keepCheckpoints).argParser(int('keep-checkpoints')))
     .addOption(new Option('--max-models <n>', 'models held at most').env('QSTEP_MAX_MODELS').default(d.maxModels)
       .argParser(int('max-models')))
     .addOption(new Option('--max-params-per-model <n>', 'parameters per model at most').env('QSTEP_MAX_PARAMS_PER_MODEL')
@@ -35,12 +41,20 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.maxChunkBytes).argParser(int('max-chunk-bytes')))
     .addOption(new Option('--max-message-bytes <n>', 'largest message accepted (default: max chunk + 64 KiB)')
       .env('QSTEP_MAX_MESSAGE_BYTES').argParser(int('max-message-bytes')))
-    .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB').env('QSTEP_STAGING_BUDGET_MIB')
+    .addOption(new Option('--memory-limit <size>', 'memory the server may hold: bytes, e.g. 16GiB, or e.g. 80% (default: 75% of RAM on CPU, 90% of device memory on CUDA)')
+      .env('QSTEP_MEMORY_LIMIT'))
+    .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB (0 = half the memory limit)').env('QSTEP_STAGING_BUDGET_MIB')
       .default(d.stagingBudgetBytes / MIB).argParser(int('staging-budget-mib')))
     .addOption(new Option('--staging-pool-mib <n>', 'idle staging buffers kept for reuse, MiB').env('QSTEP_STAGING_POOL_MIB')
       .default(d.stagingPoolBytes / MIB).argParser(int('staging-pool-mib')))
     .addOption(new Option('--staging-wait-ms <n>', 'wait for staging memory before RESOURCE_EXHAUSTED')
       .env('QSTEP_STAGING_WAIT_MS').default(d.stagingWaitMs).argParser(int('staging-wait-ms')))
+    .addOption(new Option('--staging-per-connection-mib <n>', 'staging one client connection may hold, MiB (0 = half the budget)')
+      .env('QSTEP_STAGING_PER_CONNECTION_MIB').default(d.stagingPerConnectionBytes / MIB).argParser(int('staging-per-connection-mib')))
+    .addOption(new Option('--stream-grace-ms <n>', 'first data due this long after a stream header; slack on the rate rule')
+      .env('QSTEP_STREAM_GRACE_MS').default(d.streamGraceMs).argParser(int('stream-grace-ms')))
+    .addOption(new Option('--stream-min-bytes-per-s <n>', 'slowest accepted delivery of staged bytes (0 = no rule)')
+      .env('QSTEP_STREAM_MIN_BYTES_PER_S').default(d.streamMinBytesPerSecond).argParser(int('stream-min-bytes-per-s')))
     .addOption(new Option('--stream-idle-ms <n>', 'fail a stream silent this long (0 = never)').env('QSTEP_STREAM_IDLE_MS')
       .default(d.streamIdleMs).argParser(int('stream-idle-ms')))
     .addOption(new Option('--idempotency-window <n>', 'recorded step ids per model').env('QSTEP_IDEMPOTENCY_WINDOW')
@@ -70,12 +84,14 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
-    host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
+    memoryLimit?: string; host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
-    stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
+    stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; stagingPerConnectionMib: number;
+    streamGraceMs: number; streamMinBytesPerS: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number;
     tlsCert?: string; tlsKey?: string; tlsClientCa?: string; watchMs: number; authTokens?: string;
     metricsToken?: boolean; reflection: ServerConfig['reflection']; insecure?: boolean; healthPort: number;
+    checkpointEverySteps: number; checkpointEverySeconds: number; keepCheckpoints: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -91,9 +107,13 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxParamsPerModel: num(o.maxParamsPerModel),
     maxChunkBytes: num(o.maxChunkBytes),
     maxMessageBytes: o.maxMessageBytes === undefined ? num(o.maxChunkBytes) + 64 * 1024 : num(o.maxMessageBytes),
+    memoryLimit: o.memoryLimit ?? '',
     stagingBudgetBytes: num(o.stagingBudgetMib) * MIB,
     stagingPoolBytes: num(o.stagingPoolMib) * MIB,
     stagingWaitMs: num(o.stagingWaitMs),
+    stagingPerConnectionBytes: num(o.stagingPerConnectionMib) * MIB,
+    streamGraceMs: num(o.streamGraceMs),
+    streamMinBytesPerSecond: num(o.streamMinBytesPerS),
     streamIdleMs: num(o.streamIdleMs),
     idempotencyWindow: num(o.idempotencyWindow),
     logLevel: o.logLevel,
@@ -109,5 +129,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     reflection: o.reflection,
     insecure: o.insecure === true,
     healthPort: num(o.healthPort),
+    checkpointEverySteps: num(o.checkpointEverySteps),
+    checkpointEverySeconds: num(o.checkpointEverySeconds),
+    keepCheckpoints: num(o.keepCheckpoints),
   };
 }

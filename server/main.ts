@@ -16,9 +16,12 @@ import type { QstepHandlers } from '../proto';
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
 import { BufferPool } from './domain/buffer-pool';
-import { loadModels, saveModels } from './domain/persist';
+import { Checkpointer } from './checkpoint/checkpointer';
+import { recoverModels } from './checkpoint/load';
+import { fail } from './errors';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
+import { DEFAULT_DEVICE_SHARE, DEFAULT_HOST_SHARE, MemoryAdmission, hostMemoryBytes, parseMemoryLimit } from './domain/memory-admission';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { setupSecurity } from './security/setup';
 import { serveHealthPort } from './security/health-port';
@@ -32,6 +35,7 @@ import { listModelsHandler } from './services/list-models';
 import { restoreHandler } from './services/restore';
 import { serverInfoHandler } from './services/server-info';
 import { snapshotHandler } from './services/snapshot';
+import { checkpointHandler } from './services/checkpoint';
 import { stepHandler } from './services/step';
 import { uploadParametersHandler } from './services/upload-parameters';
 
@@ -76,10 +80,16 @@ function checkConfig(c: ServerConfig): void {
   int('stagingBudgetBytes', 0);
   int('stagingPoolBytes', 0);
   int('stagingWaitMs', 0);
+  int('stagingPerConnectionBytes', 0);
+  int('streamGraceMs', 0);
+  int('streamMinBytesPerSecond', 0);
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
   int('shutdownGraceMs', 0);
   int('healthPort', -1, 65535);
+  int('checkpointEverySteps', 0);
+  int('checkpointEverySeconds', 0);
+  int('keepCheckpoints', 1);
   if (!['cpu', 'cuda', 'auto'].includes(c.backend)) throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
 }
@@ -103,26 +113,46 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     maxParamsPerModel: config.maxParamsPerModel,
     idempotencyWindow: config.idempotencyWindow,
   });
-  const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs);
+  // Memory admission: the limit, and the staging budget that follows it unless set (docs/service.md, "Limits").
+  const onCuda = engine.backend === 'cuda';
+  const device = onCuda ? engine.deviceInfo() : null;
+  const hostBytes = hostMemoryBytes();
+  const memoryLimit = parseMemoryLimit(config.memoryLimit, device ? device.totalBytes : hostBytes,
+    device ? DEFAULT_DEVICE_SHARE : DEFAULT_HOST_SHARE);
+  const stagingBytes = config.stagingBudgetBytes ||
+    Math.floor((device ? hostBytes * DEFAULT_HOST_SHARE : memoryLimit) / 2);
+  const budget = new StagingBudget(stagingBytes, config.stagingWaitMs,
+    config.stagingPerConnectionBytes || Math.ceil(stagingBytes / 2));
+  const memory = new MemoryAdmission(memoryLimit, () => registry.heldBytes(), () => budget.inUse, !device);
+  registry.admitWith((name, bytes) => memory.admitModel(name, bytes, false));
+  budget.capBy(() => memory.stagingRoom());
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
-  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
+  const checkpointer = config.stateDir
+    ? new Checkpointer(config.stateDir, {
+      everySteps: config.checkpointEverySteps, everySeconds: config.checkpointEverySeconds, keep: config.keepCheckpoints,
+    }, log)
+    : null;
+  const deps: ServiceDeps = {
+    config, engine, registry, budget, memory, pool, metrics, log, version: packageVersion(), checkpointer,
+  };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs, access: security.access };
-  if (config.stateDir) {
-    const loaded = await loadModels(registry, config.stateDir, log);
-    log.info({ stateDir: config.stateDir, models: loaded }, 'state-dir: models loaded');
-  }
 
+  // Until the checkpoints are loaded, health says NOT_SERVING and every model RPC fails UNAVAILABLE.
+  let loading = true;
+  const gate = <A extends unknown[], R>(impl: (...a: A) => Promise<R>) => (...a: A): Promise<R> =>
+    (loading ? Promise.reject(fail.unavailable('the server is loading its checkpoints; retry once health says SERVING')) : impl(...a));
   const handlers: QstepHandlers = {
     ServerInfo: unary(rpc, 'ServerInfo', serverInfoHandler(deps)),
-    CreateModel: unary(rpc, 'CreateModel', createModelHandler(deps)),
-    UploadParameters: clientStream(rpc, 'UploadParameters', uploadParametersHandler(deps)),
-    Step: bidi(rpc, 'Step', stepHandler(deps)),
-    Snapshot: serverStream(rpc, 'Snapshot', snapshotHandler(deps)),
-    Restore: clientStream(rpc, 'Restore', restoreHandler(deps)),
-    Describe: unary(rpc, 'Describe', describeHandler(deps)),
-    ListModels: unary(rpc, 'ListModels', listModelsHandler(deps)),
-    DeleteModel: unary(rpc, 'DeleteModel', deleteModelHandler(deps)),
+    CreateModel: unary(rpc, 'CreateModel', gate(createModelHandler(deps))),
+    UploadParameters: clientStream(rpc, 'UploadParameters', gate(uploadParametersHandler(deps))),
+    Step: bidi(rpc, 'Step', gate(stepHandler(deps))),
+    Snapshot: serverStream(rpc, 'Snapshot', gate(snapshotHandler(deps))),
+    Restore: clientStream(rpc, 'Restore', gate(restoreHandler(deps))),
+    Describe: unary(rpc, 'Describe', gate(describeHandler(deps))),
+    ListModels: unary(rpc, 'ListModels', gate(listModelsHandler(deps))),
+    DeleteModel: unary(rpc, 'DeleteModel', gate(deleteModelHandler(deps))),
+    Checkpoint: unary(rpc, 'Checkpoint', gate(checkpointHandler(deps))),
   };
 
   const server = new grpc.Server({
@@ -141,31 +171,38 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   });
   let metricsServer: HttpServer | null = null;
   let metricsPort = -1;
-  if (config.metricsPort >= 0) {
-    try {
+  let healthPort: HealthPort | null = null;
+  try {
+    if (config.metricsPort >= 0) {
       const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, security.metricsAuth);
       metricsServer = m.server;
       metricsPort = m.port;
-    } catch (err) {
-      server.forceShutdown();
-      throw err;
     }
-  }
-  let healthPort: HealthPort | null = null;
-  if (config.healthPort >= 0) {
-    try {
-      healthPort = await serveHealthPort(health, config.host, config.healthPort);
-    } catch (err) {
-      server.forceShutdown();
-      if (metricsServer) metricsServer.close();
-      throw err;
+    // The plaintext health port answers NOT_SERVING while the checkpoints load, as the main port does.
+    if (config.healthPort >= 0) healthPort = await serveHealthPort(health, config.host, config.healthPort);
+    if (checkpointer) {
+      const t0 = performance.now();
+      log.info({ stateDir: config.stateDir }, 'state-dir: loading checkpoints');
+      const r = await recoverModels(registry, config.stateDir, log);
+      for (const l of r.loaded) checkpointer.attach(l.model, l.spec.checkpoint ?? {}, l.spec.modelStep);
+      log.info({ stateDir: config.stateDir, models: r.loaded.map((l) => l.model.name), skipped: r.skipped.length,
+        removed: r.removed.length, ms: Math.round(performance.now() - t0) }, 'state-dir: models loaded');
     }
+  } catch (err) {
+    checkpointer?.close();
+    server.forceShutdown();
+    await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
+    await healthPort?.close();
+    registry.clear();
+    throw err;
   }
+  loading = false;
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
   log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version,
-    tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off', auth: Boolean(security.access) }, 'serving');
+    tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off', auth: Boolean(security.access),
+    memoryLimit, stagingBudget: stagingBytes }, 'serving');
 
   let stopping: Promise<void> | null = null;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
@@ -186,8 +223,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       });
       if (metricsServer) await new Promise<void>((r) => metricsServer?.close(() => r()));
       await healthPort?.close();
-      if (config.stateDir) {
-        const { saved, failed } = await saveModels(registry, config.stateDir, log);
+      if (checkpointer) {
+        const { saved, failed } = await checkpointer.saveAll();
         log.info({ stateDir: config.stateDir, saved, failed }, 'state-dir: models saved');
       }
       // Jobs still queued on a model see it deleted and fail; a running engine call keeps its own reference.
@@ -220,8 +257,12 @@ export async function cli(argv: string[]): Promise<void> {
     process.exit(1);
   }
   const log = running.deps.log;
-  // Logs are written asynchronously: flush them before the process ends.
-  const exit = (code: number) => log.flush(() => process.exit(code));
+  // Logs are written asynchronously: flush them before the process ends, but do not wait forever for a reader
+  // of stdout that stopped reading (the models are saved by then).
+  const exit = (code: number) => {
+    setTimeout(() => process.exit(code), 3000);
+    log.flush(() => process.exit(code));
+  };
   const stop = (signal: string) => {
     log.info({ signal }, 'signal received');
     running.shutdown().then(
@@ -232,8 +273,30 @@ export async function cli(argv: string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // A second signal while the models are being saved is logged, not obeyed: killing the save would lose the
+  // steps since the last checkpoint (SIGKILL still stops the process; the checkpoints on disk stay valid).
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'signal received while stopping: ignored, the models are being saved');
+      return;
+    }
+    stopping = true;
+    stop(signal);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // `npx qstep serve` runs us under `npm exec` -> `sh -c`: npm forwards SIGTERM to the shell, which dies without
+  // passing it on. A parent that goes away is therefore taken as a stop signal (we are re-parented), so a
+  // container's or systemd's stop still saves the models instead of leaving an orphan serving.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(watch);
+      onSignal('parent-exit');
+    }
+  }, 250);
+  watch.unref();
   // SIGHUP: new certificates and tokens, without a restart; streams in flight keep their connections.
   process.on('SIGHUP', () => {
     log.info({ signal: 'SIGHUP' }, 'signal received');

@@ -3,6 +3,9 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { BackendTotals as _qstep_v1_BackendTotals, BackendTotals__Output as _qstep_v1_BackendTotals__Output } from './qstep/v1/BackendTotals';
 import type { Capabilities as _qstep_v1_Capabilities, Capabilities__Output as _qstep_v1_Capabilities__Output } from './qstep/v1/Capabilities';
+import type { CheckpointPolicy as _qstep_v1_CheckpointPolicy, CheckpointPolicy__Output as _qstep_v1_CheckpointPolicy__Output } from './qstep/v1/CheckpointPolicy';
+import type { CheckpointRequest as _qstep_v1_CheckpointRequest, CheckpointRequest__Output as _qstep_v1_CheckpointRequest__Output } from './qstep/v1/CheckpointRequest';
+import type { CheckpointResponse as _qstep_v1_CheckpointResponse, CheckpointResponse__Output as _qstep_v1_CheckpointResponse__Output } from './qstep/v1/CheckpointResponse';
 import type { CreateModelRequest as _qstep_v1_CreateModelRequest, CreateModelRequest__Output as _qstep_v1_CreateModelRequest__Output } from './qstep/v1/CreateModelRequest';
 import type { CreateModelResponse as _qstep_v1_CreateModelResponse, CreateModelResponse__Output as _qstep_v1_CreateModelResponse__Output } from './qstep/v1/CreateModelResponse';
 import type { DeleteModelRequest as _qstep_v1_DeleteModelRequest, DeleteModelRequest__Output as _qstep_v1_DeleteModelRequest__Output } from './qstep/v1/DeleteModelRequest';
@@ -56,6 +59,9 @@ export interface ProtoGrpcType {
     v1: {
       BackendTotals: MessageTypeDefinition<_qstep_v1_BackendTotals, _qstep_v1_BackendTotals__Output>
       Capabilities: MessageTypeDefinition<_qstep_v1_Capabilities, _qstep_v1_Capabilities__Output>
+      CheckpointPolicy: MessageTypeDefinition<_qstep_v1_CheckpointPolicy, _qstep_v1_CheckpointPolicy__Output>
+      CheckpointRequest: MessageTypeDefinition<_qstep_v1_CheckpointRequest, _qstep_v1_CheckpointRequest__Output>
+      CheckpointResponse: MessageTypeDefinition<_qstep_v1_CheckpointResponse, _qstep_v1_CheckpointResponse__Output>
       CreateModelRequest: MessageTypeDefinition<_qstep_v1_CreateModelRequest, _qstep_v1_CreateModelRequest__Output>
       CreateModelResponse: MessageTypeDefinition<_qstep_v1_CreateModelResponse, _qstep_v1_CreateModelResponse__Output>
       DType: EnumTypeDefinition

@@ -21,13 +21,15 @@ export type Principal = Readonly<Omit<TokenEntry, 'hash'>>;
 
 export const QSTEP_METHODS = [
   'ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels', 'DeleteModel',
+  'Checkpoint',
 ] as const;
 export type QstepMethod = (typeof QSTEP_METHODS)[number];
 
 /** The RPCs each role may call (within its namespace). The docs' role table is written from this. */
 export const ROLE_METHODS: Record<Role, readonly QstepMethod[]> = {
   admin: QSTEP_METHODS,
-  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels'],
+  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels',
+    'Checkpoint'],
   reader: ['ServerInfo', 'Snapshot', 'Describe', 'ListModels'],
   metrics: ['ServerInfo'],
 };
@@ -50,6 +52,7 @@ const MODEL_OF: Partial<Record<QstepMethod, (m: Msg) => string | undefined>> = {
   CreateModel: field('name'),
   DeleteModel: field('name'),
   Snapshot: field('model'),
+  Checkpoint: field('model'),
   Describe: field('model'),
   UploadParameters: headerModel,
   Step: headerModel,

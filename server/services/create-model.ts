@@ -7,7 +7,9 @@ import { configFromWire, dtypes, overrideFromWire } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import type { UnaryImpl } from '../rpc';
-import { describeModel } from '../views';
+import { checkpointPolicyFromWire } from '../checkpoint/policy-wire';
+import { describeModel, summarizeModel } from '../views';
+import { DEFAULT_PAGE_SIZE, ReplyBudget, pageOf } from '../domain/param-pages';
 import { withinQuota } from '../security/authorize';
 
 export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequest__Output, CreateModelResponse> {
@@ -23,10 +25,13 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
     const { config, nonFinite } = configFromWire(req.optimizer);
     const overrides: Record<string, ParamOverride> = {};
     for (const [name, o] of Object.entries(req.overrides)) overrides[name] = overrideFromWire(o);
+    const policy = checkpointPolicyFromWire(req.checkpoint);
+    if (policy && !deps.checkpointer) throw fail.precondition('a checkpoint policy needs a server started with --state-dir');
     const model = withinQuota(ctx.principal, deps.registry, () => deps.registry.create({
       name: req.name, params, config, overrides, nonFinite: nonFinite ?? 'skip',
     }));
+    deps.checkpointer?.attach(model, policy ?? {});
     ctx.set({ optimizer: config.name, numel: model.numel });
-    return { model: describeModel(model) };
+    return { model: describeModel(model, pageOf(model, 0, DEFAULT_PAGE_SIZE, new ReplyBudget())), summary: summarizeModel(model) };
   };
 }

@@ -1,25 +1,30 @@
 // Step: header -> gradient chunks -> commit in; result (+ weights) out. The gradients are staged in full and
 // validated before the update is queued, so a stream that fails, is cancelled or carries bad data changes
 // nothing; once the engine step has started it completes, atomically (the engine checks every gradient for
-// non-finite values before changing anything), and its outcome is recorded for the step id.
+// non-finite values before changing anything), and its outcome is recorded for the step id. The transaction
+// (replay, stale ids, the expected model step, the counter, the ledger) is the model's StepRunner
+// (server/domain/step-runner.ts); this file only adapts the wire to it.
 
-import type { DType, Hyperparameters, NonFinitePolicy, StepOutcome } from '../../native/lib';
-import type { StepHeader__Output, StepRequest__Output, StepResponse, StepResult } from '../../proto';
+import type { DType, Hyperparameters, NonFinitePolicy } from '../../native/lib';
+import type { StepRequest__Output, StepResponse, StepResult } from '../../proto';
+import type { StepHeaderExact } from '../../proto/step-id';
 import { DTYPE_WIDTH, dtypes, hyperFromWire, policies } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
 import type { Model, ParamEntry } from '../domain/model';
+import type { StepDone, StepJob, StepTicket } from '../domain/step-runner';
 import type { Lease } from '../domain/staging-budget';
+import { ProgressDeadline } from '../domain/stream-progress';
+import { quote } from '../domain/bounded';
 import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 import type { BufferPool } from '../domain/buffer-pool';
 
 interface StepPlan {
   model: Model;
-  worker: string;
-  stepId: number;
+  ticket: StepTicket;
   gradients: PlannedGradient[];
   policy: NonFinitePolicy;
   /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
@@ -33,7 +38,7 @@ function without<T extends object>(o: T): Partial<T> {
 }
 
 /** Validates the header against the model: parameters, dtypes, hyperparameters (INVALID_ARGUMENT, NOT_FOUND). */
-function planStep(model: Model, h: StepHeader__Output): StepPlan {
+function planStep(model: Model, h: StepHeaderExact): StepPlan {
   const defaultDtype = dtypes.decode(h.gradDtype, 'header.grad_dtype');
   const stepHyper = hyperFromWire(h.hyper);
   const specs = h.gradients.length > 0
@@ -41,27 +46,26 @@ function planStep(model: Model, h: StepHeader__Output): StepPlan {
     : model.params.map((entry) => ({ entry, dtype: undefined }));
   const seen = new Set<ParamEntry>();
   for (const s of specs) {
-    if (seen.has(s.entry)) throw fail.invalid(`header announces ${s.entry.name} twice`);
+    if (seen.has(s.entry)) throw fail.invalid(`header announces ${quote(s.entry.name)} twice`);
     seen.add(s.entry);
   }
   for (const name of Object.keys(h.paramHyper)) {
     const entry = model.param(name);
-    if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${name}, which this step does not update`);
+    if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${quote(name)}, which this step does not update`);
   }
   const gradients = specs.map(({ entry, dtype }) => {
     const hyper: Partial<Hyperparameters> = { ...without(stepHyper), ...without(hyperFromWire(h.paramHyper[entry.name])) };
     try {
       entry.param.hyper(hyper); // resolve and range-check now, before any gradient byte is staged
     } catch (e) {
-      throw fail.invalid(`hyperparameters of ${entry.name}: ${e instanceof Error ? e.message : String(e)}`);
+      throw fail.invalid(`hyperparameters of ${quote(entry.name)}: ${e instanceof Error ? e.message : String(e)}`);
     }
     return { entry, dtype: dtype ?? defaultDtype ?? entry.dtype, hyper };
   });
   const weights = h.returnWeights ? (dtypes.decode(h.weightsDtype, 'header.weights_dtype') ?? 'own') : undefined;
   return {
     model,
-    worker: h.workerId,
-    stepId: h.stepId,
+    ticket: { worker: h.workerId, stepId: h.stepId, expectedModelStep: h.expectedModelStep },
     gradients,
     policy: policies.decode(h.nonFinite, 'header.non_finite') ?? model.nonFinite,
     weightsDtype: weights,
@@ -147,99 +151,60 @@ class ReplySender {
   }
 }
 
-function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
-  return {
-    model: plan.model.name,
-    modelStep: plan.model.modelStep,
-    skipped: outcome.skipped,
-    replayed: false,
-    nonFinite: outcome.nonFinite.map((i) => plan.gradients[i].entry.name),
-    params: outcome.results.map((r, i) => ({
-      name: plan.gradients[i].entry.name, step: r.step, gnormScale: r.gnormScale, updateScale: r.updateScale,
-    })),
-  };
-}
+const WORKER_ID_MAX_BYTES = 256;
 
 export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
   const { config, budget, metrics } = deps;
 
-  /** A repeat of a recorded step: the recorded result, and the current weights if asked. */
-  async function replay(plan: StepPlan, recorded: StepResult, sender: ReplySender, ctx: CallContext): Promise<void> {
-    metrics.stepsReplayed.inc({ model: plan.model.name });
-    ctx.set({ replayed: true });
-    await plan.model.queue.run(async () => {
-      plan.model.assertAlive();
-      sender.result({ ...recorded, replayed: true });
-      await sender.readAndQueueWeights();
-    }, ctx.signal);
+  function counted(model: Model, done: StepDone, ctx: CallContext): void {
+    if (done.replayed) {
+      metrics.stepsReplayed.inc({ model: model.name });
+      ctx.set({ replayed: true });
+      return;
+    }
+    const outcome = done.outcome;
+    if (outcome && outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
+    if (outcome?.skipped) metrics.stepsSkipped.inc({ model: model.name });
+    else metrics.stepsApplied.inc({ model: model.name });
+    if (done.engineMs !== undefined) {
+      metrics.stepSeconds.observe({ model: model.name }, done.engineMs / 1000);
+      ctx.set({ engineMs: done.engineMs });
+    }
+    ctx.set({ modelStep: done.result.modelStep, skipped: done.result.skipped });
   }
 
-  async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, sender: ReplySender, ctx: CallContext): Promise<void> {
-    const items = stage.finish();
-    const model = plan.model;
-    await model.queue.run(async () => {
-      model.assertAlive();
-      // A client that left while its step waited in the queue gets nothing applied.
-      if (ctx.cancelled) throw fail.cancelled();
-      const seen = model.ledger.lookup(plan.worker, plan.stepId);
-      if (seen.kind === 'recorded') {
-        stage.discard();
-        lease.shrink(GradientStage.bytesOf(plan.gradients));
-        metrics.stepsReplayed.inc({ model: model.name });
-        ctx.set({ replayed: true });
-        sender.result({ ...seen.result, replayed: true });
-        await sender.readAndQueueWeights();
-        return;
-      }
-      if (seen.kind === 'stale') {
-        throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
-          `${seen.watermark} left the idempotency window)`);
-      }
-      const stopTimer = metrics.stepSeconds.startTimer({ model: model.name });
-      let outcome: StepOutcome;
-      try {
-        outcome = await deps.engine.step(items, plan.policy);
-      } finally {
-        ctx.set({ engineMs: Math.round(stopTimer() * 1e4) / 10 });
-        stage.discard();
-        lease.shrink(GradientStage.bytesOf(plan.gradients));
-      }
-      if (outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
-      if (outcome.skipped) metrics.stepsSkipped.inc({ model: model.name });
-      else {
-        model.modelStep++;
-        metrics.stepsApplied.inc({ model: model.name });
-      }
-      const result = resultOf(plan, outcome);
-      model.ledger.record(plan.worker, plan.stepId, result);
-      ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
+  /** Sends the result, then reads the weights (inside the queue) and queues them for sending. */
+  function deliverer(sender: ReplySender, plan: StepPlan, ctx: CallContext): StepJob['deliver'] {
+    return async (result: StepResult) => {
       sender.result(result);
       const t0 = performance.now();
       await sender.readAndQueueWeights();
       if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
-    }, ctx.signal);
+    };
   }
 
   return async (input: MessageReader<StepRequest__Output>, out: MessageWriter<StepResponse>, ctx: CallContext) => {
     const first = await input.next();
     if (!first) throw fail.invalid('empty step stream: expected a header first');
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
-    const h = first.header;
-    ctx.set({ model: h.model, worker: h.workerId, stepId: h.stepId });
+    const h = first.header as unknown as StepHeaderExact;
+    ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
+    // proto/step-id.ts decodes step_id as a bigint; anything else is a wiring fault (INTERNAL), never the client's.
+    if (typeof h.stepId !== 'bigint') throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
+    if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
+      throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
+    }
     const model = deps.registry.get(h.model);
-    if (!Number.isSafeInteger(h.stepId) || h.stepId < 0) throw fail.invalid(`bad step_id ${h.stepId}`);
     const plan = planStep(model, h);
+    const runner = model.steps;
 
-    const seen = model.ledger.lookup(plan.worker, plan.stepId);
-    const onChange = (d: number) => {
-      model.stagingBytes += d;
-    };
-    if (seen.kind === 'recorded') {
+    const admission = runner.admit(plan.ticket);
+    if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, onChange);
+      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, model.chargeStaging, ctx.peer);
       const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       try {
-        await replay(plan, seen.result, sender, ctx);
+        counted(model, await runner.replay(admission.result, deliverer(sender, plan, ctx), ctx.signal), ctx);
         await sender.done();
         ctx.set({ bytesOut: sender.bytes });
       } finally {
@@ -247,24 +212,25 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       }
       return;
     }
-    if (seen.kind === 'stale') {
-      throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
-        `${seen.watermark} left the idempotency window)`);
-    }
-    if (!model.ready) {
-      throw fail.precondition(`model ${model.name} is not ready: values missing for ${model.pendingParams().slice(0, 5).join(', ')}` +
-        `${model.pendingParams().length > 5 ? ', ...' : ''}`);
-    }
 
-    const stagingBytes = GradientStage.bytesOf(plan.gradients) + weightsBytes(plan);
-    const lease = await budget.acquire(stagingBytes, ctx.signal, onChange);
+    // Staging is reserved when the first gradient chunk arrives (a header alone holds nothing), and from then on
+    // the stream must deliver at the minimum rate (server/domain/stream-progress.ts).
+    const gradientBytes = GradientStage.bytesOf(plan.gradients);
+    const reserve = gradientBytes + weightsBytes(plan);
+    const progress = new ProgressDeadline({ graceMs: config.streamGraceMs, minBytesPerSecond: config.streamMinBytesPerSecond });
+    progress.awaitFirstData();
+    let lease: Lease | null = null;
     const stage = new GradientStage(plan.gradients, deps.pool);
     let bytesIn = 0;
     const t0 = performance.now();
     try {
       let commit = null;
-      for (let msg = await input.next(); msg; msg = await input.next()) {
+      for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
         if (msg.kind === 'gradient') {
+          if (!lease) {
+            lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+            progress.holding(gradientBytes);
+          }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           stage.add(c);
           bytesIn += c.data.length;
@@ -275,16 +241,32 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
         }
       }
+      progress.clear();
       ctx.set({ bytesIn, chunks: stage.chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
       if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
       }
+      // Every announced gradient is complete by now unless the step has none to stage; weights still need room.
+      const held = lease ?? await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+      lease = held;
       const t1 = performance.now();
       const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
+      const job: StepJob = {
+        ticket: plan.ticket,
+        policy: plan.policy,
+        names: plan.gradients.map((g) => g.entry.name),
+        items: () => stage.finish(),
+        release: () => {
+          stage.discard();
+          held.shrink(gradientBytes);
+        },
+        deliver: deliverer(sender, plan, ctx),
+        cancelled: () => ctx.cancelled,
+      };
       let t2 = t1;
       try {
-        await apply(plan, stage, lease, sender, ctx);
+        counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
         t2 = performance.now();
       } finally {
         // Whatever was queued is written (or fails) before the lease is returned.
@@ -295,7 +277,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       ctx.set({ bytesOut: sender.bytes, queueMs: ms(t1, t2), sendMs: ms(t2, performance.now()) });
     } finally {
       stage.discard();
-      lease.release();
+      lease?.release();
     }
   };
 }

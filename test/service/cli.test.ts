@@ -199,7 +199,8 @@ describe('service: CLI', function () {
     expect(logs).to.match(/"msg":"stopped"/);
     const down = await qstep(['health', '-a', address, '--deadline-ms', '1000']);
     expect(down.code).to.not.equal(0);
-    expect(readdirSync(join(dir, 'state')).sort()).to.deep.equal(['cli.qstep.safetensors', 'cli2.qstep.safetensors']);
+    expect(readdirSync(join(dir, 'state')).sort()).to.deep.equal(['cli', 'cli2']);
+    expect(readdirSync(join(dir, 'state', 'cli')).sort()).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
 
     client.close();
     ({ proc: server, address } = await serve());

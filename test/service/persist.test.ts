@@ -1,7 +1,7 @@
-// --state-dir: models kept across a graceful restart. A server stopped with models in it writes them; the next
-// server loads them before serving (and removes the files): the same weights, raw state, step counters and step
+// --state-dir: models kept across a graceful restart. A server stopped with models in it checkpoints them; the
+// next server loads them before serving (the checkpoints stay): the same weights, raw state, step counters and step
 // ledger, so the next step equals the one a server that never restarted computes, and a retry of a step applied
-// before the restart replays. Incomplete models are not kept; a file that does not load stops the start.
+// before the restart replays. Incomplete models are not kept; a checkpoint that does not verify stops the start.
 
 import { expect } from 'chai';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -79,15 +79,16 @@ describe('service: models kept across a restart (--state-dir)', function () {
       for (const spec of SPECS) before.set(spec.name, await fingerprint(a.client, spec.name));
       await a.close();
 
-      const files = (await readdir(dir)).sort();
-      expect(files).to.deep.equal(['adam8.qstep.safetensors', 'sgd32.qstep.safetensors']);
-      // The files are ordinary snapshot files: `qstep restore` reads them too.
-      const { header } = await readSnapshotFileHeader(join(dir, files[0]));
+      expect((await readdir(dir)).sort()).to.deep.equal(['adam8', 'sgd32']);
+      const files = (await readdir(join(dir, 'adam8'))).sort();
+      expect(files).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
+      // The data files are ordinary snapshot files: `qstep restore` reads them too.
+      const { header } = await readSnapshotFileHeader(join(dir, 'adam8', files[1]));
       expect(header.model).to.equal('adam8');
       expect(header.state).to.equal('STATE_FORMAT_RAW');
 
       b = await startHarness({ stateDir: dir });
-      expect(await readdir(dir), 'files are removed once loaded').to.deep.equal([]);
+      expect((await readdir(join(dir, 'adam8'))).sort(), 'loading deletes nothing').to.deep.equal(files);
       const listed = (await b.client.listModels()).map((m) => m.name).sort();
       expect(listed).to.deep.equal(['adam8', 'sgd32']);
       for (const spec of SPECS) {
@@ -126,11 +127,11 @@ describe('service: models kept across a restart (--state-dir)', function () {
     }
   });
 
-  it('a file that does not load stops the start, naming it, and every file stays', async () => {
+  it('a checkpoint that does not verify stops the start, naming it, and every file stays', async () => {
     const a = await startHarness({ stateDir: dir });
     await populate(a, SPECS[1], gradsFor(SPECS[1]));
     await a.close();
-    const bad = join(dir, 'broken.qstep.safetensors');
+    const bad = join(dir, 'sgd32', 'ckpt-00000001.safetensors');
     await writeFile(bad, Buffer.from('not a safetensors file at all'));
     let err: Error | null = null;
     try {
@@ -141,6 +142,6 @@ describe('service: models kept across a restart (--state-dir)', function () {
     }
     expect(err, 'the start must fail').to.be.instanceOf(Error);
     expect(err!.message).to.contain(bad);
-    expect((await readdir(dir)).sort()).to.deep.equal(['broken.qstep.safetensors', 'sgd32.qstep.safetensors']);
+    expect((await readdir(join(dir, 'sgd32'))).sort()).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
   });
 });

@@ -18,8 +18,10 @@ import { fingerprint, randomF32, reflectionServices } from './helpers';
 
 /** The role table as the issue states it, written out here (not imported) so that a change to the code shows. */
 const ALLOWED: Record<string, string[]> = {
-  admin: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels', 'DeleteModel'],
-  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels'],
+  admin: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels', 'DeleteModel',
+    'Checkpoint'],
+  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels',
+    'Checkpoint'],
   reader: ['ServerInfo', 'Snapshot', 'Describe', 'ListModels'],
   metrics: ['ServerInfo'],
 };
@@ -92,6 +94,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
     const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(s) });
     server = await startServer({
       host: '127.0.0.1', port: 0, metricsPort: 0, threads: 2, backend: 'cpu', authTokens: file, metricsToken: true,
+      stateDir: join(dir, 'state'),
     }, logger);
   });
 
@@ -144,6 +147,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
         Restore: () => c.restore(m, snap),
         Describe: () => c.describe(m),
         ListModels: () => c.listModels(),
+        Checkpoint: () => c.checkpoint(m),
         DeleteModel: () => c.deleteModel(`${m}-del`),
       };
       for (const [method, call] of Object.entries(calls)) {

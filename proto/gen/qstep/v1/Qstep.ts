@@ -2,6 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { CheckpointRequest as _qstep_v1_CheckpointRequest, CheckpointRequest__Output as _qstep_v1_CheckpointRequest__Output } from '../../qstep/v1/CheckpointRequest';
+import type { CheckpointResponse as _qstep_v1_CheckpointResponse, CheckpointResponse__Output as _qstep_v1_CheckpointResponse__Output } from '../../qstep/v1/CheckpointResponse';
 import type { CreateModelRequest as _qstep_v1_CreateModelRequest, CreateModelRequest__Output as _qstep_v1_CreateModelRequest__Output } from '../../qstep/v1/CreateModelRequest';
 import type { CreateModelResponse as _qstep_v1_CreateModelResponse, CreateModelResponse__Output as _qstep_v1_CreateModelResponse__Output } from '../../qstep/v1/CreateModelResponse';
 import type { DeleteModelRequest as _qstep_v1_DeleteModelRequest, DeleteModelRequest__Output as _qstep_v1_DeleteModelRequest__Output } from '../../qstep/v1/DeleteModelRequest';
@@ -22,6 +24,15 @@ import type { UploadRequest as _qstep_v1_UploadRequest, UploadRequest__Output as
 import type { UploadResponse as _qstep_v1_UploadResponse, UploadResponse__Output as _qstep_v1_UploadResponse__Output } from '../../qstep/v1/UploadResponse';
 
 export interface QstepClient extends grpc.Client {
+  Checkpoint(argument: _qstep_v1_CheckpointRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  Checkpoint(argument: _qstep_v1_CheckpointRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  Checkpoint(argument: _qstep_v1_CheckpointRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  Checkpoint(argument: _qstep_v1_CheckpointRequest, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  checkpoint(argument: _qstep_v1_CheckpointRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  checkpoint(argument: _qstep_v1_CheckpointRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  checkpoint(argument: _qstep_v1_CheckpointRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  checkpoint(argument: _qstep_v1_CheckpointRequest, callback: grpc.requestCallback<_qstep_v1_CheckpointResponse__Output>): grpc.ClientUnaryCall;
+  
   CreateModel(argument: _qstep_v1_CreateModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientUnaryCall;
   CreateModel(argument: _qstep_v1_CreateModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientUnaryCall;
   CreateModel(argument: _qstep_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientUnaryCall;
@@ -98,6 +109,8 @@ export interface QstepClient extends grpc.Client {
 }
 
 export interface QstepHandlers extends grpc.UntypedServiceImplementation {
+  Checkpoint: grpc.handleUnaryCall<_qstep_v1_CheckpointRequest__Output, _qstep_v1_CheckpointResponse>;
+  
   CreateModel: grpc.handleUnaryCall<_qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse>;
   
   DeleteModel: grpc.handleUnaryCall<_qstep_v1_DeleteModelRequest__Output, _qstep_v1_DeleteModelResponse>;
@@ -119,6 +132,7 @@ export interface QstepHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface QstepDefinition extends grpc.ServiceDefinition {
+  Checkpoint: MethodDefinition<_qstep_v1_CheckpointRequest, _qstep_v1_CheckpointResponse, _qstep_v1_CheckpointRequest__Output, _qstep_v1_CheckpointResponse__Output>
   CreateModel: MethodDefinition<_qstep_v1_CreateModelRequest, _qstep_v1_CreateModelResponse, _qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse__Output>
   DeleteModel: MethodDefinition<_qstep_v1_DeleteModelRequest, _qstep_v1_DeleteModelResponse, _qstep_v1_DeleteModelRequest__Output, _qstep_v1_DeleteModelResponse__Output>
   Describe: MethodDefinition<_qstep_v1_DescribeRequest, _qstep_v1_DescribeResponse, _qstep_v1_DescribeRequest__Output, _qstep_v1_DescribeResponse__Output>

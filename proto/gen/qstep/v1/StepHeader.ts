@@ -17,6 +17,8 @@ export interface StepHeader {
   'returnWeights'?: (boolean);
   'weightsDtype'?: (_qstep_v1_DType);
   'nonFinite'?: (_qstep_v1_NonFinitePolicy);
+  'expectedModelStep'?: (number | string | Long);
+  '_expectedModelStep'?: "expectedModelStep";
 }
 
 export interface StepHeader__Output {
@@ -30,4 +32,6 @@ export interface StepHeader__Output {
   'returnWeights': (boolean);
   'weightsDtype': (_qstep_v1_DType__Output);
   'nonFinite': (_qstep_v1_NonFinitePolicy__Output);
+  'expectedModelStep'?: (number);
+  '_expectedModelStep'?: "expectedModelStep";
 }
