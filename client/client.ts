@@ -9,6 +9,7 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
 import { passThroughSerializer } from '../proto/fast-codec';
+import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import type {
   DescribeResponse__Output,
   ListModelsResponse__Output,
@@ -32,8 +33,10 @@ import type { ParamOverride as ParamOverrideMsg } from '../proto';
 import { QstepError, Status } from './errors';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
+import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, WeightMerger, planLanes } from './lanes';
+import type { LanePlan } from './lanes';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
-import type { TensorMap } from './tensors';
+import type { NormalizedTensor, TensorMap } from './tensors';
 import type {
   CallOptions,
   ConnectOptions,
@@ -62,6 +65,12 @@ export class QstepClient {
   private readonly stepSerialize: (m: StepRequest | Buffer) => Buffer;
   private readonly stepDeserialize: (b: Buffer) => StepResponse__Output;
   private readonly stepPath: string;
+  /** Lanes per step (client/lanes.ts) and the gradient bytes below which a step uses one stream. */
+  readonly lanes: number;
+  private readonly laneMinBytes: number;
+  private readonly laneClients: grpc.Client[] = [];
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
 
   constructor(address: string, options: ConnectOptions = {}) {
     this.address = address;
@@ -70,12 +79,29 @@ export class QstepClient {
     this.unaryDeadlineMs = options.unaryDeadlineMs ?? 30_000;
     this.metadata = options.metadata ?? {};
     const creds = options.credentials ?? grpc.credentials.createInsecure();
+    const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    if (!Number.isSafeInteger(windowBytes) || windowBytes < HTTP2_DEFAULT_WINDOW_BYTES || windowBytes > MAX_WINDOW_BYTES) {
+      throw new TypeError(`windowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW_BYTES}, ${MAX_WINDOW_BYTES}], got ${String(windowBytes).slice(0, 40)}`);
+    }
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      'grpc-node.flow_control_window': windowBytes,
       ...options.channelOptions,
     };
     this.grpc = new QstepGrpcClient(address, creds, channelOptions);
+    this.credentials = creds;
+    this.channelOptions = channelOptions;
+    // QSTEP_LANES / QSTEP_LANE_MIN_BYTES: defaults for clients that do not say (tests run the suite with lanes).
+    const envInt = (name: string) => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+    this.lanes = options.lanes ?? envInt('QSTEP_LANES') ?? DEFAULT_LANES;
+    if (!Number.isSafeInteger(this.lanes) || this.lanes < 1 || this.lanes > MAX_LANES) {
+      throw new TypeError(`lanes must be an integer in [1, ${MAX_LANES}], got ${String(this.lanes).slice(0, 40)}`);
+    }
+    this.laneMinBytes = options.laneMinBytes ?? envInt('QSTEP_LANE_MIN_BYTES') ?? LANE_MIN_BYTES;
+    if (!Number.isSafeInteger(this.laneMinBytes) || this.laneMinBytes < 0) {
+      throw new TypeError(`laneMinBytes must be an integer >= 0, got ${String(this.laneMinBytes).slice(0, 40)}`);
+    }
     this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
     const stepDef = qstepService.Step as MethodDefinition<StepRequest, StepResponse__Output>;
     this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
@@ -86,6 +112,7 @@ export class QstepClient {
   }
 
   close(): void {
+    for (const c of this.laneClients) c.close();
     this.grpc.close();
     this.healthClient.close();
   }
@@ -256,9 +283,20 @@ export class QstepClient {
       }
       into.set(name, target);
     }
+    const total = list.reduce((n, t) => n + t.bytes.length, 0);
+    if (this.lanes > 1 && (o.stepId ?? 0) > 0 && total >= this.laneMinBytes) {
+      const plans = planLanes(list, this.lanes);
+      if (plans.length > 1) return this.stepOverLanes(header, list, plans, into, o);
+    }
+    return this.stepCall(this.grpc, header, list, { signal: o.signal, into, onWeights: o.onWeights }, o);
+  }
+
+  /** One Step stream on `client`'s connection. */
+  private stepCall(client: grpc.Client, header: StepRequest, list: NormalizedTensor[],
+    w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] }, o: StepOptions): Promise<StepReply> {
     // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
-    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = this.grpc.makeBidiStreamRequest(
+    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = client.makeBidiStreamRequest(
       this.stepPath, this.stepSerialize, this.stepDeserialize, this.md(), this.callOpts(o, false));
     const used: Buffer[] = [];
     call.on('status', () => this.pool.give(used.splice(0)));
@@ -269,10 +307,57 @@ export class QstepClient {
         used.push(b);
         return b;
       },
-      signal: o.signal,
-      into,
-      onWeights: o.onWeights,
+      ...w,
     });
+  }
+
+  /**
+   * One step over several lanes, each a Step stream on its own connection carrying a share of the gradients
+   * (client/lanes.ts). The first lane to fail cancels the others, so the server discards the whole step; the
+   * error is that lane's.
+   */
+  private async stepOverLanes(header: StepRequest, list: NormalizedTensor[], plans: LanePlan[], into: Map<string, Buffer>,
+    o: StepOptions): Promise<StepReply> {
+    const merger = new WeightMerger(new Map(list.map((t) => [t.name, t.bytes.length / t.width])), into);
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    if (o.signal?.aborted) abort.abort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    let first: unknown = null;
+    try {
+      const replies = await Promise.all(plans.map(async (lane) => {
+        const h: StepRequest = {
+          header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
+        };
+        try {
+          return await this.stepCall(this.laneClient(lane.index), h, lane.tensors, {
+            signal: abort.signal,
+            into: new Map(),
+            onWeights: o.onWeights ?? ((p, d, off, data) => merger.add(p, d, off, data)),
+          }, o);
+        } catch (err) {
+          first ??= err;
+          abort.abort();
+          throw err;
+        }
+      })).catch(() => {
+        throw QstepError.from(first);
+      });
+      return merger.reply(replies[0], replies, o.onWeights !== undefined || o.returnWeights === undefined || o.returnWeights === false);
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Lane i's grpc client: lane 0 is the main channel, the others each have a connection of their own. */
+  private laneClient(i: number): grpc.Client {
+    if (i === 0) return this.grpc;
+    while (this.laneClients.length < i) {
+      // A local subchannel pool: channels with the same target and options would otherwise share one connection.
+      this.laneClients.push(new grpc.Client(this.address, this.credentials,
+        { ...this.channelOptions, 'grpc.use_local_subchannel_pool': 1 }));
+    }
+    return this.laneClients[i - 1];
   }
 
   /** Snapshot as a stream of events: the header, then tensor data in header order. */

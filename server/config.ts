@@ -1,6 +1,7 @@
 // Server configuration: every knob with its default, and what handlers receive as dependencies.
 
 import type { Engine } from '../native/lib';
+import { DEFAULT_WINDOW_BYTES } from '../proto/transport';
 import type { Logger } from 'pino';
 import type { BufferPool } from './domain/buffer-pool';
 import type { ModelRegistry } from './domain/registry';
@@ -45,6 +46,11 @@ export interface ServerConfig {
   metricsHost: string;
   /** SIGTERM: how long in-flight calls get before they are cancelled. */
   shutdownGraceMs: number;
+  /**
+   * HTTP/2 receive window (bytes) the server grants each connection and each stream: how much a client may send
+   * before the server's acknowledgement (docs/service.md, Transport). 65535 = Node's default.
+   */
+  windowBytes: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -72,6 +78,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   metricsPort: 9464,
   metricsHost: '127.0.0.1',
   shutdownGraceMs: 10_000,
+  windowBytes: DEFAULT_WINDOW_BYTES,
 };
 
 export interface ServiceDeps {

@@ -52,13 +52,15 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .addOption(new Option('--metrics-host <host>', 'interface for /metrics').env('QSTEP_METRICS_HOST').default(d.metricsHost))
     .addOption(new Option('--shutdown-grace-ms <n>', 'on SIGTERM, time in-flight calls get before they are cancelled')
       .env('QSTEP_SHUTDOWN_GRACE_MS').default(d.shutdownGraceMs).argParser(int('shutdown-grace-ms')))
+    .addOption(new Option('--window-bytes <n>', 'HTTP/2 receive window per connection and stream, bytes')
+      .env('QSTEP_WINDOW_BYTES').default(d.windowBytes).argParser(int('window-bytes')))
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
     host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
-    metricsPort: number; metricsHost: string; shutdownGraceMs: number;
+    metricsPort: number; metricsHost: string; shutdownGraceMs: number; windowBytes: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : (v as number));
@@ -83,5 +85,6 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     metricsPort: num(o.metricsPort),
     metricsHost: o.metricsHost,
     shutdownGraceMs: num(o.shutdownGraceMs),
+    windowBytes: num(o.windowBytes),
   };
 }

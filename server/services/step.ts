@@ -10,11 +10,14 @@ import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
-import type { Model, ParamEntry } from '../domain/model';
 import type { Lease } from '../domain/staging-budget';
-import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
+import type { Model, ParamEntry } from '../domain/model';
+import { LaneJoins, MAX_LANES, laneParts, partsCover } from '../domain/lane-join';
+import type { LaneJoin, LanePart } from '../domain/lane-join';
+import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
-import type { BufferPool } from '../domain/buffer-pool';
+import { ReplySender, weightsBytes } from './step-reply';
+import type { WeightsDtype } from './step-reply';
 
 interface StepPlan {
   model: Model;
@@ -23,7 +26,7 @@ interface StepPlan {
   gradients: PlannedGradient[];
   policy: NonFinitePolicy;
   /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
-  weightsDtype: DType | 'own' | undefined;
+  weightsDtype: WeightsDtype;
 }
 
 function without<T extends object>(o: T): Partial<T> {
@@ -68,85 +71,6 @@ function planStep(model: Model, h: StepHeader__Output): StepPlan {
   };
 }
 
-function weightsBytes(plan: StepPlan): number {
-  if (plan.weightsDtype === undefined) return 0;
-  return plan.gradients.reduce((n, g) => {
-    const d = plan.weightsDtype === 'own' ? g.entry.dtype : (plan.weightsDtype as DType);
-    return n + g.entry.numel * DTYPE_WIDTH[d];
-  }, 0);
-}
-
-function weightDtype(plan: StepPlan, entry: ParamEntry): DType {
-  return plan.weightsDtype === 'own' || plan.weightsDtype === undefined ? entry.dtype : plan.weightsDtype;
-}
-
-/**
- * The reply stream: the result first, then each parameter's weights in chunks of at most maxChunkBytes, written
- * in order and with back-pressure by one chain of writes. Weights are handed over as soon as they are read, so
- * reading the next parameter (inside the model's queue) overlaps with sending the previous one.
- */
-class ReplySender {
-  private chain: Promise<void> = Promise.resolve();
-  bytes = 0;
-
-  constructor(
-    private readonly out: MessageWriter<StepResponse>,
-    private readonly plan: StepPlan,
-    private readonly maxChunkBytes: number,
-    private readonly pool: BufferPool,
-  ) {}
-
-  private then(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn);
-    this.chain.catch(() => undefined); // observed by done()
-  }
-
-  /** Queues the result, announcing how many weight chunks and bytes follow. */
-  result(r: StepResult): void {
-    let chunks = 0;
-    let bytes = 0;
-    if (this.plan.weightsDtype !== undefined) {
-      for (const g of this.plan.gradients) {
-        const width = DTYPE_WIDTH[weightDtype(this.plan, g.entry)];
-        const sizes = pieceSizes(g.entry.numel, width);
-        chunks += sliceCount(sizes, this.maxChunkBytes, width);
-        bytes += g.entry.numel * width;
-      }
-    }
-    const msg: StepResponse = { result: { ...r, weightChunks: chunks, weightBytes: bytes } };
-    this.then(() => this.out.write(msg));
-  }
-
-  /** Reads the planned weights (call inside the model's queue) and queues them for sending as each arrives. */
-  async readAndQueueWeights(): Promise<void> {
-    if (this.plan.weightsDtype === undefined) return;
-    for (const g of this.plan.gradients) {
-      const dtype = weightDtype(this.plan, g.entry);
-      const pieces = await readValues(g.entry, dtype, this.pool);
-      const wire = dtypes.encode(dtype);
-      const width = DTYPE_WIDTH[dtype];
-      // The pieces go back to the pool once the stream has processed the last of their messages (messages are
-      // processed in order, and each is serialized into its own frame then). If sending stops early, some may
-      // still sit in the stream's buffer: those pieces are left to the garbage collector.
-      const release = () => { for (const p of pieces) this.pool.giveBytes(p); };
-      this.then(async () => {
-        const all = [...slices(pieces, this.maxChunkBytes, width)];
-        for (let i = 0; i < all.length; i++) {
-          const s = all[i];
-          await this.out.write({ weights: { param: g.entry.name, offset: s.offset / width, dtype: wire, data: s.data } },
-            i === all.length - 1 ? release : undefined);
-          this.bytes += s.data.length;
-        }
-      });
-    }
-  }
-
-  /** Resolves when everything queued was written (rejects with the first write failure). */
-  done(): Promise<void> {
-    return this.chain;
-  }
-}
-
 function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
   return {
     model: plan.model.name,
@@ -162,6 +86,7 @@ function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
 
 export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
   const { config, budget, metrics } = deps;
+  const joins = new LaneJoins<ReplySender>();
 
   /** A repeat of a recorded step: the recorded result, and the current weights if asked. */
   async function replay(plan: StepPlan, recorded: StepResult, sender: ReplySender, ctx: CallContext): Promise<void> {
@@ -174,21 +99,28 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     }, ctx.signal);
   }
 
-  async function apply(plan: StepPlan, stage: GradientStage, lease: Lease, sender: ReplySender, ctx: CallContext): Promise<void> {
+  /**
+   * Applies a fully staged step inside the model's queue and answers every sender: the stream's own, or one per
+   * lane (their weights are read in the same queue job, so every lane sees the same model step). `join`, for a
+   * step carried over lanes, refuses to start a step that another lane has discarded meanwhile.
+   */
+  async function apply(plan: StepPlan, stage: GradientStage, senders: ReplySender[], ctx: CallContext,
+    engineDone: () => void, join?: LaneJoin<ReplySender>): Promise<void> {
     const items = stage.finish();
     const model = plan.model;
     await model.queue.run(async () => {
       model.assertAlive();
       // A client that left while its step waited in the queue gets nothing applied.
       if (ctx.cancelled) throw fail.cancelled();
+      join?.beginApply();
       const seen = model.ledger.lookup(plan.worker, plan.stepId);
       if (seen.kind === 'recorded') {
         stage.discard();
-        lease.shrink(GradientStage.bytesOf(plan.gradients));
+        engineDone();
         metrics.stepsReplayed.inc({ model: model.name });
         ctx.set({ replayed: true });
-        sender.result({ ...seen.result, replayed: true });
-        await sender.readAndQueueWeights();
+        for (const s of senders) s.result({ ...seen.result, replayed: true });
+        for (const s of senders) await s.readAndQueueWeights();
         return;
       }
       if (seen.kind === 'stale') {
@@ -202,7 +134,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       } finally {
         ctx.set({ engineMs: Math.round(stopTimer() * 1e4) / 10 });
         stage.discard();
-        lease.shrink(GradientStage.bytesOf(plan.gradients));
+        engineDone();
       }
       if (outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
       if (outcome.skipped) metrics.stepsSkipped.inc({ model: model.name });
@@ -213,9 +145,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       const result = resultOf(plan, outcome);
       model.ledger.record(plan.worker, plan.stepId, result);
       ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
-      sender.result(result);
+      for (const s of senders) s.result(result);
       const t0 = performance.now();
-      await sender.readAndQueueWeights();
+      for (const s of senders) await s.readAndQueueWeights();
       if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
     }, ctx.signal);
   }
@@ -229,6 +161,16 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const model = deps.registry.get(h.model);
     if (!Number.isSafeInteger(h.stepId) || h.stepId < 0) throw fail.invalid(`bad step_id ${h.stepId}`);
     const plan = planStep(model, h);
+    const lane = checkLane(h, plan);
+    const parts = lane ? lane.parts : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
+    if (lane) ctx.set({ lane: lane.index, lanes: lane.count });
+    // A lane retried while its first attempt is still in flight waits for that attempt to end; it is then
+    // answered as any later lane: from the ledger if the step applied, as a lane of a new attempt if not.
+    for (let j = lane && joins.peek(model.name, plan.worker, plan.stepId); j && j.has(lane?.index ?? 0);
+      j = joins.peek(model.name, plan.worker, plan.stepId)) {
+      await j.settled(ctx.signal);
+    }
+    // From here to joining, nothing is awaited unless the step is answered from the ledger.
 
     const seen = model.ledger.lookup(plan.worker, plan.stepId);
     const onChange = (d: number) => {
@@ -236,8 +178,8 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     };
     if (seen.kind === 'recorded') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, onChange);
-      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
+      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, onChange);
+      const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
       try {
         await replay(plan, seen.result, sender, ctx);
         await sender.done();
@@ -256,18 +198,45 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         `${model.pendingParams().length > 5 ? ', ...' : ''}`);
     }
 
-    const stagingBytes = GradientStage.bytesOf(plan.gradients) + weightsBytes(plan);
-    const lease = await budget.acquire(stagingBytes, ctx.signal, onChange);
-    const stage = new GradientStage(plan.gradients, deps.pool);
+    const dtypeOf = new Map(plan.gradients.map((g) => [g.entry, g.dtype]));
+    const gradBytes = parts.reduce((n, p) => n + p.count * DTYPE_WIDTH[dtypeOf.get(p.entry) as DType], 0);
+    const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
+    let join: LaneJoin<ReplySender> | null = null;
+    let stage: GradientStage;
+    if (lane) {
+      // Nothing awaited since the check above: the lane joins before any retry of it can look.
+      join = joins.get(model.name, plan.worker, plan.stepId, lane.count, lane.fingerprint, plan.gradients, deps.pool);
+      try {
+        join.join(lane.index, lane.count, lane.fingerprint, sender);
+      } catch (err) {
+        join.abort(err as Error);
+        throw err;
+      }
+      stage = join.stage;
+    } else {
+      stage = new GradientStage(plan.gradients, deps.pool);
+    }
+    let lease: Lease;
+    try {
+      lease = await budget.acquire(gradBytes + weightsBytes(plan.weightsDtype, parts), ctx.signal, onChange);
+    } catch (err) {
+      join?.abort(err as Error);
+      throw err;
+    }
     let bytesIn = 0;
+    let chunks = 0;
     const t0 = performance.now();
     try {
       let commit = null;
       for (let msg = await input.next(); msg; msg = await input.next()) {
         if (msg.kind === 'gradient') {
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
+          if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {
+            throw fail.invalid(`gradient chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} is outside this lane's slices`);
+          }
           stage.add(c);
           bytesIn += c.data.length;
+          chunks++;
         } else if (msg.kind === 'commit' && msg.commit) {
           commit = msg.commit;
           break;
@@ -275,16 +244,29 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
         }
       }
-      ctx.set({ bytesIn, chunks: stage.chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
+      ctx.set({ bytesIn, chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
-      if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
-        throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
+      if (commit.chunkCount !== 0 && commit.chunkCount !== chunks) {
+        throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${chunks} arrived`);
       }
       const t1 = performance.now();
-      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
       let t2 = t1;
+      const engineDone = () => lease.shrink(gradBytes);
       try {
-        await apply(plan, stage, lease, sender, ctx);
+        if (!join) {
+          await apply(plan, stage, [sender], ctx, engineDone);
+        } else if (join.commit(lane?.index ?? 0)) {
+          // The last lane to commit applies the step for all of them.
+          try {
+            await apply(plan, stage, join.senders, ctx, engineDone, join);
+            join.finishApply();
+          } catch (err) {
+            join.finishApply(err as Error);
+            throw err;
+          }
+        } else {
+          await join.waitApplied(ctx.signal, config.streamIdleMs);
+        }
         t2 = performance.now();
       } finally {
         // Whatever was queued is written (or fails) before the lease is returned.
@@ -293,9 +275,24 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       await sender.done();
       const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
       ctx.set({ bytesOut: sender.bytes, queueMs: ms(t1, t2), sendMs: ms(t2, performance.now()) });
+    } catch (err) {
+      // A lane that fails before the update started discards the whole step (a no-op once it has started).
+      join?.abort(err as Error);
+      throw err;
     } finally {
-      stage.discard();
+      if (!join) stage.discard();
       lease.release();
     }
   };
+}
+
+/** A lane header's index, count and parts, checked (INVALID_ARGUMENT); null when the stream carries the whole step. */
+function checkLane(h: StepHeader__Output, plan: StepPlan): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
+  const lane = h.lane;
+  if (!lane || lane.count <= 1) return null;
+  if (lane.count > MAX_LANES) throw fail.invalid(`lane.count ${lane.count} is over the limit of ${MAX_LANES}`);
+  if (lane.index >= lane.count) throw fail.invalid(`lane.index ${lane.index} is not below lane.count ${lane.count}`);
+  if (plan.stepId === 0) throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
+  const parts = laneParts(plan.gradients, lane.slices);
+  return { index: lane.index, count: lane.count, parts, fingerprint: JSON.stringify({ ...h, lane: null }) };
 }

@@ -4,6 +4,7 @@ import type { GradientSpec as _qstep_v1_GradientSpec, GradientSpec__Output as _q
 import type { DType as _qstep_v1_DType, DType__Output as _qstep_v1_DType__Output } from '../../qstep/v1/DType';
 import type { Hyperparameters as _qstep_v1_Hyperparameters, Hyperparameters__Output as _qstep_v1_Hyperparameters__Output } from '../../qstep/v1/Hyperparameters';
 import type { NonFinitePolicy as _qstep_v1_NonFinitePolicy, NonFinitePolicy__Output as _qstep_v1_NonFinitePolicy__Output } from '../../qstep/v1/NonFinitePolicy';
+import type { StepLane as _qstep_v1_StepLane, StepLane__Output as _qstep_v1_StepLane__Output } from '../../qstep/v1/StepLane';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StepHeader {
@@ -17,6 +18,7 @@ export interface StepHeader {
   'returnWeights'?: (boolean);
   'weightsDtype'?: (_qstep_v1_DType);
   'nonFinite'?: (_qstep_v1_NonFinitePolicy);
+  'lane'?: (_qstep_v1_StepLane | null);
 }
 
 export interface StepHeader__Output {
@@ -30,4 +32,5 @@ export interface StepHeader__Output {
   'returnWeights': (boolean);
   'weightsDtype': (_qstep_v1_DType__Output);
   'nonFinite': (_qstep_v1_NonFinitePolicy__Output);
+  'lane': (_qstep_v1_StepLane__Output | null);
 }
