@@ -33,8 +33,7 @@ import type { ParamOverride as ParamOverrideMsg } from '../proto';
 import { QstepError, Status } from './errors';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
-import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, WeightMerger, planLanes } from './lanes';
-import type { LanePlan } from './lanes';
+import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, planLanes, stepOverLanes } from './lanes';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
 import type { NormalizedTensor, TensorMap } from './tensors';
 import type {
@@ -286,7 +285,11 @@ export class QstepClient {
     const total = list.reduce((n, t) => n + t.bytes.length, 0);
     if (this.lanes > 1 && (o.stepId ?? 0) > 0 && total >= this.laneMinBytes) {
       const plans = planLanes(list, this.lanes);
-      if (plans.length > 1) return this.stepOverLanes(header, list, plans, into, o);
+      if (plans.length > 1) {
+        return stepOverLanes(plans, list, into, o, (lane, w) => this.stepCall(this.laneClient(lane.index), {
+          header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
+        }, lane.tensors, w, o));
+      }
     }
     return this.stepCall(this.grpc, header, list, { signal: o.signal, into, onWeights: o.onWeights }, o);
   }
@@ -309,44 +312,6 @@ export class QstepClient {
       },
       ...w,
     });
-  }
-
-  /**
-   * One step over several lanes, each a Step stream on its own connection carrying a share of the gradients
-   * (client/lanes.ts). The first lane to fail cancels the others, so the server discards the whole step; the
-   * error is that lane's.
-   */
-  private async stepOverLanes(header: StepRequest, list: NormalizedTensor[], plans: LanePlan[], into: Map<string, Buffer>,
-    o: StepOptions): Promise<StepReply> {
-    const merger = new WeightMerger(new Map(list.map((t) => [t.name, t.bytes.length / t.width])), into);
-    const abort = new AbortController();
-    const onAbort = () => abort.abort();
-    if (o.signal?.aborted) abort.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    let first: unknown = null;
-    try {
-      const replies = await Promise.all(plans.map(async (lane) => {
-        const h: StepRequest = {
-          header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
-        };
-        try {
-          return await this.stepCall(this.laneClient(lane.index), h, lane.tensors, {
-            signal: abort.signal,
-            into: new Map(),
-            onWeights: o.onWeights ?? ((p, d, off, data) => merger.add(p, d, off, data)),
-          }, o);
-        } catch (err) {
-          first ??= err;
-          abort.abort();
-          throw err;
-        }
-      })).catch(() => {
-        throw QstepError.from(first);
-      });
-      return merger.reply(replies[0], replies, o.onWeights !== undefined || o.returnWeights === undefined || o.returnWeights === false);
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-    }
   }
 
   /** Lane i's grpc client: lane 0 is the main channel, the others each have a connection of their own. */

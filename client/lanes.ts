@@ -7,7 +7,7 @@ import type { DType } from '../native/lib/types';
 import { QstepError, Status } from './errors';
 import { WIDTH } from './tensors';
 import type { NormalizedTensor, Tensor } from './tensors';
-import type { StepReply } from './types';
+import type { StepOptions, StepReply } from './types';
 
 /** Lanes per step by default (measured: docs/service.md, Transport). */
 export const DEFAULT_LANES = 2;
@@ -92,5 +92,47 @@ export class WeightMerger {
       }
     }
     return { ...first, replayed: replies.every((r) => r.replayed), weights };
+  }
+}
+
+/** What one lane's stream gets: the abort shared by all lanes, and where its weights go. */
+export interface LaneWeights {
+  signal: AbortSignal;
+  into: Map<string, Buffer>;
+  onWeights: NonNullable<StepOptions['onWeights']>;
+}
+
+/**
+ * One step over several lanes: `run` opens lane's Step stream on its own connection. The first lane to fail
+ * cancels the others, so the server discards the whole step; the error is that lane's. Returned weights of all
+ * lanes are merged (into the caller's weightsInto memory where given) unless onWeights takes them.
+ */
+export async function stepOverLanes(plans: LanePlan[], list: NormalizedTensor[], into: Map<string, Buffer>, o: StepOptions,
+  run: (lane: LanePlan, w: LaneWeights) => Promise<StepReply>): Promise<StepReply> {
+  const merger = new WeightMerger(new Map(list.map((t) => [t.name, t.bytes.length / t.width])), into);
+  const abort = new AbortController();
+  const onAbort = () => abort.abort();
+  if (o.signal?.aborted) abort.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let first: unknown = null;
+  try {
+    const replies = await Promise.all(plans.map(async (lane) => {
+      try {
+        return await run(lane, {
+          signal: abort.signal,
+          into: new Map(),
+          onWeights: o.onWeights ?? ((p, d, off, data) => merger.add(p, d, off, data)),
+        });
+      } catch (err) {
+        first ??= err;
+        abort.abort();
+        throw err;
+      }
+    })).catch(() => {
+      throw QstepError.from(first);
+    });
+    return merger.reply(replies[0], replies, o.onWeights !== undefined || o.returnWeights === undefined || o.returnWeights === false);
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
   }
 }
