@@ -91,8 +91,9 @@ export function buildProgram(): Command {
   program.command('stats <model>')
     .description('memory by kind, state modes and step counters of a model')
     .option('--json', 'print the Describe response as JSON')
-    .action(async (model: string, o: { json?: boolean }) => {
-      const res = await withClient(program, (c) => c.describe(model));
+    .option('--all', 'every parameter (one Describe call per page); default: the first page')
+    .action(async (model: string, o: { json?: boolean; all?: boolean }) => {
+      const res = await withClient(program, (c) => (o.all ? c.describeAll(model) : c.describe(model)));
       if (o.json) return print(JSON.stringify(res, null, 2));
       print(formatStats(res.models[0], res.totals));
     });

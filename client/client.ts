@@ -159,8 +159,28 @@ export class QstepClient {
     return res.model as ModelDescription__Output;
   }
 
-  describe(model = '', o?: CallOptions): Promise<DescribeResponse__Output> {
-    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>, { model }, o);
+  /**
+   * Memory, modes and counters; per-parameter detail comes one page per model (pageSize parameters at most, 0 =
+   * the server's default), continued with `pageToken` (ModelDescription.nextPageToken).
+   */
+  describe(model = '', o?: CallOptions & { pageSize?: number; pageToken?: string }): Promise<DescribeResponse__Output> {
+    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>,
+      { model, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o);
+  }
+
+  /** Describe of one model with every page of its parameters gathered (one call per page). */
+  async describeAll(model: string, o?: CallOptions & { pageSize?: number }): Promise<DescribeResponse__Output> {
+    const first = await this.describe(model, o);
+    const m = first.models[0];
+    let token = m.nextPageToken;
+    while (token) {
+      const next = (await this.describe(model, { ...o, pageToken: token })).models[0];
+      m.params.push(...next.params);
+      Object.assign(m.overrides, next.overrides);
+      token = next.nextPageToken;
+    }
+    m.nextPageToken = '';
+    return first;
   }
 
   async listModels(o?: CallOptions): Promise<ModelSummary__Output[]> {
@@ -256,7 +276,9 @@ export class QstepClient {
       header: {
         model,
         workerId: o.workerId ?? '',
-        stepId: o.stepId ?? 0,
+        // protobufjs takes a decimal string for a uint64 exactly; a number only up to 2^53.
+        stepId: typeof o.stepId === 'bigint' ? o.stepId.toString() : (o.stepId ?? 0),
+        ...(o.expectedModelStep === undefined ? {} : { expectedModelStep: o.expectedModelStep }),
         gradients: list.map((t) => ({ param: t.name, dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype) })),
         hyper: hyperToWire(o.hyper),
         paramHyper,
@@ -283,7 +305,7 @@ export class QstepClient {
       into.set(name, target);
     }
     const total = list.reduce((n, t) => n + t.bytes.length, 0);
-    if (this.lanes > 1 && (o.stepId ?? 0) > 0 && total >= this.laneMinBytes) {
+    if (this.lanes > 1 && o.stepId !== undefined && o.stepId !== 0 && o.stepId !== 0n && total >= this.laneMinBytes) {
       const plans = planLanes(list, this.lanes);
       if (plans.length > 1) {
         return stepOverLanes(plans, list, into, o, (lane, w) => this.stepCall(this.laneClient(lane.index), {

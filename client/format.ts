@@ -25,7 +25,7 @@ export function table(head: string[], rows: string[][], rightAlign: boolean[] = 
 export function formatStats(model: ModelDescription__Output, totals: DescribeResponse__Output['totals']): string {
   const opt = optimizers.decode(model.optimizer?.optimizer) ?? '?';
   const out: string[] = [];
-  out.push(`model ${model.name}: ${opt}, ${model.params.length} parameters, ` +
+  out.push(`model ${model.name}: ${opt}, ${model.paramCount || model.params.length} parameters, ` +
     `${model.ready ? 'ready' : 'NOT READY (values missing)'}, model step ${model.modelStep}, ` +
     `${model.queuedOperations} queued operations`);
   const right = [false, false, false, false, true, true, true, true, true, true];
@@ -47,6 +47,10 @@ export function formatStats(model: ModelDescription__Output, totals: DescribeRes
     bytes(m?.fp32StateEquivalent ?? 0), '',
   ]);
   out.push(table(['param', 'shape', 'dtype', 'state mode', 'step', 'values', 'state', 'scales+maps', 'fp32 state', 'uploaded'], rows, right));
+  if (model.nextPageToken) {
+    out.push(`(parameters ${model.paramsOffset + 1}-${model.paramsOffset + model.params.length} of ${model.paramCount} shown; ` +
+      '--all lists every one; the total row covers all)');
+  }
   if (m && m.fp32StateEquivalent > 0) {
     out.push(`state is ${((100 * m.state) / m.fp32StateEquivalent).toFixed(1)}% of its fp32 size; ` +
       `staging ${bytes(m.staging)}, paged ${bytes(m.paged)}`);

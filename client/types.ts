@@ -61,9 +61,17 @@ export interface UploadOptions extends CallOptions {
 }
 
 export interface StepOptions extends CallOptions {
-  /** Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. */
+  /**
+   * Idempotency key; stepId 0 (default) disables it. Step ids must increase per worker. Any uint64: ids from
+   * 2^53 up as a bigint or a decimal string.
+   */
   workerId?: string;
-  stepId?: number;
+  stepId?: number | bigint | string;
+  /**
+   * Apply only if the model's step counter equals this (else FAILED_PRECONDITION naming the current counter,
+   * nothing applied); a retry of a recorded step id still replays.
+   */
+  expectedModelStep?: number;
   /** Per-step hyperparameters (e.g. a scheduler's lr) for every parameter of the step. */
   hyper?: Partial<Hyperparameters>;
   /** Per-step hyperparameters per parameter name (laid over `hyper`). */

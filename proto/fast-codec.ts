@@ -10,6 +10,7 @@
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { enumNumbers } from './index';
 import type { QstepDefinition } from './gen/qstep/v1/Qstep';
+import { exactStepIds } from './step-id';
 import type { SnapshotResponse, StepResponse, TensorChunk, TensorData } from './messages';
 
 const DTYPE_NUMBER = enumNumbers('DType');
@@ -157,7 +158,7 @@ export function serverDefinition(def: QstepDefinition): QstepDefinition {
   const snap = def.Snapshot as MethodDefinition<unknown, SnapshotResponse>;
   return {
     ...def,
-    Step: { ...def.Step, responseSerialize: stepResponseSerializer(step.responseSerialize) },
+    Step: exactStepIds({ ...def.Step, responseSerialize: stepResponseSerializer(step.responseSerialize) }),
     Snapshot: { ...def.Snapshot, responseSerialize: snapshotResponseSerializer(snap.responseSerialize) },
   } as QstepDefinition;
 }

@@ -36,6 +36,12 @@ export interface ServerConfig {
   stagingPoolBytes: number;
   /** How long a stream waits for staging memory before RESOURCE_EXHAUSTED. */
   stagingWaitMs: number;
+  /** Staging one client connection may hold at once; 0 = half the staging budget. */
+  stagingPerConnectionBytes: number;
+  /** A Step/Restore stream's first data must follow its header within this (ms); also slack on the rate rule. */
+  streamGraceMs: number;
+  /** Slowest accepted delivery of staged bytes (bytes/s); 0 = no rate rule (server/domain/stream-progress.ts). */
+  streamMinBytesPerSecond: number;
   /** A stream that sends nothing for this long fails DEADLINE_EXCEEDED; 0 = never. */
   streamIdleMs: number;
   /** Recorded (worker_id, step_id) outcomes per model. */
@@ -66,12 +72,15 @@ export const DEFAULT_CONFIG: ServerConfig = {
   pagedDir: '',
   stateDir: '',
   maxModels: 64,
-  maxParamsPerModel: 16384,
+  maxParamsPerModel: 131_072,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
   maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
   stagingBudgetBytes: 2048 * MIB,
   stagingPoolBytes: 256 * MIB,
   stagingWaitMs: 30_000,
+  stagingPerConnectionBytes: 0,
+  streamGraceMs: 10_000,
+  streamMinBytesPerSecond: MIB,
   streamIdleMs: 300_000,
   idempotencyWindow: 1024,
   logLevel: 'info',

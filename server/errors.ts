@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { EngineError } from '../native/lib';
 import type { EngineErrorCode } from '../native/lib';
 import { ContractError } from '../proto/convert';
+import { DETAILS_MAX_CHARS, bounded } from './domain/bounded';
 
 export { Status };
 
@@ -63,16 +64,22 @@ export function codeName(code: Status): string {
 
 /** Maps any thrown value to the status sent to the client. INTERNAL causes are logged here, never sent. */
 export function toStatus(err: unknown, log: Logger): Pick<StatusObject, 'code' | 'details'> {
-  if (err instanceof ServiceError) return { code: err.code, details: err.message };
-  if (err instanceof ContractError) return { code: Status.INVALID_ARGUMENT, details: err.message };
+  // Messages quote input through quote() (server/domain/bounded.ts); the cut here is the backstop for any that
+  // does not, so no request can make its reply or its log line large.
+  const cut = (details: string) => bounded(details, DETAILS_MAX_CHARS);
+  if (err instanceof ServiceError) return { code: err.code, details: cut(err.message) };
+  if (err instanceof ContractError) return { code: Status.INVALID_ARGUMENT, details: cut(err.message) };
   if (err instanceof EngineError) {
     const code = ENGINE_TABLE[err.code] ?? Status.INTERNAL;
     if (code !== Status.INTERNAL) {
       const details = err.code === 'FREED' ? `${err.message} (its model was deleted)` : err.message;
-      return { code, details };
+      return { code, details: cut(details) };
     }
   }
   const id = randomUUID();
-  log.error({ errorId: id, err }, 'internal error');
+  const cause = err instanceof Error
+    ? { type: err.name, message: bounded(err.message, DETAILS_MAX_CHARS), stack: bounded(err.stack ?? '', 4 * DETAILS_MAX_CHARS) }
+    : bounded(String(err), DETAILS_MAX_CHARS);
+  log.error({ errorId: id, err: cause }, 'internal error');
   return { code: Status.INTERNAL, details: `internal error ${id}` };
 }

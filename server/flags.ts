@@ -41,6 +41,12 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.stagingPoolBytes / MIB).argParser(int('staging-pool-mib')))
     .addOption(new Option('--staging-wait-ms <n>', 'wait for staging memory before RESOURCE_EXHAUSTED')
       .env('QSTEP_STAGING_WAIT_MS').default(d.stagingWaitMs).argParser(int('staging-wait-ms')))
+    .addOption(new Option('--staging-per-connection-mib <n>', 'staging one client connection may hold, MiB (0 = half the budget)')
+      .env('QSTEP_STAGING_PER_CONNECTION_MIB').default(d.stagingPerConnectionBytes / MIB).argParser(int('staging-per-connection-mib')))
+    .addOption(new Option('--stream-grace-ms <n>', 'first data due this long after a stream header; slack on the rate rule')
+      .env('QSTEP_STREAM_GRACE_MS').default(d.streamGraceMs).argParser(int('stream-grace-ms')))
+    .addOption(new Option('--stream-min-bytes-per-s <n>', 'slowest accepted delivery of staged bytes (0 = no rule)')
+      .env('QSTEP_STREAM_MIN_BYTES_PER_S').default(d.streamMinBytesPerSecond).argParser(int('stream-min-bytes-per-s')))
     .addOption(new Option('--stream-idle-ms <n>', 'fail a stream silent this long (0 = never)').env('QSTEP_STREAM_IDLE_MS')
       .default(d.streamIdleMs).argParser(int('stream-idle-ms')))
     .addOption(new Option('--idempotency-window <n>', 'recorded step ids per model').env('QSTEP_IDEMPOTENCY_WINDOW')
@@ -59,7 +65,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
   const o = program.opts<{
     host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
-    stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
+    stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; stagingPerConnectionMib: number;
+    streamGraceMs: number; streamMinBytesPerS: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
     metricsPort: number; metricsHost: string; shutdownGraceMs: number; windowBytes: number;
   }>();
   // Env values arrive as strings when commander takes them from the environment without a parser call.
@@ -79,6 +86,9 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     stagingBudgetBytes: num(o.stagingBudgetMib) * MIB,
     stagingPoolBytes: num(o.stagingPoolMib) * MIB,
     stagingWaitMs: num(o.stagingWaitMs),
+    stagingPerConnectionBytes: num(o.stagingPerConnectionMib) * MIB,
+    streamGraceMs: num(o.streamGraceMs),
+    streamMinBytesPerSecond: num(o.streamMinBytesPerS),
     streamIdleMs: num(o.streamIdleMs),
     idempotencyWindow: num(o.idempotencyWindow),
     logLevel: o.logLevel,

@@ -70,6 +70,9 @@ function checkConfig(c: ServerConfig): void {
   int('stagingBudgetBytes', 0);
   int('stagingPoolBytes', 0);
   int('stagingWaitMs', 0);
+  int('stagingPerConnectionBytes', 0);
+  int('streamGraceMs', 0);
+  int('streamMinBytesPerSecond', 0);
   int('streamIdleMs', 0);
   int('idempotencyWindow', 0);
   int('shutdownGraceMs', 0);
@@ -96,7 +99,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     maxParamsPerModel: config.maxParamsPerModel,
     idempotencyWindow: config.idempotencyWindow,
   });
-  const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs);
+  const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs,
+    config.stagingPerConnectionBytes || Math.ceil(config.stagingBudgetBytes / 2));
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
   const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };

@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Status, codeName, fail, toStatus } from './errors';
+import { boundedFields } from './domain/bounded';
 import type { ServerMetrics } from './metrics';
 
 export interface RpcDeps {
@@ -31,8 +32,12 @@ export class CallContext {
   private readonly labels: Record<string, string>;
   private readonly metrics: ServerMetrics;
 
-  constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics) {
+  /** The client connection's address (one per HTTP/2 connection): the owner of what the call holds. */
+  readonly peer: string;
+
+  constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics, peer = '') {
     this.method = method;
+    this.peer = peer;
     this.labels = labels;
     this.metrics = metrics;
   }
@@ -171,7 +176,7 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
   const labels = { grpc_service: 'qstep.v1.Qstep', grpc_method: method, grpc_type: type };
   deps.metrics.started.inc(labels);
   const stopTimer = deps.metrics.handling.startTimer(labels);
-  const ctx = new CallContext(method, labels, deps.metrics);
+  const ctx = new CallContext(method, labels, deps.metrics, call.getPeer());
   const t0 = process.hrtime.bigint();
   call.once('cancelled', () => ctx.abort());
   let done = false;
@@ -187,7 +192,8 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
         stopTimer();
         deps.metrics.handled.inc({ ...labels, grpc_code: codeName(st.code) });
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        const line = { rpc: method, code: codeName(st.code), ms: Math.round(ms * 1000) / 1000, peer: call.getPeer(), ...ctx.fields };
+        // Fields may quote the request (a model name): each is cut, so one line stays a few hundred bytes.
+        const line = { rpc: method, code: codeName(st.code), ms: Math.round(ms * 1000) / 1000, peer: call.getPeer(), ...boundedFields(ctx.fields) };
         if (st.code === Status.OK || st.code === Status.CANCELLED) deps.log.info(line, 'rpc');
         else if (st.code === Status.INTERNAL || st.code === Status.UNKNOWN) deps.log.error({ ...line, details: st.details }, 'rpc');
         else deps.log.warn({ ...line, details: st.details }, 'rpc');

@@ -12,6 +12,7 @@ import {
   stateModes,
 } from '../proto/convert';
 import type { Model, ParamEntry } from './domain/model';
+import type { ParamPage } from './domain/param-pages';
 
 type Bytes = Required<{ [K in keyof MemoryBytes]: number }>;
 
@@ -71,18 +72,25 @@ export function modelBytes(model: Model): Bytes {
   return total;
 }
 
-export function describeModel(model: Model): ModelDescription {
+/** A model with one page of its parameters (server/domain/param-pages.ts); overrides of that page only. */
+export function describeModel(model: Model, page: ParamPage): ModelDescription {
   const overrides: Record<string, ParamOverride> = {};
-  for (const [k, v] of Object.entries(model.overrides)) overrides[k] = overrideToWire(v);
+  for (const e of page.params) {
+    const o = model.overrides[e.name];
+    if (o) overrides[e.name] = overrideToWire(o);
+  }
   return {
     name: model.name,
     optimizer: configToWire(model.config, model.nonFinite),
     overrides,
     ready: model.ready,
     modelStep: model.modelStep,
-    params: model.params.map(describeParam),
+    params: page.params.map(describeParam),
     memory: modelBytes(model),
-    queuedOperations: model.queue.depth,
+    queuedOperations: model.queueDepth,
+    paramCount: model.params.length,
+    paramsOffset: page.offset,
+    nextPageToken: page.nextToken,
   };
 }
 

@@ -178,17 +178,17 @@ export class LaneJoin<S> {
 export class LaneJoins<S> {
   private readonly open = new Map<string, LaneJoin<S>>();
 
-  private static key(model: string, worker: string, stepId: number): string {
+  private static key(model: string, worker: string, stepId: string): string {
     return `${model.length}:${model}:${worker.length}:${worker}:${stepId}`;
   }
 
   /** The open join of this step, if any. */
-  peek(model: string, worker: string, stepId: number): LaneJoin<S> | undefined {
+  peek(model: string, worker: string, stepId: string): LaneJoin<S> | undefined {
     return this.open.get(LaneJoins.key(model, worker, stepId));
   }
 
   /** The join for this step, created on the first lane. */
-  get(model: string, worker: string, stepId: number, count: number, fingerprint: string,
+  get(model: string, worker: string, stepId: string, count: number, fingerprint: string,
     gradients: PlannedGradient[], pool: BufferPool): LaneJoin<S> {
     const key = LaneJoins.key(model, worker, stepId);
     let join = this.open.get(key);

@@ -1,13 +1,13 @@
 // A model: named, ordered parameters on the engine, one optimizer configuration with per-parameter overrides,
 // and the bookkeeping the service needs around them: which values were uploaded, the serial queue every
-// operation on the model goes through, the step ledger, the model step counter and the staging it holds.
+// operation on the model goes through and the step transaction (step-runner.ts), and the staging it holds.
 
 import type { DType, NonFinitePolicy, OptimizerConfig, Param, ParamOverride } from '../../native/lib';
 import { DTYPE_WIDTH } from '../../proto/convert';
 import { fail } from '../errors';
 import { RangeSet } from './range-set';
-import { SerialQueue } from './serial-queue';
-import { StepLedger } from './step-ledger';
+import { quote } from './bounded';
+import { StepRunner } from './step-runner';
 
 export class ParamEntry {
   readonly index: number;
@@ -68,35 +68,74 @@ export interface ModelInit {
 
 export class Model {
   readonly name: string;
-  readonly params: ParamEntry[];
-  readonly config: OptimizerConfig;
-  readonly overrides: Record<string, ParamOverride>;
+  readonly params: readonly ParamEntry[];
+  readonly config: Readonly<OptimizerConfig>;
+  readonly overrides: Readonly<Record<string, ParamOverride>>;
   readonly nonFinite: NonFinitePolicy;
-  readonly queue = new SerialQueue();
-  readonly ledger: StepLedger;
+  /** The step transaction: queue, ledger and model step counter (server/domain/step-runner.ts). */
+  readonly steps: StepRunner;
   private readonly byName: Map<string, ParamEntry>;
-  /** Step commits applied (skipped steps do not count). */
-  modelStep = 0;
   /** Bytes of staging memory held by streams working on this model. */
-  stagingBytes = 0;
+  private staging = 0;
   /** A Restore is between its header and its end. */
-  restoring = false;
+  private restoring = false;
   private deletedFlag = false;
   private pending: number;
 
   constructor(init: ModelInit) {
     this.name = init.name;
-    this.params = init.params.map((p, i) => new ParamEntry(i, p));
+    this.params = Object.freeze(init.params.map((p, i) => new ParamEntry(i, p)));
     this.byName = new Map(this.params.map((e) => [e.name, e]));
-    this.config = init.config;
-    this.overrides = init.overrides;
+    this.config = Object.freeze({ ...init.config });
+    this.overrides = Object.freeze({ ...init.overrides });
     this.nonFinite = init.nonFinite;
-    this.ledger = new StepLedger(init.idempotencyWindow);
+    this.steps = new StepRunner(this, init.idempotencyWindow);
     this.pending = this.params.length;
   }
 
   get deleted(): boolean {
     return this.deletedFlag;
+  }
+
+  /** Step commits applied (skipped steps do not count). */
+  get modelStep(): number {
+    return this.steps.modelStep;
+  }
+
+  /** Jobs waiting or running in the model's queue. */
+  get queueDepth(): number {
+    return this.steps.queueDepth;
+  }
+
+  /** Runs `job` alone on the model, between two steps (uploads, snapshots, restores). */
+  exclusive<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.steps.exclusive(job, signal);
+  }
+
+  /** Staging bytes held by streams working on this model. */
+  get stagingBytes(): number {
+    return this.staging;
+  }
+
+  /** Per-model staging accounting (a StagingBudget lease's onChange). */
+  readonly chargeStaging = (delta: number): void => {
+    this.staging += delta;
+  };
+
+  get restoreInFlight(): boolean {
+    return this.restoring;
+  }
+
+  /** Marks a Restore in flight (ABORTED while another one is); call the returned function when it ends. */
+  beginRestore(): () => void {
+    if (this.restoring) throw fail.aborted(`another Restore of ${this.name} is in flight`);
+    this.restoring = true;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.restoring = false;
+    };
   }
 
   /** Every parameter has all its values: steps are allowed. */
@@ -115,7 +154,7 @@ export class Model {
   /** The parameter named `name`, or NOT_FOUND. */
   param(name: string): ParamEntry {
     const e = this.byName.get(name);
-    if (!e) throw fail.notFound(`model ${this.name} has no parameter ${JSON.stringify(name)}`);
+    if (!e) throw fail.notFound(`model ${this.name} has no parameter ${quote(name)}`);
     return e;
   }
 
@@ -150,7 +189,7 @@ export class Model {
       bytes += m.param + m.state + m.scales + m.maps + m.percentileHistory;
       e.param.free();
     }
-    this.ledger.clear();
+    this.steps.clear();
     return bytes;
   }
 }

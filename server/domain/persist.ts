@@ -44,7 +44,7 @@ function modelFilePath(dir: string, model: string): string {
 
 /** Writes one model's file (to .partial, synced, then renamed). Run when no call changes the model. */
 async function saveModel(model: Model, dir: string): Promise<number> {
-  const capture = await model.queue.run(() => captureSnapshot(model, {
+  const capture = await model.exclusive(() => captureSnapshot(model, {
     params: model.params, weights: true, weightsDtype: undefined, state: 'raw',
   }));
   const spec: PersistedModel = {
@@ -53,8 +53,7 @@ async function saveModel(model: Model, dir: string): Promise<number> {
     config: model.config,
     overrides: model.overrides,
     nonFinite: model.nonFinite,
-    modelStep: model.modelStep,
-    ledger: model.ledger.toData(),
+    ...model.steps.history(),
   };
   const { entries, metadata } = snapshotFileLayout(capture.header);
   const path = modelFilePath(dir, model.name);
@@ -119,13 +118,13 @@ async function loadModel(registry: ModelRegistry, path: string): Promise<Model> 
         stage.add({ tensor: d.tensor, byteOffset: d.byteOffset, data: d.data }, LOAD_CHUNK_BYTES);
       }
       stage.checkComplete();
-      await model.queue.run(() => stage.apply());
+      await stage.checkValues();
+      await model.exclusive(() => stage.apply());
     } finally {
       stage.discard();
     }
     if (!model.ready) throw new Error(`the file leaves parameters without values: ${model.pendingParams().join(', ')}`);
-    model.modelStep = spec.modelStep;
-    model.ledger.load(spec.ledger);
+    model.steps.loadHistory(spec);
     return model;
   } catch (err) {
     registry.delete(model.name);

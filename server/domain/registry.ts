@@ -4,6 +4,7 @@
 import type { DType, Engine, NonFinitePolicy, OptimizerConfig, Param, ParamOverride } from '../../native/lib';
 import { EngineError } from '../../native/lib';
 import { fail } from '../errors';
+import { quote } from './bounded';
 import { Model } from './model';
 
 export interface RegistryLimits {
@@ -27,14 +28,14 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export function checkModelName(name: string, field = 'model'): void {
   if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
     throw fail.invalid(
-      `expected 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit for ${field}, got ${JSON.stringify(name)}`);
+      `expected 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit for ${field}, got ${quote(name)}`);
   }
 }
 
 export function checkParamName(name: string, field = 'parameter name'): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 256 || CONTROL.test(name) || name.startsWith('__')) {
     throw fail.invalid(
-      `expected 1-256 printable characters not starting with "__" for ${field}, got ${JSON.stringify(name)}`);
+      `expected 1-256 printable characters not starting with "__" for ${field}, got ${quote(name)}`);
   }
 }
 
@@ -57,7 +58,7 @@ export class ModelRegistry {
   /** The model named `name`, or NOT_FOUND. */
   get(name: string): Model {
     const m = this.models.get(name);
-    if (!m) throw fail.notFound(`no model named ${JSON.stringify(name)}`);
+    if (!m) throw fail.notFound(`no model named ${quote(name)}`);
     return m;
   }
 
@@ -75,11 +76,11 @@ export class ModelRegistry {
     const names = new Set<string>();
     for (const [i, p] of spec.params.entries()) {
       checkParamName(p.name, `parameters[${i}].name`);
-      if (names.has(p.name)) throw fail.invalid(`parameter name ${JSON.stringify(p.name)} appears twice`);
+      if (names.has(p.name)) throw fail.invalid(`parameter name ${quote(p.name)} appears twice`);
       names.add(p.name);
     }
     for (const key of Object.keys(spec.overrides)) {
-      if (!names.has(key)) throw fail.invalid(`override for ${JSON.stringify(key)}, which is not a parameter of the model`);
+      if (!names.has(key)) throw fail.invalid(`override for ${quote(key)}, which is not a parameter of the model`);
     }
     const created: Param[] = [];
     try {
@@ -90,7 +91,7 @@ export class ModelRegistry {
           }));
         } catch (e) {
           if (e instanceof EngineError && e.code === 'INVALID_ARGUMENT') {
-            throw fail.invalid(`parameter ${JSON.stringify(p.name)}: ${e.message}`);
+            throw fail.invalid(`parameter ${quote(p.name)}: ${e.message}`);
           }
           throw e;
         }

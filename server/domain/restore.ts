@@ -17,7 +17,9 @@ import {
 import type { ElementTypeName } from '../../proto/convert';
 import { fail } from '../errors';
 import type { Model, ParamEntry } from './model';
+import { bounded, quote } from './bounded';
 import { SNAPSHOT_FORMAT_VERSION } from './snapshot';
+import { checkStateValues } from './state-check';
 import { READ_PIECE_BYTES, readValues } from './tensor-chunks';
 
 const ELEMENT_DTYPE: Partial<Record<ElementTypeName, DType>> = { F32: 'fp32', F16: 'fp16', BF16: 'bf16' };
@@ -103,10 +105,10 @@ export class RestoreStage {
         plan.weights = t;
       } else {
         if (plan.state.some((s) => s.key === t.key)) {
-          throw fail.invalid(`snapshot holds state ${t.key} of ${t.entry.name} twice`);
+          throw fail.invalid(`snapshot holds state ${quote(t.key)} of ${t.entry.name} twice`);
         }
         const info = infos.get(t.entry.name);
-        if (!info) throw fail.invalid(`state tensor ${t.name} has no entry in snapshot.params`);
+        if (!info) throw fail.invalid(`state tensor ${quote(t.name)} has no entry in snapshot.params`);
         plan.info = info;
         plan.state.push(t);
       }
@@ -121,23 +123,23 @@ export class RestoreStage {
   private checkDescriptor(d: TensorDescriptor__Output, i: number, format: string, names: Set<string>): StagedTensor {
     const where = `snapshot.tensors[${i}]`;
     if (!d.name) throw fail.invalid(`${where} has no name`);
-    if (names.has(d.name)) throw fail.invalid(`${where}: tensor name ${JSON.stringify(d.name)} appears twice`);
+    if (names.has(d.name)) throw fail.invalid(`${where}: tensor name ${quote(d.name)} appears twice`);
     names.add(d.name);
     const entry = this.model.param(d.param);
     const role = tensorRoles.require(d.role, `${where}.role`);
     const type = elementTypes.require(d.elementType, `${where}.element_type`);
     for (const dim of d.shape) {
-      if (!Number.isSafeInteger(dim) || dim < 0) throw fail.invalid(`${where}: bad shape ${JSON.stringify(d.shape)}`);
+      if (!Number.isSafeInteger(dim) || dim < 0) throw fail.invalid(`${where}: bad shape ${bounded(JSON.stringify(d.shape))}`);
     }
     const expected = d.shape.reduce((n, dim) => n * dim, 1) * ELEMENT_BYTES[type];
     if (d.byteLength !== expected) {
-      throw fail.invalid(`${where} (${d.name}): byte_length ${d.byteLength} != ${expected} for shape ` +
-        `${JSON.stringify(d.shape)} of ${type}`);
+      throw fail.invalid(`${where} (${quote(d.name)}): byte_length ${d.byteLength} != ${expected} for shape ` +
+        `${bounded(JSON.stringify(d.shape))} of ${type}`);
     }
     if (role === 'weights') {
       if (!ELEMENT_DTYPE[type]) throw fail.invalid(`${where}: weights of ${entry.name} must be F32, F16 or BF16, not ${type}`);
       if (!sameShape(d.shape, entry.param.shape)) {
-        throw fail.precondition(`weights of ${entry.name} have shape ${JSON.stringify(d.shape)}; the model's is ` +
+        throw fail.precondition(`weights of ${entry.name} have shape ${bounded(JSON.stringify(d.shape))}; the model's is ` +
           `${JSON.stringify(entry.param.shape)}`);
       }
     } else {
@@ -170,12 +172,12 @@ export class RestoreStage {
     if (!t) throw fail.invalid(`data for tensor index ${chunk.tensor}; the header lists ${this.tensors.length}`);
     const data = chunk.data;
     if (data.length > maxChunkBytes) throw fail.exhausted(`data chunk of ${data.length} bytes; the limit is ${maxChunkBytes}`);
-    if (data.length === 0) throw fail.invalid(`empty data chunk for ${t.name}`);
+    if (data.length === 0) throw fail.invalid(`empty data chunk for ${quote(t.name)}`);
     if (chunk.byteOffset !== t.received) {
-      throw fail.invalid(`data for ${t.name} at byte ${chunk.byteOffset}; expected byte ${t.received} (in order)`);
+      throw fail.invalid(`data for ${quote(t.name)} at byte ${chunk.byteOffset}; expected byte ${t.received} (in order)`);
     }
     if (t.received + data.length > t.byteLength) {
-      throw fail.invalid(`data for ${t.name} runs past its ${t.byteLength} bytes`);
+      throw fail.invalid(`data for ${quote(t.name)} runs past its ${t.byteLength} bytes`);
     }
     // Weights are staged in pieces (written piece by piece); a state tensor in one buffer (the engine imports whole
     // tensors).
@@ -197,8 +199,20 @@ export class RestoreStage {
   checkComplete(): void {
     for (const t of this.tensors) {
       if (t.received !== t.byteLength) {
-        throw fail.invalid(`tensor ${t.name} is incomplete: ${t.received} of ${t.byteLength} bytes arrived`);
+        throw fail.invalid(`tensor ${quote(t.name)} is incomplete: ${t.received} of ${t.byteLength} bytes arrived`);
       }
+    }
+  }
+
+  /**
+   * INVALID_ARGUMENT when restored state holds values no step could have produced (non-finite values, negative
+   * second moments or scales: server/domain/state-check.ts). Call once complete, before apply(); changes nothing.
+   */
+  async checkValues(): Promise<void> {
+    for (const plan of this.plans.values()) {
+      if (!plan.info || plan.state.length === 0) continue;
+      await checkStateValues(plan.info.optimizer, plan.info.mode,
+        plan.state.map((t) => ({ name: t.name, key: t.key, f32: t.type === 'F32', pieces: t.pieces })));
     }
   }
 
@@ -240,8 +254,8 @@ export class RestoreStage {
       if (plan.weights) this.model.markAllUploaded(plan.entry);
     }
     // The model step belongs to the optimizer's history: it comes back with the state, not with weights alone.
-    if ([...this.plans.values()].some((p) => p.info !== null)) this.model.modelStep = this.modelStep;
-    this.model.ledger.clear();
+    const withState = [...this.plans.values()].some((p) => p.info !== null);
+    this.model.steps.resetHistory(withState ? this.modelStep : undefined);
     return [...this.plans.keys()].map((e) => e.name);
   }
 
@@ -257,12 +271,12 @@ export class RestoreStage {
     const want = Object.keys(current.tensors).sort();
     const got = plan.state.map((t) => t.key).sort();
     if (want.join(',') !== got.join(',')) {
-      throw fail.precondition(`state of ${name} holds [${got.join(', ')}]; the model's optimizer keeps [${want.join(', ')}]`);
+      throw fail.precondition(`state of ${name} holds [${got.map((k) => quote(k)).join(', ')}]; the model's optimizer keeps [${want.join(', ')}]`);
     }
     for (const t of plan.state) {
       const c = current.tensors[t.key];
       if (STATE_ELEMENT[t.type] !== c.dtype || !sameShape(t.shape, c.shape)) {
-        throw fail.precondition(`state ${t.key} of ${name} is ${t.type}${JSON.stringify(t.shape)}; the model holds ` +
+        throw fail.precondition(`state ${quote(t.key)} of ${name} is ${t.type}${JSON.stringify(t.shape)}; the model holds ` +
           `${c.dtype}${JSON.stringify(c.shape)}`);
       }
     }

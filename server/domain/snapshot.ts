@@ -31,7 +31,7 @@ export function stateTensorName(param: string, key: string): string {
 }
 
 export interface SnapshotRequestPlan {
-  params: ParamEntry[];
+  params: readonly ParamEntry[];
   weights: boolean;
   /** undefined: each parameter's own dtype. */
   weightsDtype: DType | undefined;

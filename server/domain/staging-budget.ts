@@ -1,7 +1,9 @@
 // The server's bound on memory held by streams in flight: staged gradients, weights waiting to be sent, snapshot
 // copies and restore staging. A stream reserves everything it will need at once (no deadlock between half-served
 // streams), waits in FIFO order while others hold the memory, and gives up with RESOURCE_EXHAUSTED after
-// `waitMs` (or at once when the request can never fit).
+// `waitMs` (or at once when the request can never fit). Streams reserve only once their first data arrives
+// (a header alone holds nothing), and one client connection (`owner`, its peer address) may hold at most
+// `perOwner` bytes, so a few cheap connections cannot take the whole budget.
 
 import { fail } from '../errors';
 
@@ -22,9 +24,14 @@ export class StagingBudget {
   private used = 0;
   private readonly waiters: Waiter[] = [];
 
+  private readonly owners = new Map<string, number>();
+  private ownerWaiters: (() => void)[] = [];
+
   constructor(
     readonly total: number,
     readonly waitMs: number,
+    /** Bytes one owner (client connection) may hold at once; default: all of it. */
+    readonly perOwner = total,
   ) {}
 
   get inUse(): number {
@@ -35,14 +42,29 @@ export class StagingBudget {
    * Reserves `bytes`; `onChange` sees every change of the lease's size (for per-model accounting). Rejects with
    * RESOURCE_EXHAUSTED when it cannot fit within waitMs, CANCELLED when `signal` aborts first.
    */
-  async acquire(bytes: number, signal: AbortSignal, onChange?: (delta: number) => void): Promise<Lease> {
+  async acquire(bytes: number, signal: AbortSignal, onChange?: (delta: number) => void, owner?: string): Promise<Lease> {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw fail.invalid(`staging size ${bytes} is not a byte count`);
     if (bytes > this.total) {
-      throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; the server's budget is ${this.total}`);
+      throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; the server's budget is ${this.total} ` +
+        '(--staging-budget-mib)');
     }
-    if (signal.aborted) throw fail.cancelled();
-    if (this.waiters.length > 0 || this.used + bytes > this.total) await this.wait(bytes, signal);
-    else this.used += bytes;
+    const ownerChange = (d: number) => {
+      if (owner === undefined) return;
+      const v = (this.owners.get(owner) ?? 0) + d;
+      if (v <= 0) this.owners.delete(owner);
+      else this.owners.set(owner, v);
+      if (d < 0) for (const wake of this.ownerWaiters.splice(0)) wake();
+    };
+    if (owner !== undefined) await this.waitForOwner(owner, bytes, signal);
+    ownerChange(bytes); // counted while waiting too: a connection cannot queue more than its share
+    try {
+      if (signal.aborted) throw fail.cancelled();
+      if (this.waiters.length > 0 || this.used + bytes > this.total) await this.wait(bytes, signal);
+      else this.used += bytes;
+    } catch (err) {
+      ownerChange(-bytes);
+      throw err;
+    }
     onChange?.(bytes);
     let held = bytes;
     const give = (n: number) => {
@@ -50,6 +72,7 @@ export class StagingBudget {
       if (k <= 0) return;
       held -= k;
       this.used -= k;
+      ownerChange(-k);
       onChange?.(-k);
       this.pump();
     };
@@ -58,6 +81,34 @@ export class StagingBudget {
       shrink: (n: number) => give(n),
       release: () => give(held),
     };
+  }
+
+  /**
+   * A connection's first stream may take anything the budget holds; further concurrent streams of the same
+   * connection wait (up to waitMs) while they would bring it past perOwner.
+   */
+  private async waitForOwner(owner: string, bytes: number, signal: AbortSignal): Promise<void> {
+    const until = Date.now() + this.waitMs;
+    for (;;) {
+      const held = this.owners.get(owner) ?? 0;
+      if (held === 0 || held + bytes <= this.perOwner) return;
+      const left = until - Date.now();
+      if (left <= 0) {
+        throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; its connection already holds ${held} ` +
+          `of the ${this.perOwner} one connection may hold (--staging-per-connection-mib)`);
+      }
+      if (signal.aborted) throw fail.cancelled();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done);
+        this.ownerWaiters.push(done);
+      });
+    }
   }
 
   private wait(bytes: number, signal: AbortSignal): Promise<void> {
@@ -79,7 +130,7 @@ export class StagingBudget {
         remove();
         reject(fail.exhausted(
           `staging memory: ${bytes} bytes not available within ${this.waitMs} ms ` +
-          `(${this.used} of ${this.total} bytes in use)`));
+          `(${this.used} of ${this.total} bytes in use; --staging-budget-mib, --staging-wait-ms)`));
       }, this.waitMs);
       const onAbort = () => {
         cleanup();

@@ -7,7 +7,8 @@ import { configFromWire, dtypes, overrideFromWire } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import type { UnaryImpl } from '../rpc';
-import { describeModel } from '../views';
+import { describeModel, summarizeModel } from '../views';
+import { DEFAULT_PAGE_SIZE, ReplyBudget, pageOf } from '../domain/param-pages';
 
 export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequest__Output, CreateModelResponse> {
   return async (req, ctx) => {
@@ -26,6 +27,6 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
       name: req.name, params, config, overrides, nonFinite: nonFinite ?? 'skip',
     });
     ctx.set({ optimizer: config.name, numel: model.numel });
-    return { model: describeModel(model) };
+    return { model: describeModel(model, pageOf(model, 0, DEFAULT_PAGE_SIZE, new ReplyBudget())), summary: summarizeModel(model) };
   };
 }

@@ -5,6 +5,8 @@ import type { RestoreRequest__Output, RestoreResponse } from '../../proto';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import { RestoreStage } from '../domain/restore';
+import type { Lease } from '../domain/staging-budget';
+import { ProgressDeadline } from '../domain/stream-progress';
 import type { ClientStreamImpl } from '../rpc';
 
 export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
@@ -14,20 +16,27 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first restore message must be a header');
     ctx.set({ model: first.header.model });
     const model = deps.registry.get(first.header.model);
-    if (model.restoring) throw fail.aborted(`another Restore of ${model.name} is in flight`);
-    model.restoring = true;
+    const endRestore = model.beginRestore();
     try {
       const stage = new RestoreStage(model, first.header);
-      const lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, (d) => {
-        model.stagingBytes += d;
-      });
+      // Staging is reserved when the first data arrives; then the stream must keep the minimum rate.
+      const progress = new ProgressDeadline({ graceMs: deps.config.streamGraceMs, minBytesPerSecond: deps.config.streamMinBytesPerSecond });
+      progress.awaitFirstData();
+      let lease: Lease | null = null;
       try {
-        for (let msg = await input.next(); msg; msg = await input.next()) {
+        for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
           if (msg.kind !== 'data' || !msg.data) throw fail.invalid('expected tensor data after the header, got another header');
+          if (!lease) {
+            lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);
+            progress.holding(stage.totalBytes);
+          }
           stage.add(msg.data, deps.config.maxChunkBytes);
         }
+        progress.clear();
         stage.checkComplete();
-        const params = await model.queue.run(async () => {
+        await stage.checkValues();
+        lease ??= await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);
+        const params = await model.exclusive(async () => {
           if (ctx.cancelled) throw fail.cancelled();
           return stage.apply();
         }, ctx.signal);
@@ -36,10 +45,10 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
         return { model: model.name, modelStep: model.modelStep, params, bytes: stage.totalBytes, ready: model.ready };
       } finally {
         stage.discard();
-        lease.release();
+        lease?.release();
       }
     } finally {
-      model.restoring = false;
+      endRestore();
     }
   };
 }

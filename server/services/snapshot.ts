@@ -17,16 +17,14 @@ export function snapshotHandler(deps: ServiceDeps): ServerStreamImpl<SnapshotReq
     const model = deps.registry.get(req.model);
     const state = stateFormats.decode(req.state, 'state') ?? 'none';
     if (!req.weights && state === 'none') throw fail.invalid('nothing to snapshot: ask for weights, state or both');
-    const params: ParamEntry[] = req.params.length > 0 ? req.params.map((n) => model.param(n)) : model.params;
+    const params: readonly ParamEntry[] = req.params.length > 0 ? req.params.map((n) => model.param(n)) : model.params;
     if (new Set(params).size !== params.length) throw fail.invalid('a parameter is listed twice');
     const plan: SnapshotRequestPlan = {
       params, weights: req.weights, weightsDtype: dtypes.decode(req.weightsDtype, 'weights_dtype'), state,
     };
-    const lease = await deps.budget.acquire(estimateSnapshotBytes(plan), ctx.signal, (d) => {
-      model.stagingBytes += d;
-    });
+    const lease = await deps.budget.acquire(estimateSnapshotBytes(plan), ctx.signal, model.chargeStaging);
     try {
-      const snap = await model.queue.run(async () => {
+      const snap = await model.exclusive(async () => {
         model.assertAlive();
         if (ctx.cancelled) throw fail.cancelled();
         return captureSnapshot(model, plan);

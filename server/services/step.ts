@@ -1,19 +1,26 @@
 // Step: header -> gradient chunks -> commit in; result (+ weights) out. The gradients are staged in full and
 // validated before the update is queued, so a stream that fails, is cancelled or carries bad data changes
 // nothing; once the engine step has started it completes, atomically (the engine checks every gradient for
-// non-finite values before changing anything), and its outcome is recorded for the step id.
+// non-finite values before changing anything), and its outcome is recorded for the step id. The transaction
+// (replay, stale ids, the expected model step, the counter, the ledger) is the model's StepRunner
+// (server/domain/step-runner.ts); this file only adapts the wire to it. A step carried over several streams
+// (lanes, docs/service.md, Transport) is joined by server/domain/lane-join.ts into one job for the runner.
 
-import type { DType, Hyperparameters, NonFinitePolicy, StepOutcome } from '../../native/lib';
-import type { StepHeader__Output, StepRequest__Output, StepResponse, StepResult } from '../../proto';
+import type { DType, Hyperparameters, NonFinitePolicy } from '../../native/lib';
+import type { StepRequest__Output, StepResponse, StepResult } from '../../proto';
+import type { StepHeaderExact } from '../../proto/step-id';
 import { DTYPE_WIDTH, dtypes, hyperFromWire, policies } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
-import type { Lease } from '../domain/staging-budget';
 import type { Model, ParamEntry } from '../domain/model';
 import { LaneJoins, MAX_LANES, laneParts, partsCover } from '../domain/lane-join';
 import type { LaneJoin, LanePart } from '../domain/lane-join';
+import type { StepDone, StepJob, StepTicket } from '../domain/step-runner';
+import type { Lease } from '../domain/staging-budget';
+import { ProgressDeadline } from '../domain/stream-progress';
+import { quote } from '../domain/bounded';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 import { ReplySender, weightsBytes } from './step-reply';
@@ -21,8 +28,7 @@ import type { WeightsDtype } from './step-reply';
 
 interface StepPlan {
   model: Model;
-  worker: string;
-  stepId: number;
+  ticket: StepTicket;
   gradients: PlannedGradient[];
   policy: NonFinitePolicy;
   /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
@@ -36,7 +42,7 @@ function without<T extends object>(o: T): Partial<T> {
 }
 
 /** Validates the header against the model: parameters, dtypes, hyperparameters (INVALID_ARGUMENT, NOT_FOUND). */
-function planStep(model: Model, h: StepHeader__Output): StepPlan {
+function planStep(model: Model, h: StepHeaderExact): StepPlan {
   const defaultDtype = dtypes.decode(h.gradDtype, 'header.grad_dtype');
   const stepHyper = hyperFromWire(h.hyper);
   const specs = h.gradients.length > 0
@@ -44,144 +50,99 @@ function planStep(model: Model, h: StepHeader__Output): StepPlan {
     : model.params.map((entry) => ({ entry, dtype: undefined }));
   const seen = new Set<ParamEntry>();
   for (const s of specs) {
-    if (seen.has(s.entry)) throw fail.invalid(`header announces ${s.entry.name} twice`);
+    if (seen.has(s.entry)) throw fail.invalid(`header announces ${quote(s.entry.name)} twice`);
     seen.add(s.entry);
   }
   for (const name of Object.keys(h.paramHyper)) {
     const entry = model.param(name);
-    if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${name}, which this step does not update`);
+    if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${quote(name)}, which this step does not update`);
   }
   const gradients = specs.map(({ entry, dtype }) => {
     const hyper: Partial<Hyperparameters> = { ...without(stepHyper), ...without(hyperFromWire(h.paramHyper[entry.name])) };
     try {
       entry.param.hyper(hyper); // resolve and range-check now, before any gradient byte is staged
     } catch (e) {
-      throw fail.invalid(`hyperparameters of ${entry.name}: ${e instanceof Error ? e.message : String(e)}`);
+      throw fail.invalid(`hyperparameters of ${quote(entry.name)}: ${e instanceof Error ? e.message : String(e)}`);
     }
     return { entry, dtype: dtype ?? defaultDtype ?? entry.dtype, hyper };
   });
   const weights = h.returnWeights ? (dtypes.decode(h.weightsDtype, 'header.weights_dtype') ?? 'own') : undefined;
   return {
     model,
-    worker: h.workerId,
-    stepId: h.stepId,
+    ticket: { worker: h.workerId, stepId: h.stepId, expectedModelStep: h.expectedModelStep },
     gradients,
     policy: policies.decode(h.nonFinite, 'header.non_finite') ?? model.nonFinite,
     weightsDtype: weights,
   };
 }
 
-function resultOf(plan: StepPlan, outcome: StepOutcome): StepResult {
-  return {
-    model: plan.model.name,
-    modelStep: plan.model.modelStep,
-    skipped: outcome.skipped,
-    replayed: false,
-    nonFinite: outcome.nonFinite.map((i) => plan.gradients[i].entry.name),
-    params: outcome.results.map((r, i) => ({
-      name: plan.gradients[i].entry.name, step: r.step, gnormScale: r.gnormScale, updateScale: r.updateScale,
-    })),
-  };
-}
+const WORKER_ID_MAX_BYTES = 256;
 
 export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
   const { config, budget, metrics } = deps;
   const joins = new LaneJoins<ReplySender>();
 
-  /** A repeat of a recorded step: the recorded result, and the current weights if asked. */
-  async function replay(plan: StepPlan, recorded: StepResult, sender: ReplySender, ctx: CallContext): Promise<void> {
-    metrics.stepsReplayed.inc({ model: plan.model.name });
-    ctx.set({ replayed: true });
-    await plan.model.queue.run(async () => {
-      plan.model.assertAlive();
-      sender.result({ ...recorded, replayed: true });
-      await sender.readAndQueueWeights();
-    }, ctx.signal);
+  function counted(model: Model, done: StepDone, ctx: CallContext): void {
+    if (done.replayed) {
+      metrics.stepsReplayed.inc({ model: model.name });
+      ctx.set({ replayed: true });
+      return;
+    }
+    const outcome = done.outcome;
+    if (outcome && outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
+    if (outcome?.skipped) metrics.stepsSkipped.inc({ model: model.name });
+    else metrics.stepsApplied.inc({ model: model.name });
+    if (done.engineMs !== undefined) {
+      metrics.stepSeconds.observe({ model: model.name }, done.engineMs / 1000);
+      ctx.set({ engineMs: done.engineMs });
+    }
+    ctx.set({ modelStep: done.result.modelStep, skipped: done.result.skipped });
   }
 
   /**
-   * Applies a fully staged step inside the model's queue and answers every sender: the stream's own, or one per
-   * lane (their weights are read in the same queue job, so every lane sees the same model step). `join`, for a
-   * step carried over lanes, refuses to start a step that another lane has discarded meanwhile.
+   * Sends the result, then reads the weights (inside the queue) and queues them for sending: on the stream's own
+   * sender, or on every lane's (read in the same queue job, so every lane sees the same model step).
    */
-  async function apply(plan: StepPlan, stage: GradientStage, senders: ReplySender[], ctx: CallContext,
-    engineDone: () => void, join?: LaneJoin<ReplySender>): Promise<void> {
-    const items = stage.finish();
-    const model = plan.model;
-    await model.queue.run(async () => {
-      model.assertAlive();
-      // A client that left while its step waited in the queue gets nothing applied.
-      if (ctx.cancelled) throw fail.cancelled();
-      join?.beginApply();
-      const seen = model.ledger.lookup(plan.worker, plan.stepId);
-      if (seen.kind === 'recorded') {
-        stage.discard();
-        engineDone();
-        metrics.stepsReplayed.inc({ model: model.name });
-        ctx.set({ replayed: true });
-        for (const s of senders) s.result({ ...seen.result, replayed: true });
-        for (const s of senders) await s.readAndQueueWeights();
-        return;
-      }
-      if (seen.kind === 'stale') {
-        throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
-          `${seen.watermark} left the idempotency window)`);
-      }
-      const stopTimer = metrics.stepSeconds.startTimer({ model: model.name });
-      let outcome: StepOutcome;
-      try {
-        outcome = await deps.engine.step(items, plan.policy);
-      } finally {
-        ctx.set({ engineMs: Math.round(stopTimer() * 1e4) / 10 });
-        stage.discard();
-        engineDone();
-      }
-      if (outcome.nonFinite.length > 0) metrics.nonFinite.inc({ model: model.name }, outcome.nonFinite.length);
-      if (outcome.skipped) metrics.stepsSkipped.inc({ model: model.name });
-      else {
-        model.modelStep++;
-        metrics.stepsApplied.inc({ model: model.name });
-      }
-      const result = resultOf(plan, outcome);
-      model.ledger.record(plan.worker, plan.stepId, result);
-      ctx.set({ modelStep: model.modelStep, skipped: outcome.skipped });
-      for (const s of senders) s.result(result);
+  function deliverer(senders: () => ReplySender[], plan: StepPlan, ctx: CallContext): StepJob['deliver'] {
+    return async (result: StepResult) => {
+      for (const s of senders()) s.result(result);
       const t0 = performance.now();
-      for (const s of senders) await s.readAndQueueWeights();
+      for (const s of senders()) await s.readAndQueueWeights();
       if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
-    }, ctx.signal);
+    };
   }
 
   return async (input: MessageReader<StepRequest__Output>, out: MessageWriter<StepResponse>, ctx: CallContext) => {
     const first = await input.next();
     if (!first) throw fail.invalid('empty step stream: expected a header first');
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
-    const h = first.header;
-    ctx.set({ model: h.model, worker: h.workerId, stepId: h.stepId });
+    const h = first.header as unknown as StepHeaderExact;
+    ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
+    if (typeof h.stepId !== 'bigint') throw fail.invalid('step_id was not decoded exactly'); // server wiring error
+    if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
+      throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
+    }
     const model = deps.registry.get(h.model);
-    if (!Number.isSafeInteger(h.stepId) || h.stepId < 0) throw fail.invalid(`bad step_id ${h.stepId}`);
     const plan = planStep(model, h);
+    const runner = model.steps;
     const lane = checkLane(h, plan);
-    const parts = lane ? lane.parts : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
-    if (lane) ctx.set({ lane: lane.index, lanes: lane.count });
-    // A lane retried while its first attempt is still in flight waits for that attempt to end; it is then
-    // answered as any later lane: from the ledger if the step applied, as a lane of a new attempt if not.
-    for (let j = lane && joins.peek(model.name, plan.worker, plan.stepId); j && j.has(lane?.index ?? 0);
-      j = joins.peek(model.name, plan.worker, plan.stepId)) {
-      await j.settled(ctx.signal);
+    const parts: LanePart[] = lane ? lane.parts : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
+    const key = [model.name, plan.ticket.worker, String(plan.ticket.stepId)] as const;
+    if (lane) {
+      ctx.set({ lane: lane.index, lanes: lane.count });
+      // A lane retried while its first attempt is still in flight waits for that attempt to end; it is then
+      // answered as any later lane: from the ledger if the step applied, as a lane of a new attempt if not.
+      for (let j = joins.peek(...key); j && j.has(lane.index); j = joins.peek(...key)) await j.settled(ctx.signal);
     }
     // From here to joining, nothing is awaited unless the step is answered from the ledger.
 
-    const seen = model.ledger.lookup(plan.worker, plan.stepId);
-    const onChange = (d: number) => {
-      model.stagingBytes += d;
-    };
-    if (seen.kind === 'recorded') {
+    const admission = runner.admit(plan.ticket);
+    if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, onChange);
+      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, model.chargeStaging);
       const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
       try {
-        await replay(plan, seen.result, sender, ctx);
+        counted(model, await runner.replay(admission.result, deliverer(() => [sender], plan, ctx), ctx.signal), ctx);
         await sender.done();
         ctx.set({ bytesOut: sender.bytes });
       } finally {
@@ -189,23 +150,17 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       }
       return;
     }
-    if (seen.kind === 'stale') {
-      throw fail.precondition(`step id ${plan.stepId} of worker ${JSON.stringify(plan.worker)} is stale (ids up to ` +
-        `${seen.watermark} left the idempotency window)`);
-    }
-    if (!model.ready) {
-      throw fail.precondition(`model ${model.name} is not ready: values missing for ${model.pendingParams().slice(0, 5).join(', ')}` +
-        `${model.pendingParams().length > 5 ? ', ...' : ''}`);
-    }
 
+    // Staging is reserved when the first gradient chunk arrives (a header alone holds nothing), and from then on
+    // the stream must deliver at the minimum rate (server/domain/stream-progress.ts).
     const dtypeOf = new Map(plan.gradients.map((g) => [g.entry, g.dtype]));
-    const gradBytes = parts.reduce((n, p) => n + p.count * DTYPE_WIDTH[dtypeOf.get(p.entry) as DType], 0);
+    const gradientBytes = parts.reduce((n, p) => n + p.count * DTYPE_WIDTH[dtypeOf.get(p.entry) as DType], 0);
+    const reserve = gradientBytes + weightsBytes(plan.weightsDtype, parts);
     const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
     let join: LaneJoin<ReplySender> | null = null;
     let stage: GradientStage;
     if (lane) {
-      // Nothing awaited since the check above: the lane joins before any retry of it can look.
-      join = joins.get(model.name, plan.worker, plan.stepId, lane.count, lane.fingerprint, plan.gradients, deps.pool);
+      join = joins.get(...key, lane.count, lane.fingerprint, plan.gradients, deps.pool);
       try {
         join.join(lane.index, lane.count, lane.fingerprint, sender);
       } catch (err) {
@@ -216,23 +171,23 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     } else {
       stage = new GradientStage(plan.gradients, deps.pool);
     }
-    let lease: Lease;
-    try {
-      lease = await budget.acquire(gradBytes + weightsBytes(plan.weightsDtype, parts), ctx.signal, onChange);
-    } catch (err) {
-      join?.abort(err as Error);
-      throw err;
-    }
+    const progress = new ProgressDeadline({ graceMs: config.streamGraceMs, minBytesPerSecond: config.streamMinBytesPerSecond });
+    progress.awaitFirstData();
+    let lease: Lease | null = null;
     let bytesIn = 0;
     let chunks = 0;
     const t0 = performance.now();
     try {
       let commit = null;
-      for (let msg = await input.next(); msg; msg = await input.next()) {
+      for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
         if (msg.kind === 'gradient') {
+          if (!lease) {
+            lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+            progress.holding(gradientBytes);
+          }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {
-            throw fail.invalid(`gradient chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} is outside this lane's slices`);
+            throw fail.invalid(`gradient chunk [${c.offset}, ${c.offset + c.count}) of ${quote(c.entry.name)} is outside this lane's slices`);
           }
           stage.add(c);
           bytesIn += c.data.length;
@@ -244,28 +199,49 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           throw fail.invalid('expected gradient chunks or a commit after the header, got another header');
         }
       }
+      progress.clear();
       ctx.set({ bytesIn, chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
       if (commit.chunkCount !== 0 && commit.chunkCount !== chunks) {
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${chunks} arrived`);
       }
+      // Every announced gradient is complete by now unless the step has none to stage; weights still need room.
+      const held = lease ?? await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+      lease = held;
       const t1 = performance.now();
+      const joined = join;
+      const job: StepJob = {
+        ticket: plan.ticket,
+        policy: plan.policy,
+        names: plan.gradients.map((g) => g.entry.name),
+        items: () => stage.finish(),
+        release: () => {
+          stage.discard();
+          held.shrink(gradientBytes);
+        },
+        deliver: deliverer(() => (joined ? joined.senders : [sender]), plan, ctx),
+        // Inside the queue, before the decision: a step another lane has discarded meanwhile fails with that cause.
+        cancelled: () => {
+          if (ctx.cancelled) return true;
+          joined?.beginApply();
+          return false;
+        },
+      };
       let t2 = t1;
-      const engineDone = () => lease.shrink(gradBytes);
       try {
-        if (!join) {
-          await apply(plan, stage, [sender], ctx, engineDone);
-        } else if (join.commit(lane?.index ?? 0)) {
+        if (!joined) {
+          counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+        } else if (joined.commit(lane?.index ?? 0)) {
           // The last lane to commit applies the step for all of them.
           try {
-            await apply(plan, stage, join.senders, ctx, engineDone, join);
-            join.finishApply();
+            counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+            joined.finishApply();
           } catch (err) {
-            join.finishApply(err as Error);
+            joined.finishApply(err as Error);
             throw err;
           }
         } else {
-          await join.waitApplied(ctx.signal, config.streamIdleMs);
+          await joined.waitApplied(ctx.signal, config.streamIdleMs);
         }
         t2 = performance.now();
       } finally {
@@ -280,19 +256,21 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       join?.abort(err as Error);
       throw err;
     } finally {
+      progress.clear();
       if (!join) stage.discard();
-      lease.release();
+      lease?.release();
     }
   };
 }
 
 /** A lane header's index, count and parts, checked (INVALID_ARGUMENT); null when the stream carries the whole step. */
-function checkLane(h: StepHeader__Output, plan: StepPlan): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
+function checkLane(h: StepHeaderExact, plan: StepPlan): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
   const lane = h.lane;
   if (!lane || lane.count <= 1) return null;
   if (lane.count > MAX_LANES) throw fail.invalid(`lane.count ${lane.count} is over the limit of ${MAX_LANES}`);
   if (lane.index >= lane.count) throw fail.invalid(`lane.index ${lane.index} is not below lane.count ${lane.count}`);
-  if (plan.stepId === 0) throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
+  if (plan.ticket.stepId === 0n) throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
   const parts = laneParts(plan.gradients, lane.slices);
-  return { index: lane.index, count: lane.count, parts, fingerprint: JSON.stringify({ ...h, lane: null }) };
+  const fingerprint = JSON.stringify({ ...h, lane: null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return { index: lane.index, count: lane.count, parts, fingerprint };
 }

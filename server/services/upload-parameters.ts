@@ -31,7 +31,7 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
         if (!ranges.insertDisjoint(c.offset, c.offset + c.count)) {
           throw fail.invalid(`chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`);
         }
-        await model.queue.run(async () => {
+        await model.exclusive(async () => {
           model.assertAlive();
           if (model.ready) throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);

@@ -296,7 +296,7 @@ describe('service: bad input changes nothing', function () {
     const snap = await h.client.snapshot('m', { state: 'raw' });
     const call = h.client.grpc.Restore(() => undefined);
     call.write({ header: { model: 'm', snapshot: snap.header } });
-    await eventually(() => h.server.deps.registry.get('m').restoring, 5000, 'the first restore to start');
+    await eventually(() => h.server.deps.registry.get('m').restoreInFlight, 5000, 'the first restore to start');
     await expectCode(h.client.restore('m', snap), Status.ABORTED);
     call.cancel();
   });

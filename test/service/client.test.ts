@@ -77,11 +77,11 @@ describe('service: client library', function () {
     for (const how of ['abort', 'deadline'] as const) {
       const before = await fingerprint(h.client, 'c');
       let release!: () => void;
-      const blocker = model.queue.run(() => new Promise<void>((r) => (release = r)));
+      const blocker = model.exclusive(() => new Promise<void>((r) => (release = r)));
       const ac = new AbortController();
       const p = h.client.step('c', { f: randomF32(N, 0.01) }, how === 'abort' ? { signal: ac.signal } : { deadlineMs: 400 })
         .catch((e: QstepError) => e);
-      await eventually(() => model.queue.depth === 2, 5000, 'the step to wait in the queue');
+      await eventually(() => model.queueDepth === 2, 5000, 'the step to wait in the queue');
       if (how === 'abort') ac.abort();
       const err = await p;
       expect((err as QstepError).codeName).to.equal(how === 'abort' ? 'CANCELLED' : 'DEADLINE_EXCEEDED');
@@ -92,7 +92,7 @@ describe('service: client library', function () {
         release();
       }
       await blocker;
-      await eventually(() => model.queue.depth === 0, 5000, 'the queue to drain');
+      await eventually(() => model.queueDepth === 0, 5000, 'the queue to drain');
       expect(await fingerprint(h.client, 'c')).to.equal(before);
     }
   });
@@ -121,7 +121,7 @@ describe('service: client library', function () {
       engine.step = original;
     }
     const model = h.server.deps.registry.get('c');
-    await eventually(() => model.queue.depth === 0, 5000, 'the queue to drain');
+    await eventually(() => model.queueDepth === 0, 5000, 'the queue to drain');
     expect(model.modelStep).to.equal(stepBefore + 1);
     const retry = await h.client.step('c', { f: randomF32(N, 0.01) }, { workerId: 'leaver', stepId: 5 });
     expect(retry.replayed).to.equal(true);

@@ -108,18 +108,33 @@ describe('service domain: StepLedger', () => {
 
   it('replays recorded ids, calls evicted ones stale, ignores step id 0', () => {
     const l = new StepLedger(3);
-    for (let i = 1; i <= 5; i++) l.record('a', i, result(i));
-    l.record('b', 1, result(6));
-    expect(l.lookup('a', 5)).to.deep.equal({ kind: 'recorded', result: result(5) });
-    expect(l.lookup('a', 2)).to.deep.equal({ kind: 'stale', watermark: 3 });
-    expect(l.lookup('a', 6).kind).to.equal('new');
-    expect(l.lookup('b', 1).kind).to.equal('recorded');
-    expect(l.lookup('c', 1).kind).to.equal('new');
-    l.record('a', 0, result(7));
-    expect(l.lookup('a', 0).kind).to.equal('new');
+    for (let i = 1n; i <= 5n; i++) l.record('a', i, result(Number(i)));
+    l.record('b', 1n, result(6));
+    expect(l.lookup('a', 5n)).to.deep.equal({ kind: 'recorded', result: result(5) });
+    expect(l.lookup('a', 2n)).to.deep.equal({ kind: 'stale', watermark: 3n });
+    expect(l.lookup('a', 6n).kind).to.equal('new');
+    expect(l.lookup('b', 1n).kind).to.equal('recorded');
+    expect(l.lookup('c', 1n).kind).to.equal('new');
+    l.record('a', 0n, result(7));
+    expect(l.lookup('a', 0n).kind).to.equal('new');
     l.clear();
-    expect(l.lookup('a', 5).kind).to.equal('new');
-    expect(l.lookup('a', 2).kind).to.equal('new');
+    expect(l.lookup('a', 5n).kind).to.equal('new');
+    expect(l.lookup('a', 2n).kind).to.equal('new');
+  });
+
+  it('keeps full uint64 ids apart and round-trips them through plain data', () => {
+    const max = 2n ** 64n - 1n;
+    const l = new StepLedger(2);
+    l.record('w', max - 1n, result(1));
+    l.record('w', max, result(2));
+    expect(l.lookup('w', max)).to.deep.equal({ kind: 'recorded', result: result(2) });
+    expect(l.lookup('w', max - 1n)).to.deep.equal({ kind: 'recorded', result: result(1) });
+    // 2^64-1 and 2^64-2 round to the same double: a number-keyed ledger would confuse them.
+    expect(Number(max)).to.equal(Number(max - 1n));
+    const copy = new StepLedger(2);
+    copy.load(JSON.parse(JSON.stringify(l.toData())));
+    expect(copy.lookup('w', max)).to.deep.equal({ kind: 'recorded', result: result(2) });
+    expect(copy.lookup('w', max - 2n).kind).to.equal('new');
   });
 });
 

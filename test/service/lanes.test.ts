@@ -263,7 +263,7 @@ describe('service: lanes', function () {
       expect(r.code, what).to.equal(grpc.status.INVALID_ARGUMENT);
       expect(r.details, what).to.match(re);
     }
-    // Two lanes that do not fit together: the offending lane fails INVALID_ARGUMENT, its sibling ABORTED.
+    // Two lanes that do not fit together: the whole step is discarded.
     const pairs: [string, StepRequest[], StepRequest[], RegExp][] = [
       ['lanes overlap', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 100), { commit: {} }],
         [head({ index: 1, count: 2, slices: [{ param: 'a', offset: 50, count: n - 50 }] }), ...chunks('a', g, 50, n), { commit: {} }], /overlaps/],
@@ -279,8 +279,11 @@ describe('service: lanes', function () {
       await eventually(() => h.server.deps.budget.inUse > 0, 10_000, `${what}: lane 0 to stage`);
       const r1 = await rawStep(h.client, second);
       const r0 = await p0;
-      const codes = [r0.code, r1.code].sort();
-      expect(codes, what).to.deep.equal([grpc.status.INVALID_ARGUMENT, grpc.status.ABORTED].sort());
+      // The lane that caused it fails INVALID_ARGUMENT; its sibling ABORTED, or with the same cause when the step
+      // failed on its turn in the queue (a gap shows only once every lane has committed).
+      const codes = [r0.code, r1.code];
+      expect(codes, what).to.include(grpc.status.INVALID_ARGUMENT);
+      for (const c of codes) expect([grpc.status.INVALID_ARGUMENT, grpc.status.ABORTED], what).to.include(c);
       expect([r0.details, r1.details].join(' | '), what).to.match(re);
       await eventually(() => h.server.deps.budget.inUse === 0, 10_000, `${what}: staging released`);
     }

@@ -3,8 +3,12 @@
 
 export interface DescribeRequest {
   'model'?: (string);
+  'pageSize'?: (number);
+  'pageToken'?: (string);
 }
 
 export interface DescribeRequest__Output {
   'model': (string);
+  'pageSize': (number);
+  'pageToken': (string);
 }

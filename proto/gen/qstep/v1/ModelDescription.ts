@@ -15,6 +15,9 @@ export interface ModelDescription {
   'params'?: (_qstep_v1_ParamDescription)[];
   'memory'?: (_qstep_v1_MemoryBytes | null);
   'queuedOperations'?: (number);
+  'paramCount'?: (number);
+  'paramsOffset'?: (number);
+  'nextPageToken'?: (string);
 }
 
 export interface ModelDescription__Output {
@@ -26,4 +29,7 @@ export interface ModelDescription__Output {
   'params': (_qstep_v1_ParamDescription__Output)[];
   'memory': (_qstep_v1_MemoryBytes__Output | null);
   'queuedOperations': (number);
+  'paramCount': (number);
+  'paramsOffset': (number);
+  'nextPageToken': (string);
 }

@@ -18,7 +18,9 @@ export interface StepHeader {
   'returnWeights'?: (boolean);
   'weightsDtype'?: (_qstep_v1_DType);
   'nonFinite'?: (_qstep_v1_NonFinitePolicy);
+  'expectedModelStep'?: (number | string | Long);
   'lane'?: (_qstep_v1_StepLane | null);
+  '_expectedModelStep'?: "expectedModelStep";
 }
 
 export interface StepHeader__Output {
@@ -32,5 +34,7 @@ export interface StepHeader__Output {
   'returnWeights': (boolean);
   'weightsDtype': (_qstep_v1_DType__Output);
   'nonFinite': (_qstep_v1_NonFinitePolicy__Output);
+  'expectedModelStep'?: (number);
   'lane': (_qstep_v1_StepLane__Output | null);
+  '_expectedModelStep'?: "expectedModelStep";
 }

@@ -1,0 +1,60 @@
+// The progress rule for streams that hold (or are about to take) staging memory: a cheap stream must not keep
+// memory, or a server stream slot, from everyone else (issue 10, "Sixteen silent streams block everyone"). A Step
+// or Restore stream must send its first data within `graceMs` of its header (until then it holds no staging),
+// and once it holds staging for B bytes it must have delivered them within graceMs + B / minBytesPerSecond.
+// A stream that breaks the rule fails DEADLINE_EXCEEDED and returns everything it held.
+
+import { fail } from '../errors';
+
+export interface ProgressLimits {
+  /** Time a stream gets for its first data message, and slack on top of the rate rule (ms). */
+  graceMs: number;
+  /** Slowest accepted delivery once staging is held (bytes per second); 0 = no rate rule. */
+  minBytesPerSecond: number;
+}
+
+/** A deadline racing the reads of one stream. */
+export class ProgressDeadline {
+  private at = Infinity;
+  private why = '';
+
+  constructor(private readonly limits: ProgressLimits) {}
+
+  /** Phase one: the first data message must come within graceMs. */
+  awaitFirstData(): void {
+    if (this.limits.graceMs <= 0) return;
+    this.at = Date.now() + this.limits.graceMs;
+    this.why = `no data arrived within ${this.limits.graceMs} ms of the header (--stream-grace-ms)`;
+  }
+
+  /** Phase two: `bytes` of staging are held from now; they must be delivered in time. */
+  holding(bytes: number): void {
+    if (this.limits.graceMs <= 0 && this.limits.minBytesPerSecond <= 0) {
+      this.at = Infinity;
+      return;
+    }
+    const rateMs = this.limits.minBytesPerSecond > 0 ? (1000 * bytes) / this.limits.minBytesPerSecond : Infinity;
+    const ms = Math.ceil(Math.max(0, this.limits.graceMs) + rateMs);
+    this.at = Date.now() + ms;
+    this.why = `${bytes} bytes were not delivered within ${ms} ms (below the minimum rate of ` +
+      `${this.limits.minBytesPerSecond} bytes/s, --stream-min-bytes-per-s, after --stream-grace-ms ${this.limits.graceMs})`;
+  }
+
+  /** No deadline any more (everything arrived). */
+  clear(): void {
+    this.at = Infinity;
+  }
+
+  /** `p`, or DEADLINE_EXCEEDED when the deadline passes first. */
+  race<T>(p: Promise<T>): Promise<T> {
+    if (this.at === Infinity) return p;
+    const left = this.at - Date.now();
+    if (left <= 0) return Promise.reject(fail.deadline(`stream too slow: ${this.why}`));
+    let timer: NodeJS.Timeout | undefined;
+    const expiry = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(fail.deadline(`stream too slow: ${this.why}`)), left);
+    });
+    p.catch(() => undefined); // a read left behind after the deadline must not become an unhandled rejection
+    return Promise.race([p, expiry]).finally(() => clearTimeout(timer));
+  }
+}
