@@ -15,6 +15,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -86,9 +87,11 @@ async function serve(): Promise<void> {
   const qstep = await startServer({ ...common, windowBytes: window });
   const today = await startServer({ ...common, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
   const raw = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes });
+  // The same raw stream with the new windows (the grpc-js server honours them through patches/).
+  const rawTuned = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes, 'grpc-node.flow_control_window': window });
   const reply = Buffer.alloc(arg('chunk', MIB));
   for (let i = 0; i < reply.length; i += 4) reply.writeFloatLE(Math.random() - 0.5, i);
-  raw.addService(RAW_SERVICE, {
+  const echo = {
     Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       const expected = Number(call.metadata.get('x-bytes')[0]);
       const chunk = Number(call.metadata.get('x-chunk')[0]);
@@ -108,12 +111,16 @@ async function serve(): Promise<void> {
         })();
       });
     },
-  });
-  const rawPort = await new Promise<number>((resolve, reject) =>
-    raw.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  };
+  raw.addService(RAW_SERVICE, echo);
+  rawTuned.addService(RAW_SERVICE, echo);
+  const bind = (s: grpc.Server) => new Promise<number>((resolve, reject) =>
+    s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const rawPort = await bind(raw);
+  const rawTunedPort = await bind(rawTuned);
   const tcpPort = await rawTcpServer(reply);
   process.stdout.write(`${JSON.stringify({
-    qstep: qstep.address, today: today.address, raw: `127.0.0.1:${rawPort}`, tcp: tcpPort, window,
+    qstep: qstep.address, today: today.address, raw: `127.0.0.1:${rawPort}`, rawTuned: `127.0.0.1:${rawTunedPort}`, tcp: tcpPort, window,
   })}\n`);
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
@@ -159,6 +166,7 @@ interface Addresses {
   qstep: string;
   today: string;
   raw: string;
+  rawTuned: string;
   tcp: number;
   window: number;
 }
@@ -192,7 +200,7 @@ function tcpRound(sock: net.Socket, tensors: Float32Array[], chunk: number): Pro
   });
 }
 
-type Path = 'tcp' | 'raw' | 'today' | 'step' | 'into';
+type Path = 'tcp' | 'raw' | 'rawTuned' | 'today' | 'step' | 'into';
 
 interface ModelRun {
   params: number;
@@ -206,6 +214,7 @@ interface ModelRun {
  * hits them alike:
  *   tcp    raw Node TCP (one socket; the same bytes in, then as many back);
  *   raw    a raw grpc-js bidi stream with grpc-js defaults (bytes in, then bytes back);
+ *   rawTuned  the same with the new windows on both ends;
  *   today  Step with today's settings: HTTP/2 windows of 64 KiB on both ends, one connection;
  *   step   Step with the new defaults (windows, lanes), weights handed to onWeights chunk by chunk;
  *   into   the same, weights copied into the worker's Float32Arrays (one more memcpy on the client).
@@ -219,6 +228,8 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
   const step = connect(a.qstep, { maxChunkBytes: o.chunk, lanes: o.lanes, windowBytes: a.window });
   const today = connect(a.today, { maxChunkBytes: o.chunk, lanes: 1, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
   const raw = new grpc.Client(a.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  const rawTuned = new grpc.Client(a.rawTuned, grpc.credentials.createInsecure(),
+    { 'grpc.max_receive_message_length': -1, 'grpc-node.flow_control_window': a.window });
   const sock = net.connect(a.tcp, '127.0.0.1');
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
@@ -235,7 +246,7 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
     // the client's Math.random instead of the service). One set for models over 64M parameters (memory).
     const gradSets = (params > 64 * MIB ? [0] : [0, 1]).map(() => names.map(() => randomTensor(per)));
     const weights = new Map(o.into ? names.map((n) => [n, new Float32Array(per)]) : []);
-    const times: ModelRun['times'] = { tcp: [], raw: [], today: [], step: [], ...(o.into ? { into: [] } : {}) };
+    const times: ModelRun['times'] = { tcp: [], raw: [], rawTuned: [], today: [], step: [], ...(o.into ? { into: [] } : {}) };
     let stepId = 0;
     const stepOnce = async (c: typeof step, grads: Float32Array[], into: boolean): Promise<number> => {
       let back = 0;
@@ -263,6 +274,9 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
       round.raw = await timed(async () => {
         if ((await rawRound(raw, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
       });
+      round.rawTuned = await timed(async () => {
+        if ((await rawRound(rawTuned, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
+      });
       round.today = await stepOnce(today, grads, false);
       round.step = await stepOnce(step, grads, false);
       if (o.into) round.into = await stepOnce(step, grads, true);
@@ -275,6 +289,7 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
     step.close();
     today.close();
     raw.close();
+    rawTuned.close();
     sock.destroy();
   }
 }
@@ -287,6 +302,7 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
   const labels: [Path, string][] = [
     ['tcp', 'raw Node TCP, same bytes'],
     ['raw', 'raw grpc-js bidi stream, grpc-js defaults'],
+    ['rawTuned', `raw grpc-js bidi stream, ${a.window / MIB} MiB windows`],
     ['today', "Step, today's settings (64 KiB windows, 1 connection)"],
     ['step', `Step, new defaults (${a.window / MIB} MiB windows, ${lanes} lane${lanes > 1 ? 's' : ''})`],
     ['into', 'Step, new defaults, weights copied (weightsInto)'],
@@ -310,6 +326,7 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
     optimizer: run.optimizer,
     raw_tcp_mib_s: f(mibs('tcp')),
     raw_grpc_default_mib_s: f(mibs('raw')),
+    raw_grpc_window_mib_s: f(mibs('rawTuned')),
     step_default_mib_s: f(mibs('today')),
     step_mib_s: f(mibs('step')),
     lanes,
@@ -362,6 +379,10 @@ async function main(): Promise<void> {
       result.large = report(large, addresses, lanes, chunk);
     }
     result.node = process.version;
+    // The machine's load while the rounds ran (1, 5, 15 min averages) and its core count: throughput figures from a
+    // machine busy with other work say more about the scheduler than about the wire.
+    result.loadavg = loadavg().map((x) => Number(x.toFixed(2)));
+    result.cpus = cpus().length;
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'service.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -25,7 +25,7 @@ export interface ConnectOptions {
   /** Encoded gradient messages kept for reuse by later steps (bytes; default 256 MiB, 0 = none). */
   serializePoolBytes?: number;
   /**
-   * HTTP/2 receive window of the client's connections (bytes, 65535 to 4 MiB; default 4 MiB): how many bytes of
+   * HTTP/2 receive window of the client's connections (bytes, 65535 to 4 MiB; default 1 MiB): how many bytes of
    * weights the server may send before the client acknowledges them (docs/service.md, Transport).
    */
   windowBytes?: number;
