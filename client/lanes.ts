@@ -9,8 +9,11 @@ import { WIDTH } from './tensors';
 import type { NormalizedTensor, Tensor } from './tensors';
 import type { StepOptions, StepReply } from './types';
 
-/** Lanes per step by default (measured: docs/service.md, Transport). */
-export const DEFAULT_LANES = 2;
+/**
+ * Lanes per step by default: one, as before. On the busy 2-core build machine K = 2 and 4 measured no faster than
+ * one connection (docs/service.md, Transport: Figures); hosts with spare cores opt in with `lanes`.
+ */
+export const DEFAULT_LANES = 1;
 /** The contract's bound (step.proto, StepLane.count). */
 export const MAX_LANES = 64;
 /** Below this many gradient bytes a step goes over one stream: a lane costs a round trip and a join. */

@@ -30,7 +30,7 @@ export interface ConnectOptions {
    */
   windowBytes?: number;
   /**
-   * Connections one step is carried over (K, 1 to 64; default 2, or QSTEP_LANES): each lane streams a share of the
+   * Connections one step is carried over (K, 1 to 64; default 1, or QSTEP_LANES): each lane streams a share of the
    * gradients and receives the same share of the weights; the server applies the step once every lane has
    * committed. Only steps with a stepId and at least laneMinBytes of gradients use lanes; 1 = one stream always.
    */
