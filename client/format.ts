@@ -77,6 +77,7 @@ export function formatInfo(info: ServerInfoResponse__Output): string {
   if (l) {
     lines.push(`limits: message ${bytes(l.maxMessageBytes)}, chunk ${bytes(l.maxChunkBytes)}, ${l.maxModels} models, ` +
       `${l.maxParamsPerModel} params/model, staging ${bytes(l.stagingBudgetBytes)}, idempotency window ${l.idempotencyWindow}`);
+    lines.push(`memory: ${bytes(l.memoryLimitBytes)} limit (--memory-limit), ${bytes(l.memoryHeldBytes)} held`);
   }
   return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { BufferPool } from './domain/buffer-pool';
 import type { ModelRegistry } from './domain/registry';
 import type { StagingBudget } from './domain/staging-budget';
+import type { MemoryAdmission } from './domain/memory-admission';
 import type { ServerMetrics } from './metrics';
 
 export interface ServerConfig {
@@ -30,7 +31,12 @@ export interface ServerConfig {
   maxChunkBytes: number;
   /** Largest message accepted; default maxChunkBytes + 64 KiB for the framing fields and headers. */
   maxMessageBytes: number;
-  /** Bound on memory held by streams in flight. */
+  /**
+   * Memory the server may hold (models, and staging on the CPU backend): bytes, a size such as '16GiB', or a
+   * percentage of host RAM (CPU) / device memory (CUDA); '' = 75% of host RAM or 90% of device memory.
+   */
+  memoryLimit: string;
+  /** Bound on memory held by streams in flight; 0 = half the memory limit (CPU) or of 75% of host RAM (CUDA). */
   stagingBudgetBytes: number;
   /** Idle staging buffers kept for reuse (bytes). */
   stagingPoolBytes: number;
@@ -75,7 +81,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxParamsPerModel: 131_072,
   maxChunkBytes: CONTRACT_MAX_CHUNK_BYTES,
   maxMessageBytes: CONTRACT_MAX_CHUNK_BYTES + 64 * 1024,
-  stagingBudgetBytes: 2048 * MIB,
+  memoryLimit: '',
+  stagingBudgetBytes: 0,
   stagingPoolBytes: 256 * MIB,
   stagingWaitMs: 30_000,
   stagingPerConnectionBytes: 0,
@@ -95,6 +102,7 @@ export interface ServiceDeps {
   engine: Engine;
   registry: ModelRegistry;
   budget: StagingBudget;
+  memory: MemoryAdmission;
   pool: BufferPool;
   metrics: ServerMetrics;
   log: Logger;

@@ -35,7 +35,9 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
       .default(d.maxChunkBytes).argParser(int('max-chunk-bytes')))
     .addOption(new Option('--max-message-bytes <n>', 'largest message accepted (default: max chunk + 64 KiB)')
       .env('QSTEP_MAX_MESSAGE_BYTES').argParser(int('max-message-bytes')))
-    .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB').env('QSTEP_STAGING_BUDGET_MIB')
+    .addOption(new Option('--memory-limit <size>', 'memory the server may hold: bytes, e.g. 16GiB, or e.g. 80% (default: 75% of RAM on CPU, 90% of device memory on CUDA)')
+      .env('QSTEP_MEMORY_LIMIT'))
+    .addOption(new Option('--staging-budget-mib <n>', 'memory for streams in flight, MiB (0 = half the memory limit)').env('QSTEP_STAGING_BUDGET_MIB')
       .default(d.stagingBudgetBytes / MIB).argParser(int('staging-budget-mib')))
     .addOption(new Option('--staging-pool-mib <n>', 'idle staging buffers kept for reuse, MiB').env('QSTEP_STAGING_POOL_MIB')
       .default(d.stagingPoolBytes / MIB).argParser(int('staging-pool-mib')))
@@ -63,7 +65,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
-    host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
+    memoryLimit?: string; host: string; port: number; backend: ServerConfig['backend']; threads: number; device: number; pagedDir?: string; stateDir?: string;
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; stagingPerConnectionMib: number;
     streamGraceMs: number; streamMinBytesPerS: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
@@ -83,6 +85,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxParamsPerModel: num(o.maxParamsPerModel),
     maxChunkBytes: num(o.maxChunkBytes),
     maxMessageBytes: o.maxMessageBytes === undefined ? num(o.maxChunkBytes) + 64 * 1024 : num(o.maxMessageBytes),
+    memoryLimit: o.memoryLimit ?? '',
     stagingBudgetBytes: num(o.stagingBudgetMib) * MIB,
     stagingPoolBytes: num(o.stagingPoolMib) * MIB,
     stagingWaitMs: num(o.stagingWaitMs),

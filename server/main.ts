@@ -20,6 +20,7 @@ import { BufferPool } from './domain/buffer-pool';
 import { loadModels, saveModels } from './domain/persist';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
+import { DEFAULT_DEVICE_SHARE, DEFAULT_HOST_SHARE, MemoryAdmission, hostMemoryBytes, parseMemoryLimit } from './domain/memory-admission';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { bidi, clientStream, serverStream, unary } from './rpc';
 import type { RpcDeps } from './rpc';
@@ -99,11 +100,22 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     maxParamsPerModel: config.maxParamsPerModel,
     idempotencyWindow: config.idempotencyWindow,
   });
-  const budget = new StagingBudget(config.stagingBudgetBytes, config.stagingWaitMs,
-    config.stagingPerConnectionBytes || Math.ceil(config.stagingBudgetBytes / 2));
+  // Memory admission: the limit, and the staging budget that follows it unless set (docs/service.md, "Limits").
+  const onCuda = engine.backend === 'cuda';
+  const device = onCuda ? engine.deviceInfo() : null;
+  const hostBytes = hostMemoryBytes();
+  const memoryLimit = parseMemoryLimit(config.memoryLimit, device ? device.totalBytes : hostBytes,
+    device ? DEFAULT_DEVICE_SHARE : DEFAULT_HOST_SHARE);
+  const stagingBytes = config.stagingBudgetBytes ||
+    Math.floor((device ? hostBytes * DEFAULT_HOST_SHARE : memoryLimit) / 2);
+  const budget = new StagingBudget(stagingBytes, config.stagingWaitMs,
+    config.stagingPerConnectionBytes || Math.ceil(stagingBytes / 2));
+  const memory = new MemoryAdmission(memoryLimit, () => registry.heldBytes(), () => budget.inUse, !device);
+  registry.admitWith((name, bytes) => memory.admitModel(name, bytes, false));
+  budget.capBy(() => memory.stagingRoom());
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
-  const deps: ServiceDeps = { config, engine, registry, budget, pool, metrics, log, version: packageVersion() };
+  const deps: ServiceDeps = { config, engine, registry, budget, memory, pool, metrics, log, version: packageVersion() };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs };
   if (config.stateDir) {
     const loaded = await loadModels(registry, config.stateDir, log);
@@ -152,7 +164,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
-  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version }, 'serving');
+  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version,
+    memoryLimit, stagingBudget: stagingBytes }, 'serving');
 
   let stopping: Promise<void> | null = null;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {

@@ -179,6 +179,17 @@ export class Model {
     this.pending--;
   }
 
+  /** Bytes the model's parameters hold on the engine (values, state, scales, maps, history). */
+  heldBytes(): number {
+    let bytes = 0;
+    for (const e of this.params) {
+      if (e.param.freed) continue;
+      const m = e.param.memory();
+      bytes += m.param + m.state + m.scales + m.maps + m.percentileHistory;
+    }
+    return bytes;
+  }
+
   /** Frees every parameter now; calls running on them finish first (the engine keeps its own reference). */
   free(): number {
     this.deletedFlag = true;

@@ -42,10 +42,25 @@ export function checkParamName(name: string, field = 'parameter name'): void {
 export class ModelRegistry {
   private readonly models = new Map<string, Model>();
 
+  /** Called with each new model's bytes (counted among the models already); throws to refuse it. */
+  private admit: (name: string, bytes: number) => void = () => undefined;
+
   constructor(
     private readonly engine: Engine,
     readonly limits: RegistryLimits,
   ) {}
+
+  /** Installs memory admission (server/domain/memory-admission.ts). */
+  admitWith(admit: (name: string, bytes: number) => void): void {
+    this.admit = admit;
+  }
+
+  /** Bytes every model holds (values, state, scales, maps, history). */
+  heldBytes(): number {
+    let n = 0;
+    for (const m of this.models.values()) n += m.heldBytes();
+    return n;
+  }
 
   get size(): number {
     return this.models.size;
@@ -96,6 +111,13 @@ export class ModelRegistry {
           throw e;
         }
       }
+      // The engine has allocated (not yet touched) everything: charge it now, and give it back if it does not fit.
+      let bytes = 0;
+      for (const p of created) {
+        const m = p.memory();
+        bytes += m.param + m.state + m.scales + m.maps + m.percentileHistory;
+      }
+      this.admit(spec.name, bytes);
     } catch (e) {
       for (const p of created) p.free();
       throw e;

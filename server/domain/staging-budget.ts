@@ -27,12 +27,24 @@ export class StagingBudget {
   private readonly owners = new Map<string, number>();
   private ownerWaiters: (() => void)[] = [];
 
+  /** Bytes that may be in use now: the budget, or less when the models leave less memory (MemoryAdmission). */
+  private room: () => number = () => Infinity;
+
   constructor(
     readonly total: number,
     readonly waitMs: number,
     /** Bytes one owner (client connection) may hold at once; default: all of it. */
     readonly perOwner = total,
   ) {}
+
+  /** Caps what may be in use by `room()` as well as by the budget (memory the models leave). */
+  capBy(room: () => number): void {
+    this.room = room;
+  }
+
+  private get limit(): number {
+    return Math.min(this.total, this.room());
+  }
 
   get inUse(): number {
     return this.used;
@@ -59,7 +71,7 @@ export class StagingBudget {
     ownerChange(bytes); // counted while waiting too: a connection cannot queue more than its share
     try {
       if (signal.aborted) throw fail.cancelled();
-      if (this.waiters.length > 0 || this.used + bytes > this.total) await this.wait(bytes, signal);
+      if (this.waiters.length > 0 || this.used + bytes > this.limit) await this.wait(bytes, signal);
       else this.used += bytes;
     } catch (err) {
       ownerChange(-bytes);
@@ -130,7 +142,7 @@ export class StagingBudget {
         remove();
         reject(fail.exhausted(
           `staging memory: ${bytes} bytes not available within ${this.waitMs} ms ` +
-          `(${this.used} of ${this.total} bytes in use; --staging-budget-mib, --staging-wait-ms)`));
+          `(${this.used} of ${this.limit} bytes in use; --staging-budget-mib, --memory-limit, --staging-wait-ms)`));
       }, this.waitMs);
       const onAbort = () => {
         cleanup();
@@ -148,7 +160,7 @@ export class StagingBudget {
 
   /** Grants waiters in arrival order while the head fits (FIFO: a large request is not starved by small ones). */
   private pump(): void {
-    while (this.waiters.length > 0 && this.used + this.waiters[0].bytes <= this.total) {
+    while (this.waiters.length > 0 && this.used + this.waiters[0].bytes <= this.limit) {
       const w = this.waiters.shift() as Waiter;
       this.used += w.bytes;
       w.grant();

@@ -36,9 +36,14 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
         maxParamsPerModel: config.maxParamsPerModel,
         maxElements: constants.maxElements,
         maxDims: constants.maxDims,
-        stagingBudgetBytes: config.stagingBudgetBytes,
+        stagingBudgetBytes: deps.budget.total,
         stagingWaitMs: config.stagingWaitMs,
         idempotencyWindow: config.idempotencyWindow,
+        memoryLimitBytes: deps.memory.limit,
+        memoryHeldBytes: deps.memory.held,
+        stagingPerConnectionBytes: deps.budget.perOwner,
+        streamGraceMs: config.streamGraceMs,
+        streamMinBytesPerSecond: config.streamMinBytesPerSecond,
       },
     };
   };

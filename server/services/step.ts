@@ -118,7 +118,8 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
     const h = first.header as unknown as StepHeaderExact;
     ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
-    if (typeof h.stepId !== 'bigint') throw fail.invalid('step_id was not decoded exactly'); // server wiring error
+    // proto/step-id.ts decodes step_id as a bigint; anything else is a wiring fault (INTERNAL), never the client's.
+    if (typeof h.stepId !== 'bigint') throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
     if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
@@ -139,7 +140,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const admission = runner.admit(plan.ticket);
     if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, model.chargeStaging);
+      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, model.chargeStaging, ctx.peer);
       const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
       try {
         counted(model, await runner.replay(admission.result, deliverer(() => [sender], plan, ctx), ctx.signal), ctx);

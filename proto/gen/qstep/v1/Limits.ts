@@ -12,6 +12,11 @@ export interface Limits {
   'stagingBudgetBytes'?: (number | string | Long);
   'stagingWaitMs'?: (number | string | Long);
   'idempotencyWindow'?: (number);
+  'memoryLimitBytes'?: (number | string | Long);
+  'memoryHeldBytes'?: (number | string | Long);
+  'stagingPerConnectionBytes'?: (number | string | Long);
+  'streamGraceMs'?: (number | string | Long);
+  'streamMinBytesPerSecond'?: (number | string | Long);
 }
 
 export interface Limits__Output {
@@ -24,4 +29,9 @@ export interface Limits__Output {
   'stagingBudgetBytes': (number);
   'stagingWaitMs': (number);
   'idempotencyWindow': (number);
+  'memoryLimitBytes': (number);
+  'memoryHeldBytes': (number);
+  'stagingPerConnectionBytes': (number);
+  'streamGraceMs': (number);
+  'streamMinBytesPerSecond': (number);
 }
