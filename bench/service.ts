@@ -1,19 +1,26 @@
-// Service throughput: one server process and one client process on loopback. A model of 16M fp32 parameters in 8
-// tensors (Adam, fp32 state) is stepped with the updated weights returned; beside it, in the same run and the
-// same server process, a raw grpc-js bidirectional stream moves the same bytes with the same chunking and the
-// same sequencing (all gradient bytes in, then all weight bytes back; identity serializers, no protobuf, no
-// engine). The ratio of the two (MiB/s of gradient bytes in plus weight bytes out) is the service's overhead.
+// Where the wire stands: one server process and one client process on loopback, moving the same bytes four ways
+// in one run, round by round interleaved: raw Node TCP; a raw grpc-js bidi stream with grpc-js defaults; Step with
+// today's settings (HTTP/2 windows of 64 KiB on both ends, one connection); Step with the new defaults (windows of
+// DEFAULT_WINDOW_BYTES, DEFAULT_LANES connections). Each moves all gradient bytes in, then all weight bytes back;
+// MiB/s counts both. A model of 16M fp32 parameters in 8 tensors (Adam, fp32 state), then a larger one in 8-bit
+// blockwise Adam (256M parameters by default; --large-params 0 leaves it out).
 //
-//   npm run bench:service [-- --steps 8 --params 16777216 --tensors 8 --chunk 1048576]
+//   npm run bench:service [-- --steps 8 --params 16777216 --tensors 8 --chunk 1048576 --lanes K --window BYTES
+//                             --large-params 268435456 --large-tensors 16 --large-steps 3]
 //
-// Writes bench/results/service.json: {"params": N, "step_mib_s": a, "raw_mib_s": b, "ratio": a/b, ...}, where a is
-// Step with the weights handed to the client chunk by chunk (like the raw stream, which keeps what it received);
-// the same with a copy into the worker's Float32Arrays is reported beside it (step_into_mib_s, ratio_into).
+// Writes bench/results/service.json: raw_tcp_mib_s, raw_grpc_default_mib_s, step_default_mib_s, step_mib_s, lanes,
+// window_bytes, speedup_vs_default, ratio_to_tcp for the 16M model, the same under "large", and the fields it had
+// before (raw_mib_s = the raw grpc-js stream, ratio = Step / raw grpc-js, step_into_mib_s and ratio_into for the
+// copy into the worker's Float32Arrays).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_LANES } from '../client/lanes';
+import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES } from '../proto/transport';
 
 const MIB = 1024 * 1024;
 
@@ -35,16 +42,56 @@ const RAW_SERVICE: grpc.ServiceDefinition = {
   },
 };
 
-/** Server role: the qstep server and the raw stream server in this process; prints both addresses. */
+/** A raw TCP echo on one socket per client: an 8-byte length, that many bytes in, as many bytes back. */
+function rawTcpServer(reply: Buffer): Promise<number> {
+  const server = net.createServer((sock) => {
+    sock.setNoDelay(true);
+    let expected = -1;
+    let got = 0;
+    let head = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      if (expected < 0) {
+        head = Buffer.concat([head, d]);
+        if (head.length < 8) return;
+        expected = Number(head.readBigUInt64LE(0));
+        got = head.length - 8;
+      } else {
+        got += d.length;
+      }
+      if (got < expected) return;
+      const total = expected;
+      expected = -1;
+      head = Buffer.alloc(0);
+      void (async () => {
+        for (let sent = 0; sent < total; sent += reply.length) {
+          const n = Math.min(reply.length, total - sent);
+          if (!sock.write(n === reply.length ? reply : reply.subarray(0, n))) await new Promise((r) => sock.once('drain', r));
+        }
+      })();
+    });
+    sock.on('error', () => sock.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+/**
+ * Server role: two qstep servers (today's settings: HTTP/2 windows of 64 KiB; the new default windows), the raw
+ * grpc-js stream server (grpc-js defaults) and the raw TCP echo in this process; prints their addresses.
+ */
 async function serve(): Promise<void> {
   const { startServer } = require('../server/main') as typeof import('../server/main');
-  const qstep = await startServer({
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 4096 * MIB,
-  });
+  const common = {
+    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 8192 * MIB,
+  };
+  const window = arg('window', DEFAULT_WINDOW_BYTES);
+  const qstep = await startServer({ ...common, windowBytes: window });
+  const today = await startServer({ ...common, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
   const raw = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes });
+  // The same raw stream with the new windows (the grpc-js server honours them through patches/).
+  const rawTuned = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes, 'grpc-node.flow_control_window': window });
   const reply = Buffer.alloc(arg('chunk', MIB));
   for (let i = 0; i < reply.length; i += 4) reply.writeFloatLE(Math.random() - 0.5, i);
-  raw.addService(RAW_SERVICE, {
+  const echo = {
     Echo: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
       const expected = Number(call.metadata.get('x-bytes')[0]);
       const chunk = Number(call.metadata.get('x-chunk')[0]);
@@ -64,10 +111,17 @@ async function serve(): Promise<void> {
         })();
       });
     },
-  });
-  const rawPort = await new Promise<number>((resolve, reject) =>
-    raw.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  process.stdout.write(`${JSON.stringify({ qstep: qstep.address, raw: `127.0.0.1:${rawPort}` })}\n`);
+  };
+  raw.addService(RAW_SERVICE, echo);
+  rawTuned.addService(RAW_SERVICE, echo);
+  const bind = (s: grpc.Server) => new Promise<number>((resolve, reject) =>
+    s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const rawPort = await bind(raw);
+  const rawTunedPort = await bind(rawTuned);
+  const tcpPort = await rawTcpServer(reply);
+  process.stdout.write(`${JSON.stringify({
+    qstep: qstep.address, today: today.address, raw: `127.0.0.1:${rawPort}`, rawTuned: `127.0.0.1:${rawTunedPort}`, tcp: tcpPort, window,
+  })}\n`);
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
 }
@@ -108,19 +162,196 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-async function main(): Promise<void> {
-  const params = arg('params', 16 * MIB);
-  const nTensors = arg('tensors', 8);
-  const steps = arg('steps', 8);
-  const warmup = arg('warmup', 2);
-  const chunk = arg('chunk', MIB);
-  const per = Math.floor(params / nTensors);
+interface Addresses {
+  qstep: string;
+  today: string;
+  raw: string;
+  rawTuned: string;
+  tcp: number;
+  window: number;
+}
 
+/** One round over the raw TCP echo: the same bytes in (1 MiB writes), as many back; resolves with bytes back. */
+function tcpRound(sock: net.Socket, tensors: Float32Array[], chunk: number): Promise<number> {
+  const bytes = tensors.reduce((n, t) => n + t.byteLength, 0);
+  return new Promise<number>((resolve, reject) => {
+    let back = 0;
+    const onData = (d: Buffer) => {
+      back += d.length;
+      if (back >= bytes) {
+        sock.off('data', onData);
+        sock.off('error', reject);
+        resolve(back);
+      }
+    };
+    sock.on('data', onData);
+    sock.once('error', reject);
+    void (async () => {
+      const head = Buffer.alloc(8);
+      head.writeBigUInt64LE(BigInt(bytes));
+      sock.write(head);
+      for (const t of tensors) {
+        const buf = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+        for (let at = 0; at < buf.length; at += chunk) {
+          if (!sock.write(buf.subarray(at, Math.min(buf.length, at + chunk)))) await new Promise((r) => sock.once('drain', r));
+        }
+      }
+    })();
+  });
+}
+
+type Path = 'tcp' | 'raw' | 'rawTuned' | 'today' | 'step' | 'into';
+
+interface ModelRun {
+  params: number;
+  tensors: number;
+  optimizer: string;
+  times: Partial<Record<Path, number[]>>;
+}
+
+/**
+ * Steps one model on both qstep servers, interleaved round by round with the raw paths so that load on the machine
+ * hits them alike:
+ *   tcp    raw Node TCP (one socket; the same bytes in, then as many back);
+ *   raw    a raw grpc-js bidi stream with grpc-js defaults (bytes in, then bytes back);
+ *   rawTuned  the same with the new windows on both ends;
+ *   today  Step with today's settings: HTTP/2 windows of 64 KiB on both ends, one connection;
+ *   step   Step with the new defaults (windows, lanes), weights handed to onWeights chunk by chunk;
+ *   into   the same, weights copied into the worker's Float32Arrays (one more memcpy on the client).
+ */
+async function runModel(a: Addresses, o: { params: number; tensors: number; bits: 8 | 32; steps: number; warmup: number;
+  chunk: number; lanes: number; into: boolean; tag: string }): Promise<ModelRun> {
+  const { connect } = require('../client') as typeof import('../client');
+  const per = Math.floor(o.params / o.tensors);
+  const params = per * o.tensors;
+  const names = Array.from({ length: o.tensors }, (_, i) => `layers.${i}.weight`);
+  const step = connect(a.qstep, { maxChunkBytes: o.chunk, lanes: o.lanes, windowBytes: a.window });
+  const today = connect(a.today, { maxChunkBytes: o.chunk, lanes: 1, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
+  const raw = new grpc.Client(a.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
+  const rawTuned = new grpc.Client(a.rawTuned, grpc.credentials.createInsecure(),
+    { 'grpc.max_receive_message_length': -1, 'grpc-node.flow_control_window': a.window });
+  const sock = net.connect(a.tcp, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise((r) => sock.once('connect', r));
+  const model = `bench-${o.tag}`;
+  const optimizer = o.bits === 8 ? { name: 'adam' as const, lr: 1e-3, optimBits: 8 as const } : { name: 'adam' as const, lr: 1e-3 };
+  try {
+    const init = new Map(names.map((n) => [n, randomTensor(per)]));
+    for (const c of [step, today]) {
+      await c.createModel({ name: model, parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })), optimizer });
+      await c.uploadParameters(model, init);
+    }
+    init.clear();
+    // Two sets of fresh random gradients, alternated (never zeros; generating the values every step would time
+    // the client's Math.random instead of the service). One set for models over 64M parameters (memory).
+    const gradSets = (params > 64 * MIB ? [0] : [0, 1]).map(() => names.map(() => randomTensor(per)));
+    const weights = new Map(o.into ? names.map((n) => [n, new Float32Array(per)]) : []);
+    const times: ModelRun['times'] = { tcp: [], raw: [], rawTuned: [], today: [], step: [], ...(o.into ? { into: [] } : {}) };
+    let stepId = 0;
+    const stepOnce = async (c: typeof step, grads: Float32Array[], into: boolean): Promise<number> => {
+      let back = 0;
+      const t0 = performance.now();
+      const reply = await c.step(model, new Map(names.map((n, k) => [n, grads[k]])), {
+        returnWeights: true, stepId: ++stepId, workerId: 'bench',
+        ...(into ? { weightsInto: weights } : { onWeights: (_p: string, _d: string, _o: number, data: Buffer) => { back += data.length; } }),
+      });
+      const ms = performance.now() - t0;
+      if (into) back = [...reply.weights.values()].reduce((n, w) => n + w.data.length, 0);
+      if (back !== params * 4) throw new Error(`short weights: ${back}`);
+      return ms;
+    };
+    const timed = async (f: () => Promise<unknown>) => {
+      const t0 = performance.now();
+      await f();
+      return performance.now() - t0;
+    };
+    for (let i = 0; i < o.warmup + o.steps; i++) {
+      const grads = gradSets[i % gradSets.length];
+      const round: Partial<Record<Path, number>> = {};
+      round.tcp = await timed(async () => {
+        if ((await tcpRound(sock, grads, o.chunk)) !== params * 4) throw new Error('short raw TCP transfer');
+      });
+      round.raw = await timed(async () => {
+        if ((await rawRound(raw, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
+      });
+      round.rawTuned = await timed(async () => {
+        if ((await rawRound(rawTuned, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
+      });
+      round.today = await stepOnce(today, grads, false);
+      round.step = await stepOnce(step, grads, false);
+      if (o.into) round.into = await stepOnce(step, grads, true);
+      if (i >= o.warmup) for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
+      process.stderr.write(`${o.tag} round ${i + 1}/${o.warmup + o.steps}: ${Object.entries(round).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}\n`);
+    }
+    for (const c of [step, today]) await c.deleteModel(model);
+    return { params, tensors: o.tensors, optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state', times };
+  } finally {
+    step.close();
+    today.close();
+    raw.close();
+    rawTuned.close();
+    sock.destroy();
+  }
+}
+
+/** The table and the JSON fields of one model's run (MiB/s of gradient bytes in plus weight bytes out). */
+function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Record<string, unknown> {
+  const bytes = run.params * 4 * 2;
+  const med = (k: Path) => median(run.times[k] ?? []);
+  const mibs = (k: Path) => bytes / MIB / (med(k) / 1000);
+  const labels: [Path, string][] = [
+    ['tcp', 'raw Node TCP, same bytes'],
+    ['raw', 'raw grpc-js bidi stream, grpc-js defaults'],
+    ['rawTuned', `raw grpc-js bidi stream, ${a.window / MIB} MiB windows`],
+    ['today', "Step, today's settings (64 KiB windows, 1 connection)"],
+    ['step', `Step, new defaults (${a.window / MIB} MiB windows, ${lanes} lane${lanes > 1 ? 's' : ''})`],
+    ['into', 'Step, new defaults, weights copied (weightsInto)'],
+  ];
+  const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step"]];
+  for (const [k, label] of labels) {
+    if (!run.times[k]?.length) continue;
+    rows.push([label, med(k).toFixed(1), Math.min(...(run.times[k] ?? [])).toFixed(1), mibs(k).toFixed(1),
+      (mibs(k) / mibs('tcp')).toFixed(3), (mibs(k) / mibs('today')).toFixed(2)]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  process.stdout.write(`\n${run.params} fp32 parameters in ${run.tensors} tensors (${run.optimizer}), ${chunk} B chunks, ` +
+    `${run.times.step?.length} timed rounds\n\n`);
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
+  const f = (x: number, d = 2) => Number(x.toFixed(d));
+  process.stdout.write(`\nStep new defaults / today's Step: ${(mibs('step') / mibs('today')).toFixed(2)}x; ` +
+    `/ raw TCP: ${(mibs('step') / mibs('tcp')).toFixed(3)} (goal 0.5); / raw grpc-js: ${(mibs('step') / mibs('raw')).toFixed(3)}\n`);
+  return {
+    params: run.params,
+    tensors: run.tensors,
+    optimizer: run.optimizer,
+    raw_tcp_mib_s: f(mibs('tcp')),
+    raw_grpc_default_mib_s: f(mibs('raw')),
+    raw_grpc_window_mib_s: f(mibs('rawTuned')),
+    step_default_mib_s: f(mibs('today')),
+    step_mib_s: f(mibs('step')),
+    lanes,
+    window_bytes: a.window,
+    speedup_vs_default: f(mibs('step') / mibs('today'), 3),
+    ratio_to_tcp: f(mibs('step') / mibs('tcp'), 4),
+    // Fields kept from before: raw_mib_s is the raw grpc-js stream, ratio = Step / raw grpc-js.
+    raw_mib_s: f(mibs('raw')),
+    ratio: f(mibs('step') / mibs('raw'), 4),
+    ...(run.times.into?.length ? { step_into_mib_s: f(mibs('into')), ratio_into: f(mibs('into') / mibs('raw'), 4) } : {}),
+    chunk_bytes: chunk,
+    rounds: run.times.step?.length,
+    ms_median: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, f(median(v), 1)])),
+    ms: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, v.map((t) => f(t, 1))])),
+  };
+}
+
+async function main(): Promise<void> {
+  const chunk = arg('chunk', MIB);
+  const lanes = arg('lanes', DEFAULT_LANES);
   // QSTEP_BENCH_NODE_ARGS: extra node flags for the server process (e.g. --cpu-prof).
   const nodeArgs = (process.env.QSTEP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', __filename, '--role', 'server', '--chunk', String(chunk)],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
-  const addresses = await new Promise<{ qstep: string; raw: string }>((resolve, reject) => {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', __filename, '--role', 'server', '--chunk', String(chunk),
+    '--window', String(arg('window', DEFAULT_WINDOW_BYTES))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const addresses = await new Promise<Addresses>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -133,100 +364,30 @@ async function main(): Promise<void> {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-
-  const { connect } = require('../client') as typeof import('../client');
-  const client = connect(addresses.qstep, { maxChunkBytes: chunk });
-  const raw = new grpc.Client(addresses.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
   try {
-    const names = Array.from({ length: nTensors }, (_, i) => `layers.${i}.weight`);
-    await client.createModel({
-      name: 'bench',
-      parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })),
-      optimizer: { name: 'adam', lr: 1e-3 },
+    const small = await runModel(addresses, {
+      params: arg('params', 16 * MIB), tensors: arg('tensors', 8), bits: 32, steps: arg('steps', 8), warmup: arg('warmup', 2),
+      chunk, lanes, into: true, tag: 'small',
     });
-    await client.uploadParameters('bench', new Map(names.map((n) => [n, randomTensor(per)])));
-    // Two sets of fresh random gradients, alternated (never zeros; generating 16M values per step would time the
-    // client's Math.random instead of the service).
-    const gradSets = [0, 1].map(() => names.map(() => randomTensor(per)));
-    // The worker's own copy of the weights, for the variant that copies returned chunks into it (weightsInto).
-    const weights = new Map(names.map((n) => [n, new Float32Array(per)]));
-
-    // Three paths, interleaved round by round so that load on the machine hits them alike:
-    //   raw     the raw grpc-js stream (bytes in, then bytes back; the client keeps the received buffers);
-    //   stream  Step, weights handed to onWeights chunk by chunk (the client keeps the received views: the same
-    //           work on the client as raw) -- the headline ratio;
-    //   into    Step, weights copied into the worker's Float32Arrays (one more memcpy on the client).
-    const times: Record<'raw' | 'stream' | 'into', number[]> = { raw: [], stream: [], into: [] };
-    let stepId = 0;
-    const stepOnce = async (grads: Float32Array[], into: boolean): Promise<number> => {
-      let back = 0;
-      const t0 = performance.now();
-      const reply = await client.step('bench', new Map(names.map((n, k) => [n, grads[k]])), {
-        returnWeights: true, stepId: ++stepId, workerId: 'bench',
-        ...(into ? { weightsInto: weights } : { onWeights: (_p: string, _d: string, _o: number, data: Buffer) => { back += data.length; } }),
+    const result: Record<string, unknown> = report(small, addresses, lanes, chunk);
+    const largeParams = arg('large-params', 256 * MIB);
+    if (largeParams > 0) {
+      const large = await runModel(addresses, {
+        params: largeParams, tensors: arg('large-tensors', 16), bits: 8, steps: arg('large-steps', 3), warmup: 1,
+        chunk, lanes, into: false, tag: 'large',
       });
-      const ms = performance.now() - t0;
-      if (into) back = [...reply.weights.values()].reduce((n, w) => n + w.data.length, 0);
-      if (back !== params * 4) throw new Error(`short weights: ${back}`);
-      return ms;
-    };
-    for (let i = 0; i < warmup + steps; i++) {
-      const grads = gradSets[i % 2];
-      const t0 = performance.now();
-      const r = await rawRound(raw, grads, chunk);
-      const rawMs = performance.now() - t0;
-      if (r.back !== params * 4) throw new Error(`short raw transfer: ${r.back}`);
-      const streamMs = await stepOnce(grads, false);
-      const intoMs = await stepOnce(grads, true);
-      if (i >= warmup) {
-        times.raw.push(rawMs);
-        times.stream.push(streamMs);
-        times.into.push(intoMs);
-      }
+      result.large = report(large, addresses, lanes, chunk);
     }
-    const desc = await client.describe('bench');
-    const bytes = params * 4 * 2; // gradient bytes in + weight bytes out (the raw stream moves the same)
-    const mibs = (k: keyof typeof times) => bytes / MIB / (median(times[k]) / 1000);
-    const stepMiBs = mibs('stream');
-    const rawMiBs = mibs('raw');
-    const ratio = stepMiBs / rawMiBs;
-    const row = (label: string, k: keyof typeof times) => [label, median(times[k]).toFixed(1), Math.min(...times[k]).toFixed(1),
-      (1000 / median(times[k])).toFixed(2), (mibs(k) / 2).toFixed(1), (mibs(k) / 2).toFixed(1), mibs(k).toFixed(1),
-      (mibs(k) / rawMiBs).toFixed(3)];
-    const rows = [
-      ['path', 'median ms', 'min ms', 'steps/s', 'MiB/s in', 'MiB/s out', 'MiB/s total', 'vs raw'],
-      row('qstep Step, weights streamed (onWeights)', 'stream'),
-      row('qstep Step, weights copied (weightsInto)', 'into'),
-      row('raw grpc-js bidi stream, same bytes', 'raw'),
-    ];
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-    process.stdout.write(`\n${params} fp32 parameters in ${nTensors} tensors (Adam, fp32 state), ${chunk} B chunks, ` +
-      `${steps} timed rounds after ${warmup} warm-up, model step ${desc.models[0].modelStep}\n\n`);
-    for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
-    process.stdout.write(`\nratio (Step MiB/s / raw MiB/s): ${ratio.toFixed(3)} (target >= 0.8); ` +
-      `with the copy into Float32Arrays: ${(mibs('into') / rawMiBs).toFixed(3)}\n`);
-
-    const result = {
-      params,
-      step_mib_s: Number(stepMiBs.toFixed(2)),
-      raw_mib_s: Number(rawMiBs.toFixed(2)),
-      ratio: Number(ratio.toFixed(4)),
-      step_into_mib_s: Number(mibs('into').toFixed(2)),
-      ratio_into: Number((mibs('into') / rawMiBs).toFixed(4)),
-      tensors: nTensors,
-      chunk_bytes: chunk,
-      rounds: steps,
-      ms_median: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Number(median(v).toFixed(1))])),
-      ms: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((t) => Number(t.toFixed(1)))])),
-      node: process.version,
-    };
+    result.node = process.version;
+    // The machine's load while the rounds ran (1, 5, 15 min averages) and its core count: throughput figures from a
+    // machine busy with other work say more about the scheduler than about the wire.
+    result.loadavg = loadavg().map((x) => Number(x.toFixed(2)));
+    result.cpus = cpus().length;
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'service.json'), `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`wrote ${join(dir, 'service.json')}\n`);
   } finally {
-    client.close();
-    raw.close();
     child.stdin.end();
   }
 }

@@ -9,6 +9,7 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
 import { passThroughSerializer } from '../proto/fast-codec';
+import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import type {
   DescribeResponse__Output,
   ListModelsResponse__Output,
@@ -35,8 +36,9 @@ import { QstepError, Status } from './errors';
 import { channelCredentials, checkToken, tlsChannelOptions } from './security';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
+import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, planLanes, stepOverLanes } from './lanes';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
-import type { TensorMap } from './tensors';
+import type { NormalizedTensor, TensorMap } from './tensors';
 import type {
   CallOptions,
   ConnectOptions,
@@ -65,6 +67,12 @@ export class QstepClient {
   private readonly stepSerialize: (m: StepRequest | Buffer) => Buffer;
   private readonly stepDeserialize: (b: Buffer) => StepResponse__Output;
   private readonly stepPath: string;
+  /** Lanes per step (client/lanes.ts) and the gradient bytes below which a step uses one stream. */
+  readonly lanes: number;
+  private readonly laneMinBytes: number;
+  private readonly laneClients: grpc.Client[] = [];
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
 
   constructor(address: string, options: ConnectOptions = {}) {
     this.address = address;
@@ -78,13 +86,30 @@ export class QstepClient {
       this.metadata.authorization = `Bearer ${options.token}`;
     }
     const creds = options.credentials ?? (options.tls ? channelCredentials(options.tls) : grpc.credentials.createInsecure());
+    const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    if (!Number.isSafeInteger(windowBytes) || windowBytes < HTTP2_DEFAULT_WINDOW_BYTES || windowBytes > MAX_WINDOW_BYTES) {
+      throw new TypeError(`windowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW_BYTES}, ${MAX_WINDOW_BYTES}], got ${String(windowBytes).slice(0, 40)}`);
+    }
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      'grpc-node.flow_control_window': windowBytes,
       ...tlsChannelOptions(options.tls),
       ...options.channelOptions,
     };
     this.grpc = new QstepGrpcClient(address, creds, channelOptions);
+    this.credentials = creds;
+    this.channelOptions = channelOptions;
+    // QSTEP_LANES / QSTEP_LANE_MIN_BYTES: defaults for clients that do not say (tests run the suite with lanes).
+    const envInt = (name: string) => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+    this.lanes = options.lanes ?? envInt('QSTEP_LANES') ?? DEFAULT_LANES;
+    if (!Number.isSafeInteger(this.lanes) || this.lanes < 1 || this.lanes > MAX_LANES) {
+      throw new TypeError(`lanes must be an integer in [1, ${MAX_LANES}], got ${String(this.lanes).slice(0, 40)}`);
+    }
+    this.laneMinBytes = options.laneMinBytes ?? envInt('QSTEP_LANE_MIN_BYTES') ?? LANE_MIN_BYTES;
+    if (!Number.isSafeInteger(this.laneMinBytes) || this.laneMinBytes < 0) {
+      throw new TypeError(`laneMinBytes must be an integer >= 0, got ${String(this.laneMinBytes).slice(0, 40)}`);
+    }
     this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
     const stepDef = qstepService.Step as MethodDefinition<StepRequest, StepResponse__Output>;
     this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
@@ -95,6 +120,7 @@ export class QstepClient {
   }
 
   close(): void {
+    for (const c of this.laneClients) c.close();
     this.grpc.close();
     this.healthClient.close();
   }
@@ -298,9 +324,24 @@ export class QstepClient {
       }
       into.set(name, target);
     }
+    const total = list.reduce((n, t) => n + t.bytes.length, 0);
+    if (this.lanes > 1 && o.stepId !== undefined && o.stepId !== 0 && o.stepId !== 0n && total >= this.laneMinBytes) {
+      const plans = planLanes(list, this.lanes);
+      if (plans.length > 1) {
+        return stepOverLanes(plans, list, into, o, (lane, w) => this.stepCall(this.laneClient(lane.index), {
+          header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
+        }, lane.tensors, w, o));
+      }
+    }
+    return this.stepCall(this.grpc, header, list, { signal: o.signal, into, onWeights: o.onWeights }, o);
+  }
+
+  /** One Step stream on `client`'s connection. */
+  private stepCall(client: grpc.Client, header: StepRequest, list: NormalizedTensor[],
+    w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] }, o: StepOptions): Promise<StepReply> {
     // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
-    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = this.grpc.makeBidiStreamRequest(
+    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = client.makeBidiStreamRequest(
       this.stepPath, this.stepSerialize, this.stepDeserialize, this.md(), this.callOpts(o, false));
     const used: Buffer[] = [];
     call.on('status', () => this.pool.give(used.splice(0)));
@@ -311,10 +352,19 @@ export class QstepClient {
         used.push(b);
         return b;
       },
-      signal: o.signal,
-      into,
-      onWeights: o.onWeights,
+      ...w,
     });
+  }
+
+  /** Lane i's grpc client: lane 0 is the main channel, the others each have a connection of their own. */
+  private laneClient(i: number): grpc.Client {
+    if (i === 0) return this.grpc;
+    while (this.laneClients.length < i) {
+      // A local subchannel pool: channels with the same target and options would otherwise share one connection.
+      this.laneClients.push(new grpc.Client(this.address, this.credentials,
+        { ...this.channelOptions, 'grpc.use_local_subchannel_pool': 1 }));
+    }
+    return this.laneClients[i - 1];
   }
 
   /** Snapshot as a stream of events: the header, then tensor data in header order. */

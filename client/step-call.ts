@@ -109,7 +109,7 @@ export function runStep(
       const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
       for (const c of chunksOf(g.bytes, opts.maxChunkBytes)) {
         if (over) return;
-        await write(encodeStepGradient(g.name, c.byteOffset / g.width, dtype, c.data, alloc));
+        await write(encodeStepGradient(g.name, (g.elementOffset ?? 0) + c.byteOffset / g.width, dtype, c.data, alloc));
         chunks++;
       }
     }

@@ -23,6 +23,8 @@ export interface NormalizedTensor {
   /** Bytes per element. */
   width: number;
   bytes: Buffer;
+  /** First element of `bytes` within the parameter (a lane's slice of it); default 0. */
+  elementOffset?: number;
 }
 
 /** The bytes of a tensor's memory, as a view (no copy). */

@@ -39,6 +39,19 @@ export interface ConnectOptions {
   metadata?: Record<string, string>;
   /** Encoded gradient messages kept for reuse by later steps (bytes; default 256 MiB, 0 = none). */
   serializePoolBytes?: number;
+  /**
+   * HTTP/2 receive window of the client's connections (bytes, 65535 to 4 MiB; default 1 MiB): how many bytes of
+   * weights the server may send before the client acknowledges them (docs/service.md, Transport).
+   */
+  windowBytes?: number;
+  /**
+   * Connections one step is carried over (K, 1 to 64; default 1, or QSTEP_LANES): each lane streams a share of the
+   * gradients and receives the same share of the weights; the server applies the step once every lane has
+   * committed. Only steps with a stepId and at least laneMinBytes of gradients use lanes; 1 = one stream always.
+   */
+  lanes?: number;
+  /** Gradient bytes below which a step goes over one stream (default 4 MiB, or QSTEP_LANE_MIN_BYTES). */
+  laneMinBytes?: number;
 }
 
 export interface CallOptions {

@@ -16,6 +16,7 @@ export type { DeviceInfo, DeviceInfo__Output } from './gen/qstep/v1/DeviceInfo';
 export type { ElementType, ElementType__Output } from './gen/qstep/v1/ElementType';
 export type { GradientSpec, GradientSpec__Output } from './gen/qstep/v1/GradientSpec';
 export type { Hyperparameters, Hyperparameters__Output } from './gen/qstep/v1/Hyperparameters';
+export type { LaneSlice, LaneSlice__Output } from './gen/qstep/v1/LaneSlice';
 export type { Layout, Layout__Output } from './gen/qstep/v1/Layout';
 export type { Limits, Limits__Output } from './gen/qstep/v1/Limits';
 export type { ListModelsRequest, ListModelsRequest__Output } from './gen/qstep/v1/ListModelsRequest';
@@ -44,6 +45,7 @@ export type { StateFormat, StateFormat__Output } from './gen/qstep/v1/StateForma
 export type { StateMode, StateMode__Output } from './gen/qstep/v1/StateMode';
 export type { StepCommit, StepCommit__Output } from './gen/qstep/v1/StepCommit';
 export type { StepHeader, StepHeader__Output } from './gen/qstep/v1/StepHeader';
+export type { StepLane, StepLane__Output } from './gen/qstep/v1/StepLane';
 export type { StepRequest, StepRequest__Output } from './gen/qstep/v1/StepRequest';
 export type { StepResponse, StepResponse__Output } from './gen/qstep/v1/StepResponse';
 export type { StepResult, StepResult__Output } from './gen/qstep/v1/StepResult';

@@ -1,6 +1,7 @@
 // Server configuration: every knob with its default, and what handlers receive as dependencies.
 
 import type { Engine } from '../native/lib';
+import { DEFAULT_WINDOW_BYTES } from '../proto/transport';
 import type { Logger } from 'pino';
 import type { Checkpointer } from './checkpoint/checkpointer';
 import type { BufferPool } from './domain/buffer-pool';
@@ -82,6 +83,11 @@ export interface ServerConfig {
   insecure: boolean;
   /** A plaintext port on `host` that answers grpc.health.v1 only (for probes that cannot speak TLS); -1 = none. */
   healthPort: number;
+  /**
+   * HTTP/2 receive window (bytes) the server grants each connection and each stream: how much a client may send
+   * before the server's acknowledgement (docs/service.md, Transport). 65535 = Node's default.
+   */
+  windowBytes: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -125,6 +131,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   reflection: 'token',
   insecure: false,
   healthPort: -1,
+  windowBytes: DEFAULT_WINDOW_BYTES,
 };
 
 export interface ServiceDeps {

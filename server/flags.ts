@@ -81,6 +81,8 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     .addOption(new Option('--health-port <port>', 'plaintext port answering grpc.health.v1 only (-1 = none)')
       .env('QSTEP_HEALTH_PORT').default(d.healthPort).argParser(int('health-port')))
     .addOption(new Option('--insecure', 'start even on a non-loopback host without TLS and tokens').env('QSTEP_INSECURE'))
+    .addOption(new Option('--window-bytes <n>', 'HTTP/2 receive window per connection and stream, bytes')
+      .env('QSTEP_WINDOW_BYTES').default(d.windowBytes).argParser(int('window-bytes')))
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
@@ -88,7 +90,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     maxModels: number; maxParamsPerModel: number; maxChunkBytes: number; maxMessageBytes?: number;
     stagingBudgetMib: number; stagingPoolMib: number; stagingWaitMs: number; stagingPerConnectionMib: number;
     streamGraceMs: number; streamMinBytesPerS: number; streamIdleMs: number; idempotencyWindow: number; logLevel: string;
-    metricsPort: number; metricsHost: string; shutdownGraceMs: number;
+    metricsPort: number; metricsHost: string; shutdownGraceMs: number; windowBytes: number;
     tlsCert?: string; tlsKey?: string; tlsClientCa?: string; watchMs: number; authTokens?: string;
     metricsToken?: boolean; reflection: ServerConfig['reflection']; insecure?: boolean; healthPort: number;
     checkpointEverySteps: number; checkpointEverySeconds: number; keepCheckpoints: number;
@@ -132,5 +134,6 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     checkpointEverySteps: num(o.checkpointEverySteps),
     checkpointEverySeconds: num(o.checkpointEverySeconds),
     keepCheckpoints: num(o.keepCheckpoints),
+    windowBytes: num(o.windowBytes),
   };
 }

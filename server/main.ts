@@ -13,6 +13,7 @@ import { Engine } from '../native/lib';
 import { SERVICE_NAME, packageDefinition, qstepService } from '../proto';
 import { serverDefinition } from '../proto/fast-codec';
 import type { QstepHandlers } from '../proto';
+import { HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
 import { BufferPool } from './domain/buffer-pool';
@@ -90,6 +91,7 @@ function checkConfig(c: ServerConfig): void {
   int('checkpointEverySteps', 0);
   int('checkpointEverySeconds', 0);
   int('keepCheckpoints', 1);
+  int('windowBytes', HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES);
   if (!['cpu', 'cuda', 'auto'].includes(c.backend)) throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
 }
@@ -159,6 +161,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     'grpc.max_receive_message_length': config.maxMessageBytes,
     'grpc.max_send_message_length': config.maxMessageBytes,
     interceptors: security.interceptors,
+    // Honoured on the server through patches/@grpc+grpc-js (docs/service.md, Transport).
+    'grpc-node.flow_control_window': config.windowBytes,
   });
   server.addService(serverDefinition(qstepService), handlers as unknown as grpc.UntypedServiceImplementation);
   health.addToServer(server);

@@ -15,6 +15,7 @@ import type { DescribeResponse as _qstep_v1_DescribeResponse, DescribeResponse__
 import type { DeviceInfo as _qstep_v1_DeviceInfo, DeviceInfo__Output as _qstep_v1_DeviceInfo__Output } from './qstep/v1/DeviceInfo';
 import type { GradientSpec as _qstep_v1_GradientSpec, GradientSpec__Output as _qstep_v1_GradientSpec__Output } from './qstep/v1/GradientSpec';
 import type { Hyperparameters as _qstep_v1_Hyperparameters, Hyperparameters__Output as _qstep_v1_Hyperparameters__Output } from './qstep/v1/Hyperparameters';
+import type { LaneSlice as _qstep_v1_LaneSlice, LaneSlice__Output as _qstep_v1_LaneSlice__Output } from './qstep/v1/LaneSlice';
 import type { Layout as _qstep_v1_Layout, Layout__Output as _qstep_v1_Layout__Output } from './qstep/v1/Layout';
 import type { Limits as _qstep_v1_Limits, Limits__Output as _qstep_v1_Limits__Output } from './qstep/v1/Limits';
 import type { ListModelsRequest as _qstep_v1_ListModelsRequest, ListModelsRequest__Output as _qstep_v1_ListModelsRequest__Output } from './qstep/v1/ListModelsRequest';
@@ -40,6 +41,7 @@ import type { SnapshotRequest as _qstep_v1_SnapshotRequest, SnapshotRequest__Out
 import type { SnapshotResponse as _qstep_v1_SnapshotResponse, SnapshotResponse__Output as _qstep_v1_SnapshotResponse__Output } from './qstep/v1/SnapshotResponse';
 import type { StepCommit as _qstep_v1_StepCommit, StepCommit__Output as _qstep_v1_StepCommit__Output } from './qstep/v1/StepCommit';
 import type { StepHeader as _qstep_v1_StepHeader, StepHeader__Output as _qstep_v1_StepHeader__Output } from './qstep/v1/StepHeader';
+import type { StepLane as _qstep_v1_StepLane, StepLane__Output as _qstep_v1_StepLane__Output } from './qstep/v1/StepLane';
 import type { StepRequest as _qstep_v1_StepRequest, StepRequest__Output as _qstep_v1_StepRequest__Output } from './qstep/v1/StepRequest';
 import type { StepResponse as _qstep_v1_StepResponse, StepResponse__Output as _qstep_v1_StepResponse__Output } from './qstep/v1/StepResponse';
 import type { StepResult as _qstep_v1_StepResult, StepResult__Output as _qstep_v1_StepResult__Output } from './qstep/v1/StepResult';
@@ -73,6 +75,7 @@ export interface ProtoGrpcType {
       ElementType: EnumTypeDefinition
       GradientSpec: MessageTypeDefinition<_qstep_v1_GradientSpec, _qstep_v1_GradientSpec__Output>
       Hyperparameters: MessageTypeDefinition<_qstep_v1_Hyperparameters, _qstep_v1_Hyperparameters__Output>
+      LaneSlice: MessageTypeDefinition<_qstep_v1_LaneSlice, _qstep_v1_LaneSlice__Output>
       Layout: MessageTypeDefinition<_qstep_v1_Layout, _qstep_v1_Layout__Output>
       Limits: MessageTypeDefinition<_qstep_v1_Limits, _qstep_v1_Limits__Output>
       ListModelsRequest: MessageTypeDefinition<_qstep_v1_ListModelsRequest, _qstep_v1_ListModelsRequest__Output>
@@ -102,6 +105,7 @@ export interface ProtoGrpcType {
       StateMode: EnumTypeDefinition
       StepCommit: MessageTypeDefinition<_qstep_v1_StepCommit, _qstep_v1_StepCommit__Output>
       StepHeader: MessageTypeDefinition<_qstep_v1_StepHeader, _qstep_v1_StepHeader__Output>
+      StepLane: MessageTypeDefinition<_qstep_v1_StepLane, _qstep_v1_StepLane__Output>
       StepRequest: MessageTypeDefinition<_qstep_v1_StepRequest, _qstep_v1_StepRequest__Output>
       StepResponse: MessageTypeDefinition<_qstep_v1_StepResponse, _qstep_v1_StepResponse__Output>
       StepResult: MessageTypeDefinition<_qstep_v1_StepResult, _qstep_v1_StepResult__Output>

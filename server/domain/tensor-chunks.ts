@@ -73,14 +73,16 @@ export function pieceSizes(numel: number, width: number): number[] {
 
 /**
  * A parameter's values as `dtype`, in pieces of at most READ_PIECE_BYTES (whole elements). With a pool the pieces
- * are its reused buffers, which the caller gives back (giveBytes) once nothing reads them.
+ * are its reused buffers, which the caller gives back (giveBytes) once nothing reads them. `range` reads only
+ * elements [offset, offset + count) (a lane's slice of the parameter).
  */
-export async function readValues(entry: ParamEntry, dtype: DType, pool?: BufferPool): Promise<Buffer[]> {
+export async function readValues(entry: ParamEntry, dtype: DType, pool?: BufferPool,
+  range: { offset: number; count: number } = { offset: 0, count: entry.numel }): Promise<Buffer[]> {
   const width = DTYPE_WIDTH[dtype];
   const pieces: Buffer[] = [];
-  let off = 0;
+  let off = range.offset;
   try {
-    for (const bytes of pieceSizes(entry.numel, width)) {
+    for (const bytes of pieceSizes(range.count, width)) {
       if (pool) {
         const piece = pool.takeBytes(bytes);
         pieces.push(piece);

@@ -3,7 +3,8 @@
 // nothing; once the engine step has started it completes, atomically (the engine checks every gradient for
 // non-finite values before changing anything), and its outcome is recorded for the step id. The transaction
 // (replay, stale ids, the expected model step, the counter, the ledger) is the model's StepRunner
-// (server/domain/step-runner.ts); this file only adapts the wire to it.
+// (server/domain/step-runner.ts); this file only adapts the wire to it. A step carried over several streams
+// (lanes, docs/service.md, Transport) is joined by server/domain/lane-join.ts into one job for the runner.
 
 import type { DType, Hyperparameters, NonFinitePolicy } from '../../native/lib';
 import type { StepRequest__Output, StepResponse, StepResult } from '../../proto';
@@ -14,13 +15,16 @@ import { fail } from '../errors';
 import { GradientStage } from '../domain/gradient-stage';
 import type { PlannedGradient } from '../domain/gradient-stage';
 import type { Model, ParamEntry } from '../domain/model';
+import { LaneJoins, MAX_LANES, laneParts, partsCover } from '../domain/lane-join';
+import type { LaneJoin, LanePart } from '../domain/lane-join';
 import type { StepDone, StepJob, StepTicket } from '../domain/step-runner';
 import type { Lease } from '../domain/staging-budget';
 import { ProgressDeadline } from '../domain/stream-progress';
 import { quote } from '../domain/bounded';
-import { checkChunk, pieceSizes, readValues, sliceCount, slices } from '../domain/tensor-chunks';
+import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
-import type { BufferPool } from '../domain/buffer-pool';
+import { ReplySender, weightsBytes } from './step-reply';
+import type { WeightsDtype } from './step-reply';
 
 interface StepPlan {
   model: Model;
@@ -28,7 +32,7 @@ interface StepPlan {
   gradients: PlannedGradient[];
   policy: NonFinitePolicy;
   /** undefined: no weights back; else per parameter (UNSPECIFIED on the wire = the parameter's own dtype). */
-  weightsDtype: DType | 'own' | undefined;
+  weightsDtype: WeightsDtype;
 }
 
 function without<T extends object>(o: T): Partial<T> {
@@ -72,89 +76,11 @@ function planStep(model: Model, h: StepHeaderExact): StepPlan {
   };
 }
 
-function weightsBytes(plan: StepPlan): number {
-  if (plan.weightsDtype === undefined) return 0;
-  return plan.gradients.reduce((n, g) => {
-    const d = plan.weightsDtype === 'own' ? g.entry.dtype : (plan.weightsDtype as DType);
-    return n + g.entry.numel * DTYPE_WIDTH[d];
-  }, 0);
-}
-
-function weightDtype(plan: StepPlan, entry: ParamEntry): DType {
-  return plan.weightsDtype === 'own' || plan.weightsDtype === undefined ? entry.dtype : plan.weightsDtype;
-}
-
-/**
- * The reply stream: the result first, then each parameter's weights in chunks of at most maxChunkBytes, written
- * in order and with back-pressure by one chain of writes. Weights are handed over as soon as they are read, so
- * reading the next parameter (inside the model's queue) overlaps with sending the previous one.
- */
-class ReplySender {
-  private chain: Promise<void> = Promise.resolve();
-  bytes = 0;
-
-  constructor(
-    private readonly out: MessageWriter<StepResponse>,
-    private readonly plan: StepPlan,
-    private readonly maxChunkBytes: number,
-    private readonly pool: BufferPool,
-  ) {}
-
-  private then(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn);
-    this.chain.catch(() => undefined); // observed by done()
-  }
-
-  /** Queues the result, announcing how many weight chunks and bytes follow. */
-  result(r: StepResult): void {
-    let chunks = 0;
-    let bytes = 0;
-    if (this.plan.weightsDtype !== undefined) {
-      for (const g of this.plan.gradients) {
-        const width = DTYPE_WIDTH[weightDtype(this.plan, g.entry)];
-        const sizes = pieceSizes(g.entry.numel, width);
-        chunks += sliceCount(sizes, this.maxChunkBytes, width);
-        bytes += g.entry.numel * width;
-      }
-    }
-    const msg: StepResponse = { result: { ...r, weightChunks: chunks, weightBytes: bytes } };
-    this.then(() => this.out.write(msg));
-  }
-
-  /** Reads the planned weights (call inside the model's queue) and queues them for sending as each arrives. */
-  async readAndQueueWeights(): Promise<void> {
-    if (this.plan.weightsDtype === undefined) return;
-    for (const g of this.plan.gradients) {
-      const dtype = weightDtype(this.plan, g.entry);
-      const pieces = await readValues(g.entry, dtype, this.pool);
-      const wire = dtypes.encode(dtype);
-      const width = DTYPE_WIDTH[dtype];
-      // The pieces go back to the pool once the stream has processed the last of their messages (messages are
-      // processed in order, and each is serialized into its own frame then). If sending stops early, some may
-      // still sit in the stream's buffer: those pieces are left to the garbage collector.
-      const release = () => { for (const p of pieces) this.pool.giveBytes(p); };
-      this.then(async () => {
-        const all = [...slices(pieces, this.maxChunkBytes, width)];
-        for (let i = 0; i < all.length; i++) {
-          const s = all[i];
-          await this.out.write({ weights: { param: g.entry.name, offset: s.offset / width, dtype: wire, data: s.data } },
-            i === all.length - 1 ? release : undefined);
-          this.bytes += s.data.length;
-        }
-      });
-    }
-  }
-
-  /** Resolves when everything queued was written (rejects with the first write failure). */
-  done(): Promise<void> {
-    return this.chain;
-  }
-}
-
 const WORKER_ID_MAX_BYTES = 256;
 
 export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, StepResponse> {
   const { config, budget, metrics } = deps;
+  const joins = new LaneJoins<ReplySender>();
 
   function counted(model: Model, done: StepDone, ctx: CallContext): void {
     if (done.replayed) {
@@ -173,12 +99,15 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     ctx.set({ modelStep: done.result.modelStep, skipped: done.result.skipped });
   }
 
-  /** Sends the result, then reads the weights (inside the queue) and queues them for sending. */
-  function deliverer(sender: ReplySender, plan: StepPlan, ctx: CallContext): StepJob['deliver'] {
+  /**
+   * Sends the result, then reads the weights (inside the queue) and queues them for sending: on the stream's own
+   * sender, or on every lane's (read in the same queue job, so every lane sees the same model step).
+   */
+  function deliverer(senders: () => ReplySender[], plan: StepPlan, ctx: CallContext): StepJob['deliver'] {
     return async (result: StepResult) => {
-      sender.result(result);
+      for (const s of senders()) s.result(result);
       const t0 = performance.now();
-      await sender.readAndQueueWeights();
+      for (const s of senders()) await s.readAndQueueWeights();
       if (plan.weightsDtype !== undefined) ctx.set({ readMs: Math.round((performance.now() - t0) * 10) / 10 });
     };
   }
@@ -197,14 +126,24 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const model = deps.registry.get(h.model);
     const plan = planStep(model, h);
     const runner = model.steps;
+    const lane = checkLane(h, plan);
+    const parts: LanePart[] = lane ? lane.parts : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
+    const key = [model.name, plan.ticket.worker, String(plan.ticket.stepId)] as const;
+    if (lane) {
+      ctx.set({ lane: lane.index, lanes: lane.count });
+      // A lane retried while its first attempt is still in flight waits for that attempt to end; it is then
+      // answered as any later lane: from the ledger if the step applied, as a lane of a new attempt if not.
+      for (let j = joins.peek(...key); j && j.has(lane.index); j = joins.peek(...key)) await j.settled(ctx.signal);
+    }
+    // From here to joining, nothing is awaited unless the step is answered from the ledger.
 
     const admission = runner.admit(plan.ticket);
     if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan), ctx.signal, model.chargeStaging, ctx.peer);
-      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
+      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, model.chargeStaging, ctx.peer);
+      const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
       try {
-        counted(model, await runner.replay(admission.result, deliverer(sender, plan, ctx), ctx.signal), ctx);
+        counted(model, await runner.replay(admission.result, deliverer(() => [sender], plan, ctx), ctx.signal), ctx);
         await sender.done();
         ctx.set({ bytesOut: sender.bytes });
       } finally {
@@ -215,13 +154,29 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
 
     // Staging is reserved when the first gradient chunk arrives (a header alone holds nothing), and from then on
     // the stream must deliver at the minimum rate (server/domain/stream-progress.ts).
-    const gradientBytes = GradientStage.bytesOf(plan.gradients);
-    const reserve = gradientBytes + weightsBytes(plan);
+    const dtypeOf = new Map(plan.gradients.map((g) => [g.entry, g.dtype]));
+    const gradientBytes = parts.reduce((n, p) => n + p.count * DTYPE_WIDTH[dtypeOf.get(p.entry) as DType], 0);
+    const reserve = gradientBytes + weightsBytes(plan.weightsDtype, parts);
+    const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
+    let join: LaneJoin<ReplySender> | null = null;
+    let stage: GradientStage;
+    if (lane) {
+      join = joins.get(...key, lane.count, lane.fingerprint, plan.gradients, deps.pool);
+      try {
+        join.join(lane.index, lane.count, lane.fingerprint, sender);
+      } catch (err) {
+        join.abort(err as Error);
+        throw err;
+      }
+      stage = join.stage;
+    } else {
+      stage = new GradientStage(plan.gradients, deps.pool);
+    }
     const progress = new ProgressDeadline({ graceMs: config.streamGraceMs, minBytesPerSecond: config.streamMinBytesPerSecond });
     progress.awaitFirstData();
     let lease: Lease | null = null;
-    const stage = new GradientStage(plan.gradients, deps.pool);
     let bytesIn = 0;
+    let chunks = 0;
     const t0 = performance.now();
     try {
       let commit = null;
@@ -232,8 +187,12 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
             progress.holding(gradientBytes);
           }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
+          if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {
+            throw fail.invalid(`gradient chunk [${c.offset}, ${c.offset + c.count}) of ${quote(c.entry.name)} is outside this lane's slices`);
+          }
           stage.add(c);
           bytesIn += c.data.length;
+          chunks++;
         } else if (msg.kind === 'commit' && msg.commit) {
           commit = msg.commit;
           break;
@@ -242,16 +201,16 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         }
       }
       progress.clear();
-      ctx.set({ bytesIn, chunks: stage.chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
+      ctx.set({ bytesIn, chunks, receiveMs: Math.round((performance.now() - t0) * 10) / 10 });
       if (!commit) throw fail.invalid('the step stream ended without a commit; nothing was applied');
-      if (commit.chunkCount !== 0 && commit.chunkCount !== stage.chunks) {
-        throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${stage.chunks} arrived`);
+      if (commit.chunkCount !== 0 && commit.chunkCount !== chunks) {
+        throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${chunks} arrived`);
       }
       // Every announced gradient is complete by now unless the step has none to stage; weights still need room.
       const held = lease ?? await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
       lease = held;
       const t1 = performance.now();
-      const sender = new ReplySender(out, plan, config.maxChunkBytes, deps.pool);
+      const joined = join;
       const job: StepJob = {
         ticket: plan.ticket,
         policy: plan.policy,
@@ -261,12 +220,30 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           stage.discard();
           held.shrink(gradientBytes);
         },
-        deliver: deliverer(sender, plan, ctx),
-        cancelled: () => ctx.cancelled,
+        deliver: deliverer(() => (joined ? joined.senders : [sender]), plan, ctx),
+        // Inside the queue, before the decision: a step another lane has discarded meanwhile fails with that cause.
+        cancelled: () => {
+          if (ctx.cancelled) return true;
+          joined?.beginApply();
+          return false;
+        },
       };
       let t2 = t1;
       try {
-        counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+        if (!joined) {
+          counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+        } else if (joined.commit(lane?.index ?? 0)) {
+          // The last lane to commit applies the step for all of them.
+          try {
+            counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+            joined.finishApply();
+          } catch (err) {
+            joined.finishApply(err as Error);
+            throw err;
+          }
+        } else {
+          await joined.waitApplied(ctx.signal, config.streamIdleMs);
+        }
         t2 = performance.now();
       } finally {
         // Whatever was queued is written (or fails) before the lease is returned.
@@ -275,9 +252,26 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       await sender.done();
       const ms = (a: number, b: number) => Math.round((b - a) * 10) / 10;
       ctx.set({ bytesOut: sender.bytes, queueMs: ms(t1, t2), sendMs: ms(t2, performance.now()) });
+    } catch (err) {
+      // A lane that fails before the update started discards the whole step (a no-op once it has started).
+      join?.abort(err as Error);
+      throw err;
     } finally {
-      stage.discard();
+      progress.clear();
+      if (!join) stage.discard();
       lease?.release();
     }
   };
+}
+
+/** A lane header's index, count and parts, checked (INVALID_ARGUMENT); null when the stream carries the whole step. */
+function checkLane(h: StepHeaderExact, plan: StepPlan): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
+  const lane = h.lane;
+  if (!lane || lane.count <= 1) return null;
+  if (lane.count > MAX_LANES) throw fail.invalid(`lane.count ${lane.count} is over the limit of ${MAX_LANES}`);
+  if (lane.index >= lane.count) throw fail.invalid(`lane.index ${lane.index} is not below lane.count ${lane.count}`);
+  if (plan.ticket.stepId === 0n) throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
+  const parts = laneParts(plan.gradients, lane.slices);
+  const fingerprint = JSON.stringify({ ...h, lane: null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return { index: lane.index, count: lane.count, parts, fingerprint };
 }

@@ -4,6 +4,7 @@ import type { GradientSpec as _qstep_v1_GradientSpec, GradientSpec__Output as _q
 import type { DType as _qstep_v1_DType, DType__Output as _qstep_v1_DType__Output } from '../../qstep/v1/DType';
 import type { Hyperparameters as _qstep_v1_Hyperparameters, Hyperparameters__Output as _qstep_v1_Hyperparameters__Output } from '../../qstep/v1/Hyperparameters';
 import type { NonFinitePolicy as _qstep_v1_NonFinitePolicy, NonFinitePolicy__Output as _qstep_v1_NonFinitePolicy__Output } from '../../qstep/v1/NonFinitePolicy';
+import type { StepLane as _qstep_v1_StepLane, StepLane__Output as _qstep_v1_StepLane__Output } from '../../qstep/v1/StepLane';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StepHeader {
@@ -18,6 +19,7 @@ export interface StepHeader {
   'weightsDtype'?: (_qstep_v1_DType);
   'nonFinite'?: (_qstep_v1_NonFinitePolicy);
   'expectedModelStep'?: (number | string | Long);
+  'lane'?: (_qstep_v1_StepLane | null);
   '_expectedModelStep'?: "expectedModelStep";
 }
 
@@ -33,5 +35,6 @@ export interface StepHeader__Output {
   'weightsDtype': (_qstep_v1_DType__Output);
   'nonFinite': (_qstep_v1_NonFinitePolicy__Output);
   'expectedModelStep'?: (number);
+  'lane': (_qstep_v1_StepLane__Output | null);
   '_expectedModelStep'?: "expectedModelStep";
 }
