@@ -14,6 +14,8 @@ export interface ServeChild {
   serving: Record<string, unknown>;
   /** Every 'rpc' log line so far. */
   rpcLines: Record<string, unknown>[];
+  /** Log lines at level error (50) or above other than rpc outcomes. */
+  errorLines: Record<string, unknown>[];
   stop(): Promise<void>;
 }
 
@@ -22,6 +24,7 @@ export async function startServeChild(flags: string[] = []): Promise<ServeChild>
     [join(__dirname, '..', 'bin', 'qstep.js'), 'serve', '--port', '0', '--metrics-port', '-1', ...flags],
     { stdio: ['ignore', 'pipe', 'inherit'] });
   const rpcLines: Record<string, unknown>[] = [];
+  const errorLines: Record<string, unknown>[] = [];
   const serving = await new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`qstep serve exited with ${code}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -33,6 +36,7 @@ export async function startServeChild(flags: string[] = []): Promise<ServeChild>
       }
       if (j.msg === 'serving') resolve(j);
       else if (j.msg === 'rpc') rpcLines.push(j);
+      else if (typeof j.level === 'number' && j.level >= 50) errorLines.push(j);
     });
   });
   return {
@@ -40,6 +44,7 @@ export async function startServeChild(flags: string[] = []): Promise<ServeChild>
     pid: child.pid as number,
     serving,
     rpcLines,
+    errorLines,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       child.once('exit', () => resolve());

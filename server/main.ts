@@ -22,6 +22,7 @@ import { recoverModels } from './checkpoint/load';
 import { fail } from './errors';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
+import { bounded } from './domain/bounded';
 import { DEFAULT_DEVICE_SHARE, DEFAULT_HOST_SHARE, MemoryAdmission, hostMemoryBytes, parseMemoryLimit } from './domain/memory-admission';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { setupSecurity } from './security/setup';
@@ -261,6 +262,13 @@ export async function cli(argv: string[]): Promise<void> {
     process.exit(1);
   }
   const log = running.deps.log;
+  // A promise that rejects with nobody waiting on it is a bug, but not one that corrupts a model: ending the process
+  // would lose every model the server holds. Log it (bounded) and keep serving.
+  process.on('unhandledRejection', (reason: unknown) => {
+    const r = reason as { code?: unknown; details?: unknown; message?: unknown; stack?: unknown } | null;
+    log.error({ reason: bounded(String(r?.stack ?? r?.message ?? JSON.stringify(reason)), 2000), code: r?.code,
+      details: bounded(String(r?.details ?? ''), 500) }, 'unhandled rejection');
+  });
   // Logs are written asynchronously: flush them before the process ends, but do not wait forever for a reader
   // of stdout that stopped reading (the models are saved by then).
   const exit = (code: number) => {
