@@ -37,6 +37,7 @@ const RAW_SERVICE: grpc.ServiceDefinition = {
 
 /** Server role: the qstep server and the raw stream server in this process; prints both addresses. */
 async function serve(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the server role only
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const qstep = await startServer({
     host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 4096 * MIB,
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the client role only
   const { connect } = require('../client') as typeof import('../client');
   const client = connect(addresses.qstep, { maxChunkBytes: chunk });
   const raw = new grpc.Client(addresses.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });

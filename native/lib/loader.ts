@@ -19,6 +19,7 @@ function load(): NativeBinding {
       continue;
     }
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon path known only at run time
       return require(path) as NativeBinding;
     } catch (e) {
       tried.push(`${path} (${e instanceof Error ? e.message : String(e)})`);

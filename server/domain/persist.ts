@@ -151,7 +151,9 @@ export async function loadModels(registry: ModelRegistry, dir: string, log: Logg
       log.info({ model: model.name, modelStep: model.modelStep, file: path }, 'state-dir: model loaded');
     } catch (err) {
       for (const m of loaded) registry.delete(m.name);
-      throw new Error(`state-dir: ${path} does not load: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`state-dir: ${path} does not load: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
   for (const f of files) await rm(join(dir, f));
