@@ -66,7 +66,11 @@ function loadablePrebuild() {
 
 const fromSource = (v) => v !== undefined && v !== '' && v !== '0' && v !== 'false';
 const force = process.argv.includes('--force');
+// A checkout (it has the TypeScript build config, which the package does not ship) always builds from source: a
+// prebuild there would hide a stale build/Release, which the loader tries first.
+const checkout = existsSync(path.join(ROOT, 'tsconfig.build.json'));
 if (
+  !checkout &&
   !force &&
   !fromSource(process.env.QSTEP_BUILD_FROM_SOURCE) &&
   !fromSource(process.env.npm_config_build_from_source)
@@ -91,7 +95,9 @@ const r = gyp
   ? spawnSync(process.execPath, [gyp, 'rebuild', '-j', '2'], { cwd: ROOT, stdio: 'inherit', env })
   : spawnSync('node-gyp', ['rebuild', '-j', '2'], { cwd: ROOT, stdio: 'inherit', env });
 if (r.status !== 0) {
-  console.error('qstep: building the native addon failed (needs g++, make, python3; nvcc for CUDA)');
+  // Outside npm, node-gyp must be on PATH: `npm run build:native` (or `npm rebuild qstep`) hands npm's own.
+  const why = r.error ? `: ${r.error.message}` : '';
+  console.error(`qstep: building the native addon failed${why} (needs g++, make, python3; nvcc for CUDA)`);
   process.exit(r.status ?? 1);
 }
 writeFileSync(STAMP, `${want}\n`);
