@@ -26,6 +26,7 @@ function strArg(name: string): string {
 
 /** Server role: a plaintext server and a TLS + token server in this process; prints both addresses. */
 async function serve(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const common = {
     host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 4096 * MIB,
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   const per = Math.floor(params / nTensors);
 
   const pki = makeTestPki();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { formatTokenLine, hashToken, newToken } = require('../server/security/tokens') as typeof import('../server/security/tokens');
   const token = newToken();
   const tokens = join(pki.dir, 'tokens.txt');
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { connect } = require('../client') as typeof import('../client');
   const plain = connect(addresses.plain, { maxChunkBytes: chunk });
   const tls = connect(addresses.tls, {

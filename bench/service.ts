@@ -79,6 +79,7 @@ function rawTcpServer(reply: Buffer): Promise<number> {
  * grpc-js stream server (grpc-js defaults) and the raw TCP echo in this process; prints their addresses.
  */
 async function serve(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the server role only
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const common = {
     host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 8192 * MIB,
@@ -221,6 +222,7 @@ interface ModelRun {
  */
 async function runModel(a: Addresses, o: { params: number; tensors: number; bits: 8 | 32; steps: number; warmup: number;
   chunk: number; lanes: number; into: boolean; tag: string }): Promise<ModelRun> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { connect } = require('../client') as typeof import('../client');
   const per = Math.floor(o.params / o.tensors);
   const params = per * o.tensors;

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// Launcher: runs the TypeScript CLI through tsx. `qstep serve ...` starts a server (server/main.ts); every other
-// command is a client command (client/cli.ts), which never loads the server or the native addon.
+// Launcher: `qstep serve ...` starts a server (server/main), every other command is a client command (client/cli),
+// which never loads the server or the native addon. It runs the compiled JavaScript in dist/ (`npm run build`,
+// which `npm install` runs through `prepare`). In a source checkout whose dist/ is missing or older than the
+// TypeScript it runs the sources through tsx (a devDependency) instead, so tests never exercise stale code.
 'use strict';
-require('tsx/cjs');
+const { fromSource } = require('./source-check.js');
 const args = process.argv.slice(2);
+const dir = fromSource() ? (require('tsx/cjs'), '..') : '../dist';
 if (args[0] === 'serve') {
-  require('../server/main.ts').cli(args.slice(1));
+  require(`${dir}/server/main`).cli(args.slice(1));
 } else if (args[0] === 'token') {
   // Token files are server configuration; making one needs neither a server nor the addon.
-  require('../server/security/token-cli.ts').cli(args.slice(1));
+  require(`${dir}/server/security/token-cli`).cli(args.slice(1));
 } else {
-  require('../client/cli.ts').cli(args);
+  require(`${dir}/client/cli`).cli(args);
 }

@@ -4,8 +4,15 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ProtoGrpcType } from './gen/service';
 import type { QstepClient, QstepDefinition } from './gen/qstep/v1/Qstep';
+
+/** The .proto files: beside this file in the source tree, in the package's proto/ when compiled (dist/proto/). */
+function protoDir(): string {
+  return existsSync(join(__dirname, 'qstep', 'v1', 'service.proto')) ? __dirname : join(__dirname, '..', '..', 'proto');
+}
 
 /** Must match the flags of the `codegen` script (longs=Number, enums=String, defaults, oneofs). */
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -14,7 +21,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   enums: String,
   defaults: true,
   oneofs: true,
-  includeDirs: [__dirname],
+  includeDirs: [protoDir()],
 };
 
 export const SERVICE_NAME = 'qstep.v1.Qstep';

@@ -239,7 +239,7 @@ export async function readSafetensorsHeader(
     try {
       obj = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new Error(`safetensors: the header is not valid JSON (${(err as Error).message.slice(0, 80)})`);
+      throw new Error(`safetensors: the header is not valid JSON (${(err as Error).message.slice(0, 80)})`, { cause: err });
     }
     if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('safetensors: the header is not an object');
     const metadata: Record<string, string> = {};

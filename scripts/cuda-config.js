@@ -8,8 +8,8 @@
 //   gencode   nvcc -gencode flags: machine code for sm_80 and sm_90 plus compute_90 PTX; QSTEP_CUDA_ARCHS="90"
 //             (space or comma separated) narrows the list while iterating; the last one also gets PTX
 //   headers   the native headers the .cu files depend on (inputs of the gyp rule, so edits rebuild them)
-//   cpuflags  the host code-generation flags, from native/cpu.flags (their one definition); `cpuflags ,` joins
-//             them with commas for nvcc -Xcompiler
+//   cpuflags  the host code-generation flags for this architecture (npm_config_arch, else Node's), from
+//             native/cpu.flags (their one definition); `cpuflags ,` joins them with commas for nvcc -Xcompiler
 // The toolkit root comes from nvcc itself (`nvcc --dryrun` prints _HERE_, its real bin directory), so wrapper
 // scripts such as /usr/local/bin/nvcc -> /usr/local/cuda-13.0/bin/nvcc resolve correctly.
 'use strict';
@@ -40,8 +40,10 @@ function nvccWorks() {
 
 function toolkitRoot() {
   // nvcc prints its dry run on stderr
-  const r = spawnSync(nvccPath(), ['--dryrun', '-c', '-x', 'cu', '/dev/null', '-o', '/dev/null'],
-    { encoding: 'utf8', timeout: 60000 });
+  const r = spawnSync(nvccPath(), ['--dryrun', '-c', '-x', 'cu', '/dev/null', '-o', '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 60000,
+  });
   const out = `${r.stdout || ''}${r.stderr || ''}`;
   const m = /_HERE_=(.*)/.exec(out);
   const roots = [];
@@ -52,7 +54,7 @@ function toolkitRoot() {
 
 function libDir() {
   for (const root of toolkitRoot()) {
-    for (const sub of ['lib64', 'targets/x86_64-linux/lib', 'lib']) {
+    for (const sub of ['lib64', 'targets/x86_64-linux/lib', 'targets/sbsa-linux/lib', 'lib']) {
       const dir = path.join(root, sub);
       if (existsSync(path.join(dir, 'libcudart_static.a'))) return dir;
     }
@@ -80,6 +82,16 @@ function headers() {
   };
   for (const d of ['native/include', 'native/kernels', 'native/formats', 'native/engine', 'native/cuda']) walk(d);
   return out.join(' ');
+}
+
+// native/cpu.flags: `all: FLAGS` for every architecture, then `ARCH: FLAGS` for one (Node's arch names).
+function cpuFlags(arch) {
+  const flags = [];
+  for (const line of readFileSync(path.join(ROOT, 'native', 'cpu.flags'), 'utf8').split('\n')) {
+    const m = /^\s*([\w-]+):(.*)$/.exec(line);
+    if (m && (m[1] === 'all' || m[1] === arch)) flags.push(...m[2].trim().split(/\s+/).filter(Boolean));
+  }
+  return flags;
 }
 
 const what = process.argv[2];
@@ -111,7 +123,7 @@ switch (what) {
     console.log(headers());
     break;
   case 'cpuflags':
-    console.log(readFileSync(path.join(ROOT, 'native', 'cpu.flags'), 'utf8').trim().split(/\s+/).join(process.argv[3] ?? ' '));
+    console.log(cpuFlags(process.env.npm_config_arch || process.arch).join(process.argv[3] ?? ' '));
     break;
   default:
     console.error('usage: cuda-config.js enabled|nvcc|lib|gencode|headers|cpuflags [,]');

@@ -74,15 +74,14 @@ fi
 have_node=0
 node --version >/dev/null 2>&1 && have_node=1 && echo "node $(node --version)"
 
-# --- The check program: carried, else built here with CMake.
+# --- The check program: carried, else built here (scripts/native-build.js: binding.gyp's sources and flags).
 check=.device/qstep-cuda-check
 "$check" --only '(none)' --timed 0 >/dev/null 2>&1
 rc=$?
 if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-  echo "carried qstep-cuda-check does not run here (exit $rc): building it with CMake"
+  echo "carried qstep-cuda-check does not run here (exit $rc): building it with nvcc"
   check=/tmp/qstep-build-check/qstep-cuda-check
-  stage build-check 300 bash -c "cmake -S native/tests -B /tmp/qstep-build-check -DCMAKE_BUILD_TYPE=Release >/dev/null &&
-    cmake --build /tmp/qstep-build-check -j $(nproc)"
+  stage build-check 300 node scripts/native-build.js check --cuda "$check" --jobs "$(nproc)"
 fi
 
 # --- The addon: carried, else built here without npm.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Fills .device/ (git-ignored) with what scripts/gpu-check.sh needs on a lent GPU machine, which has nvcc, CMake
-# and PyTorch but no Node, npm or network. Run on the build machine (nvcc 13 here builds for the H200's sm_90):
+# Fills .device/ (git-ignored) with what scripts/gpu-check.sh needs on a lent GPU machine, which has nvcc and
+# PyTorch but no Node, npm or network. Run on the build machine (nvcc 13 here builds for the H200's sm_90):
 #   node.xz             this machine's Node (../shared/device/pack-node.sh)
 #   qstep.node          the addon, CUDA built in (scripts/build-addon-direct.sh --cuda: binding.gyp's flags)
-#   qstep-cuda-check    the check program (native/tests/CMakeLists.txt), cudart static
+#   qstep-cuda-check    the check program (scripts/native-build.js check --cuda), cudart static
 #   node_modules.tar.xz the packages the suite and benches load (not the TypeScript compiler or @types)
 #   node-include.tar.xz Node's headers, for building the addon there if the carried one does not load
 # Everything plus the working tree must stay under the device tool's 64 MiB.
@@ -14,11 +14,8 @@ mkdir -p .device
 bash "$top/../shared/device/pack-node.sh"
 echo "addon (nvcc; a few minutes on 2 cores)..."
 scripts/build-addon-direct.sh .device/qstep.node --cuda
-echo "check program (CMake)..."
-bdir=${TMPDIR:-/tmp}/qstep-build-check
-cmake -S native/tests -B "$bdir" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$bdir" -j "${QSTEP_BUILD_JOBS:-2}"
-cp "$bdir/qstep-cuda-check" .device/qstep-cuda-check
+echo "check program (scripts/native-build.js check --cuda)..."
+node scripts/native-build.js check --cuda .device/qstep-cuda-check
 echo "node_modules..."
 tar -cf - --exclude=node_modules/typescript --exclude='node_modules/@types' --exclude='node_modules/.cache' node_modules |
   xz -T0 -6 > .device/node_modules.tar.xz

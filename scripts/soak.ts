@@ -77,7 +77,7 @@ async function stepOnce(address: string, main: QstepClient, worker: string, step
       return;
     } catch (e) {
       count(e);
-      if (attempt > 50) throw new Error(`step ${worker}/${stepId} on ${model.name} never completed: ${String(e)}`);
+      if (attempt > 50) throw new Error(`step ${worker}/${stepId} on ${model.name} never completed: ${String(e)}`, { cause: e });
       await sleep(10);
     }
   }

@@ -6,7 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { Engine } from '../native/lib';
@@ -59,11 +61,16 @@ export interface RunningServer {
 }
 
 function packageVersion(): string {
-  try {
-    return (require('../package.json') as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  // From source (server/) or compiled (dist/server/), qstep's package.json is one or two levels up.
+  for (const up of [['..'], ['..', '..']]) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(__dirname, ...up, 'package.json'), 'utf8')) as Record<string, unknown>;
+      if (pkg.name === 'qstep' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: try the next level
+    }
   }
+  return '0.0.0';
 }
 
 function checkConfig(c: ServerConfig): void {
@@ -252,6 +259,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
 
 /** `qstep serve`: parses flags and env, starts, and stops gracefully on SIGTERM or SIGINT. */
 export async function cli(argv: string[]): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only the CLI parses flags
   const { parseServeFlags } = require('./flags') as typeof import('./flags');
   const config = parseServeFlags(argv);
   let running: RunningServer;

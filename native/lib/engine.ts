@@ -2,6 +2,7 @@
 // through Promises so that kernel work never blocks the event loop. Validates everything before the addon sees
 // it (house style 11); the addon re-checks memory safety.
 
+import { tmpdir } from 'node:os';
 import { constants } from './constants';
 import { dtypeCode } from './dtypes';
 import { optimizerRow } from './optimizers';
@@ -281,7 +282,7 @@ export class Engine {
       throw invalid('threads', 'an integer in [0, 1024] (0 = one per core)', threads);
     }
     const device = options.device ?? 0;
-    const pagedDir = options.pagedDir ?? require('node:os').tmpdir();
+    const pagedDir = options.pagedDir ?? tmpdir();
     if (typeof pagedDir !== 'string' || pagedDir.length === 0) throw invalid('pagedDir', 'a directory path', pagedDir);
     const pagedBudgetBytes = options.pagedBudgetBytes ?? 0;
     if (!Number.isSafeInteger(pagedBudgetBytes) || pagedBudgetBytes < 0) {

@@ -170,7 +170,10 @@ export class LaneJoin<S> {
     this.state = err ? 'aborted' : 'applied';
     this.failure = err ?? null;
     this.ended();
-    for (const w of this.waiters.splice(0)) (err ? w.reject(err) : w.resolve());
+    for (const w of this.waiters.splice(0)) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
   }
 }
 

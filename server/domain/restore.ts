@@ -258,7 +258,9 @@ export class RestoreStage {
       try {
         await this.rollback(applied);
       } catch (again) {
-        throw new Error(`restore of ${this.model.name} failed (${String(err)}) and so did rolling back (${String(again)})`);
+        throw new Error(`restore of ${this.model.name} failed (${String(err)}) and so did rolling back (${String(again)})`, {
+          cause: again,
+        });
       }
       throw err;
     }

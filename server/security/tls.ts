@@ -38,20 +38,20 @@ function check(files: TlsFiles, cert: Buffer, key: Buffer, ca: Buffer | null): L
   try {
     x509 = new X509Certificate(cert);
   } catch (e) {
-    throw new Error(`tls-cert ${files.cert}: not a PEM certificate (${(e as Error).message})`);
+    throw new Error(`tls-cert ${files.cert}: not a PEM certificate (${(e as Error).message})`, { cause: e });
   }
   let pk;
   try {
     pk = createPrivateKey(key);
   } catch (e) {
-    throw new Error(`tls-key ${files.key}: not a PEM private key (${(e as Error).message})`);
+    throw new Error(`tls-key ${files.key}: not a PEM private key (${(e as Error).message})`, { cause: e });
   }
   if (!x509.checkPrivateKey(pk)) throw new Error(`tls-key ${files.key} does not belong to the certificate in ${files.cert}`);
   if (ca) {
     try {
       new X509Certificate(ca);
     } catch (e) {
-      throw new Error(`tls-client-ca ${files.clientCa}: not a PEM certificate (${(e as Error).message})`);
+      throw new Error(`tls-client-ca ${files.clientCa}: not a PEM certificate (${(e as Error).message})`, { cause: e });
     }
   }
   return { cert, key, ca, subject: x509.subject.replace(/\n/g, ', '), validTo: x509.validTo };
@@ -61,7 +61,7 @@ function readSync(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new Error(`${flag} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new Error(`${flag} ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
   }
 }
 

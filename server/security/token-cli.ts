@@ -21,7 +21,7 @@ function count(v: string): number {
 
 /** Adds `line` to the token file at `file` after checking that the result still parses (names stay unique). */
 async function appendLine(file: string, line: string): Promise<void> {
-  let text = '';
+  let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {

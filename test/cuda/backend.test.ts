@@ -107,6 +107,7 @@ describe('cuda backend', function () {
     });
 
     it('reports the build: a CUDA build names the driver error, a CPU-only build says so', () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loads the addon only here
       const { binding } = require('../../native/lib/loader') as typeof import('../../native/lib/loader');
       const probe = binding.cudaProbe();
       expect(probe.ok).to.equal(false);

@@ -5,6 +5,7 @@ import type * as Qstep from '../../native/lib';
 let mod: typeof Qstep | null = null;
 
 export function qstep(): typeof Qstep {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon loads on first use
   if (!mod) mod = require('../../native/lib') as typeof Qstep;
   return mod;
 }

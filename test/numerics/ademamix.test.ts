@@ -42,7 +42,7 @@ describe('AdEMAMix state dict round trip (docs/math.md §16.2, bnb issue #1382)'
         const g = twins.map((x) => x.gradient(rng, 11));
         const results: Buffer[][] = [];
         for (let copy = 0; copy < 2; copy++) {
-          const fresh = twins.map((x, i) => engine.createParam({ name: `${x.param.name}#${copy}`, shape: x.spec.shape,
+          const fresh = twins.map((x) => engine.createParam({ name: `${x.param.name}#${copy}`, shape: x.spec.shape,
             dtype: 'fp32', config }));
           try {
             for (let i = 0; i < twins.length; i++) {

@@ -52,7 +52,7 @@ describe('configuration: defaults, validation, layout and overrides by name', ()
           await expectEngineError(() => engine.createParam({ name: 'x', shape: [8192], dtype: 'fp32',
             config: { name: info.name }, override: bad.config }), bad.code, bad.mentions);
         } catch (e) {
-          throw new Error(`${why}: ${(e as Error).message}`);
+          throw new Error(`${why}: ${(e as Error).message}`, { cause: e });
         }
       }
     });

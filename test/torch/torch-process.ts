@@ -43,7 +43,7 @@ export class TorchProcess {
     } catch (e) {
       proc.close();
       throw new Error(`the PyTorch cross-check needs ${PYTHON} with PyTorch (Debian: apt-get install -y python3-torch); ` +
-        `${(e as Error).message}`);
+        `${(e as Error).message}`, { cause: e });
     }
   }
 
