@@ -31,13 +31,38 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-interface Srv { proc: ChildProcessWithoutNullStreams; address: string; lines: Record<string, unknown>[]; spawnedAt: number; servingAt: number }
+interface Srv {
+  proc: ChildProcessWithoutNullStreams;
+  address: string;
+  lines: Record<string, unknown>[];
+  spawnedAt: number;
+  servingAt: number;
+}
 
 function serve(dir: string): Promise<Srv> {
   const spawnedAt = performance.now();
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--log-level', 'info',
-    '--state-dir', dir, '--checkpoint-every-seconds', '0', '--staging-budget-mib', '8192', '--shutdown-grace-ms', '60000'],
-  { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '-1',
+      '--log-level',
+      'info',
+      '--state-dir',
+      dir,
+      '--checkpoint-every-seconds',
+      '0',
+      '--staging-budget-mib',
+      '8192',
+      '--shutdown-grace-ms',
+      '60000',
+    ],
+    { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
+  );
   const lines: Record<string, unknown>[] = [];
   let text = '';
   return new Promise((resolve, reject) => {
@@ -50,7 +75,8 @@ function serve(dir: string): Promise<Srv> {
         if (!line.startsWith('{')) continue;
         const rec = JSON.parse(line) as Record<string, unknown>;
         lines.push(rec);
-        if (rec.msg === 'serving') resolve({ proc, address: String(rec.address), lines, spawnedAt, servingAt: performance.now() });
+        if (rec.msg === 'serving')
+          resolve({ proc, address: String(rec.address), lines, spawnedAt, servingAt: performance.now() });
       }
     });
     proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
@@ -68,7 +94,11 @@ function randomValues(n: number, seed: number, scale: number): Float32Array {
   const a = new Float32Array(n);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     a[i] = (x / 4294967296 - 0.5) * scale;
   }
   return a;
@@ -78,7 +108,8 @@ async function makeModel(c: QstepClient, name: string, params: number, optimBits
   const per = Math.ceil(params / TENSORS);
   const shapes = Array.from({ length: TENSORS }, () => per);
   await c.createModel({
-    name, parameters: shapes.map((n, i) => ({ name: `p${i}`, shape: [n], dtype: 'fp32' })),
+    name,
+    parameters: shapes.map((n, i) => ({ name: `p${i}`, shape: [n], dtype: 'fp32' })),
     optimizer: { name: 'adamw', lr: 1e-4, optimBits },
   });
   for (let i = 0; i < TENSORS; i++) await c.uploadParameters(name, { [`p${i}`]: randomValues(per, i + 1, 2) });
@@ -87,7 +118,9 @@ async function makeModel(c: QstepClient, name: string, params: number, optimBits
 
 async function step(c: QstepClient, name: string, shapes: number[], seed: number): Promise<number> {
   const g: Record<string, Float32Array> = {};
-  shapes.forEach((n, i) => { g[`p${i}`] = randomValues(n, seed * 31 + i, 0.02); });
+  shapes.forEach((n, i) => {
+    g[`p${i}`] = randomValues(n, seed * 31 + i, 0.02);
+  });
   const t0 = performance.now();
   await c.step(name, g);
   return performance.now() - t0;
@@ -119,7 +152,9 @@ async function stallAndRate(dir: string, gib: number): Promise<Record<string, nu
     // The checkpoint and steps at the same time: steps queue behind the copy, then run while the file is written.
     const during: number[] = [];
     let writing = true;
-    const ck = c.checkpoint('one').finally(() => { writing = false; });
+    const ck = c.checkpoint('one').finally(() => {
+      writing = false;
+    });
     let seed = 100;
     while (writing) during.push(await step(c, 'one', shapes, seed++));
     const r = await ck;
@@ -129,10 +164,18 @@ async function stallAndRate(dir: string, gib: number): Promise<Record<string, nu
     const rate = r.bytes / (r.writeMs / 1000);
     const idleRate = idle.bytes / (idle.writeMs / 1000);
     return {
-      state_gib: r.bytes / GIB, stall_ms: r.stallMs, stall_vs_step: r.stallMs / median(before), write_ms: r.writeMs,
-      write_mib_s_beside_steps: rate / 2 ** 20, write_mib_s_idle: idleRate / 2 ** 20, idle_stall_ms: idle.stallMs,
-      raw_write_mib_s: raw / 2 ** 20, write_ratio_idle: idleRate / raw, step_ms_before: median(before),
-      step_ms_during_write: during.length > 0 ? median(during) : NaN, steps_during_write: during.length,
+      state_gib: r.bytes / GIB,
+      stall_ms: r.stallMs,
+      stall_vs_step: r.stallMs / median(before),
+      write_ms: r.writeMs,
+      write_mib_s_beside_steps: rate / 2 ** 20,
+      write_mib_s_idle: idleRate / 2 ** 20,
+      idle_stall_ms: idle.stallMs,
+      raw_write_mib_s: raw / 2 ** 20,
+      write_ratio_idle: idleRate / raw,
+      step_ms_before: median(before),
+      step_ms_during_write: during.length > 0 ? median(during) : NaN,
+      steps_during_write: during.length,
     };
   } finally {
     c.close();
@@ -159,9 +202,14 @@ async function restart(dir: string, gib: number): Promise<Record<string, number>
   try {
     const loaded = b.lines.find((l) => l.msg === 'state-dir: models loaded');
     return {
-      model_gib: gib, models: 2, rss_before_restart_mib: rssBefore / 1024, shutdown_save_ms: saveMs,
-      restart_to_serving_ms: b.servingAt - b.spawnedAt, load_ms: Number(loaded?.ms),
-      rss_after_load_mib: memKiB(b.proc.pid!, 'VmRSS') / 1024, peak_rss_mib: memKiB(b.proc.pid!, 'VmHWM') / 1024,
+      model_gib: gib,
+      models: 2,
+      rss_before_restart_mib: rssBefore / 1024,
+      shutdown_save_ms: saveMs,
+      restart_to_serving_ms: b.servingAt - b.spawnedAt,
+      load_ms: Number(loaded?.ms),
+      rss_after_load_mib: memKiB(b.proc.pid!, 'VmRSS') / 1024,
+      peak_rss_mib: memKiB(b.proc.pid!, 'VmHWM') / 1024,
       rss_ratio_after_vs_before: memKiB(b.proc.pid!, 'VmRSS') / rssBefore,
       peak_ratio_vs_before: memKiB(b.proc.pid!, 'VmHWM') / rssBefore,
     };
@@ -179,7 +227,10 @@ async function main(): Promise<void> {
     const two = restartGib > 0 ? await restart(join(dir, 'b'), restartGib) : null;
     if (two) console.table(two);
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(ROOT, 'bench', 'results', 'checkpoint.json'), JSON.stringify({ stall: one, restart: two }, null, 2) + '\n');
+    writeFileSync(
+      join(ROOT, 'bench', 'results', 'checkpoint.json'),
+      JSON.stringify({ stall: one, restart: two }, null, 2) + '\n',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -15,7 +15,8 @@ function randomBuffer(n: number, dtype: DType, scale: number): Buffer {
   const poolN = 1 << 20;
   const pool = new Float32Array(poolN);
   for (let i = 0; i < poolN; i += 2) {
-    const u = 1 - Math.random(), v = Math.random();
+    const u = 1 - Math.random(),
+      v = Math.random();
     const r = Math.sqrt(-2 * Math.log(u)) * scale;
     pool[i] = r * Math.cos(2 * Math.PI * v);
     pool[i + 1] = r * Math.sin(2 * Math.PI * v);
@@ -30,7 +31,8 @@ function randomBuffer(n: number, dtype: DType, scale: number): Buffer {
     tile = Buffer.from(h.buffer);
   }
   const out = Buffer.allocUnsafe(n * (dtype === 'fp32' ? 4 : 2));
-  for (let off = 0; off < out.length; off += tile.length) tile.copy(out, off, 0, Math.min(tile.length, out.length - off));
+  for (let off = 0; off < out.length; off += tile.length)
+    tile.copy(out, off, 0, Math.min(tile.length, out.length - off));
   return out;
 }
 
@@ -45,7 +47,9 @@ async function main(): Promise<void> {
   }
   const device = engine.deviceInfo();
   console.log(`qstep engine on ${device?.name}: AdamW, gradient from host memory`);
-  console.log(`${'engine (grad from host)'.padEnd(34)} ${'step ms'.padStart(10)} ${'probe ms'.padStart(10)} ${'h2d ms'.padStart(10)}`);
+  console.log(
+    `${'engine (grad from host)'.padEnd(34)} ${'step ms'.padStart(10)} ${'probe ms'.padStart(10)} ${'h2d ms'.padStart(10)}`,
+  );
   const results = [];
   for (const n of quick ? [16 << 20] : [16 << 20, 256 << 20]) {
     const probeMs = await engine.bandwidthProbe(n, 10);
@@ -61,7 +65,9 @@ async function main(): Promise<void> {
       h2d.free();
       for (const mode of ['fp32', 'blockwise8'] as const) {
         const p = engine.createParam({
-          name: 'w', shape: [n], dtype,
+          name: 'w',
+          shape: [n],
+          dtype,
           config: { name: 'adamw', lr: 1e-3, weightDecay: 0.01, optimBits: mode === 'fp32' ? 32 : 8 },
         });
         await p.write(0, randomBuffer(n, dtype, 0.5));
@@ -73,8 +79,18 @@ async function main(): Promise<void> {
         const ms = (performance.now() - t) / reps;
         p.free();
         const label = `${mode} ${dtype} ${n >> 20}M`;
-        console.log(`${label.padEnd(34)} ${ms.toFixed(3).padStart(10)} ${probeMs.toFixed(3).padStart(10)} ${h2dMs.toFixed(3).padStart(10)}`);
-        results.push({ bench: 'engine-adamw-host-grad', mode, dtype, n, step_ms: ms, probe_ms: probeMs, h2d_ms: h2dMs });
+        console.log(
+          `${label.padEnd(34)} ${ms.toFixed(3).padStart(10)} ${probeMs.toFixed(3).padStart(10)} ${h2dMs.toFixed(3).padStart(10)}`,
+        );
+        results.push({
+          bench: 'engine-adamw-host-grad',
+          mode,
+          dtype,
+          n,
+          step_ms: ms,
+          probe_ms: probeMs,
+          h2d_ms: h2dMs,
+        });
       }
     }
   }

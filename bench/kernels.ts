@@ -37,7 +37,8 @@ function msSince(t0: bigint): number {
 function randn(n: number, scale: number): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {
-    const u = 1 - Math.random(), v = Math.random();
+    const u = 1 - Math.random(),
+      v = Math.random();
     const r = Math.sqrt(-2 * Math.log(u)) * scale;
     a[i] = r * Math.cos(2 * Math.PI * v);
     if (i + 1 < n) a[i + 1] = r * Math.sin(2 * Math.PI * v);
@@ -50,7 +51,7 @@ function bytesPerParam(opt: OptimizerName, mode: string, dtype: DType): number {
   const elem = dtype === 'fp32' ? 12 : 6; // p read and written, g read
   if (mode === 'fp32') return elem + (twoState ? 16 : 8);
   if (mode === 'static8') return elem + (twoState ? 4 : 2) * 1.5; // codes read twice (two passes), written once
-  return elem + (twoState ? 4 : 2) + (twoState ? 8 : 4) * 2 / 256;
+  return elem + (twoState ? 4 : 2) + ((twoState ? 8 : 4) * 2) / 256;
 }
 
 /**
@@ -92,7 +93,12 @@ class TorchAdam {
     } catch {
       return null;
     }
-    const child = spawn('/usr/bin/python3', [join(__dirname, 'torch_cpu_adam.py'), String(N), 'serve', String(threads)]);
+    const child = spawn('/usr/bin/python3', [
+      join(__dirname, 'torch_cpu_adam.py'),
+      String(N),
+      'serve',
+      String(threads),
+    ]);
     const t = new TorchAdam(child);
     if ((await t.next()) !== 'ready') throw new Error('torch_cpu_adam.py did not start');
     return t;
@@ -123,15 +129,30 @@ async function main(): Promise<void> {
   const torchTimes: number[] = [];
   const probeGbps = (28 * N) / probeMs / 1e6;
   const cases: [OptimizerName, 'fp32' | 'blockwise8' | 'static8', DType][] = [
-    ['adam', 'fp32', 'fp32'], ['adam', 'blockwise8', 'fp32'], ['lion', 'fp32', 'fp32'], ['lion', 'blockwise8', 'fp32'],
-    ['sgd', 'fp32', 'fp32'], ['sgd', 'blockwise8', 'fp32'], ['adam', 'fp32', 'fp16'], ['adam', 'fp32', 'bf16'],
-    ['adam', 'blockwise8', 'fp16'], ['adam', 'blockwise8', 'bf16'], ['adam', 'static8', 'fp32'],
+    ['adam', 'fp32', 'fp32'],
+    ['adam', 'blockwise8', 'fp32'],
+    ['lion', 'fp32', 'fp32'],
+    ['lion', 'blockwise8', 'fp32'],
+    ['sgd', 'fp32', 'fp32'],
+    ['sgd', 'blockwise8', 'fp32'],
+    ['adam', 'fp32', 'fp16'],
+    ['adam', 'fp32', 'bf16'],
+    ['adam', 'blockwise8', 'fp16'],
+    ['adam', 'blockwise8', 'bf16'],
+    ['adam', 'static8', 'fp32'],
   ];
   const staging = new Map<DType, GradientBuffer>(); // one per dtype, reused by every case
   const plain = Buffer.allocUnsafeSlow(4 * N);
   const stageMs: number[] = [];
   const copyMs: number[] = [];
-  const results: { optimizer: OptimizerName; mode: string; dtype: string; gradient: string; ms: number; gbps: number }[] = [];
+  const results: {
+    optimizer: OptimizerName;
+    mode: string;
+    dtype: string;
+    gradient: string;
+    ms: number;
+    gbps: number;
+  }[] = [];
   for (const [opt, mode, dtype] of cases) {
     const grad = grads.get(dtype)!;
     if (!staging.has(dtype)) staging.set(dtype, new GradientBuffer(N, dtype));
@@ -140,7 +161,9 @@ async function main(): Promise<void> {
     for (let at = 0; at < grad.length; at += CHUNK_BYTES) chunks.push(grad.subarray(at, at + CHUNK_BYTES));
     const elem = dtype === 'fp32' ? 4 : 2;
     const p = engine.createParam({
-      name: `${opt}-${mode}-${dtype}`, shape: [N], dtype,
+      name: `${opt}-${mode}-${dtype}`,
+      shape: [N],
+      dtype,
       config: { name: opt, optimBits: mode === 'fp32' ? 32 : 8, blockWise: mode !== 'static8', lr: 1e-4 },
     });
     await p.write(0, inits.get(dtype)!);
@@ -150,7 +173,8 @@ async function main(): Promise<void> {
       let t0 = process.hrtime.bigint();
       await engine.step([{ param: p, grad, gradDtype: dtype }]);
       times.buffer.push(msSince(t0));
-      if (dtype === 'fp32') { // the staging figures compare fp32 only
+      if (dtype === 'fp32') {
+        // the staging figures compare fp32 only
         t0 = process.hrtime.bigint();
         for (let c = 0; c < chunks.length; c++) chunks[c].copy(plain, c * CHUNK_BYTES);
         copyMs.push(msSince(t0));
@@ -166,7 +190,14 @@ async function main(): Promise<void> {
     }
     for (const gradient of ['buffer', 'staged'] as const) {
       const ms = median(times[gradient]);
-      results.push({ optimizer: opt, mode, dtype, gradient, ms, gbps: (bytesPerParam(opt, mode, dtype) * N) / ms / 1e6 });
+      results.push({
+        optimizer: opt,
+        mode,
+        dtype,
+        gradient,
+        ms,
+        gbps: (bytesPerParam(opt, mode, dtype) * N) / ms / 1e6,
+      });
     }
     p.free();
   }
@@ -184,29 +215,49 @@ async function main(): Promise<void> {
   console.log(`bandwidth probe (Adam access pattern): ${probeMs.toFixed(2)} ms = ${probeGbps.toFixed(1)} GB/s`);
   console.log('optimizer  mode       dtype gradient      ms      GB/s   vs probe');
   for (const r of results) {
-    console.log(`${r.optimizer.padEnd(10)} ${r.mode.padEnd(10)} ${r.dtype.padEnd(5)} ${r.gradient.padEnd(8)} ` +
-      `${r.ms.toFixed(2).padStart(7)} ` +
-      `${r.gbps.toFixed(1).padStart(8)}   ${(r.gbps / probeGbps * 100).toFixed(0).padStart(4)}%`);
+    console.log(
+      `${r.optimizer.padEnd(10)} ${r.mode.padEnd(10)} ${r.dtype.padEnd(5)} ${r.gradient.padEnd(8)} ` +
+        `${r.ms.toFixed(2).padStart(7)} ` +
+        `${r.gbps.toFixed(1).padStart(8)}   ${((r.gbps / probeGbps) * 100).toFixed(0).padStart(4)}%`,
+    );
   }
-  console.log(`staging ${(4 * N) / CHUNK_BYTES} chunks of 1 MiB into a GradientBuffer (copy + check): ` +
-    `${stage.toFixed(2)} ms; plain Buffer.copy of the same chunks: ${copy.toFixed(2)} ms (${(stage / copy).toFixed(2)}x)`);
-  console.log(`adam fp32 at ${(adam32.gbps / probeGbps * 100).toFixed(0)}% of the probe's bandwidth with staged ` +
-    `gradients (${(adam32b.gbps / probeGbps * 100).toFixed(0)}% when the step checks a Buffer itself); ` +
-    `blockwise8 / fp32 time = ${(adam8.ms / adam32.ms).toFixed(2)}x (${(adam8b.ms / adam32b.ms).toFixed(2)}x)`);
+  console.log(
+    `staging ${(4 * N) / CHUNK_BYTES} chunks of 1 MiB into a GradientBuffer (copy + check): ` +
+      `${stage.toFixed(2)} ms; plain Buffer.copy of the same chunks: ${copy.toFixed(2)} ms (${(stage / copy).toFixed(2)}x)`,
+  );
+  console.log(
+    `adam fp32 at ${((adam32.gbps / probeGbps) * 100).toFixed(0)}% of the probe's bandwidth with staged ` +
+      `gradients (${((adam32b.gbps / probeGbps) * 100).toFixed(0)}% when the step checks a Buffer itself); ` +
+      `blockwise8 / fp32 time = ${(adam8.ms / adam32.ms).toFixed(2)}x (${(adam8b.ms / adam32b.ms).toFixed(2)}x)`,
+  );
   if (torchMs !== null) {
-    console.log(`torch CPU Adam (median of ${torchTimes.length} steps interleaved with the Adam cases): ` +
-      `${torchMs.toFixed(2)} ms; speedup fp32 ${(torchMs / adam32.ms).toFixed(1)}x ` +
-      `(${(torchMs / adam32b.ms).toFixed(1)}x), blockwise8 ${(torchMs / adam8.ms).toFixed(1)}x ` +
-      `(${(torchMs / adam8b.ms).toFixed(1)}x)`);
+    console.log(
+      `torch CPU Adam (median of ${torchTimes.length} steps interleaved with the Adam cases): ` +
+        `${torchMs.toFixed(2)} ms; speedup fp32 ${(torchMs / adam32.ms).toFixed(1)}x ` +
+        `(${(torchMs / adam32b.ms).toFixed(1)}x), blockwise8 ${(torchMs / adam8.ms).toFixed(1)}x ` +
+        `(${(torchMs / adam8b.ms).toFixed(1)}x)`,
+    );
   } else {
     console.log('torch CPU Adam: python3-torch not found, baseline skipped');
   }
   const out = join(__dirname, 'results');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'kernels.json'), JSON.stringify({
-    params: N, threads: engine.threads, bandwidth_probe_gbps: probeGbps, torch_adam_ms: torchMs,
-    staging_ms: stage, staging_plain_copy_ms: copy, results,
-  }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 'kernels.json'),
+    JSON.stringify(
+      {
+        params: N,
+        threads: engine.threads,
+        bandwidth_probe_gbps: probeGbps,
+        torch_adam_ms: torchMs,
+        staging_ms: stage,
+        staging_plain_copy_ms: copy,
+        results,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 main().catch((e) => {

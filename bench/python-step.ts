@@ -34,8 +34,24 @@ function randomTensor(n: number): Float32Array {
 }
 
 async function startServer(): Promise<{ address: string; stop: () => void }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin', 'qstep.js'), 'serve', '--host', '127.0.0.1', '--port', '0',
-    '--metrics-port', '-1', '--log-level', 'info', '--staging-budget-mib', '4096'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'qstep.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--metrics-port',
+      '-1',
+      '--log-level',
+      'info',
+      '--staging-budget-mib',
+      '4096',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d: Buffer) => {
@@ -63,15 +79,26 @@ async function main(): Promise<void> {
   try {
     const names = Array.from({ length: nTensors }, (_, i) => `layers.${i}.weight`);
     await client.createModel({
-      name: 'ts-bench', parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })),
+      name: 'ts-bench',
+      parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })),
       optimizer: { name: 'adam', lr: 1e-3 },
     });
     await client.uploadParameters('ts-bench', new Map(names.map((n) => [n, randomTensor(per)])));
     const gradSets = [0, 1].map(() => names.map(() => randomTensor(per)));
     const weights = new Map(names.map((n) => [n, new Float32Array(per)]));
-    const py = spawn(process.env.QSTEP_PYTHON ?? '/usr/bin/python3', [join(ROOT, 'bench', 'python-step.py'),
-      '--address', server.address, '--params', String(params), '--tensors', String(nTensors)],
-    { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    const py = spawn(
+      process.env.QSTEP_PYTHON ?? '/usr/bin/python3',
+      [
+        join(ROOT, 'bench', 'python-step.py'),
+        '--address',
+        server.address,
+        '--params',
+        String(params),
+        '--tensors',
+        String(nTensors),
+      ],
+      { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     const lines = createInterface({ input: py.stdout })[Symbol.asyncIterator]();
     const readPy = async (): Promise<Record<string, number>> => {
       const next = await lines.next();
@@ -80,12 +107,19 @@ async function main(): Promise<void> {
     };
     await readPy(); // {"ready": true}
     const tsTimes: number[] = [];
-    const pyTimes: Record<'remote' | 'remote_bf16' | 'torch_local', number[]> = { remote: [], remote_bf16: [], torch_local: [] };
+    const pyTimes: Record<'remote' | 'remote_bf16' | 'torch_local', number[]> = {
+      remote: [],
+      remote_bf16: [],
+      torch_local: [],
+    };
     for (let i = 0; i < warmup + steps; i++) {
       const grads = gradSets[i % 2];
       const t0 = performance.now();
       await client.step('ts-bench', new Map(names.map((n, k) => [n, grads[k]])), {
-        returnWeights: true, weightsInto: weights, stepId: i + 1, workerId: 'ts-bench',
+        returnWeights: true,
+        weightsInto: weights,
+        stepId: i + 1,
+        workerId: 'ts-bench',
       });
       const tsMs = performance.now() - t0;
       py.stdin.write('step\n');
@@ -99,7 +133,9 @@ async function main(): Promise<void> {
     await new Promise((resolve) => py.on('exit', resolve));
     if (py.exitCode !== 0) throw new Error(`bench/python-step.py exited with ${py.exitCode}`);
     await client.deleteModel('ts-bench');
-    const pyRes = Object.fromEntries(Object.entries(pyTimes).map(([k, v]) => [k, { median_ms: median(v), min_ms: Math.min(...v) }]));
+    const pyRes = Object.fromEntries(
+      Object.entries(pyTimes).map(([k, v]) => [k, { median_ms: median(v), min_ms: Math.min(...v) }]),
+    );
 
     const ts = median(tsTimes);
     const rows: [string, number, number][] = [
@@ -108,22 +144,38 @@ async function main(): Promise<void> {
       ['Python RemoteOptimizer.step(), bf16 grads', pyRes.remote_bf16.median_ms, pyRes.remote_bf16.min_ms],
       ['local torch.optim.Adam step (no server)', pyRes.torch_local.median_ms, pyRes.torch_local.min_ms],
     ];
-    console.log(`${params} fp32 parameters in ${nTensors} tensors, Adam fp32 state, weights returned; ${steps} steps each, ` +
-      'TypeScript and Python alternating');
+    console.log(
+      `${params} fp32 parameters in ${nTensors} tensors, Adam fp32 state, weights returned; ${steps} steps each, ` +
+        'TypeScript and Python alternating',
+    );
     console.log(['path'.padEnd(44), 'median ms', 'min ms', 'vs TS'].join('  '));
     for (const [label, med, min] of rows) {
-      console.log([label.padEnd(44), med.toFixed(1).padStart(9), min.toFixed(1).padStart(6), (med / ts).toFixed(2).padStart(5)].join('  '));
+      console.log(
+        [
+          label.padEnd(44),
+          med.toFixed(1).padStart(9),
+          min.toFixed(1).padStart(6),
+          (med / ts).toFixed(2).padStart(5),
+        ].join('  '),
+      );
     }
     const result = {
-      params, tensors: nTensors, steps,
-      ts_median_ms: ts, py_median_ms: pyRes.remote.median_ms, py_bf16_median_ms: pyRes.remote_bf16.median_ms,
+      params,
+      tensors: nTensors,
+      steps,
+      ts_median_ms: ts,
+      py_median_ms: pyRes.remote.median_ms,
+      py_bf16_median_ms: pyRes.remote_bf16.median_ms,
       torch_local_median_ms: pyRes.torch_local.median_ms,
-      ratio: pyRes.remote.median_ms / ts, ratio_bf16: pyRes.remote_bf16.median_ms / ts,
+      ratio: pyRes.remote.median_ms / ts,
+      ratio_bf16: pyRes.remote_bf16.median_ms / ts,
       // The fastest step of each: on a loaded machine the least disturbed by other work.
       ratio_min: pyRes.remote.min_ms / Math.min(...tsTimes),
     };
-    console.log(`ratio (Python / TypeScript step time): ${result.ratio.toFixed(2)} (medians), ${result.ratio_min.toFixed(2)} ` +
-      `(fastest steps); with bf16 gradients ${result.ratio_bf16.toFixed(2)}`);
+    console.log(
+      `ratio (Python / TypeScript step time): ${result.ratio.toFixed(2)} (medians), ${result.ratio_min.toFixed(2)} ` +
+        `(fastest steps); with bf16 gradients ${result.ratio_bf16.toFixed(2)}`,
+    );
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
     writeFileSync(join(ROOT, 'bench', 'results', 'python-step.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {

@@ -29,11 +29,19 @@ async function serve(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const common = {
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 4096 * MIB,
+    host: '127.0.0.1',
+    port: 0,
+    metricsPort: -1,
+    logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn',
+    stagingBudgetBytes: 4096 * MIB,
   };
   const plain = await startServer(common);
   const secure = await startServer({
-    ...common, tlsCert: strArg('cert'), tlsKey: strArg('key'), tlsClientCa: strArg('client-ca'), authTokens: strArg('tokens'),
+    ...common,
+    tlsCert: strArg('cert'),
+    tlsKey: strArg('key'),
+    tlsClientCa: strArg('client-ca'),
+    authTokens: strArg('tokens'),
   });
   process.stdout.write(`${JSON.stringify({ plain: plain.address, tls: secure.address })}\n`);
   process.stdin.on('end', () => process.exit(0));
@@ -62,13 +70,34 @@ async function main(): Promise<void> {
 
   const pki = makeTestPki();
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
-  const { formatTokenLine, hashToken, newToken } = require('../server/security/tokens') as typeof import('../server/security/tokens');
+  const { formatTokenLine, hashToken, newToken } =
+    require('../server/security/tokens') as typeof import('../server/security/tokens');
   const token = newToken();
   const tokens = join(pki.dir, 'tokens.txt');
-  writeFileSync(tokens, `${formatTokenLine({ name: 'bench', role: 'trainer', namespace: '', hash: hashToken(token), maxModels: Infinity, maxBytes: Infinity })}\n`);
+  writeFileSync(
+    tokens,
+    `${formatTokenLine({ name: 'bench', role: 'trainer', namespace: '', hash: hashToken(token), maxModels: Infinity, maxBytes: Infinity })}\n`,
+  );
 
-  const child = spawn(process.execPath, ['--import', 'tsx', __filename, '--role', 'server', '--cert', pki.serverA.cert,
-    '--key', pki.serverA.key, '--client-ca', mtls ? pki.caA.cert : '', '--tokens', tokens], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      __filename,
+      '--role',
+      'server',
+      '--cert',
+      pki.serverA.cert,
+      '--key',
+      pki.serverA.key,
+      '--client-ca',
+      mtls ? pki.caA.cert : '',
+      '--tokens',
+      tokens,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const addresses = await new Promise<{ plain: string; tls: string }>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -87,15 +116,22 @@ async function main(): Promise<void> {
   const { connect } = require('../client') as typeof import('../client');
   const plain = connect(addresses.plain, { maxChunkBytes: chunk });
   const tls = connect(addresses.tls, {
-    maxChunkBytes: chunk, token,
-    tls: { ca: pki.read(pki.caA.cert), serverName: 'localhost', ...(mtls ? { cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } : {}) },
+    maxChunkBytes: chunk,
+    token,
+    tls: {
+      ca: pki.read(pki.caA.cert),
+      serverName: 'localhost',
+      ...(mtls ? { cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } : {}),
+    },
   });
   try {
     const names = Array.from({ length: nTensors }, (_, i) => `layers.${i}.weight`);
     const init = new Map(names.map((n) => [n, randomTensor(per)]));
     for (const c of [plain, tls]) {
       await c.createModel({
-        name: 'bench', parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })), optimizer: { name: 'adam', lr: 1e-3 },
+        name: 'bench',
+        parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })),
+        optimizer: { name: 'adam', lr: 1e-3 },
       });
       await c.uploadParameters('bench', init);
     }
@@ -107,8 +143,12 @@ async function main(): Promise<void> {
       let back = 0;
       const t0 = performance.now();
       await c.step('bench', new Map(names.map((n, k) => [n, grads[k]])), {
-        returnWeights: true, stepId: ++stepId, workerId: 'bench',
-        onWeights: (_p: string, _d: string, _o: number, data: Buffer) => { back += data.length; },
+        returnWeights: true,
+        stepId: ++stepId,
+        workerId: 'bench',
+        onWeights: (_p: string, _d: string, _o: number, data: Buffer) => {
+          back += data.length;
+        },
       });
       const ms = performance.now() - t0;
       if (back !== per * nTensors * 4) throw new Error(`short weights: ${back}`);
@@ -129,17 +169,38 @@ async function main(): Promise<void> {
     const label = mtls ? 'mutual TLS + token' : 'TLS + token';
     const rows = [
       ['path', 'median ms', 'min ms', 'MiB/s total', 'vs plaintext'],
-      ['Step, plaintext, no token', median(times.plain).toFixed(1), Math.min(...times.plain).toFixed(1), mibs('plain').toFixed(1), '1.000'],
-      [`Step, ${label}`, median(times.tls).toFixed(1), Math.min(...times.tls).toFixed(1), mibs('tls').toFixed(1), ratio.toFixed(3)],
+      [
+        'Step, plaintext, no token',
+        median(times.plain).toFixed(1),
+        Math.min(...times.plain).toFixed(1),
+        mibs('plain').toFixed(1),
+        '1.000',
+      ],
+      [
+        `Step, ${label}`,
+        median(times.tls).toFixed(1),
+        Math.min(...times.tls).toFixed(1),
+        mibs('tls').toFixed(1),
+        ratio.toFixed(3),
+      ],
     ];
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-    process.stdout.write(`\n${per * nTensors} fp32 parameters in ${nTensors} tensors (Adam, fp32 state, weights returned), ` +
-      `${chunk} B chunks, ${steps} timed rounds after ${warmup} warm-up\n\n`);
-    for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
+    process.stdout.write(
+      `\n${per * nTensors} fp32 parameters in ${nTensors} tensors (Adam, fp32 state, weights returned), ` +
+        `${chunk} B chunks, ${steps} timed rounds after ${warmup} warm-up\n\n`,
+    );
+    for (const r of rows)
+      process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
     process.stdout.write(`\nratio (${label} MiB/s / plaintext MiB/s): ${ratio.toFixed(3)}\n`);
     const result = {
-      params: per * nTensors, tensors: nTensors, chunk_bytes: chunk, rounds: steps, mutual: mtls,
-      plain_mib_s: Number(mibs('plain').toFixed(2)), tls_mib_s: Number(mibs('tls').toFixed(2)), ratio: Number(ratio.toFixed(4)),
+      params: per * nTensors,
+      tensors: nTensors,
+      chunk_bytes: chunk,
+      rounds: steps,
+      mutual: mtls,
+      plain_mib_s: Number(mibs('plain').toFixed(2)),
+      tls_mib_s: Number(mibs('tls').toFixed(2)),
+      ratio: Number(ratio.toFixed(4)),
       ms: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map((t) => Number(t.toFixed(1)))])),
       node: process.version,
     };

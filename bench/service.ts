@@ -65,13 +65,16 @@ function rawTcpServer(reply: Buffer): Promise<number> {
       void (async () => {
         for (let sent = 0; sent < total; sent += reply.length) {
           const n = Math.min(reply.length, total - sent);
-          if (!sock.write(n === reply.length ? reply : reply.subarray(0, n))) await new Promise((r) => sock.once('drain', r));
+          if (!sock.write(n === reply.length ? reply : reply.subarray(0, n)))
+            await new Promise((r) => sock.once('drain', r));
         }
       })();
     });
     sock.on('error', () => sock.destroy());
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)),
+  );
 }
 
 /**
@@ -82,14 +85,21 @@ async function serve(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the server role only
   const { startServer } = require('../server/main') as typeof import('../server/main');
   const common = {
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn', stagingBudgetBytes: 8192 * MIB,
+    host: '127.0.0.1',
+    port: 0,
+    metricsPort: -1,
+    logLevel: process.env.QSTEP_BENCH_LOG ?? 'warn',
+    stagingBudgetBytes: 8192 * MIB,
   };
   const window = arg('window', DEFAULT_WINDOW_BYTES);
   const qstep = await startServer({ ...common, windowBytes: window });
   const today = await startServer({ ...common, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
   const raw = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes });
   // The same raw stream with the new windows (the grpc-js server honours them through patches/).
-  const rawTuned = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes, 'grpc-node.flow_control_window': window });
+  const rawTuned = new grpc.Server({
+    'grpc.max_receive_message_length': qstep.config.maxMessageBytes,
+    'grpc-node.flow_control_window': window,
+  });
   const reply = Buffer.alloc(arg('chunk', MIB));
   for (let i = 0; i < reply.length; i += 4) reply.writeFloatLE(Math.random() - 0.5, i);
   const echo = {
@@ -115,14 +125,23 @@ async function serve(): Promise<void> {
   };
   raw.addService(RAW_SERVICE, echo);
   rawTuned.addService(RAW_SERVICE, echo);
-  const bind = (s: grpc.Server) => new Promise<number>((resolve, reject) =>
-    s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const bind = (s: grpc.Server) =>
+    new Promise<number>((resolve, reject) =>
+      s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
   const rawPort = await bind(raw);
   const rawTunedPort = await bind(rawTuned);
   const tcpPort = await rawTcpServer(reply);
-  process.stdout.write(`${JSON.stringify({
-    qstep: qstep.address, today: today.address, raw: `127.0.0.1:${rawPort}`, rawTuned: `127.0.0.1:${rawTunedPort}`, tcp: tcpPort, window,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      qstep: qstep.address,
+      today: today.address,
+      raw: `127.0.0.1:${rawPort}`,
+      rawTuned: `127.0.0.1:${rawTunedPort}`,
+      tcp: tcpPort,
+      window,
+    })}\n`,
+  );
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
 }
@@ -133,7 +152,11 @@ function randomTensor(n: number): Float32Array {
   return a;
 }
 
-async function rawRound(client: grpc.Client, tensors: Float32Array[], chunk: number): Promise<{ out: number; back: number }> {
+async function rawRound(
+  client: grpc.Client,
+  tensors: Float32Array[],
+  chunk: number,
+): Promise<{ out: number; back: number }> {
   const bytes = tensors.reduce((n, t) => n + t.byteLength, 0);
   const md = new grpc.Metadata();
   md.set('x-bytes', String(bytes));
@@ -150,7 +173,8 @@ async function rawRound(client: grpc.Client, tensors: Float32Array[], chunk: num
   for (const t of tensors) {
     const buf = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
     for (let at = 0; at < buf.length; at += chunk) {
-      if (!call.write(buf.subarray(at, Math.min(buf.length, at + chunk)))) await new Promise((r) => call.once('drain', r));
+      if (!call.write(buf.subarray(at, Math.min(buf.length, at + chunk))))
+        await new Promise((r) => call.once('drain', r));
     }
   }
   call.end();
@@ -194,7 +218,8 @@ function tcpRound(sock: net.Socket, tensors: Float32Array[], chunk: number): Pro
       for (const t of tensors) {
         const buf = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
         for (let at = 0; at < buf.length; at += chunk) {
-          if (!sock.write(buf.subarray(at, Math.min(buf.length, at + chunk)))) await new Promise((r) => sock.once('drain', r));
+          if (!sock.write(buf.subarray(at, Math.min(buf.length, at + chunk))))
+            await new Promise((r) => sock.once('drain', r));
         }
       }
     })();
@@ -220,8 +245,20 @@ interface ModelRun {
  *   step   Step with the new defaults (windows, lanes), weights handed to onWeights chunk by chunk;
  *   into   the same, weights copied into the worker's Float32Arrays (one more memcpy on the client).
  */
-async function runModel(a: Addresses, o: { params: number; tensors: number; bits: 8 | 32; steps: number; warmup: number;
-  chunk: number; lanes: number; into: boolean; tag: string }): Promise<ModelRun> {
+async function runModel(
+  a: Addresses,
+  o: {
+    params: number;
+    tensors: number;
+    bits: 8 | 32;
+    steps: number;
+    warmup: number;
+    chunk: number;
+    lanes: number;
+    into: boolean;
+    tag: string;
+  },
+): Promise<ModelRun> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { connect } = require('../client') as typeof import('../client');
   const per = Math.floor(o.params / o.tensors);
@@ -230,17 +267,24 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
   const step = connect(a.qstep, { maxChunkBytes: o.chunk, lanes: o.lanes, windowBytes: a.window });
   const today = connect(a.today, { maxChunkBytes: o.chunk, lanes: 1, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
   const raw = new grpc.Client(a.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
-  const rawTuned = new grpc.Client(a.rawTuned, grpc.credentials.createInsecure(),
-    { 'grpc.max_receive_message_length': -1, 'grpc-node.flow_control_window': a.window });
+  const rawTuned = new grpc.Client(a.rawTuned, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc-node.flow_control_window': a.window,
+  });
   const sock = net.connect(a.tcp, '127.0.0.1');
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
   const model = `bench-${o.tag}`;
-  const optimizer = o.bits === 8 ? { name: 'adam' as const, lr: 1e-3, optimBits: 8 as const } : { name: 'adam' as const, lr: 1e-3 };
+  const optimizer =
+    o.bits === 8 ? { name: 'adam' as const, lr: 1e-3, optimBits: 8 as const } : { name: 'adam' as const, lr: 1e-3 };
   try {
     const init = new Map(names.map((n) => [n, randomTensor(per)]));
     for (const c of [step, today]) {
-      await c.createModel({ name: model, parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })), optimizer });
+      await c.createModel({
+        name: model,
+        parameters: names.map((name) => ({ name, shape: [per], dtype: 'fp32' as const })),
+        optimizer,
+      });
       await c.uploadParameters(model, init);
     }
     init.clear();
@@ -248,14 +292,29 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
     // the client's Math.random instead of the service). One set for models over 64M parameters (memory).
     const gradSets = (params > 64 * MIB ? [0] : [0, 1]).map(() => names.map(() => randomTensor(per)));
     const weights = new Map(o.into ? names.map((n) => [n, new Float32Array(per)]) : []);
-    const times: ModelRun['times'] = { tcp: [], raw: [], rawTuned: [], today: [], step: [], ...(o.into ? { into: [] } : {}) };
+    const times: ModelRun['times'] = {
+      tcp: [],
+      raw: [],
+      rawTuned: [],
+      today: [],
+      step: [],
+      ...(o.into ? { into: [] } : {}),
+    };
     let stepId = 0;
     const stepOnce = async (c: typeof step, grads: Float32Array[], into: boolean): Promise<number> => {
       let back = 0;
       const t0 = performance.now();
       const reply = await c.step(model, new Map(names.map((n, k) => [n, grads[k]])), {
-        returnWeights: true, stepId: ++stepId, workerId: 'bench',
-        ...(into ? { weightsInto: weights } : { onWeights: (_p: string, _d: string, _o: number, data: Buffer) => { back += data.length; } }),
+        returnWeights: true,
+        stepId: ++stepId,
+        workerId: 'bench',
+        ...(into
+          ? { weightsInto: weights }
+          : {
+              onWeights: (_p: string, _d: string, _o: number, data: Buffer) => {
+                back += data.length;
+              },
+            }),
       });
       const ms = performance.now() - t0;
       if (into) back = [...reply.weights.values()].reduce((n, w) => n + w.data.length, 0);
@@ -283,7 +342,11 @@ async function runModel(a: Addresses, o: { params: number; tensors: number; bits
       round.step = await stepOnce(step, grads, false);
       if (o.into) round.into = await stepOnce(step, grads, true);
       if (i >= o.warmup) for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
-      process.stderr.write(`${o.tag} round ${i + 1}/${o.warmup + o.steps}: ${Object.entries(round).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}\n`);
+      process.stderr.write(
+        `${o.tag} round ${i + 1}/${o.warmup + o.steps}: ${Object.entries(round)
+          .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+          .join(', ')}\n`,
+      );
     }
     for (const c of [step, today]) await c.deleteModel(model);
     return { params, tensors: o.tensors, optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state', times };
@@ -312,16 +375,27 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
   const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step"]];
   for (const [k, label] of labels) {
     if (!run.times[k]?.length) continue;
-    rows.push([label, med(k).toFixed(1), Math.min(...(run.times[k] ?? [])).toFixed(1), mibs(k).toFixed(1),
-      (mibs(k) / mibs('tcp')).toFixed(3), (mibs(k) / mibs('today')).toFixed(2)]);
+    rows.push([
+      label,
+      med(k).toFixed(1),
+      Math.min(...(run.times[k] ?? [])).toFixed(1),
+      mibs(k).toFixed(1),
+      (mibs(k) / mibs('tcp')).toFixed(3),
+      (mibs(k) / mibs('today')).toFixed(2),
+    ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  process.stdout.write(`\n${run.params} fp32 parameters in ${run.tensors} tensors (${run.optimizer}), ${chunk} B chunks, ` +
-    `${run.times.step?.length} timed rounds\n\n`);
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
+  process.stdout.write(
+    `\n${run.params} fp32 parameters in ${run.tensors} tensors (${run.optimizer}), ${chunk} B chunks, ` +
+      `${run.times.step?.length} timed rounds\n\n`,
+  );
+  for (const r of rows)
+    process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
   const f = (x: number, d = 2) => Number(x.toFixed(d));
-  process.stdout.write(`\nStep new defaults / today's Step: ${(mibs('step') / mibs('today')).toFixed(2)}x; ` +
-    `/ raw TCP: ${(mibs('step') / mibs('tcp')).toFixed(3)} (goal 0.5); / raw grpc-js: ${(mibs('step') / mibs('raw')).toFixed(3)}\n`);
+  process.stdout.write(
+    `\nStep new defaults / today's Step: ${(mibs('step') / mibs('today')).toFixed(2)}x; ` +
+      `/ raw TCP: ${(mibs('step') / mibs('tcp')).toFixed(3)} (goal 0.5); / raw grpc-js: ${(mibs('step') / mibs('raw')).toFixed(3)}\n`,
+  );
   return {
     params: run.params,
     tensors: run.tensors,
@@ -338,7 +412,9 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
     // Fields kept from before: raw_mib_s is the raw grpc-js stream, ratio = Step / raw grpc-js.
     raw_mib_s: f(mibs('raw')),
     ratio: f(mibs('step') / mibs('raw'), 4),
-    ...(run.times.into?.length ? { step_into_mib_s: f(mibs('into')), ratio_into: f(mibs('into') / mibs('raw'), 4) } : {}),
+    ...(run.times.into?.length
+      ? { step_into_mib_s: f(mibs('into')), ratio_into: f(mibs('into') / mibs('raw'), 4) }
+      : {}),
     chunk_bytes: chunk,
     rounds: run.times.step?.length,
     ms_median: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, f(median(v), 1)])),
@@ -351,8 +427,22 @@ async function main(): Promise<void> {
   const lanes = arg('lanes', DEFAULT_LANES);
   // QSTEP_BENCH_NODE_ARGS: extra node flags for the server process (e.g. --cpu-prof).
   const nodeArgs = (process.env.QSTEP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', __filename, '--role', 'server', '--chunk', String(chunk),
-    '--window', String(arg('window', DEFAULT_WINDOW_BYTES))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      '--import',
+      'tsx',
+      __filename,
+      '--role',
+      'server',
+      '--chunk',
+      String(chunk),
+      '--window',
+      String(arg('window', DEFAULT_WINDOW_BYTES)),
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const addresses = await new Promise<Addresses>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -368,15 +458,29 @@ async function main(): Promise<void> {
   });
   try {
     const small = await runModel(addresses, {
-      params: arg('params', 16 * MIB), tensors: arg('tensors', 8), bits: 32, steps: arg('steps', 8), warmup: arg('warmup', 2),
-      chunk, lanes, into: true, tag: 'small',
+      params: arg('params', 16 * MIB),
+      tensors: arg('tensors', 8),
+      bits: 32,
+      steps: arg('steps', 8),
+      warmup: arg('warmup', 2),
+      chunk,
+      lanes,
+      into: true,
+      tag: 'small',
     });
     const result: Record<string, unknown> = report(small, addresses, lanes, chunk);
     const largeParams = arg('large-params', 256 * MIB);
     if (largeParams > 0) {
       const large = await runModel(addresses, {
-        params: largeParams, tensors: arg('large-tensors', 16), bits: 8, steps: arg('large-steps', 3), warmup: 1,
-        chunk, lanes, into: false, tag: 'large',
+        params: largeParams,
+        tensors: arg('large-tensors', 16),
+        bits: 8,
+        steps: arg('large-steps', 3),
+        warmup: 1,
+        chunk,
+        lanes,
+        into: false,
+        tag: 'large',
       });
       result.large = report(large, addresses, lanes, chunk);
     }

@@ -31,7 +31,9 @@ function securityOptions(g: GlobalOptions): Pick<ConnectOptions, 'tls' | 'token'
   const useTls = g.tls || Boolean(g.tlsCa || g.tlsCert || g.tlsKey);
   const token = g.tokenFile ? tokenFromFile(g.tokenFile) : process.env.QSTEP_TOKEN || undefined;
   return {
-    tls: useTls ? tlsFromFiles({ ca: g.tlsCa, cert: g.tlsCert, key: g.tlsKey, serverName: g.tlsServerName }) : undefined,
+    tls: useTls
+      ? tlsFromFiles({ ca: g.tlsCa, cert: g.tlsCert, key: g.tlsKey, serverName: g.tlsServerName })
+      : undefined,
     token,
   };
 }
@@ -82,18 +84,32 @@ function print(text: string): void {
 export function buildProgram(): Command {
   const program = new Command('qstep')
     .description('qstep optimizer-step service: client commands (and `qstep serve [options]` to start a server)')
-    .addOption(new Option('-a, --address <host:port>', 'server address').env('QSTEP_ADDRESS').default('127.0.0.1:50051'))
+    .addOption(
+      new Option('-a, --address <host:port>', 'server address').env('QSTEP_ADDRESS').default('127.0.0.1:50051'),
+    )
     .addOption(new Option('--deadline-ms <ms>', 'deadline for each unary call').argParser(positiveInt))
     .addOption(new Option('--tls', 'connect over TLS, verifying the server against the system roots').env('QSTEP_TLS'))
-    .addOption(new Option('--tls-ca <file>', 'connect over TLS, verifying the server against this CA (PEM)').env('QSTEP_TLS_CA'))
+    .addOption(
+      new Option('--tls-ca <file>', 'connect over TLS, verifying the server against this CA (PEM)').env('QSTEP_TLS_CA'),
+    )
     .addOption(new Option('--tls-cert <file>', 'client certificate for mutual TLS (PEM)').env('QSTEP_CLIENT_CERT'))
     .addOption(new Option('--tls-key <file>', 'private key of --tls-cert (PEM)').env('QSTEP_CLIENT_KEY'))
-    .addOption(new Option('--tls-server-name <name>', "name to check the server's certificate against").env('QSTEP_TLS_SERVER_NAME'))
-    .addOption(new Option('--token-file <file>', 'bearer token, read from a file (or set QSTEP_TOKEN)').env('QSTEP_TOKEN_FILE'))
-    .addHelpText('after', '\nServer:\n  qstep serve [options]   start a CPU (or --backend cuda) server; see `qstep serve --help`' +
-      '\n  qstep token create ...  make a token for `qstep serve --auth-tokens`; see `qstep token --help`');
+    .addOption(
+      new Option('--tls-server-name <name>', "name to check the server's certificate against").env(
+        'QSTEP_TLS_SERVER_NAME',
+      ),
+    )
+    .addOption(
+      new Option('--token-file <file>', 'bearer token, read from a file (or set QSTEP_TOKEN)').env('QSTEP_TOKEN_FILE'),
+    )
+    .addHelpText(
+      'after',
+      '\nServer:\n  qstep serve [options]   start a CPU (or --backend cuda) server; see `qstep serve --help`' +
+        '\n  qstep token create ...  make a token for `qstep serve --auth-tokens`; see `qstep token --help`',
+    );
 
-  program.command('info')
+  program
+    .command('info')
     .description('server version, backend, devices, capabilities and limits')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
@@ -101,19 +117,32 @@ export function buildProgram(): Command {
       print(o.json ? JSON.stringify(info, null, 2) : formatInfo(info));
     });
 
-  program.command('list')
+  program
+    .command('list')
     .description('models held by the server')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const models = await withClient(program, (c) => c.listModels());
       if (o.json) return print(JSON.stringify(models, null, 2));
-      print(table(['model', 'optimizer', 'params', 'elements', 'ready', 'step', 'memory'], models.map((m) => [
-        m.name, optimizers.decode(m.optimizer) ?? '?', String(m.paramCount), String(m.numel), m.ready ? 'yes' : 'no',
-        String(m.modelStep), bytes(m.memoryBytes),
-      ]), [false, false, true, true, false, true, true]));
+      print(
+        table(
+          ['model', 'optimizer', 'params', 'elements', 'ready', 'step', 'memory'],
+          models.map((m) => [
+            m.name,
+            optimizers.decode(m.optimizer) ?? '?',
+            String(m.paramCount),
+            String(m.numel),
+            m.ready ? 'yes' : 'no',
+            String(m.modelStep),
+            bytes(m.memoryBytes),
+          ]),
+          [false, false, true, true, false, true, true],
+        ),
+      );
     });
 
-  program.command('stats <model>')
+  program
+    .command('stats <model>')
     .description('memory by kind, state modes and step counters of a model')
     .option('--json', 'print the Describe response as JSON')
     .option('--all', 'every parameter (one Describe call per page); default: the first page')
@@ -123,63 +152,91 @@ export function buildProgram(): Command {
       print(formatStats(res.models[0], res.totals));
     });
 
-  program.command('snapshot <model> <file>')
+  program
+    .command('snapshot <model> <file>')
     .description('write weights and optimizer state to a safetensors file')
     .option('--params <names>', 'comma-separated parameter names (default: all)')
     .option('--no-weights', 'leave the weights out')
     .addOption(new Option('--state <format>', 'optimizer state').choices(['raw', 'dequantized', 'none']).default('raw'))
-    .addOption(new Option('--weights-dtype <dtype>', 'convert weights (default: as held, bit-exact)').choices(['fp32', 'fp16', 'bf16']))
-    .action(async (model: string, file: string, o: { params?: string; weights: boolean; state: string; weightsDtype?: string }) => {
-      const options: SnapshotOptions = {
-        params: o.params ? o.params.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
-        weights: o.weights,
-        state: o.state as SnapshotOptions['state'],
-        weightsDtype: o.weightsDtype as DType | undefined,
-      };
-      const bar = progressBar(`snapshot ${model}`);
-      try {
-        const r = await withClient(program, (c) => writeSnapshotFile(c, model, file, options, bar.update));
-        bar.stop();
-        print(`wrote ${file}: ${r.tensors} tensors, ${bytes(r.bytes)}`);
-      } finally {
-        bar.stop();
-      }
-    });
+    .addOption(
+      new Option('--weights-dtype <dtype>', 'convert weights (default: as held, bit-exact)').choices([
+        'fp32',
+        'fp16',
+        'bf16',
+      ]),
+    )
+    .action(
+      async (
+        model: string,
+        file: string,
+        o: { params?: string; weights: boolean; state: string; weightsDtype?: string },
+      ) => {
+        const options: SnapshotOptions = {
+          params: o.params
+            ? o.params
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : undefined,
+          weights: o.weights,
+          state: o.state as SnapshotOptions['state'],
+          weightsDtype: o.weightsDtype as DType | undefined,
+        };
+        const bar = progressBar(`snapshot ${model}`);
+        try {
+          const r = await withClient(program, (c) => writeSnapshotFile(c, model, file, options, bar.update));
+          bar.stop();
+          print(`wrote ${file}: ${r.tensors} tensors, ${bytes(r.bytes)}`);
+        } finally {
+          bar.stop();
+        }
+      },
+    );
 
-  program.command('restore <model> <file>')
+  program
+    .command('restore <model> <file>')
     .description('load weights and optimizer state from a safetensors file, all or nothing')
     .action(async (model: string, file: string) => {
       const bar = progressBar(`restore ${model}`);
       try {
         const r = await withClient(program, (c) => restoreSnapshotFile(c, model, file, bar.update));
         bar.stop();
-        print(`restored ${r.params.length} parameters of ${r.model} (${bytes(r.bytes)}), model step ${r.modelStep}` +
-          `${r.ready ? '' : '; the model still lacks values'}`);
+        print(
+          `restored ${r.params.length} parameters of ${r.model} (${bytes(r.bytes)}), model step ${r.modelStep}` +
+            `${r.ready ? '' : '; the model still lacks values'}`,
+        );
       } finally {
         bar.stop();
       }
     });
 
-  program.command('checkpoint <model>')
+  program
+    .command('checkpoint <model>')
     .description('take a checkpoint of a model now (a server with --state-dir); waits until it is on disk')
     .action(async (model: string) => {
       const r = await withClient(program, (c) => c.checkpoint(model));
-      print(`checkpoint ${r.id} of ${r.model} at model step ${r.modelStep}: ${r.file} (${bytes(r.bytes)}); ` +
-        `steps held ${r.stallMs.toFixed(1)} ms, written in ${r.writeMs.toFixed(1)} ms`);
+      print(
+        `checkpoint ${r.id} of ${r.model} at model step ${r.modelStep}: ${r.file} (${bytes(r.bytes)}); ` +
+          `steps held ${r.stallMs.toFixed(1)} ms, written in ${r.writeMs.toFixed(1)} ms`,
+      );
     });
 
-  program.command('delete <model>')
+  program
+    .command('delete <model>')
     .description('delete a model and free its memory')
     .action(async (model: string) => {
       const r = await withClient(program, (c) => c.deleteModel(model));
       print(`deleted ${r.name}, freed ${bytes(r.freedBytes)}`);
     });
 
-  program.command('health')
+  program
+    .command('health')
     .description('grpc.health.v1 check; exits 0 when SERVING')
     .option('--service <name>', "service name ('' = the whole server)", '')
     .action(async (o: { service: string }) => {
-      const status = await withClient(program, (c) => c.health(o.service, { deadlineMs: program.opts<GlobalOptions>().deadlineMs ?? 5000 }));
+      const status = await withClient(program, (c) =>
+        c.health(o.service, { deadlineMs: program.opts<GlobalOptions>().deadlineMs ?? 5000 }),
+      );
       print(status);
       if (status !== 'SERVING') process.exitCode = 1;
     });
@@ -192,7 +249,9 @@ export async function cli(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv, { from: 'user' });
   } catch (err) {
     const e = err instanceof QstepError ? err : null;
-    process.stderr.write(`qstep: ${e ? `${e.codeName}: ${e.details}` : err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `qstep: ${e ? `${e.codeName}: ${e.details}` : err instanceof Error ? err.message : String(err)}\n`,
+    );
     process.exitCode = 2;
   }
 }

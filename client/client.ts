@@ -53,7 +53,12 @@ import type {
   UploadOptions,
 } from './types';
 
-type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: grpc.requestCallback<Res>,
+) => grpc.ClientUnaryCall;
 
 export class QstepClient {
   /** The generated grpc-js client, for callers that need the raw contract. */
@@ -77,7 +82,8 @@ export class QstepClient {
   constructor(address: string, options: ConnectOptions = {}) {
     this.address = address;
     this.maxChunkBytes = options.maxChunkBytes ?? 1024 * 1024;
-    if (!Number.isInteger(this.maxChunkBytes) || this.maxChunkBytes < 4) throw new TypeError('maxChunkBytes must be an integer >= 4');
+    if (!Number.isInteger(this.maxChunkBytes) || this.maxChunkBytes < 4)
+      throw new TypeError('maxChunkBytes must be an integer >= 4');
     this.unaryDeadlineMs = options.unaryDeadlineMs ?? 30_000;
     this.metadata = { ...options.metadata };
     if (options.token !== undefined) {
@@ -85,10 +91,17 @@ export class QstepClient {
       // As metadata rather than call credentials: grpc-js refuses call credentials on plaintext channels.
       this.metadata.authorization = `Bearer ${options.token}`;
     }
-    const creds = options.credentials ?? (options.tls ? channelCredentials(options.tls) : grpc.credentials.createInsecure());
+    const creds =
+      options.credentials ?? (options.tls ? channelCredentials(options.tls) : grpc.credentials.createInsecure());
     const windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES;
-    if (!Number.isSafeInteger(windowBytes) || windowBytes < HTTP2_DEFAULT_WINDOW_BYTES || windowBytes > MAX_WINDOW_BYTES) {
-      throw new TypeError(`windowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW_BYTES}, ${MAX_WINDOW_BYTES}], got ${String(windowBytes).slice(0, 40)}`);
+    if (
+      !Number.isSafeInteger(windowBytes) ||
+      windowBytes < HTTP2_DEFAULT_WINDOW_BYTES ||
+      windowBytes > MAX_WINDOW_BYTES
+    ) {
+      throw new TypeError(
+        `windowBytes must be an integer in [${HTTP2_DEFAULT_WINDOW_BYTES}, ${MAX_WINDOW_BYTES}], got ${String(windowBytes).slice(0, 40)}`,
+      );
     }
     const channelOptions: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': -1,
@@ -147,7 +160,8 @@ export class QstepClient {
     return new Promise<Res>((resolve, reject) => {
       if (o?.signal?.aborted) return reject(new QstepError(Status.CANCELLED, 'aborted before the call started'));
       const call = method.call(this.grpc, req, this.md(), this.callOpts(o, true), (err, res) =>
-        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res));
+        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res),
+      );
       o?.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     });
   }
@@ -159,13 +173,21 @@ export class QstepClient {
   async createModel(spec: ModelSpec, o?: CallOptions): Promise<ModelDescription__Output> {
     const overrides: Record<string, ParamOverrideMsg> = {};
     for (const [k, v] of Object.entries(spec.overrides ?? {})) overrides[k] = overrideToWire(v);
-    const res = await this.unary(this.grpc.CreateModel as Unary<object, { model: ModelDescription__Output | null }>, {
-      name: spec.name,
-      parameters: spec.parameters.map((p) => ({ name: p.name, shape: p.shape, dtype: dtypes.encode(p.dtype, `${p.name}.dtype`) })),
-      optimizer: configToWire(spec.optimizer, spec.nonFinite),
-      overrides,
-      ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
-    }, o);
+    const res = await this.unary(
+      this.grpc.CreateModel as Unary<object, { model: ModelDescription__Output | null }>,
+      {
+        name: spec.name,
+        parameters: spec.parameters.map((p) => ({
+          name: p.name,
+          shape: p.shape,
+          dtype: dtypes.encode(p.dtype, `${p.name}.dtype`),
+        })),
+        optimizer: configToWire(spec.optimizer, spec.nonFinite),
+        overrides,
+        ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
+      },
+      o,
+    );
     return res.model as ModelDescription__Output;
   }
 
@@ -184,8 +206,11 @@ export class QstepClient {
    * the server's default), continued with `pageToken` (ModelDescription.nextPageToken).
    */
   describe(model = '', o?: CallOptions & { pageSize?: number; pageToken?: string }): Promise<DescribeResponse__Output> {
-    return this.unary(this.grpc.Describe as Unary<object, DescribeResponse__Output>,
-      { model, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' }, o);
+    return this.unary(
+      this.grpc.Describe as Unary<object, DescribeResponse__Output>,
+      { model, pageSize: o?.pageSize ?? 0, pageToken: o?.pageToken ?? '' },
+      o,
+    );
   }
 
   /** Describe of one model with every page of its parameters gathered (one call per page). */
@@ -215,10 +240,15 @@ export class QstepClient {
   /** grpc.health.v1 Check; '' = the whole server. */
   health(service = '', o?: CallOptions): Promise<HealthStatus> {
     return new Promise((resolve, reject) => {
-      const check = this.healthClient.Check as (req: object, md: grpc.Metadata, opts: grpc.CallOptions,
-        cb: (err: grpc.ServiceError | null, res?: { status: HealthStatus }) => void) => grpc.ClientUnaryCall;
+      const check = this.healthClient.Check as (
+        req: object,
+        md: grpc.Metadata,
+        opts: grpc.CallOptions,
+        cb: (err: grpc.ServiceError | null, res?: { status: HealthStatus }) => void,
+      ) => grpc.ClientUnaryCall;
       check.call(this.healthClient, { service }, this.md(), this.callOpts(o, true), (err, res) =>
-        err ? reject(QstepError.from(err)) : resolve(res?.status ?? 'UNKNOWN'));
+        err ? reject(QstepError.from(err)) : resolve(res?.status ?? 'UNKNOWN'),
+      );
     });
   }
 
@@ -260,11 +290,15 @@ export class QstepClient {
     let call!: ClientWritableStream<Req>;
     const finished = new Promise<Res>((resolve, reject) => {
       call = open(this.md(), this.callOpts(o, false), (err, res) =>
-        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res));
+        err || !res ? reject(QstepError.from(err ?? new Error('empty response'))) : resolve(res),
+      );
     });
     finished.catch(() => undefined);
     let over = false;
-    finished.then(() => (over = true), () => (over = true));
+    finished.then(
+      () => (over = true),
+      () => (over = true),
+    );
     o?.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     const write = async (msg: Req) => {
       if (over) return;
@@ -299,7 +333,10 @@ export class QstepClient {
         // protobufjs takes a decimal string for a uint64 exactly; a number only up to 2^53.
         stepId: typeof o.stepId === 'bigint' ? o.stepId.toString() : (o.stepId ?? 0),
         ...(o.expectedModelStep === undefined ? {} : { expectedModelStep: o.expectedModelStep }),
-        gradients: list.map((t) => ({ param: t.name, dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype) })),
+        gradients: list.map((t) => ({
+          param: t.name,
+          dtype: t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype),
+        })),
         hyper: hyperToWire(o.hyper),
         paramHyper,
         returnWeights: ret !== undefined && ret !== false,
@@ -317,10 +354,15 @@ export class QstepClient {
       if (!g) continue;
       const numel = g.bytes.length / g.width;
       const target = bytesOf(t instanceof Float32Array || t instanceof Uint16Array || Buffer.isBuffer(t) ? t : t.data);
-      const fits = typeof ret === 'string' ? target.length === numel * WIDTH[ret] : [2, 4].some((w) => target.length === numel * w);
+      const fits =
+        typeof ret === 'string'
+          ? target.length === numel * WIDTH[ret]
+          : [2, 4].some((w) => target.length === numel * w);
       if (!fits) {
-        throw new QstepError(Status.INVALID_ARGUMENT,
-          `weightsInto for ${name} has ${target.length} bytes; ${numel} elements of the returned dtype do not fit`);
+        throw new QstepError(
+          Status.INVALID_ARGUMENT,
+          `weightsInto for ${name} has ${target.length} bytes; ${numel} elements of the returned dtype do not fit`,
+        );
       }
       into.set(name, target);
     }
@@ -328,21 +370,39 @@ export class QstepClient {
     if (this.lanes > 1 && o.stepId !== undefined && o.stepId !== 0 && o.stepId !== 0n && total >= this.laneMinBytes) {
       const plans = planLanes(list, this.lanes);
       if (plans.length > 1) {
-        return stepOverLanes(plans, list, into, o, (lane, w) => this.stepCall(this.laneClient(lane.index), {
-          header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
-        }, lane.tensors, w, o));
+        return stepOverLanes(plans, list, into, o, (lane, w) =>
+          this.stepCall(
+            this.laneClient(lane.index),
+            {
+              header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
+            },
+            lane.tensors,
+            w,
+            o,
+          ),
+        );
       }
     }
     return this.stepCall(this.grpc, header, list, { signal: o.signal, into, onWeights: o.onWeights }, o);
   }
 
   /** One Step stream on `client`'s connection. */
-  private stepCall(client: grpc.Client, header: StepRequest, list: NormalizedTensor[],
-    w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] }, o: StepOptions): Promise<StepReply> {
+  private stepCall(
+    client: grpc.Client,
+    header: StepRequest,
+    list: NormalizedTensor[],
+    w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] },
+    o: StepOptions,
+  ): Promise<StepReply> {
     // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
     const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = client.makeBidiStreamRequest(
-      this.stepPath, this.stepSerialize, this.stepDeserialize, this.md(), this.callOpts(o, false));
+      this.stepPath,
+      this.stepSerialize,
+      this.stepDeserialize,
+      this.md(),
+      this.callOpts(o, false),
+    );
     const used: Buffer[] = [];
     call.on('status', () => this.pool.give(used.splice(0)));
     return runStep(call, header, list, {
@@ -361,27 +421,36 @@ export class QstepClient {
     if (i === 0) return this.grpc;
     while (this.laneClients.length < i) {
       // A local subchannel pool: channels with the same target and options would otherwise share one connection.
-      this.laneClients.push(new grpc.Client(this.address, this.credentials,
-        { ...this.channelOptions, 'grpc.use_local_subchannel_pool': 1 }));
+      this.laneClients.push(
+        new grpc.Client(this.address, this.credentials, {
+          ...this.channelOptions,
+          'grpc.use_local_subchannel_pool': 1,
+        }),
+      );
     }
     return this.laneClients[i - 1];
   }
 
   /** Snapshot as a stream of events: the header, then tensor data in header order. */
   async *snapshotStream(model: string, o: SnapshotOptions = {}): AsyncGenerator<SnapshotEvent> {
-    const call: ClientReadableStream<SnapshotResponse__Output> = this.grpc.Snapshot({
-      model,
-      params: o.params ?? [],
-      weights: o.weights ?? true,
-      weightsDtype: o.weightsDtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(o.weightsDtype),
-      state: stateFormats.encode(o.state ?? 'raw'),
-    }, this.md(), this.callOpts(o, false));
+    const call: ClientReadableStream<SnapshotResponse__Output> = this.grpc.Snapshot(
+      {
+        model,
+        params: o.params ?? [],
+        weights: o.weights ?? true,
+        weightsDtype: o.weightsDtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(o.weightsDtype),
+        state: stateFormats.encode(o.state ?? 'raw'),
+      },
+      this.md(),
+      this.callOpts(o, false),
+    );
     const onAbort = () => call.cancel();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for await (const msg of call as AsyncIterable<SnapshotResponse__Output>) {
         if (msg.header) yield { kind: 'header', header: msg.header };
-        else if (msg.data) yield { kind: 'data', tensor: msg.data.tensor, byteOffset: msg.data.byteOffset, data: msg.data.data };
+        else if (msg.data)
+          yield { kind: 'data', tensor: msg.data.tensor, byteOffset: msg.data.byteOffset, data: msg.data.data };
       }
     } catch (err) {
       throw QstepError.from(err);
@@ -423,20 +492,21 @@ export class QstepClient {
 
   /** Loads a snapshot (held in memory, or streamed from a source) into `model`, all or nothing. */
   restore(model: string, snap: Snapshot | SnapshotSource, o: CallOptions = {}): Promise<RestoreResponse__Output> {
-    const source: SnapshotSource = 'tensors' in snap
-      ? {
-        header: snap.header as SnapshotHeader,
-        data: (function* (max: number) {
-          let i = 0;
-          for (const desc of snap.header.tensors) {
-            const t = snap.tensors.get(desc.name);
-            if (!t) throw new QstepError(Status.INVALID_ARGUMENT, `snapshot lacks the bytes of ${desc.name}`);
-            for (const c of chunksOf(t.data, max)) yield { tensor: i, byteOffset: c.byteOffset, data: c.data };
-            i++;
+    const source: SnapshotSource =
+      'tensors' in snap
+        ? {
+            header: snap.header as SnapshotHeader,
+            data: (function* (max: number) {
+              let i = 0;
+              for (const desc of snap.header.tensors) {
+                const t = snap.tensors.get(desc.name);
+                if (!t) throw new QstepError(Status.INVALID_ARGUMENT, `snapshot lacks the bytes of ${desc.name}`);
+                for (const c of chunksOf(t.data, max)) yield { tensor: i, byteOffset: c.byteOffset, data: c.data };
+                i++;
+              }
+            })(this.maxChunkBytes),
           }
-        })(this.maxChunkBytes),
-      }
-      : snap;
+        : snap;
     return this.clientStream<RestoreRequest, RestoreResponse__Output>(
       (md, opts, cb) => this.grpc.Restore(md, opts, cb),
       async (write) => {

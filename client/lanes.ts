@@ -69,7 +69,8 @@ export class WeightMerger {
 
   add(param: string, dtype: DType, byteOffset: number, data: Buffer): void {
     const n = this.numel.get(param);
-    if (n === undefined) throw new QstepError(Status.DATA_LOSS, `weights for ${param.slice(0, 200)}, which the step did not update`);
+    if (n === undefined)
+      throw new QstepError(Status.DATA_LOSS, `weights for ${param.slice(0, 200)}, which the step did not update`);
     let p = this.parts.get(param);
     if (!p) {
       const given = this.into.get(param);
@@ -90,7 +91,8 @@ export class WeightMerger {
     const weights = new Map<string, Tensor>();
     if (!streamed) {
       for (const [name, p] of this.parts) {
-        if (!p.target || p.bytes !== p.target.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
+        if (!p.target || p.bytes !== p.target.length)
+          throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
         weights.set(name, { dtype: p.dtype, data: p.target });
       }
     }
@@ -110,8 +112,13 @@ export interface LaneWeights {
  * cancels the others, so the server discards the whole step; the error is that lane's. Returned weights of all
  * lanes are merged (into the caller's weightsInto memory where given) unless onWeights takes them.
  */
-export async function stepOverLanes(plans: LanePlan[], list: NormalizedTensor[], into: Map<string, Buffer>, o: StepOptions,
-  run: (lane: LanePlan, w: LaneWeights) => Promise<StepReply>): Promise<StepReply> {
+export async function stepOverLanes(
+  plans: LanePlan[],
+  list: NormalizedTensor[],
+  into: Map<string, Buffer>,
+  o: StepOptions,
+  run: (lane: LanePlan, w: LaneWeights) => Promise<StepReply>,
+): Promise<StepReply> {
   const merger = new WeightMerger(new Map(list.map((t) => [t.name, t.bytes.length / t.width])), into);
   const abort = new AbortController();
   const onAbort = () => abort.abort();
@@ -119,22 +126,28 @@ export async function stepOverLanes(plans: LanePlan[], list: NormalizedTensor[],
   o.signal?.addEventListener('abort', onAbort, { once: true });
   let first: unknown = null;
   try {
-    const replies = await Promise.all(plans.map(async (lane) => {
-      try {
-        return await run(lane, {
-          signal: abort.signal,
-          into: new Map(),
-          onWeights: o.onWeights ?? ((p, d, off, data) => merger.add(p, d, off, data)),
-        });
-      } catch (err) {
-        first ??= err;
-        abort.abort();
-        throw err;
-      }
-    })).catch(() => {
+    const replies = await Promise.all(
+      plans.map(async (lane) => {
+        try {
+          return await run(lane, {
+            signal: abort.signal,
+            into: new Map(),
+            onWeights: o.onWeights ?? ((p, d, off, data) => merger.add(p, d, off, data)),
+          });
+        } catch (err) {
+          first ??= err;
+          abort.abort();
+          throw err;
+        }
+      }),
+    ).catch(() => {
       throw QstepError.from(first);
     });
-    return merger.reply(replies[0], replies, o.onWeights !== undefined || o.returnWeights === undefined || o.returnWeights === false);
+    return merger.reply(
+      replies[0],
+      replies,
+      o.onWeights !== undefined || o.returnWeights === undefined || o.returnWeights === false,
+    );
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

@@ -7,20 +7,25 @@ import type { TlsOptions } from './types';
 
 /** Channel credentials for `tls`: the server verified against `ca` (default: the system roots), `cert`/`key` for mutual TLS. */
 export function channelCredentials(tls: TlsOptions): grpc.ChannelCredentials {
-  if (Boolean(tls.cert) !== Boolean(tls.key)) throw new TypeError('tls.cert and tls.key go together: give both or neither');
+  if (Boolean(tls.cert) !== Boolean(tls.key))
+    throw new TypeError('tls.cert and tls.key go together: give both or neither');
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
 /** Channel options for `tls` (the name to verify the server's certificate against, when not the address's host). */
 export function tlsChannelOptions(tls: TlsOptions | undefined): grpc.ChannelOptions {
-  return tls?.serverName ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {};
+  return tls?.serverName
+    ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName }
+    : {};
 }
 
 function read(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+    throw new Error(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+      cause: err,
+    });
   }
 }
 
@@ -43,5 +48,6 @@ export function tokenFromFile(path: string): string {
 
 /** Tokens are printable ASCII without spaces; anything else could not travel as metadata. */
 export function checkToken(token: string): void {
-  if (!/^[\x21-\x7e]{1,512}$/.test(token)) throw new TypeError('token: expected 1-512 printable ASCII characters without spaces');
+  if (!/^[\x21-\x7e]{1,512}$/.test(token))
+    throw new TypeError('token: expected 1-512 printable ASCII characters without spaces');
 }

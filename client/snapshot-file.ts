@@ -17,7 +17,11 @@ export type Progress = (doneBytes: number, totalBytes: number) => void;
 
 /** Streams a snapshot of `model` into a safetensors file (written to <path>.partial, renamed when complete). */
 export async function writeSnapshotFile(
-  client: QstepClient, model: string, path: string, options: SnapshotOptions = {}, progress?: Progress,
+  client: QstepClient,
+  model: string,
+  path: string,
+  options: SnapshotOptions = {},
+  progress?: Progress,
 ): Promise<{ tensors: number; bytes: number; header: SnapshotHeader }> {
   const partial = `${path}.partial`;
   let writer: SafetensorsWriter | null = null;
@@ -50,14 +54,19 @@ export async function writeSnapshotFile(
 }
 
 /** The snapshot header a safetensors file describes (qstep metadata, or plain weights keyed by name). */
-export async function readSnapshotFileHeader(path: string): Promise<{ header: SnapshotHeader; file: Awaited<ReturnType<typeof readSafetensorsHeader>> }> {
+export async function readSnapshotFileHeader(
+  path: string,
+): Promise<{ header: SnapshotHeader; file: Awaited<ReturnType<typeof readSafetensorsHeader>> }> {
   const file = await readSafetensorsHeader(path);
   return { header: snapshotHeaderOf(file), file };
 }
 
 /** Restores `model` from a safetensors file, streaming it. */
 export async function restoreSnapshotFile(
-  client: QstepClient, model: string, path: string, progress?: Progress,
+  client: QstepClient,
+  model: string,
+  path: string,
+  progress?: Progress,
 ): Promise<RestoreResponse__Output> {
   const { header, file } = await readSnapshotFileHeader(path);
   const total = Number(header.totalBytes);

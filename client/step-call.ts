@@ -95,7 +95,10 @@ export function runStep(
     call.on('error', (err) => reject(QstepError.from(err)));
     call.on('end', () => resolve());
   });
-  finished.then(() => (over = true), () => (over = true));
+  finished.then(
+    () => (over = true),
+    () => (over = true),
+  );
   opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
 
   const send = async () => {
@@ -148,7 +151,8 @@ function assembleReply(result: StepResponse__Output['result'], parts: Map<string
     const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
     let covered = 0;
     for (const c of p.chunks) {
-      if (c.offset + c.data.length > data.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
+      if (c.offset + c.data.length > data.length)
+        throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
       c.data.copy(data, c.offset);
       covered += c.data.length;
     }

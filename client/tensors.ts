@@ -36,13 +36,19 @@ export function bytesOf(data: TensorData): Buffer {
   throw new TypeError('tensor data must be a Float32Array, Uint16Array or Buffer');
 }
 
-function dtypeOf(data: TensorData, given: DType | undefined, fallback: DType | undefined, name: string): DType | undefined {
+function dtypeOf(
+  data: TensorData,
+  given: DType | undefined,
+  fallback: DType | undefined,
+  name: string,
+): DType | undefined {
   if (data instanceof Float32Array) {
     if (given !== undefined && given !== 'fp32') throw new TypeError(`${name}: a Float32Array is fp32, not ${given}`);
     return 'fp32';
   }
   const d = given ?? fallback;
-  if (data instanceof Uint16Array && d === 'fp32') throw new TypeError(`${name}: a Uint16Array holds fp16 or bf16, not fp32`);
+  if (data instanceof Uint16Array && d === 'fp32')
+    throw new TypeError(`${name}: a Uint16Array holds fp16 or bf16, not fp32`);
   return d;
 }
 
@@ -59,7 +65,8 @@ export function normalizeTensors(map: TensorMap, fallback?: DType): NormalizedTe
     const dtype = dtypeOf(data, given, fallback, name);
     const bytes = bytesOf(data);
     const width = dtype !== undefined ? WIDTH[dtype] : data instanceof Uint16Array ? 2 : 0;
-    if (width === 0) throw new TypeError(`${name}: a Buffer tensor needs a dtype (pass { data, dtype } or the dtype option)`);
+    if (width === 0)
+      throw new TypeError(`${name}: a Buffer tensor needs a dtype (pass { data, dtype } or the dtype option)`);
     if (bytes.length % width !== 0) {
       throw new TypeError(`${name}: ${bytes.length} bytes is not a whole number of ${width}-byte elements`);
     }

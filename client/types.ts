@@ -2,12 +2,7 @@
 
 import type * as grpc from '@grpc/grpc-js';
 import type { DType, Hyperparameters, NonFinitePolicy, OptimizerConfig, ParamOverride } from '../native/lib/types';
-import type {
-  ParamResult__Output,
-  SnapshotHeader,
-  SnapshotHeader__Output,
-  TensorDescriptor__Output,
-} from '../proto';
+import type { ParamResult__Output, SnapshotHeader, SnapshotHeader__Output, TensorDescriptor__Output } from '../proto';
 import type { StateFormatName } from '../proto/convert';
 import type { Tensor, TensorMap } from './tensors';
 
@@ -147,7 +142,9 @@ export interface Snapshot {
 export interface SnapshotSource {
   header: SnapshotHeader;
   /** Each tensor's bytes in header order, in order within a tensor, any chunk sizes. */
-  data: AsyncIterable<{ tensor: number; byteOffset: number; data: Buffer }> | Iterable<{ tensor: number; byteOffset: number; data: Buffer }>;
+  data:
+    | AsyncIterable<{ tensor: number; byteOffset: number; data: Buffer }>
+    | Iterable<{ tensor: number; byteOffset: number; data: Buffer }>;
 }
 
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';

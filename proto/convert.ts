@@ -53,7 +53,11 @@ export class EnumCodec<Name extends string, Wire extends string = string> {
   private readonly fromWire = new Map<string, Name>();
   readonly names: Name[];
 
-  constructor(readonly enumName: string, prefix: string, friendly: (suffix: string) => string = (s) => s.toLowerCase()) {
+  constructor(
+    readonly enumName: string,
+    prefix: string,
+    friendly: (suffix: string) => string = (s) => s.toLowerCase(),
+  ) {
     for (const wire of enumValues(enumName)) {
       if (wire.endsWith('_UNSPECIFIED')) continue;
       const name = friendly(wire.slice(prefix.length)) as Name;
@@ -66,13 +70,19 @@ export class EnumCodec<Name extends string, Wire extends string = string> {
   /** Wire name of a friendly name; throws ContractError for a name the contract does not have. */
   encode(name: Name | string, field = this.enumName): Wire {
     const wire = this.toWire.get(name);
-    if (wire === undefined) throw new ContractError(field, `expected one of ${this.names.join(', ')}, got ${JSON.stringify(name)}`);
+    if (wire === undefined)
+      throw new ContractError(field, `expected one of ${this.names.join(', ')}, got ${JSON.stringify(name)}`);
     return wire;
   }
 
   /** Friendly name of a decoded wire value; undefined for UNSPECIFIED; ContractError for unknown numbers. */
   decode(wire: string | number | null | undefined, field = this.enumName): Name | undefined {
-    if (wire === undefined || wire === null || wire === 0 || (typeof wire === 'string' && wire.endsWith('_UNSPECIFIED'))) {
+    if (
+      wire === undefined ||
+      wire === null ||
+      wire === 0 ||
+      (typeof wire === 'string' && wire.endsWith('_UNSPECIFIED'))
+    ) {
       return undefined;
     }
     const name = typeof wire === 'string' ? this.fromWire.get(wire) : undefined;
@@ -155,7 +165,8 @@ export function configToWire(config: OptimizerConfig, nonFinite?: NonFinitePolic
     optimizer: optimizers.encode(config.name, 'optimizer.optimizer'),
     hyper: hyperToWire(config),
     layout: layoutToWire(config),
-    nonFinite: nonFinite === undefined ? 'NON_FINITE_POLICY_UNSPECIFIED' : policies.encode(nonFinite, 'optimizer.non_finite'),
+    nonFinite:
+      nonFinite === undefined ? 'NON_FINITE_POLICY_UNSPECIFIED' : policies.encode(nonFinite, 'optimizer.non_finite'),
   };
 }
 

@@ -106,7 +106,7 @@ const w = new ScratchWriter();
 
 function encodeStepWeights(c: TensorChunk): Buffer {
   const param = Buffer.byteLength(c.param ?? '', 'utf8');
-  const dtype = typeof c.dtype === 'number' ? c.dtype : DTYPE_NUMBER.get(c.dtype ?? 'DTYPE_UNSPECIFIED') ?? 0;
+  const dtype = typeof c.dtype === 'number' ? c.dtype : (DTYPE_NUMBER.get(c.dtype ?? 'DTYPE_UNSPECIFIED') ?? 0);
   const inner = tensorChunkSize(c, param, dtype);
   const data = c.data as Buffer;
   w.reset(inner + 16);
@@ -168,7 +168,13 @@ export function serverDefinition(def: QstepDefinition): QstepDefinition {
  * client recycles only after the call has ended, since grpc-js may hold a serialized message until then). Returns
  * the exact-size view; the method's serializer passes Buffers through (passThroughSerializer).
  */
-export function encodeStepGradient(param: string, offset: number, dtype: string, data: Buffer, alloc: (size: number) => Buffer): Buffer {
+export function encodeStepGradient(
+  param: string,
+  offset: number,
+  dtype: string,
+  data: Buffer,
+  alloc: (size: number) => Buffer,
+): Buffer {
   const paramBytes = Buffer.byteLength(param, 'utf8');
   const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
   let inner = 1 + varintSize(paramBytes) + paramBytes + 1 + varintSize(offset) + 1 + varintSize(dtypeNum);

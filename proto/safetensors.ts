@@ -15,8 +15,21 @@ import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 export const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4,
-  F64: 8, I64: 8, U64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
 };
 
 /** Headers larger than this are refused (the reference implementation's bound). */
@@ -81,7 +94,8 @@ function checkEntry(e: SafetensorsEntry): void {
     throw new Error(`safetensors: bad shape ${JSON.stringify(e.shape)} for ${e.name}`);
   }
   const want = e.shape.reduce((n, d) => n * d, 1) * width;
-  if (want !== e.byteLength) throw new Error(`safetensors: ${e.name} has ${e.byteLength} bytes; shape and dtype say ${want}`);
+  if (want !== e.byteLength)
+    throw new Error(`safetensors: ${e.name} has ${e.byteLength} bytes; shape and dtype say ${want}`);
 }
 
 /** The 8-byte length and the JSON header, padded with spaces to a multiple of 8 bytes. */
@@ -91,7 +105,8 @@ export function encodeHeader(entries: SafetensorsEntry[], metadata: Record<strin
   let offset = 0;
   for (const e of entries) {
     checkEntry(e);
-    if (e.name === '__metadata__' || e.name in obj) throw new Error(`safetensors: duplicate or reserved name ${e.name}`);
+    if (e.name === '__metadata__' || e.name in obj)
+      throw new Error(`safetensors: duplicate or reserved name ${e.name}`);
     obj[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.byteLength] };
     offset += e.byteLength;
   }
@@ -127,10 +142,22 @@ export class SafetensorsWriter {
     return this.headerBytes;
   }
 
-  static async create(path: string, entries: SafetensorsEntry[], metadata: Record<string, string>,
-    options: { checksums?: boolean } = {}): Promise<SafetensorsWriter> {
+  static async create(
+    path: string,
+    entries: SafetensorsEntry[],
+    metadata: Record<string, string>,
+    options: { checksums?: boolean } = {},
+  ): Promise<SafetensorsWriter> {
     const checksums = options.checksums ?? false;
-    const md = checksums ? { ...metadata, [CRC_KEY]: crcMap(entries, entries.map(() => 0)) } : metadata;
+    const md = checksums
+      ? {
+          ...metadata,
+          [CRC_KEY]: crcMap(
+            entries,
+            entries.map(() => 0),
+          ),
+        }
+      : metadata;
     const header = encodeHeader(entries, md);
     const file = await open(path, 'w');
     try {
@@ -144,7 +171,11 @@ export class SafetensorsWriter {
 
   /** Appends bytes of tensor `tensor` at `byteOffset`; tensors and bytes must come in order. */
   async write(tensor: number, byteOffset: number, data: Buffer): Promise<void> {
-    while (this.index < this.entries.length && this.written === this.entries[this.index].byteLength && tensor > this.index) {
+    while (
+      this.index < this.entries.length &&
+      this.written === this.entries[this.index].byteLength &&
+      tensor > this.index
+    ) {
       this.index++;
       this.written = 0;
     }
@@ -185,7 +216,8 @@ export class SafetensorsWriter {
         this.index++;
         this.written = 0;
       }
-      if (this.index < this.entries.length) throw new Error(`safetensors: tensor ${this.entries[this.index].name} incomplete`);
+      if (this.index < this.entries.length)
+        throw new Error(`safetensors: tensor ${this.entries[this.index].name} incomplete`);
       if (this.crcs) {
         const header = encodeHeader(this.entries, { ...this.metadata, [CRC_KEY]: crcMap(this.entries, this.crcs) });
         if (header.length !== this.headerBytes.length) throw new Error('safetensors: the header changed length');
@@ -215,7 +247,8 @@ function crcMap(entries: SafetensorsEntry[], crcs: number[]): string {
  * of its first 8 + header-length bytes must match before anything is parsed.
  */
 export async function readSafetensorsHeader(
-  path: string, expect?: { fileBytes: number; headerCrc32: string },
+  path: string,
+  expect?: { fileBytes: number; headerCrc32: string },
 ): Promise<SafetensorsHeader> {
   const file = await open(path, 'r');
   try {
@@ -239,9 +272,12 @@ export async function readSafetensorsHeader(
     try {
       obj = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new Error(`safetensors: the header is not valid JSON (${(err as Error).message.slice(0, 80)})`, { cause: err });
+      throw new Error(`safetensors: the header is not valid JSON (${(err as Error).message.slice(0, 80)})`, {
+        cause: err,
+      });
     }
-    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error('safetensors: the header is not an object');
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      throw new Error('safetensors: the header is not an object');
     const metadata: Record<string, string> = {};
     const entries: (SafetensorsEntry & { begin: number })[] = [];
     for (const [name, v] of Object.entries(obj)) {
@@ -254,10 +290,21 @@ export async function readSafetensorsHeader(
       }
       const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       const offs = t?.data_offsets;
-      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((x) => Number.isSafeInteger(x)) || offs[1] < offs[0]) {
+      if (
+        !Array.isArray(offs) ||
+        offs.length !== 2 ||
+        !offs.every((x) => Number.isSafeInteger(x)) ||
+        offs[1] < offs[0]
+      ) {
         throw new Error(`safetensors: bad data_offsets for ${name}`);
       }
-      const e = { name, dtype: String(t.dtype), shape: t.shape as number[], byteLength: offs[1] - offs[0], begin: offs[0] };
+      const e = {
+        name,
+        dtype: String(t.dtype),
+        shape: t.shape as number[],
+        byteLength: offs[1] - offs[0],
+        begin: offs[0],
+      };
       checkEntry(e);
       entries.push(e);
     }
@@ -267,7 +314,8 @@ export async function readSafetensorsHeader(
       if (e.begin !== end) throw new Error(`safetensors: data of ${e.name} does not start at byte ${end}`);
       end += e.byteLength;
     }
-    if (8 + len + end !== size) throw new Error(`safetensors: data section is ${size - 8 - len} bytes; the header says ${end}`);
+    if (8 + len + end !== size)
+      throw new Error(`safetensors: data section is ${size - 8 - len} bytes; the header says ${end}`);
     return { entries, metadata, dataStart: 8 + len, crcs: parseCrcs(metadata, entries) };
   } finally {
     await file.close();
@@ -281,7 +329,10 @@ export async function readSafetensorsHeader(
  * (at least chunkBytes long): the consumer must be done with a chunk before asking for the next.
  */
 export async function* readSafetensorsData(
-  path: string, header: SafetensorsHeader, chunkBytes: number, into?: Buffer,
+  path: string,
+  header: SafetensorsHeader,
+  chunkBytes: number,
+  into?: Buffer,
 ): AsyncGenerator<{ tensor: number; byteOffset: number; data: Buffer }> {
   const file = await open(path, 'r');
   try {

@@ -12,15 +12,24 @@ import type { SafetensorsEntry, SafetensorsHeader } from './safetensors';
 export const FILE_FORMAT = 'qstep.snapshot';
 
 /** The file's tensor entries and __metadata__ for a snapshot header. */
-export function snapshotFileLayout(h: SnapshotHeader): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
+export function snapshotFileLayout(h: SnapshotHeader): {
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+} {
   const tensors = h.tensors ?? [];
   const entries: SafetensorsEntry[] = tensors.map((t) => ({
-    name: t.name as string, dtype: elementTypes.require(t.elementType), shape: (t.shape ?? []) as number[],
+    name: t.name as string,
+    dtype: elementTypes.require(t.elementType),
+    shape: (t.shape ?? []) as number[],
     byteLength: Number(t.byteLength),
   }));
   const roles: Record<string, { param: string; role: string; state_key: string }> = {};
   for (const t of tensors) {
-    roles[t.name as string] = { param: t.param as string, role: tensorRoles.require(t.role), state_key: t.stateKey as string };
+    roles[t.name as string] = {
+      param: t.param as string,
+      role: tensorRoles.require(t.role),
+      state_key: t.stateKey as string,
+    };
   }
   const metadata = {
     format: FILE_FORMAT,
@@ -39,7 +48,9 @@ export function snapshotFileLayout(h: SnapshotHeader): { entries: SafetensorsEnt
 export function snapshotHeaderOf(file: SafetensorsHeader): SnapshotHeader {
   const md = file.metadata;
   const ours = md.format === FILE_FORMAT;
-  const roles = ours ? (JSON.parse(md.tensors ?? '{}') as Record<string, { param: string; role: string; state_key: string }>) : {};
+  const roles = ours
+    ? (JSON.parse(md.tensors ?? '{}') as Record<string, { param: string; role: string; state_key: string }>)
+    : {};
   const tensors: TensorDescriptor[] = file.entries.map((e) => {
     const r = roles[e.name];
     return {

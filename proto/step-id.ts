@@ -11,7 +11,11 @@ import type { StepHeader__Output, StepRequest__Output } from './messages';
 export type StepHeaderExact = Omit<StepHeader__Output, 'stepId'> & { stepId: bigint };
 
 class Cursor {
-  constructor(private readonly buf: Buffer, public pos: number, readonly end: number) {}
+  constructor(
+    private readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
 
   varint(): bigint {
     let v = 0n;
@@ -32,8 +36,7 @@ class Cursor {
     else if (wire === 2) {
       const len = Number(this.varint()); // read before adding: `pos += varint()` would add to the old pos
       this.pos += len;
-    }
-    else if (wire === 5) this.pos += 4;
+    } else if (wire === 5) this.pos += 4;
     else throw new Error(`unsupported wire type ${wire}`);
     if (this.pos > this.end) throw new Error('truncated field');
   }

@@ -29,8 +29,11 @@ async function main(): Promise<void> {
   const client = connect(server.address, { unaryDeadlineMs: 600_000 });
   const report: Record<string, unknown> = { params: n, ...limits, rssBeforeMiB: procMemory(pid).rss / MIB };
   try {
-    await client.createModel({ name: 'big', parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
-      optimizer: { name: 'adam', lr: 1e-3, optimBits: 8, blockWise: true } });
+    await client.createModel({
+      name: 'big',
+      parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+      optimizer: { name: 'adam', lr: 1e-3, optimBits: 8, blockWise: true },
+    });
     const values = randomInto(new Float32Array(n), 1);
     let t = performance.now();
     await client.uploadParameters('big', { w: values });
@@ -41,9 +44,16 @@ async function main(): Promise<void> {
     report.stepMs = Math.round(performance.now() - t);
     report.stepSkipped = r.skipped;
     // The server writes its log line as the call ends; it reaches this process through a pipe a moment later.
-    for (let i = 0; i < 50 && !rpcLines.some((l) => l.rpc === 'Step'); i++) await new Promise((res) => setTimeout(res, 100));
+    for (let i = 0; i < 50 && !rpcLines.some((l) => l.rpc === 'Step'); i++)
+      await new Promise((res) => setTimeout(res, 100));
     const line = rpcLines.filter((l) => l.rpc === 'Step').pop() ?? {};
-    report.stepPhasesMs = { receive: line.receiveMs, queue: line.queueMs, engine: line.engineMs, read: line.readMs, send: line.sendMs };
+    report.stepPhasesMs = {
+      receive: line.receiveMs,
+      queue: line.queueMs,
+      engine: line.engineMs,
+      read: line.readMs,
+      send: line.sendMs,
+    };
     t = performance.now();
     let snapBytes = 0;
     for await (const ev of client.snapshotStream('big', { weights: true, state: 'raw' })) {

@@ -20,9 +20,11 @@ export interface ServeChild {
 }
 
 export async function startServeChild(flags: string[] = []): Promise<ServeChild> {
-  const child: ChildProcess = spawn(process.execPath,
+  const child: ChildProcess = spawn(
+    process.execPath,
     [join(__dirname, '..', 'bin', 'qstep.js'), 'serve', '--port', '0', '--metrics-port', '-1', ...flags],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const rpcLines: Record<string, unknown>[] = [];
   const errorLines: Record<string, unknown>[] = [];
   const serving = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -45,11 +47,12 @@ export async function startServeChild(flags: string[] = []): Promise<ServeChild>
     serving,
     rpcLines,
     errorLines,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 

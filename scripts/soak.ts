@@ -22,7 +22,11 @@ const WORKERS = 8;
 
 const MODELS = [
   { name: 'small-fp32', numel: 10_000, optimizer: { name: 'adam' as const, lr: 1e-3, weightDecay: 0.01 } },
-  { name: 'mid-8bit', numel: 1 << 20, optimizer: { name: 'adam' as const, lr: 1e-3, optimBits: 8 as const, blockWise: true } },
+  {
+    name: 'mid-8bit',
+    numel: 1 << 20,
+    optimizer: { name: 'adam' as const, lr: 1e-3, optimBits: 8 as const, blockWise: true },
+  },
   { name: 'large-lion', numel: 4 << 20, optimizer: { name: 'lion' as const, lr: 1e-4 } },
 ];
 
@@ -55,7 +59,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fresh = (address: string) => connect(address, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
 
 /** One step id, retried until it has a result; a cancel or a killed client on the first try(s). */
-async function stepOnce(address: string, main: QstepClient, worker: string, stepId: number, model: (typeof MODELS)[number]) {
+async function stepOnce(
+  address: string,
+  main: QstepClient,
+  worker: string,
+  stepId: number,
+  model: (typeof MODELS)[number],
+) {
   const grads = { w: random(model.numel, 0.01) };
   for (let attempt = 0; ; attempt++) {
     const mode = attempt === 0 ? Math.random() : 1;
@@ -77,7 +87,8 @@ async function stepOnce(address: string, main: QstepClient, worker: string, step
       return;
     } catch (e) {
       count(e);
-      if (attempt > 50) throw new Error(`step ${worker}/${stepId} on ${model.name} never completed: ${String(e)}`, { cause: e });
+      if (attempt > 50)
+        throw new Error(`step ${worker}/${stepId} on ${model.name} never completed: ${String(e)}`, { cause: e });
       await sleep(10);
     }
   }
@@ -115,7 +126,11 @@ async function tempModel(client: QstepClient, worker: string, n: number): Promis
   const name = `tmp-${worker}-${n}`;
   tempModels++;
   const numel = 1000 + Math.floor(Math.random() * 500_000);
-  await client.createModel({ name, parameters: [{ name: 'w', shape: [numel], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 1e-3 } });
+  await client.createModel({
+    name,
+    parameters: [{ name: 'w', shape: [numel], dtype: 'fp32' }],
+    optimizer: { name: 'adam', lr: 1e-3 },
+  });
   await client.uploadParameters(name, { w: random(numel, 1) });
   for (let i = 0; i < 3; i++) await client.step(name, { w: random(numel, 0.01) });
   await client.deleteModel(name);
@@ -125,7 +140,11 @@ async function main(): Promise<void> {
   const server = await startServeChild(['--stream-grace-ms', '2000']);
   const admin = connect(server.address);
   for (const m of MODELS) {
-    await admin.createModel({ name: m.name, parameters: [{ name: 'w', shape: [m.numel], dtype: 'fp32' }], optimizer: m.optimizer });
+    await admin.createModel({
+      name: m.name,
+      parameters: [{ name: 'w', shape: [m.numel], dtype: 'fp32' }],
+      optimizer: m.optimizer,
+    });
     await admin.uploadParameters(m.name, { w: random(m.numel, 1) });
   }
   // Warm up every path once so that the start RSS includes the pools and the code, then measure.
@@ -151,10 +170,12 @@ async function main(): Promise<void> {
     while (Date.now() < until) {
       const p = Math.random();
       try {
-        if (p < 0.75) await stepOnce(server.address, client, worker, ++stepId, MODELS[Math.floor(Math.random() * MODELS.length)]);
+        if (p < 0.75)
+          await stepOnce(server.address, client, worker, ++stepId, MODELS[Math.floor(Math.random() * MODELS.length)]);
         else if (p < 0.8) pending.push(hostileStream(server.address, Math.random() < 0.5));
         else if (p < 0.88) await tempModel(client, worker, n++);
-        else if (p < 0.95) await client.snapshot(MODELS[Math.floor(Math.random() * 2)].name, { weights: true, state: 'raw' });
+        else if (p < 0.95)
+          await client.snapshot(MODELS[Math.floor(Math.random() * 2)].name, { weights: true, state: 'raw' });
         else await client.describe();
       } catch (e) {
         if (e instanceof Error && e.message.includes('never completed')) throw e;
@@ -174,7 +195,9 @@ async function main(): Promise<void> {
   clearInterval(sampler);
   const alive = existsSync(`/proc/${server.pid}`);
   if (!alive) {
-    process.stdout.write(`${JSON.stringify({ failure: 'the server process died', serverErrorLogLines: server.errorLines.slice(0, 5) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ failure: 'the server process died', serverErrorLogLines: server.errorLines.slice(0, 5) }, null, 2)}\n`,
+    );
     process.exit(1);
   }
   const { rss: rssEnd, hwm: rssPeak } = procMemory(server.pid);
@@ -182,7 +205,8 @@ async function main(): Promise<void> {
   for (const m of MODELS) {
     const d = await admin.describe(m.name);
     const want = (completed.get(m.name) ?? 0) + 1; // + the warm-up step
-    if (d.models[0].modelStep !== want) lost.push(`${m.name}: model step ${d.models[0].modelStep}, ${want} step ids completed`);
+    if (d.models[0].modelStep !== want)
+      lost.push(`${m.name}: model step ${d.models[0].modelStep}, ${want} step ids completed`);
   }
   const info = await admin.serverInfo();
   admin.close();

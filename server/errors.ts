@@ -77,9 +77,14 @@ export function toStatus(err: unknown, log: Logger): Pick<StatusObject, 'code' |
     }
   }
   const id = randomUUID();
-  const cause = err instanceof Error
-    ? { type: err.name, message: bounded(err.message, DETAILS_MAX_CHARS), stack: bounded(err.stack ?? '', 4 * DETAILS_MAX_CHARS) }
-    : bounded(String(err), DETAILS_MAX_CHARS);
+  const cause =
+    err instanceof Error
+      ? {
+          type: err.name,
+          message: bounded(err.message, DETAILS_MAX_CHARS),
+          stack: bounded(err.stack ?? '', 4 * DETAILS_MAX_CHARS),
+        }
+      : bounded(String(err), DETAILS_MAX_CHARS);
   log.error({ errorId: id, err: cause }, 'internal error');
   return { code: Status.INTERNAL, details: `internal error ${id}` };
 }

@@ -25,7 +25,13 @@ import { fail } from './errors';
 import { ModelRegistry } from './domain/registry';
 import { StagingBudget } from './domain/staging-budget';
 import { bounded } from './domain/bounded';
-import { DEFAULT_DEVICE_SHARE, DEFAULT_HOST_SHARE, MemoryAdmission, hostMemoryBytes, parseMemoryLimit } from './domain/memory-admission';
+import {
+  DEFAULT_DEVICE_SHARE,
+  DEFAULT_HOST_SHARE,
+  MemoryAdmission,
+  hostMemoryBytes,
+  parseMemoryLimit,
+} from './domain/memory-admission';
 import { ServerMetrics, serveMetrics } from './metrics';
 import { setupSecurity } from './security/setup';
 import { serveHealthPort } from './security/health-port';
@@ -76,7 +82,8 @@ function packageVersion(): string {
 function checkConfig(c: ServerConfig): void {
   const int = (name: keyof ServerConfig, lo: number, hi = Number.MAX_SAFE_INTEGER) => {
     const v = c[name] as number;
-    if (!Number.isSafeInteger(v) || v < lo || v > hi) throw new Error(`${name}: expected an integer in [${lo}, ${hi}], got ${v}`);
+    if (!Number.isSafeInteger(v) || v < lo || v > hi)
+      throw new Error(`${name}: expected an integer in [${lo}, ${hi}], got ${v}`);
   };
   int('port', 0, 65535);
   int('metricsPort', -1, 65535);
@@ -100,7 +107,8 @@ function checkConfig(c: ServerConfig): void {
   int('checkpointEverySeconds', 0);
   int('keepCheckpoints', 1);
   int('windowBytes', HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES);
-  if (!['cpu', 'cuda', 'auto'].includes(c.backend)) throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
+  if (!['cpu', 'cuda', 'auto'].includes(c.backend))
+    throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
 }
 
@@ -127,31 +135,61 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const onCuda = engine.backend === 'cuda';
   const device = onCuda ? engine.deviceInfo() : null;
   const hostBytes = hostMemoryBytes();
-  const memoryLimit = parseMemoryLimit(config.memoryLimit, device ? device.totalBytes : hostBytes,
-    device ? DEFAULT_DEVICE_SHARE : DEFAULT_HOST_SHARE);
-  const stagingBytes = config.stagingBudgetBytes ||
-    Math.floor((device ? hostBytes * DEFAULT_HOST_SHARE : memoryLimit) / 2);
-  const budget = new StagingBudget(stagingBytes, config.stagingWaitMs,
-    config.stagingPerConnectionBytes || Math.ceil(stagingBytes / 2));
-  const memory = new MemoryAdmission(memoryLimit, () => registry.heldBytes(), () => budget.inUse, !device);
+  const memoryLimit = parseMemoryLimit(
+    config.memoryLimit,
+    device ? device.totalBytes : hostBytes,
+    device ? DEFAULT_DEVICE_SHARE : DEFAULT_HOST_SHARE,
+  );
+  const stagingBytes =
+    config.stagingBudgetBytes || Math.floor((device ? hostBytes * DEFAULT_HOST_SHARE : memoryLimit) / 2);
+  const budget = new StagingBudget(
+    stagingBytes,
+    config.stagingWaitMs,
+    config.stagingPerConnectionBytes || Math.ceil(stagingBytes / 2),
+  );
+  const memory = new MemoryAdmission(
+    memoryLimit,
+    () => registry.heldBytes(),
+    () => budget.inUse,
+    !device,
+  );
   registry.admitWith((name, bytes) => memory.admitModel(name, bytes, false));
   budget.capBy(() => memory.stagingRoom());
   const metrics = new ServerMetrics(registry, budget);
   const pool = new BufferPool(config.stagingPoolBytes);
   const checkpointer = config.stateDir
-    ? new Checkpointer(config.stateDir, {
-      everySteps: config.checkpointEverySteps, everySeconds: config.checkpointEverySeconds, keep: config.keepCheckpoints,
-    }, log)
+    ? new Checkpointer(
+        config.stateDir,
+        {
+          everySteps: config.checkpointEverySteps,
+          everySeconds: config.checkpointEverySeconds,
+          keep: config.keepCheckpoints,
+        },
+        log,
+      )
     : null;
   const deps: ServiceDeps = {
-    config, engine, registry, budget, memory, pool, metrics, log, version: packageVersion(), checkpointer,
+    config,
+    engine,
+    registry,
+    budget,
+    memory,
+    pool,
+    metrics,
+    log,
+    version: packageVersion(),
+    checkpointer,
   };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs, access: security.access };
 
   // Until the checkpoints are loaded, health says NOT_SERVING and every model RPC fails UNAVAILABLE.
   let loading = true;
-  const gate = <A extends unknown[], R>(impl: (...a: A) => Promise<R>) => (...a: A): Promise<R> =>
-    (loading ? Promise.reject(fail.unavailable('the server is loading its checkpoints; retry once health says SERVING')) : impl(...a));
+  const gate =
+    <A extends unknown[], R>(impl: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> =>
+      loading
+        ? Promise.reject(fail.unavailable('the server is loading its checkpoints; retry once health says SERVING'))
+        : impl(...a);
   const handlers: QstepHandlers = {
     ServerInfo: unary(rpc, 'ServerInfo', serverInfoHandler(deps)),
     CreateModel: unary(rpc, 'CreateModel', gate(createModelHandler(deps))),
@@ -174,12 +212,19 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   });
   server.addService(serverDefinition(qstepService), handlers as unknown as grpc.UntypedServiceImplementation);
   health.addToServer(server);
-  const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const healthPackage = protoLoader.loadSync(healthProtoPath, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   if (security.reflection) new ReflectionService({ ...packageDefinition, ...healthPackage }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, security.credentials, (err, p) =>
-      err ? reject(err) : resolve(p));
+      err ? reject(err) : resolve(p),
+    );
   });
   let metricsServer: HttpServer | null = null;
   let metricsPort = -1;
@@ -197,8 +242,16 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       log.info({ stateDir: config.stateDir }, 'state-dir: loading checkpoints');
       const r = await recoverModels(registry, config.stateDir, log);
       for (const l of r.loaded) checkpointer.attach(l.model, l.spec.checkpoint ?? {}, l.spec.modelStep);
-      log.info({ stateDir: config.stateDir, models: r.loaded.map((l) => l.model.name), skipped: r.skipped.length,
-        removed: r.removed.length, ms: Math.round(performance.now() - t0) }, 'state-dir: models loaded');
+      log.info(
+        {
+          stateDir: config.stateDir,
+          models: r.loaded.map((l) => l.model.name),
+          skipped: r.skipped.length,
+          removed: r.removed.length,
+          ms: Math.round(performance.now() - t0),
+        },
+        'state-dir: models loaded',
+      );
     }
   } catch (err) {
     checkpointer?.close();
@@ -212,9 +265,20 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   health.setStatus('', 'SERVING');
   health.setStatus(SERVICE_NAME, 'SERVING');
   const address = `${config.host}:${port}`;
-  log.info({ address, backend: engine.backend, threads: engine.threads, metricsPort, version: deps.version,
-    tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off', auth: Boolean(security.access),
-    memoryLimit, stagingBudget: stagingBytes }, 'serving');
+  log.info(
+    {
+      address,
+      backend: engine.backend,
+      threads: engine.threads,
+      metricsPort,
+      version: deps.version,
+      tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off',
+      auth: Boolean(security.access),
+      memoryLimit,
+      stagingBudget: stagingBytes,
+    },
+    'serving',
+  );
 
   let stopping: Promise<void> | null = null;
   const shutdown = (graceMs = config.shutdownGraceMs): Promise<void> => {
@@ -254,7 +318,17 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     return r;
   };
 
-  return { address, port, metricsPort, healthPort: healthPort?.port ?? -1, config, deps, health, shutdown, reloadSecurity };
+  return {
+    address,
+    port,
+    metricsPort,
+    healthPort: healthPort?.port ?? -1,
+    config,
+    deps,
+    health,
+    shutdown,
+    reloadSecurity,
+  };
 }
 
 /** `qstep serve`: parses flags and env, starts, and stops gracefully on SIGTERM or SIGINT. */
@@ -274,8 +348,14 @@ export async function cli(argv: string[]): Promise<void> {
   // would lose every model the server holds. Log it (bounded) and keep serving.
   process.on('unhandledRejection', (reason: unknown) => {
     const r = reason as { code?: unknown; details?: unknown; message?: unknown; stack?: unknown } | null;
-    log.error({ reason: bounded(String(r?.stack ?? r?.message ?? JSON.stringify(reason)), 2000), code: r?.code,
-      details: bounded(String(r?.details ?? ''), 500) }, 'unhandled rejection');
+    log.error(
+      {
+        reason: bounded(String(r?.stack ?? r?.message ?? JSON.stringify(reason)), 2000),
+        code: r?.code,
+        details: bounded(String(r?.details ?? ''), 500),
+      },
+      'unhandled rejection',
+    );
   });
   // Logs are written asynchronously: flush them before the process ends, but do not wait forever for a reader
   // of stdout that stopped reading (the models are saved by then).

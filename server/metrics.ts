@@ -30,52 +30,87 @@ export class ServerMetrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.started = new Counter({
-      name: 'grpc_server_started_total', help: 'RPCs started on the server.', labelNames: RPC_LABELS, registers,
+      name: 'grpc_server_started_total',
+      help: 'RPCs started on the server.',
+      labelNames: RPC_LABELS,
+      registers,
     });
     this.handled = new Counter({
-      name: 'grpc_server_handled_total', help: 'RPCs completed on the server, by status code.',
-      labelNames: [...RPC_LABELS, 'grpc_code'], registers,
+      name: 'grpc_server_handled_total',
+      help: 'RPCs completed on the server, by status code.',
+      labelNames: [...RPC_LABELS, 'grpc_code'],
+      registers,
     });
     this.handling = new Histogram({
-      name: 'grpc_server_handling_seconds', help: 'RPC latency until the status was sent.',
-      labelNames: RPC_LABELS, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      name: 'grpc_server_handling_seconds',
+      help: 'RPC latency until the status was sent.',
+      labelNames: RPC_LABELS,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
     this.received = new Counter({
-      name: 'grpc_server_msg_received_total', help: 'Stream messages received.', labelNames: RPC_LABELS, registers,
+      name: 'grpc_server_msg_received_total',
+      help: 'Stream messages received.',
+      labelNames: RPC_LABELS,
+      registers,
     });
     this.sent = new Counter({
-      name: 'grpc_server_msg_sent_total', help: 'Stream messages sent.', labelNames: RPC_LABELS, registers,
+      name: 'grpc_server_msg_sent_total',
+      help: 'Stream messages sent.',
+      labelNames: RPC_LABELS,
+      registers,
     });
     this.stepsApplied = new Counter({
-      name: 'qstep_steps_applied_total', help: 'Steps that updated the model.', labelNames: ['model'], registers,
+      name: 'qstep_steps_applied_total',
+      help: 'Steps that updated the model.',
+      labelNames: ['model'],
+      registers,
     });
     this.stepsSkipped = new Counter({
-      name: 'qstep_steps_skipped_total', help: 'Steps skipped for non-finite gradients (policy skip).',
-      labelNames: ['model'], registers,
+      name: 'qstep_steps_skipped_total',
+      help: 'Steps skipped for non-finite gradients (policy skip).',
+      labelNames: ['model'],
+      registers,
     });
     this.stepsReplayed = new Counter({
-      name: 'qstep_steps_replayed_total', help: 'Repeated (worker, step id) answered from the ledger.',
-      labelNames: ['model'], registers,
+      name: 'qstep_steps_replayed_total',
+      help: 'Repeated (worker, step id) answered from the ledger.',
+      labelNames: ['model'],
+      registers,
     });
     this.nonFinite = new Counter({
-      name: 'qstep_nonfinite_gradients_total', help: 'Gradients (one per parameter and step) holding NaN or Inf.',
-      labelNames: ['model'], registers,
+      name: 'qstep_nonfinite_gradients_total',
+      help: 'Gradients (one per parameter and step) holding NaN or Inf.',
+      labelNames: ['model'],
+      registers,
     });
     this.stepSeconds = new Histogram({
-      name: 'qstep_step_seconds', help: 'Engine time of one step (kernels, all parameters of the step).',
-      labelNames: ['model'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      name: 'qstep_step_seconds',
+      help: 'Engine time of one step (kernels, all parameters of the step).',
+      labelNames: ['model'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     this.snapshotBytes = new Counter({
-      name: 'qstep_snapshot_bytes_total', help: 'Snapshot bytes streamed out (snapshot) or in (restore).',
-      labelNames: ['direction'], registers,
+      name: 'qstep_snapshot_bytes_total',
+      help: 'Snapshot bytes streamed out (snapshot) or in (restore).',
+      labelNames: ['direction'],
+      registers,
     });
     new Gauge({
-      name: 'qstep_state_bytes', help: 'Bytes held for all models, by kind.', labelNames: ['kind'], registers,
+      name: 'qstep_state_bytes',
+      help: 'Bytes held for all models, by kind.',
+      labelNames: ['kind'],
+      registers,
       collect() {
         const sums: Record<string, number> = {
-          parameters: 0, state: 0, scales: 0, maps: 0, percentile_history: 0, paged: 0, fp32_state_equivalent: 0,
+          parameters: 0,
+          state: 0,
+          scales: 0,
+          maps: 0,
+          percentile_history: 0,
+          paged: 0,
+          fp32_state_equivalent: 0,
         };
         for (const m of models.list()) {
           for (const e of m.params) {
@@ -94,19 +129,25 @@ export class ServerMetrics {
       },
     });
     new Gauge({
-      name: 'qstep_staging_bytes', help: 'Staging memory held by streams in flight.', registers,
+      name: 'qstep_staging_bytes',
+      help: 'Staging memory held by streams in flight.',
+      registers,
       collect() {
         this.set(budget.inUse);
       },
     });
     new Gauge({
-      name: 'qstep_staging_budget_bytes', help: 'Bound on staging memory.', registers,
+      name: 'qstep_staging_budget_bytes',
+      help: 'Bound on staging memory.',
+      registers,
       collect() {
         this.set(budget.total);
       },
     });
     new Gauge({
-      name: 'qstep_models', help: 'Models held.', registers,
+      name: 'qstep_models',
+      help: 'Models held.',
+      registers,
       collect() {
         this.set(models.size);
       },
@@ -124,15 +165,20 @@ export class ServerMetrics {
  * Serves /metrics on host:port (0 = an ephemeral port). Resolves with the bound port. With `authorize`, a request
  * whose Authorization header it refuses gets 401 (server/security/endpoints.ts).
  */
-export function serveMetrics(registry: Registry, host: string, port: number,
-  authorize?: (authorization: string | undefined) => boolean): Promise<{ server: Server; port: number }> {
+export function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+  authorize?: (authorization: string | undefined) => boolean,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n');
       return;
     }
     if (authorize && !authorize(req.headers.authorization)) {
-      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
+      res
+        .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
         .end('/metrics needs Authorization: Bearer <token> of role admin or metrics\n');
       return;
     }

@@ -204,7 +204,12 @@ function checkMessage(ctx: CallContext, msg: unknown): void {
   checkNamespace(ctx.principal, ctx.method, model);
 }
 
-function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer(): string } & NodeJS.EventEmitter): Tracker {
+function track(
+  deps: RpcDeps,
+  method: string,
+  type: CallType,
+  call: { getPeer(): string } & NodeJS.EventEmitter,
+): Tracker {
   const labels = { grpc_service: 'qstep.v1.Qstep', grpc_method: method, grpc_type: type };
   deps.metrics.started.inc(labels);
   const stopTimer = deps.metrics.handling.startTimer(labels);
@@ -225,11 +230,25 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
         deps.metrics.handled.inc({ ...labels, grpc_code: codeName(st.code) });
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         // Fields may quote the request (a model name): each is cut, so one line stays a few hundred bytes.
-        const line = { rpc: method, code: codeName(st.code), ms: Math.round(ms * 1000) / 1000, peer: call.getPeer(), ...boundedFields(ctx.fields) };
+        const line = {
+          rpc: method,
+          code: codeName(st.code),
+          ms: Math.round(ms * 1000) / 1000,
+          peer: call.getPeer(),
+          ...boundedFields(ctx.fields),
+        };
         if (st.code === Status.OK || st.code === Status.CANCELLED) deps.log.info(line, 'rpc');
-        else if (st.code === Status.INTERNAL || st.code === Status.UNKNOWN) deps.log.error({ ...line, details: st.details }, 'rpc');
+        else if (st.code === Status.INTERNAL || st.code === Status.UNKNOWN)
+          deps.log.error({ ...line, details: st.details }, 'rpc');
         else deps.log.warn({ ...line, details: st.details }, 'rpc');
-        audit(deps.log, { method, principal: ctx.principal, model: ctx.fields.model, outcome: codeName(st.code), details: st.details, peer: line.peer });
+        audit(deps.log, {
+          method,
+          principal: ctx.principal,
+          model: ctx.fields.model,
+          outcome: codeName(st.code),
+          details: st.details,
+          peer: line.peer,
+        });
       }
       return st;
     },
@@ -239,7 +258,11 @@ function track(deps: RpcDeps, method: string, type: CallType, call: { getPeer():
 export type UnaryImpl<Req, Res> = (req: Req, ctx: CallContext) => Promise<Res>;
 export type ClientStreamImpl<Req, Res> = (input: MessageReader<Req>, ctx: CallContext) => Promise<Res>;
 export type ServerStreamImpl<Req, Res> = (req: Req, output: MessageWriter<Res>, ctx: CallContext) => Promise<void>;
-export type BidiImpl<Req, Res> = (input: MessageReader<Req>, output: MessageWriter<Res>, ctx: CallContext) => Promise<void>;
+export type BidiImpl<Req, Res> = (
+  input: MessageReader<Req>,
+  output: MessageWriter<Res>,
+  ctx: CallContext,
+) => Promise<void>;
 
 /** Settles a call with one response (unary and client-streaming): the response, or the status of the failure. */
 function answer<Res>(t: Tracker, result: Promise<Res>, callback: grpc.sendUnaryData<Res>): void {
@@ -255,38 +278,57 @@ function answer<Res>(t: Tracker, result: Promise<Res>, callback: grpc.sendUnaryD
   );
 }
 
-export function unary<Req, Res>(deps: RpcDeps, method: string, impl: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  impl: UnaryImpl<Req, Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'unary', call);
-    answer(t, (async () => {
-      admit(deps, t.ctx, call, call.request);
-      return impl(call.request, t.ctx);
-    })(), callback);
+    answer(
+      t,
+      (async () => {
+        admit(deps, t.ctx, call, call.request);
+        return impl(call.request, t.ctx);
+      })(),
+      callback,
+    );
   };
 }
 
 export function clientStream<Req, Res>(
-  deps: RpcDeps, method: string, impl: ClientStreamImpl<Req, Res>,
+  deps: RpcDeps,
+  method: string,
+  impl: ClientStreamImpl<Req, Res>,
 ): grpc.handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
     const t = track(deps, method, 'client_stream', call);
-    answer(t, (async () => {
-      admit(deps, t.ctx, call);
-      const first = deps.access ? (m: Req) => checkMessage(t.ctx, m) : undefined;
-      return impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first), t.ctx);
-    })(), callback);
+    answer(
+      t,
+      (async () => {
+        admit(deps, t.ctx, call);
+        const first = deps.access ? (m: Req) => checkMessage(t.ctx, m) : undefined;
+        return impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first), t.ctx);
+      })(),
+      callback,
+    );
   };
 }
 
-function endStream(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
-  ctx: CallContext, st: { code: Status; details: string }): void {
+function endStream(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  ctx: CallContext,
+  st: { code: Status; details: string },
+): void {
   if (ctx.cancelled) return;
   if (st.code === Status.OK) call.end();
   else call.emit('error', st); // grpc-js turns an 'error' event into the call's status
 }
 
 export function serverStream<Req, Res>(
-  deps: RpcDeps, method: string, impl: ServerStreamImpl<Req, Res>,
+  deps: RpcDeps,
+  method: string,
+  impl: ServerStreamImpl<Req, Res>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
     const t = track(deps, method, 'server_stream', call);
@@ -300,13 +342,21 @@ export function serverStream<Req, Res>(
   };
 }
 
-export function bidi<Req, Res>(deps: RpcDeps, method: string, impl: BidiImpl<Req, Res>): grpc.handleBidiStreamingCall<Req, Res> {
+export function bidi<Req, Res>(
+  deps: RpcDeps,
+  method: string,
+  impl: BidiImpl<Req, Res>,
+): grpc.handleBidiStreamingCall<Req, Res> {
   return (call) => {
     const t = track(deps, method, 'bidi_stream', call);
     (async () => {
       admit(deps, t.ctx, call);
       const first = deps.access ? (m: Req) => checkMessage(t.ctx, m) : undefined;
-      return impl(new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first), new MessageWriter<Res>(call, t.ctx), t.ctx);
+      return impl(
+        new MessageReader<Req>(call, t.ctx, deps.streamIdleMs, first),
+        new MessageWriter<Res>(call, t.ctx),
+        t.ctx,
+      );
     })().then(
       () => endStream(call, t.ctx, t.finish()),
       (err: unknown) => endStream(call, t.ctx, t.finish(err)),

@@ -18,7 +18,14 @@ type Bytes = Required<{ [K in keyof MemoryBytes]: number }>;
 
 export function emptyBytes(): Bytes {
   return {
-    parameters: 0, state: 0, scales: 0, maps: 0, percentileHistory: 0, staging: 0, paged: 0, fp32StateEquivalent: 0,
+    parameters: 0,
+    state: 0,
+    scales: 0,
+    maps: 0,
+    percentileHistory: 0,
+    staging: 0,
+    paged: 0,
+    fp32StateEquivalent: 0,
     total: 0,
   };
 }

@@ -7,14 +7,7 @@
 import { constants } from './constants';
 import { EngineError, invalid } from './errors';
 import { OPTIMIZERS, ZERO_V_GUARD_DEFAULT, isOptimizerName, optimizerRow, type OptimizerRow } from './optimizers';
-import type {
-  Hyperparameters,
-  LayoutConfig,
-  OptimizerConfig,
-  OptimizerName,
-  ParamOverride,
-  StateMode,
-} from './types';
+import type { Hyperparameters, LayoutConfig, OptimizerConfig, OptimizerName, ParamOverride, StateMode } from './types';
 import { CONFIG_KEYS, HYPER_KEYS, LAYOUT_KEYS } from './vocab';
 
 export { CONFIG_KEYS, OPTIMIZERS, isOptimizerName };
@@ -79,12 +72,15 @@ export function validateHyper(name: OptimizerName, h: Hyperparameters): Hyperpar
     // The count is shown unquoted ("got 2 numbers"), a non-array as itself.
     if (!Array.isArray(h.betas)) throw invalid(`betas of ${name}`, betasShape(row), h.betas);
     const n = h.betas.length;
-    throw new EngineError('INVALID_ARGUMENT',
-      `expected ${betasShape(row)} for betas of ${name}, got ${n} number${n === 1 ? '' : 's'}`);
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      `expected ${betasShape(row)} for betas of ${name}, got ${n} number${n === 1 ? '' : 's'}`,
+    );
   }
   h.betas.forEach((b, i) => finiteNumber(`betas[${i}] (${row.betas[i]})`, b, 0, 1, true));
   for (const i of row.betasNonZero) {
-    if (h.betas[i] === 0) throw invalid(`betas[${i}] (${row.betas[i]})`, `a value != 0 for ${name} (bnb requires it)`, 0);
+    if (h.betas[i] === 0)
+      throw invalid(`betas[${i}] (${row.betas[i]})`, `a value != 0 for ${name} (bnb requires it)`, 0);
   }
   finiteNumber('alpha', h.alpha, 0, Number.MAX_VALUE);
   finiteNumber('tAlpha', h.tAlpha, 0, 2 ** 31 - 1);
@@ -133,7 +129,11 @@ function isSet(k: string, v: unknown): boolean {
  * instead), and returns the layer with RMSprop's torch-style `alpha` moved to betas[0] (its one meaning there).
  * `where` prefixes the key in messages ('' for a model config, 'override.' or 'hyper.' for the others).
  */
-export function applicableLayer<L extends object>(name: OptimizerName, where: string, layer: L | undefined): L | undefined {
+export function applicableLayer<L extends object>(
+  name: OptimizerName,
+  where: string,
+  layer: L | undefined,
+): L | undefined {
   if (!layer) return layer;
   const row = optimizerRow(name);
   const rec = layer as Record<string, unknown>;
@@ -147,9 +147,11 @@ export function applicableLayer<L extends object>(name: OptimizerName, where: st
     const betas = rec.betas;
     if (isSet('betas', betas)) {
       if (!Array.isArray(betas) || betas[0] !== alpha) {
-        throw new EngineError('INVALID_ARGUMENT',
+        throw new EngineError(
+          'INVALID_ARGUMENT',
           `${where}alpha (${String(alpha).slice(0, 32)}) conflicts with ${where}betas[0]: for ${name} both name ` +
-          `${row.betas[0]}; set either alpha (torch's name) or betas = [alpha]`);
+            `${row.betas[0]}; set either alpha (torch's name) or betas = [alpha]`,
+        );
       }
     }
     const out = { ...rec, betas: [alpha] } as Record<string, unknown>;

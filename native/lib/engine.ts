@@ -190,8 +190,13 @@ export class Param {
    * Like read(), into `dst` at byte `dstOffset` (a buffer reused across calls allocates nothing). `dst` must not be
    * touched until the promise settles.
    */
-  async readInto(dst: Buffer, dstOffset: number, offset = 0, count = this.numel - offset,
-    dtype: DType = this.dtype): Promise<void> {
+  async readInto(
+    dst: Buffer,
+    dstOffset: number,
+    offset = 0,
+    count = this.numel - offset,
+    dtype: DType = this.dtype,
+  ): Promise<void> {
     const code = dtypeCode(dtype);
     if (!Buffer.isBuffer(dst)) throw invalid('dst', 'a Buffer', typeof dst);
     this.checkRange(offset, count);
@@ -213,23 +218,33 @@ export class Param {
     const s = await wrapAsync(() => binding.stateExport(h));
     const tensors: StateSnapshot['tensors'] = {};
     for (const t of s.tensors) tensors[t.name] = { dtype: t.dtype, shape: t.shape, data: t.data };
-    return { optimizer: this.optimizer, mode: MODE_NAMES[s.mode], blockSize: s.blockSize, numel: s.numel,
-      step: s.step, tensors };
+    return {
+      optimizer: this.optimizer,
+      mode: MODE_NAMES[s.mode],
+      blockSize: s.blockSize,
+      numel: s.numel,
+      step: s.step,
+      tensors,
+    };
   }
 
   /** Loads state exported from a parameter of the same size, optimizer family, mode and block size (T12). */
   async importState(s: StateSnapshot): Promise<void> {
     if (!s || typeof s !== 'object') throw invalid('state', 'a state snapshot', s);
     if (!isOptimizerName(s.optimizer) || optimizerRow(s.optimizer).op !== optimizerRow(this.optimizer).op) {
-      throw new EngineError('STATE_MISMATCH',
-        `state is for optimizer ${s.optimizer}, parameter ${this.name} uses ${this.optimizer}`);
+      throw new EngineError(
+        'STATE_MISMATCH',
+        `state is for optimizer ${s.optimizer}, parameter ${this.name} uses ${this.optimizer}`,
+      );
     }
     if (s.mode !== this.mode) {
       throw new EngineError('STATE_MISMATCH', `state mode ${s.mode} does not match ${this.mode} of ${this.name}`);
     }
     if (s.mode === 'blockwise8' && s.blockSize !== this.layout.blockSize) {
-      throw new EngineError('STATE_MISMATCH',
-        `state block size ${s.blockSize} does not match ${this.layout.blockSize} of ${this.name}`);
+      throw new EngineError(
+        'STATE_MISMATCH',
+        `state block size ${s.blockSize} does not match ${this.layout.blockSize} of ${this.name}`,
+      );
     }
     if (s.numel !== this.numel) {
       throw new EngineError('STATE_MISMATCH', `state has ${s.numel} elements, ${this.name} has ${this.numel}`);
@@ -244,10 +259,16 @@ export class Param {
       return { name, dtype: t.dtype, shape: t.shape, data: t.data };
     });
     const h = this.nativeHandle();
-    return wrapAsync(() => binding.stateImport(h, {
-      opKind: opKindOf(this.optimizer), mode: constants.stateModes[this.mode],
-      blockSize: s.blockSize, numel: s.numel, step: s.step, tensors,
-    }));
+    return wrapAsync(() =>
+      binding.stateImport(h, {
+        opKind: opKindOf(this.optimizer),
+        mode: constants.stateModes[this.mode],
+        blockSize: s.blockSize,
+        numel: s.numel,
+        step: s.step,
+        tensors,
+      }),
+    );
   }
 
   /** Frees values and state. Calls already running finish first (the addon holds its own reference). */
@@ -297,7 +318,10 @@ export class Engine {
         kind = 'cpu';
       }
     }
-    return new Engine(wrapSync(() => binding.backendCreate(kind, { threads, device, pagedBudgetBytes })), pagedDir);
+    return new Engine(
+      wrapSync(() => binding.backendCreate(kind, { threads, device, pagedBudgetBytes })),
+      pagedDir,
+    );
   }
 
   /** Milliseconds per pass of an fp32-Adam-shaped memory sweep over `numel` elements (benchmark baseline). */
@@ -313,7 +337,8 @@ export class Engine {
 
   /** Allocates a parameter (values zero until written) with the layout its config and override decide. */
   createParam(spec: ParamSpec): Param {
-    if (typeof spec?.name !== 'string' || spec.name.length === 0) throw invalid('name', 'a non-empty string', spec?.name);
+    if (typeof spec?.name !== 'string' || spec.name.length === 0)
+      throw invalid('name', 'a non-empty string', spec?.name);
     const numel = numelOf(spec.name, spec.shape);
     dtypeCode(spec.dtype);
     if (!spec.config || typeof spec.config !== 'object' || !isOptimizerName(spec.config.name)) {
@@ -326,17 +351,19 @@ export class Engine {
     }
     const layout = resolveLayout(spec.config, spec.override, numel);
     resolveHyper(spec.config, spec.override); // reject bad hyperparameters at creation, not at the first step
-    const handle = wrapSync(() => binding.paramCreate(this.handle, {
-      numel,
-      dtype: dtypeCode(spec.dtype),
-      opKind: opKindOf(spec.config.name),
-      mode: constants.stateModes[layout.mode],
-      blockSize: layout.blockSize,
-      trustRatio: layout.maxUnorm > 0,
-      percentile: layout.percentileClipping,
-      paged: layout.paged && numel >= constants.pagedMinElements,
-      pagedDir: this.pagedDir,
-    }));
+    const handle = wrapSync(() =>
+      binding.paramCreate(this.handle, {
+        numel,
+        dtype: dtypeCode(spec.dtype),
+        opKind: opKindOf(spec.config.name),
+        mode: constants.stateModes[layout.mode],
+        blockSize: layout.blockSize,
+        trustRatio: layout.maxUnorm > 0,
+        percentile: layout.percentileClipping,
+        paged: layout.paged && numel >= constants.pagedMinElements,
+        pagedDir: this.pagedDir,
+      }),
+    );
     return new Param(handle, spec, numel, layout);
   }
 
@@ -361,7 +388,11 @@ export class Engine {
           throw invalid(`items[${i}].gradDtype`, `the GradientBuffer's dtype ${it.grad.dtype}`, it.gradDtype);
         }
         if (it.grad.numel !== it.param.numel) {
-          throw invalid(`grad of ${it.param.name}`, `${it.param.numel} elements`, `a GradientBuffer of ${it.grad.numel}`);
+          throw invalid(
+            `grad of ${it.param.name}`,
+            `${it.param.numel} elements`,
+            `a GradientBuffer of ${it.grad.numel}`,
+          );
         }
         return { param: it.param, grad: it.grad, dtype: it.grad.dtype, hyper };
       }
@@ -370,8 +401,11 @@ export class Engine {
       dtypeCode(it.gradDtype);
       const want = it.param.numel * DTYPE_BYTES[it.gradDtype];
       if (it.grad.length !== want) {
-        throw invalid(`grad of ${it.param.name}`, `${want} bytes (${it.param.numel} x ${it.gradDtype})`,
-          `${it.grad.length} bytes`);
+        throw invalid(
+          `grad of ${it.param.name}`,
+          `${want} bytes (${it.param.numel} x ${it.gradDtype})`,
+          `${it.grad.length} bytes`,
+        );
       }
       return { param: it.param, grad: it.grad, dtype: it.gradDtype, hyper };
     });

@@ -113,12 +113,23 @@ export interface NativeBinding {
   nearestCodes(values: Float32Array, signed: boolean, signFix: boolean): Uint8Array;
   quantizeStates(values: Float32Array, scale: number, signed: boolean, isa?: CpuIsa): Uint8Array;
   decodeStates(codes: Uint8Array, scale: number, signed: boolean, isa?: CpuIsa): Float32Array;
-  quantizeBlockwise(input: Buffer, dtype: DTypeCode, blockSize: number, code: Float32Array):
-    Promise<{ codes: Buffer; absmax: Float32Array }>;
-  dequantizeBlockwise(codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DTypeCode,
-    code: Float32Array): Promise<Buffer>;
-  backendCreate(kind: 'cpu' | 'cuda', options: { threads: number; device: number; pagedBudgetBytes?: number }):
-    BackendHandle;
+  quantizeBlockwise(
+    input: Buffer,
+    dtype: DTypeCode,
+    blockSize: number,
+    code: Float32Array,
+  ): Promise<{ codes: Buffer; absmax: Float32Array }>;
+  dequantizeBlockwise(
+    codes: Buffer,
+    absmax: Float32Array,
+    blockSize: number,
+    outDtype: DTypeCode,
+    code: Float32Array,
+  ): Promise<Buffer>;
+  backendCreate(
+    kind: 'cpu' | 'cuda',
+    options: { threads: number; device: number; pagedBudgetBytes?: number },
+  ): BackendHandle;
   backendInfo(b: BackendHandle): { kind: 'cpu' | 'cuda'; threads: number; device: NativeDeviceInfo | null };
   cudaProbe(): { ok: boolean; count: number; message: string };
   /** Benchmark baseline: ms per pass of Adam's memory traffic (read 4 x n floats, write 3 x n). */
@@ -126,7 +137,14 @@ export interface NativeBinding {
   paramCreate(b: BackendHandle, spec: NativeParamSpec): ParamHandle;
   paramWrite(p: ParamHandle, offset: number, data: Buffer, dtype: DTypeCode): Promise<void>;
   paramRead(p: ParamHandle, offset: number, count: number, dtype: DTypeCode): Promise<Buffer>;
-  paramReadInto(p: ParamHandle, offset: number, count: number, dtype: DTypeCode, dst: Buffer, dstByteOffset: number): Promise<void>;
+  paramReadInto(
+    p: ParamHandle,
+    offset: number,
+    count: number,
+    dtype: DTypeCode,
+    dst: Buffer,
+    dstByteOffset: number,
+  ): Promise<void>;
   paramStep(p: ParamHandle): number;
   paramMemory(p: ParamHandle): NativeMemory;
   paramFree(p: ParamHandle): void;

@@ -57,7 +57,10 @@ function checkBlock(blockSize: number): void {
 
 /** Blockwise quantization (docs/math.md §5.3): one absmax per block, codes from `code` (default: the signed map). */
 export async function quantizeBlockwise(
-  input: Buffer, dtype: DType, blockSize = 4096, code: Float32Array = qmap(true),
+  input: Buffer,
+  dtype: DType,
+  blockSize = 4096,
+  code: Float32Array = qmap(true),
 ): Promise<{ codes: Buffer; absmax: Float32Array }> {
   const c = dtypeCode(dtype);
   if (!Buffer.isBuffer(input) || input.length % DTYPE_BYTES[dtype] !== 0) {
@@ -70,7 +73,11 @@ export async function quantizeBlockwise(
 
 /** Inverse of quantizeBlockwise: out_i = code[q_i] * absmax[i / blockSize], as `outDtype`. */
 export async function dequantizeBlockwise(
-  codes: Buffer, absmax: Float32Array, blockSize: number, outDtype: DType, code: Float32Array = qmap(true),
+  codes: Buffer,
+  absmax: Float32Array,
+  blockSize: number,
+  outDtype: DType,
+  code: Float32Array = qmap(true),
 ): Promise<Buffer> {
   const c = dtypeCode(outDtype);
   checkBlock(blockSize);

@@ -18,11 +18,25 @@ export function isDType(x: unknown): x is DType {
 
 /** Hyperparameters: read at every step (docs/math.md §3.2). Also the proto Hyperparameters field names. */
 export const HYPER_KEYS = [
-  'lr', 'betas', 'eps', 'weightDecay', 'alpha', 'tAlpha', 'tBeta3', 'skipZeros', 'zeroVGuard',
+  'lr',
+  'betas',
+  'eps',
+  'weightDecay',
+  'alpha',
+  'tAlpha',
+  'tBeta3',
+  'skipZeros',
+  'zeroVGuard',
 ] as const;
 /** Layout keys: consulted once, when a parameter's state is created. Also the proto Layout field names. */
 export const LAYOUT_KEYS = [
-  'optimBits', 'blockWise', 'blockSize', 'min8bitSize', 'percentileClipping', 'maxUnorm', 'paged',
+  'optimBits',
+  'blockWise',
+  'blockSize',
+  'min8bitSize',
+  'percentileClipping',
+  'maxUnorm',
+  'paged',
 ] as const;
 export type HyperKey = (typeof HYPER_KEYS)[number];
 export type LayoutKey = (typeof LAYOUT_KEYS)[number];

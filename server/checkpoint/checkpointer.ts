@@ -81,8 +81,15 @@ export class Checkpointer {
   /** Starts scheduling `model`. `loadedStep` marks a model just loaded from a checkpoint at that step. */
   attach(model: Model, own: Partial<CheckpointPolicy> = {}, loadedStep?: number): void {
     const track: Track = {
-      model, own, askedStep: loadedStep ?? model.modelStep, askedAt: Date.now(), taken: loadedStep !== undefined,
-      pendingCopy: false, last: Promise.resolve(), writing: 0, uncopied: 0,
+      model,
+      own,
+      askedStep: loadedStep ?? model.modelStep,
+      askedAt: Date.now(),
+      taken: loadedStep !== undefined,
+      pendingCopy: false,
+      last: Promise.resolve(),
+      writing: 0,
+      uncopied: 0,
     };
     this.tracks.set(model, track);
     model.steps.onCounted = () => this.onStep(track);
@@ -123,7 +130,9 @@ export class Checkpointer {
     const t = this.tracks.get(model);
     if (!t || model.deleted) throw fail.notFound(`model ${model.name} was deleted`);
     if (!model.ready) {
-      throw fail.precondition(`model ${model.name} is not ready (values missing for ${model.pendingParams().slice(0, 3).join(', ')})`);
+      throw fail.precondition(
+        `model ${model.name} is not ready (values missing for ${model.pendingParams().slice(0, 3).join(', ')})`,
+      );
     }
     return this.start(t, reason);
   }
@@ -145,9 +154,10 @@ export class Checkpointer {
       release = await this.acquireSlot();
     };
     // (A previous checkpoint not copied yet is waited for outside the queue: its copy job has yet to be queued.)
-    const copied = t.writing > 0 && t.uncopied === 0
-      ? copyModelInQueue(model, t.own, previous.then(acquire))
-      : previous.then(acquire).then(() => copyModelInQueue(model, t.own, Promise.resolve()));
+    const copied =
+      t.writing > 0 && t.uncopied === 0
+        ? copyModelInQueue(model, t.own, previous.then(acquire))
+        : previous.then(acquire).then(() => copyModelInQueue(model, t.own, Promise.resolve()));
     t.writing++;
     t.uncopied++;
     const copiedNow = () => {
@@ -157,8 +167,10 @@ export class Checkpointer {
     copied.then(copiedNow, copiedNow);
     const done = copied.then(async (copy) => {
       const id = await nextId(dir);
-      this.log.debug({ model: model.name, reason, id, modelStep: copy.spec.modelStep, stallMs: round(copy.stallMs) },
-        'checkpoint copied; writing');
+      this.log.debug(
+        { model: model.name, reason, id, modelStep: copy.spec.modelStep, stallMs: round(copy.stallMs) },
+        'checkpoint copied; writing',
+      );
       const w = await writeCheckpoint(dir, id, copy);
       await this.prune(dir, this.policy(model).keep);
       return { ...w, stallMs: copy.stallMs };
@@ -170,8 +182,19 @@ export class Checkpointer {
     done.then(settle, settle);
     t.last = done.then(
       (w) => {
-        this.log.info({ model: model.name, reason, id: w.ref.id, modelStep: w.manifest.modelStep, bytes: w.bytes,
-          stallMs: round(w.stallMs), writeMs: round(w.writeMs), file: w.ref.dataPath }, 'checkpoint written');
+        this.log.info(
+          {
+            model: model.name,
+            reason,
+            id: w.ref.id,
+            modelStep: w.manifest.modelStep,
+            bytes: w.bytes,
+            stallMs: round(w.stallMs),
+            writeMs: round(w.writeMs),
+            file: w.ref.dataPath,
+          },
+          'checkpoint written',
+        );
       },
       (err: unknown) => {
         if (model.deleted) return;
@@ -215,20 +238,25 @@ export class Checkpointer {
     clearInterval(this.timer);
     const saved: string[] = [];
     const failed: string[] = [];
-    await Promise.all([...this.tracks.values()].map(async (t) => {
-      const m = t.model;
-      if (m.deleted) return;
-      if (!m.ready) {
-        this.log.warn({ model: m.name, pending: m.pendingParams().slice(0, 8) }, 'checkpoint: not saved, its upload is incomplete');
-        return;
-      }
-      try {
-        await this.start(t, 'shutdown');
-        saved.push(m.name);
-      } catch {
-        failed.push(m.name);
-      }
-    }));
+    await Promise.all(
+      [...this.tracks.values()].map(async (t) => {
+        const m = t.model;
+        if (m.deleted) return;
+        if (!m.ready) {
+          this.log.warn(
+            { model: m.name, pending: m.pendingParams().slice(0, 8) },
+            'checkpoint: not saved, its upload is incomplete',
+          );
+          return;
+        }
+        try {
+          await this.start(t, 'shutdown');
+          saved.push(m.name);
+        } catch {
+          failed.push(m.name);
+        }
+      }),
+    );
     return { saved: saved.sort(), failed: failed.sort() };
   }
 

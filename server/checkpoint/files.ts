@@ -78,7 +78,9 @@ export async function writeFileAtomic(path: string, data: Buffer): Promise<void>
 
 export function encodeManifest(body: ManifestBody): Buffer {
   const json = JSON.stringify(body);
-  return Buffer.from(JSON.stringify({ body: JSON.parse(json), crc32: crcHex(crc32(Buffer.from(json))) }, null, 1) + '\n');
+  return Buffer.from(
+    JSON.stringify({ body: JSON.parse(json), crc32: crcHex(crc32(Buffer.from(json))) }, null, 1) + '\n',
+  );
 }
 
 /** Reads and checks a manifest; throws a message naming what is wrong. */

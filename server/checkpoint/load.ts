@@ -44,11 +44,17 @@ export async function loadCheckpoint(registry: ModelRegistry, ref: CheckpointRef
   if (raw === undefined) throw new Error(`not a qstep checkpoint (no ${MODEL_KEY} metadata)`);
   const spec = JSON.parse(raw) as PersistedModel;
   if (spec.name !== name || spec.modelStep !== manifest.modelStep) {
-    throw new Error(`the file holds model ${spec.name} at step ${spec.modelStep}; the manifest says ${name} at ${manifest.modelStep}`);
+    throw new Error(
+      `the file holds model ${spec.name} at step ${spec.modelStep}; the manifest says ${name} at ${manifest.modelStep}`,
+    );
   }
   const header = snapshotHeaderOf(file) as SnapshotHeader & { params: NonNullable<SnapshotHeader['params']> };
   const model = registry.create({
-    name, params: spec.params, config: spec.config, overrides: spec.overrides, nonFinite: spec.nonFinite,
+    name,
+    params: spec.params,
+    config: spec.config,
+    overrides: spec.overrides,
+    nonFinite: spec.nonFinite,
   });
   try {
     await streamInto(model, file.entries.length, header, ref.dataPath, file);
@@ -63,14 +69,20 @@ export async function loadCheckpoint(registry: ModelRegistry, ref: CheckpointRef
   }
 }
 
-async function streamInto(model: Model, count: number, header: SnapshotHeader,
-  path: string, file: Awaited<ReturnType<typeof readSafetensorsHeader>>): Promise<void> {
+async function streamInto(
+  model: Model,
+  count: number,
+  header: SnapshotHeader,
+  path: string,
+  file: Awaited<ReturnType<typeof readSafetensorsHeader>>,
+): Promise<void> {
   const tensors = header.tensors ?? [];
   const infos = new Map((header.params ?? []).map((p) => [p.name as string, p]));
   // State tensors per parameter, gathered until the parameter's last one arrived.
   const stateCount = new Map<string, number>();
   for (const t of tensors) {
-    if (tensorRoles.require(t.role) === 'state') stateCount.set(t.param as string, (stateCount.get(t.param as string) ?? 0) + 1);
+    if (tensorRoles.require(t.role) === 'state')
+      stateCount.set(t.param as string, (stateCount.get(t.param as string) ?? 0) + 1);
   }
   const gathered = new Map<string, StateSnapshot['tensors']>();
   const buf = Buffer.allocUnsafe(LOAD_CHUNK_BYTES);
@@ -83,7 +95,8 @@ async function streamInto(model: Model, count: number, header: SnapshotHeader,
     const last = d.byteOffset + d.data.length === Number(t.byteLength);
     if (role === 'weights') {
       const type = elementTypes.require(t.elementType);
-      if (DTYPE_OF_TYPE[type] !== entry.dtype) throw new Error(`weights of ${entry.name} are ${type}, the parameter is ${entry.dtype}`);
+      if (DTYPE_OF_TYPE[type] !== entry.dtype)
+        throw new Error(`weights of ${entry.name} are ${type}, the parameter is ${entry.dtype}`);
       await entry.param.write(d.byteOffset / entry.width, d.data, entry.dtype);
       if (last) model.markAllUploaded(entry);
       continue;
@@ -93,7 +106,11 @@ async function streamInto(model: Model, count: number, header: SnapshotHeader,
     if (!last) continue;
     const key = t.stateKey as string;
     const got = gathered.get(entry.name) ?? {};
-    got[key] = { dtype: elementTypes.require(t.elementType) === 'U8' ? 'u8' : 'f32', shape: (t.shape ?? []) as number[], data: stateBuf as Buffer };
+    got[key] = {
+      dtype: elementTypes.require(t.elementType) === 'U8' ? 'u8' : 'f32',
+      shape: (t.shape ?? []) as number[],
+      data: stateBuf as Buffer,
+    };
     stateBuf = null;
     gathered.set(entry.name, got);
     if (Object.keys(got).length === stateCount.get(entry.name)) {
@@ -109,7 +126,10 @@ async function streamInto(model: Model, count: number, header: SnapshotHeader,
   }
 }
 
-function stateInfo(p: NonNullable<SnapshotHeader['params']>[number] | undefined, name: string): Omit<StateSnapshot, 'tensors'> {
+function stateInfo(
+  p: NonNullable<SnapshotHeader['params']>[number] | undefined,
+  name: string,
+): Omit<StateSnapshot, 'tensors'> {
   if (!p) throw new Error(`the file has state for ${name} but no entry for it in its params`);
   const shape = (p.shape ?? []) as number[];
   return {
@@ -137,12 +157,18 @@ export async function recoverModels(registry: ModelRegistry, stateDir: string, l
   let names: string[];
   try {
     const entries = await readdir(stateDir, { withFileTypes: true });
-    names = entries.filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    names = entries
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
     // Files of the earlier layout (one <model>.qstep.safetensors per model, written only on SIGTERM) are snapshot
     // files: not loaded automatically, but `qstep restore` takes them.
     for (const f of entries.filter((d) => d.isFile() && d.name.endsWith(LEGACY_SUFFIX))) {
-      log.warn({ file: join(stateDir, f.name) }, 'state-dir: a model file of the earlier layout is not loaded; ' +
-        'create the model and `qstep restore` it from this file');
+      log.warn(
+        { file: join(stateDir, f.name) },
+        'state-dir: a model file of the earlier layout is not loaded; ' +
+          'create the model and `qstep restore` it from this file',
+      );
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
@@ -169,13 +195,18 @@ export async function recoverModels(registry: ModelRegistry, stateDir: string, l
           const reason = err instanceof Error ? err.message : String(err);
           tried.push(`${ref.dataPath} (${reason})`);
           out.skipped.push({ file: ref.dataPath, reason });
-          log.warn({ model: name, file: ref.dataPath, manifest: ref.manifestPath, reason },
-            'checkpoint: damaged, skipped; trying the one before it');
+          log.warn(
+            { model: name, file: ref.dataPath, manifest: ref.manifestPath, reason },
+            'checkpoint: damaged, skipped; trying the one before it',
+          );
         }
       }
       if (!loaded) throw new Error(`state-dir: no checkpoint of model ${name} verifies: ${tried.join('; ')}`);
       out.loaded.push(loaded);
-      log.info({ model: name, modelStep: loaded.manifest.modelStep, file: loaded.ref.dataPath }, 'checkpoint: model loaded');
+      log.info(
+        { model: name, modelStep: loaded.manifest.modelStep, file: loaded.ref.dataPath },
+        'checkpoint: model loaded',
+      );
     }
   } catch (err) {
     for (const l of out.loaded) registry.delete(l.model.name);

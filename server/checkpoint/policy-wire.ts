@@ -6,7 +6,9 @@ import { checkPolicy } from './checkpointer';
 import type { CheckpointPolicy } from './write';
 
 /** The policy a CreateModel asked for, checked (INVALID_ARGUMENT); null when it asked for none. */
-export function checkpointPolicyFromWire(p: CheckpointPolicy__Output | null | undefined): Partial<CheckpointPolicy> | null {
+export function checkpointPolicyFromWire(
+  p: CheckpointPolicy__Output | null | undefined,
+): Partial<CheckpointPolicy> | null {
   if (!p) return null;
   const out: Partial<CheckpointPolicy> = {};
   if (p.everySteps !== undefined && p.everySteps !== null) out.everySteps = Number(p.everySteps);

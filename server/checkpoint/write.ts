@@ -13,7 +13,13 @@ import type { CapturedSnapshot } from '../domain/snapshot';
 import type { LedgerData } from '../domain/step-ledger';
 import type { DType, NonFinitePolicy, OptimizerConfig, ParamOverride } from '../../native/lib';
 import {
-  MANIFEST_FORMAT, MANIFEST_VERSION, TMP_SUFFIX, checkpointRef, encodeManifest, syncDir, writeFileAtomic,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  TMP_SUFFIX,
+  checkpointRef,
+  encodeManifest,
+  syncDir,
+  writeFileAtomic,
 } from './files';
 import type { CheckpointRef, ManifestBody } from './files';
 
@@ -52,12 +58,21 @@ export interface ModelCopy {
  * The consistent copy, taken as one job of the model's queue. The job first waits for `after` (the previous
  * checkpoint's write), which holds the model's later jobs only when that write has not finished yet.
  */
-export function copyModelInQueue(model: Model, policy: Partial<CheckpointPolicy>, after: Promise<void>): Promise<ModelCopy> {
+export function copyModelInQueue(
+  model: Model,
+  policy: Partial<CheckpointPolicy>,
+  after: Promise<void>,
+): Promise<ModelCopy> {
   return model.exclusive(async () => {
     await after;
     model.assertAlive();
     const t0 = performance.now();
-    const capture = await captureSnapshot(model, { params: model.params, weights: true, weightsDtype: undefined, state: 'raw' });
+    const capture = await captureSnapshot(model, {
+      params: model.params,
+      weights: true,
+      weightsDtype: undefined,
+      state: 'raw',
+    });
     const spec: PersistedModel = {
       name: model.name,
       params: model.params.map((e) => ({ name: e.name, shape: e.param.shape, dtype: e.dtype })),
@@ -91,8 +106,12 @@ export async function writeCheckpoint(dir: string, id: number, copy: ModelCopy):
   const { entries, metadata } = snapshotFileLayout(copy.capture.header);
   let writer: SafetensorsWriter | null = null;
   try {
-    writer = await SafetensorsWriter.create(tmp, entries, { ...metadata, [MODEL_KEY]: JSON.stringify(copy.spec) },
-      { checksums: true });
+    writer = await SafetensorsWriter.create(
+      tmp,
+      entries,
+      { ...metadata, [MODEL_KEY]: JSON.stringify(copy.spec) },
+      { checksums: true },
+    );
     let bytes = 0;
     for (const [i, t] of copy.capture.tensors.entries()) {
       let at = 0;

@@ -17,7 +17,10 @@ class SizedPool<T extends { readonly byteLength: number }> {
     const item = this.free.get(key)?.pop();
     if (item === undefined) return undefined;
     this.idle -= item.byteLength;
-    this.order.splice(this.order.findIndex((o) => o.item === item), 1);
+    this.order.splice(
+      this.order.findIndex((o) => o.item === item),
+      1,
+    );
     return item;
   }
 

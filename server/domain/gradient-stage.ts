@@ -38,7 +38,10 @@ export class GradientStage {
   ) {
     for (const p of plan) {
       const slot: Slot = {
-        plan: p, bytes: p.entry.numel * DTYPE_WIDTH[p.dtype], buffer: null, arrived: new RangeSet(),
+        plan: p,
+        bytes: p.entry.numel * DTYPE_WIDTH[p.dtype],
+        buffer: null,
+        arrived: new RangeSet(),
       };
       this.slots.set(p.entry, slot);
       this.order.push(slot);
@@ -66,7 +69,9 @@ export class GradientStage {
     if (!slot) throw fail.invalid(`gradient for ${chunk.entry.name}, which the header did not announce`);
     const end = chunk.offset + chunk.count;
     if (!slot.arrived.insertDisjoint(chunk.offset, end)) {
-      throw fail.invalid(`gradient chunk [${chunk.offset}, ${end}) of ${chunk.entry.name} overlaps one already received`);
+      throw fail.invalid(
+        `gradient chunk [${chunk.offset}, ${end}) of ${chunk.entry.name} overlaps one already received`,
+      );
     }
     this.chunkCount++;
     if (slot.buffer === null && chunk.data.length === slot.bytes) {
@@ -84,7 +89,8 @@ export class GradientStage {
       if (!slot.arrived.isComplete(numel)) {
         throw fail.invalid(
           `gradient of ${slot.plan.entry.name} is incomplete at commit: ${slot.arrived.covered} of ${numel} elements ` +
-          `arrived (first missing: ${slot.arrived.firstGap(numel)})`);
+            `arrived (first missing: ${slot.arrived.firstGap(numel)})`,
+        );
       }
     }
     return this.order.map((slot) => ({

@@ -25,21 +25,34 @@ export interface LanePart {
  * Validates a lane's slices against the step's parameters (INVALID_ARGUMENT): announced parameter, inside it,
  * no overlap within the lane. Coverage across lanes is checked when the shared stage finishes.
  */
-export function laneParts(gradients: PlannedGradient[], slices: { param: string; offset: number; count: number }[]): LanePart[] {
+export function laneParts(
+  gradients: PlannedGradient[],
+  slices: { param: string; offset: number; count: number }[],
+): LanePart[] {
   const byName = new Map(gradients.map((g) => [g.entry.name, g.entry]));
   const seen = new Map<ParamEntry, RangeSet>();
   const parts: LanePart[] = [];
   if (slices.length === 0) throw fail.invalid('lane carries no slices');
   for (const [i, s] of slices.entries()) {
     const entry = byName.get(s.param);
-    if (!entry) throw fail.invalid(`lane.slices[${i}]: ${JSON.stringify(s.param.slice(0, 200))} is not a parameter of this step`);
+    if (!entry)
+      throw fail.invalid(`lane.slices[${i}]: ${JSON.stringify(s.param.slice(0, 200))} is not a parameter of this step`);
     const { offset, count } = s;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(count) || count <= 0 || offset < 0 || offset + count > entry.numel) {
-      throw fail.invalid(`lane.slices[${i}] covers [${offset}, ${offset + count}) of ${entry.name}, outside [0, ${entry.numel})`);
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(count) ||
+      count <= 0 ||
+      offset < 0 ||
+      offset + count > entry.numel
+    ) {
+      throw fail.invalid(
+        `lane.slices[${i}] covers [${offset}, ${offset + count}) of ${entry.name}, outside [0, ${entry.numel})`,
+      );
     }
     const ranges = seen.get(entry) ?? new RangeSet();
     seen.set(entry, ranges);
-    if (!ranges.insertDisjoint(offset, offset + count)) throw fail.invalid(`lane.slices[${i}] overlaps another slice of ${entry.name}`);
+    if (!ranges.insertDisjoint(offset, offset + count))
+      throw fail.invalid(`lane.slices[${i}] overlaps another slice of ${entry.name}`);
     parts.push({ entry, offset, count });
   }
   return parts;
@@ -76,7 +89,8 @@ export class LaneJoin<S> {
   join(index: number, count: number, fingerprint: string, sender: S): void {
     if (this.state !== 'open') throw this.failure ?? fail.aborted('the other lanes of this step were already applied');
     if (count !== this.count) throw fail.invalid(`lane.count ${count} differs from the first lane's ${this.count}`);
-    if (fingerprint !== this.fingerprint) throw fail.invalid('the lane header differs from the first lane\'s header of this step');
+    if (fingerprint !== this.fingerprint)
+      throw fail.invalid("the lane header differs from the first lane's header of this step");
     if (this.joined.has(index)) throw fail.invalid(`lane ${index} of this step is already in flight`);
     this.joined.set(index, sender);
   }
@@ -131,11 +145,27 @@ export class LaneJoin<S> {
         if (timer) clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
       };
-      this.waiters.push({ resolve: () => { done(); resolve(); }, reject: (e) => { done(); reject(e); } });
+      this.waiters.push({
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
       signal.addEventListener('abort', onAbort, { once: true });
       if (waitMs > 0) {
-        timer = setTimeout(() => this.abort(fail.deadline(`the other lanes of this step did not commit within ${waitMs} ms; ` +
-          'nothing was applied')), waitMs);
+        timer = setTimeout(
+          () =>
+            this.abort(
+              fail.deadline(
+                `the other lanes of this step did not commit within ${waitMs} ms; ` + 'nothing was applied',
+              ),
+            ),
+          waitMs,
+        );
       }
     });
   }
@@ -150,7 +180,8 @@ export class LaneJoin<S> {
     this.failure = err;
     this.stage.discard();
     this.ended();
-    for (const w of this.waiters.splice(0)) w.reject(fail.aborted(`another lane of this step failed (${err.message}); nothing was applied`));
+    for (const w of this.waiters.splice(0))
+      w.reject(fail.aborted(`another lane of this step failed (${err.message}); nothing was applied`));
     return true;
   }
 
@@ -191,8 +222,15 @@ export class LaneJoins<S> {
   }
 
   /** The join for this step, created on the first lane. */
-  get(model: string, worker: string, stepId: string, count: number, fingerprint: string,
-    gradients: PlannedGradient[], pool: BufferPool): LaneJoin<S> {
+  get(
+    model: string,
+    worker: string,
+    stepId: string,
+    count: number,
+    fingerprint: string,
+    gradients: PlannedGradient[],
+    pool: BufferPool,
+  ): LaneJoin<S> {
     const key = LaneJoins.key(model, worker, stepId);
     let join = this.open.get(key);
     if (!join) {

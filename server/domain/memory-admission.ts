@@ -15,8 +15,20 @@ export const DEFAULT_HOST_SHARE = 0.75;
 export const DEFAULT_DEVICE_SHARE = 0.9;
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3,
-  gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4,
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
 };
 
 /** Host memory this process may use: physical RAM, or the cgroup (v2 or v1) limit when lower. */
@@ -43,16 +55,20 @@ export function parseMemoryLimit(spec: string, poolBytes: number, defaultShare: 
   const pct = /^(\d+(?:\.\d+)?)\s*%$/.exec(s);
   if (pct) {
     const p = Number(pct[1]);
-    if (!(p > 0 && p <= 100)) throw new Error(`--memory-limit: expected a percentage in (0, 100], got ${JSON.stringify(s.slice(0, 40))}`);
+    if (!(p > 0 && p <= 100))
+      throw new Error(`--memory-limit: expected a percentage in (0, 100], got ${JSON.stringify(s.slice(0, 40))}`);
     return Math.floor((poolBytes * p) / 100);
   }
   const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(s);
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
   if (!m || unit === undefined) {
-    throw new Error(`--memory-limit: expected bytes, a size such as 16GiB, or a percentage such as 80%, got ${JSON.stringify(s.slice(0, 40))}`);
+    throw new Error(
+      `--memory-limit: expected bytes, a size such as 16GiB, or a percentage such as 80%, got ${JSON.stringify(s.slice(0, 40))}`,
+    );
   }
   const bytes = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`--memory-limit: ${JSON.stringify(s.slice(0, 40))} is not a usable size`);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    throw new Error(`--memory-limit: ${JSON.stringify(s.slice(0, 40))} is not a usable size`);
   return bytes;
 }
 
@@ -76,8 +92,10 @@ export class MemoryAdmission {
   admitModel(name: string, bytes: number, counted: boolean): void {
     const others = this.held - (counted ? bytes : 0);
     if (others + bytes > this.limit) {
-      throw fail.exhausted(`model ${name} needs ${bytes} bytes; the server holds ${others} of its ${this.limit}-byte ` +
-        `memory limit (--memory-limit), so ${Math.max(0, this.limit - others)} are free`);
+      throw fail.exhausted(
+        `model ${name} needs ${bytes} bytes; the server holds ${others} of its ${this.limit}-byte ` +
+          `memory limit (--memory-limit), so ${Math.max(0, this.limit - others)} are free`,
+      );
     }
   }
 

@@ -27,7 +27,8 @@ export class ReplyBudget {
 }
 
 export function pageSizeOf(requested: number): number {
-  if (!Number.isSafeInteger(requested) || requested < 0) throw fail.invalid(`expected a page_size >= 0, got ${requested}`);
+  if (!Number.isSafeInteger(requested) || requested < 0)
+    throw fail.invalid(`expected a page_size >= 0, got ${requested}`);
   return requested === 0 ? DEFAULT_PAGE_SIZE : Math.min(requested, MAX_PAGE_SIZE);
 }
 

@@ -28,14 +28,20 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export function checkModelName(name: string, field = 'model'): void {
   if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
     throw fail.invalid(
-      `expected 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit for ${field}, got ${quote(name)}`);
+      `expected 1-128 characters of [A-Za-z0-9._:-] starting with a letter or digit for ${field}, got ${quote(name)}`,
+    );
   }
 }
 
 export function checkParamName(name: string, field = 'parameter name'): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256 || CONTROL.test(name) || name.startsWith('__')) {
-    throw fail.invalid(
-      `expected 1-256 printable characters not starting with "__" for ${field}, got ${quote(name)}`);
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 256 ||
+    CONTROL.test(name) ||
+    name.startsWith('__')
+  ) {
+    throw fail.invalid(`expected 1-256 printable characters not starting with "__" for ${field}, got ${quote(name)}`);
   }
 }
 
@@ -86,7 +92,8 @@ export class ModelRegistry {
     if (spec.params.length === 0) throw fail.invalid('expected at least one parameter for parameters, got none');
     if (spec.params.length > this.limits.maxParamsPerModel) {
       throw fail.invalid(
-        `expected at most ${this.limits.maxParamsPerModel} parameters for parameters, got ${spec.params.length}`);
+        `expected at most ${this.limits.maxParamsPerModel} parameters for parameters, got ${spec.params.length}`,
+      );
     }
     const names = new Set<string>();
     for (const [i, p] of spec.params.entries()) {
@@ -101,9 +108,15 @@ export class ModelRegistry {
     try {
       for (const p of spec.params) {
         try {
-          created.push(this.engine.createParam({
-            name: p.name, shape: p.shape, dtype: p.dtype, config: spec.config, override: spec.overrides[p.name],
-          }));
+          created.push(
+            this.engine.createParam({
+              name: p.name,
+              shape: p.shape,
+              dtype: p.dtype,
+              config: spec.config,
+              override: spec.overrides[p.name],
+            }),
+          );
         } catch (e) {
           if (e instanceof EngineError && e.code === 'INVALID_ARGUMENT') {
             throw fail.invalid(`parameter ${quote(p.name)}: ${e.message}`);

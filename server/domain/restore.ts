@@ -127,9 +127,11 @@ export class RestoreStage {
    */
   private paramOf(name: string, where: string): ParamEntry {
     if (this.model.has(name)) return this.model.param(name);
-    throw fail.notFound(`${where} names parameter ${JSON.stringify(String(name).slice(0, 80))}, which model ` +
-      `${this.model.name} does not have: the snapshot header does not verify against this model (a damaged ` +
-      'file, or the snapshot of another model)');
+    throw fail.notFound(
+      `${where} names parameter ${JSON.stringify(String(name).slice(0, 80))}, which model ` +
+        `${this.model.name} does not have: the snapshot header does not verify against this model (a damaged ` +
+        'file, or the snapshot of another model)',
+    );
   }
 
   private checkDescriptor(d: TensorDescriptor__Output, i: number, format: string, names: Set<string>): StagedTensor {
@@ -141,18 +143,24 @@ export class RestoreStage {
     const role = tensorRoles.require(d.role, `${where}.role`);
     const type = elementTypes.require(d.elementType, `${where}.element_type`);
     for (const dim of d.shape) {
-      if (!Number.isSafeInteger(dim) || dim < 0) throw fail.invalid(`${where}: bad shape ${bounded(JSON.stringify(d.shape))}`);
+      if (!Number.isSafeInteger(dim) || dim < 0)
+        throw fail.invalid(`${where}: bad shape ${bounded(JSON.stringify(d.shape))}`);
     }
     const expected = d.shape.reduce((n, dim) => n * dim, 1) * ELEMENT_BYTES[type];
     if (d.byteLength !== expected) {
-      throw fail.invalid(`${where} (${quote(d.name)}): byte_length ${d.byteLength} != ${expected} for shape ` +
-        `${bounded(JSON.stringify(d.shape))} of ${type}`);
+      throw fail.invalid(
+        `${where} (${quote(d.name)}): byte_length ${d.byteLength} != ${expected} for shape ` +
+          `${bounded(JSON.stringify(d.shape))} of ${type}`,
+      );
     }
     if (role === 'weights') {
-      if (!ELEMENT_DTYPE[type]) throw fail.invalid(`${where}: weights of ${entry.name} must be F32, F16 or BF16, not ${type}`);
+      if (!ELEMENT_DTYPE[type])
+        throw fail.invalid(`${where}: weights of ${entry.name} must be F32, F16 or BF16, not ${type}`);
       if (!sameShape(d.shape, entry.param.shape)) {
-        throw fail.precondition(`weights of ${entry.name} have shape ${bounded(JSON.stringify(d.shape))}; the model's is ` +
-          `${JSON.stringify(entry.param.shape)}`);
+        throw fail.precondition(
+          `weights of ${entry.name} have shape ${bounded(JSON.stringify(d.shape))}; the model's is ` +
+            `${JSON.stringify(entry.param.shape)}`,
+        );
       }
     } else {
       if (format !== 'raw') throw fail.invalid(`${where}: state tensor in a snapshot whose state format is ${format}`);
@@ -161,7 +169,15 @@ export class RestoreStage {
       if (d.byteLength > MAX_STATE_TENSOR_BYTES) throw fail.exhausted(`${where}: state tensor over 4 GiB`);
     }
     return {
-      name: d.name, entry, role, key: d.stateKey, type, shape: d.shape, byteLength: d.byteLength, pieces: [], received: 0,
+      name: d.name,
+      entry,
+      role,
+      key: d.stateKey,
+      type,
+      shape: d.shape,
+      byteLength: d.byteLength,
+      pieces: [],
+      received: 0,
     };
   }
 
@@ -183,22 +199,27 @@ export class RestoreStage {
     const t = this.tensors[chunk.tensor];
     if (!t) throw fail.invalid(`data for tensor index ${chunk.tensor}; the header lists ${this.tensors.length}`);
     const data = chunk.data;
-    if (data.length > maxChunkBytes) throw fail.exhausted(`data chunk of ${data.length} bytes; the limit is ${maxChunkBytes}`);
+    if (data.length > maxChunkBytes)
+      throw fail.exhausted(`data chunk of ${data.length} bytes; the limit is ${maxChunkBytes}`);
     if (data.length === 0) throw fail.invalid(`empty data chunk for ${quote(t.name)}`);
     if (chunk.byteOffset !== t.received) {
-      throw fail.invalid(`data for ${quote(t.name)} at byte ${chunk.byteOffset}; expected byte ${t.received} (in order)`);
+      throw fail.invalid(
+        `data for ${quote(t.name)} at byte ${chunk.byteOffset}; expected byte ${t.received} (in order)`,
+      );
     }
     if (t.received + data.length > t.byteLength) {
       throw fail.invalid(`data for ${quote(t.name)} runs past its ${t.byteLength} bytes`);
     }
     // Weights are staged in pieces (written piece by piece); a state tensor in one buffer (the engine imports whole
     // tensors).
-    const pieceSize = t.role === 'weights' ? READ_PIECE_BYTES - (READ_PIECE_BYTES % ELEMENT_BYTES[t.type]) : t.byteLength;
+    const pieceSize =
+      t.role === 'weights' ? READ_PIECE_BYTES - (READ_PIECE_BYTES % ELEMENT_BYTES[t.type]) : t.byteLength;
     let at = 0;
     while (at < data.length) {
       const pos = t.received + at;
       const piece = Math.floor(pos / pieceSize);
-      if (piece === t.pieces.length) t.pieces.push(Buffer.allocUnsafe(Math.min(pieceSize, t.byteLength - piece * pieceSize)));
+      if (piece === t.pieces.length)
+        t.pieces.push(Buffer.allocUnsafe(Math.min(pieceSize, t.byteLength - piece * pieceSize)));
       const within = pos - piece * pieceSize;
       const n = Math.min(data.length - at, pieceSize - within);
       data.copy(t.pieces[piece], within, at, at + n);
@@ -223,8 +244,11 @@ export class RestoreStage {
   async checkValues(): Promise<void> {
     for (const plan of this.plans.values()) {
       if (!plan.info || plan.state.length === 0) continue;
-      await checkStateValues(plan.info.optimizer, plan.info.mode,
-        plan.state.map((t) => ({ name: t.name, key: t.key, f32: t.type === 'F32', pieces: t.pieces })));
+      await checkStateValues(
+        plan.info.optimizer,
+        plan.info.mode,
+        plan.state.map((t) => ({ name: t.name, key: t.key, f32: t.type === 'F32', pieces: t.pieces })),
+      );
     }
   }
 
@@ -249,7 +273,11 @@ export class RestoreStage {
         if (plan.info) {
           const tensors: StateSnapshot['tensors'] = {};
           for (const t of plan.state) {
-            tensors[t.key] = { dtype: STATE_ELEMENT[t.type] as 'f32' | 'u8', shape: t.shape, data: t.pieces[0] ?? Buffer.alloc(0) };
+            tensors[t.key] = {
+              dtype: STATE_ELEMENT[t.type] as 'f32' | 'u8',
+              shape: t.shape,
+              data: t.pieces[0] ?? Buffer.alloc(0),
+            };
           }
           await p.importState({ ...plan.info, tensors });
         }
@@ -258,9 +286,12 @@ export class RestoreStage {
       try {
         await this.rollback(applied);
       } catch (again) {
-        throw new Error(`restore of ${this.model.name} failed (${String(err)}) and so did rolling back (${String(again)})`, {
-          cause: again,
-        });
+        throw new Error(
+          `restore of ${this.model.name} failed (${String(err)}) and so did rolling back (${String(again)})`,
+          {
+            cause: again,
+          },
+        );
       }
       throw err;
     }
@@ -279,19 +310,26 @@ export class RestoreStage {
     const name = plan.entry.name;
     if (info.mode !== p.mode) throw fail.precondition(`state of ${name} is ${info.mode}; the model holds ${p.mode}`);
     if (info.mode === 'blockwise8' && info.blockSize !== p.layout.blockSize) {
-      throw fail.precondition(`state of ${name} has block size ${info.blockSize}; the model uses ${p.layout.blockSize}`);
+      throw fail.precondition(
+        `state of ${name} has block size ${info.blockSize}; the model uses ${p.layout.blockSize}`,
+      );
     }
-    if (info.numel !== p.numel) throw fail.precondition(`state of ${name} has ${info.numel} elements; the model's has ${p.numel}`);
+    if (info.numel !== p.numel)
+      throw fail.precondition(`state of ${name} has ${info.numel} elements; the model's has ${p.numel}`);
     const want = Object.keys(current.tensors).sort();
     const got = plan.state.map((t) => t.key).sort();
     if (want.join(',') !== got.join(',')) {
-      throw fail.precondition(`state of ${name} holds [${got.map((k) => quote(k)).join(', ')}]; the model's optimizer keeps [${want.join(', ')}]`);
+      throw fail.precondition(
+        `state of ${name} holds [${got.map((k) => quote(k)).join(', ')}]; the model's optimizer keeps [${want.join(', ')}]`,
+      );
     }
     for (const t of plan.state) {
       const c = current.tensors[t.key];
       if (STATE_ELEMENT[t.type] !== c.dtype || !sameShape(t.shape, c.shape)) {
-        throw fail.precondition(`state ${quote(t.key)} of ${name} is ${t.type}${JSON.stringify(t.shape)}; the model holds ` +
-          `${c.dtype}${JSON.stringify(c.shape)}`);
+        throw fail.precondition(
+          `state ${quote(t.key)} of ${name} is ${t.type}${JSON.stringify(t.shape)}; the model holds ` +
+            `${c.dtype}${JSON.stringify(c.shape)}`,
+        );
       }
     }
   }
@@ -318,4 +356,3 @@ async function writePieces(p: Param, pieces: Buffer[], dtype: DType): Promise<vo
     offset += piece.length / DTYPE_WIDTH[dtype];
   }
 }
-

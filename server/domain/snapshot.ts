@@ -66,8 +66,15 @@ function shapeBytes(shape: number[], type: ElementTypeName): number {
   return shape.reduce((n, d) => n * d, 1) * ELEMENT_BYTES[type];
 }
 
-function describe(name: string, param: string, role: 'weights' | 'state', key: string, type: ElementTypeName,
-  shape: number[], byteLength: number): TensorDescriptor {
+function describe(
+  name: string,
+  param: string,
+  role: 'weights' | 'state',
+  key: string,
+  type: ElementTypeName,
+  shape: number[],
+  byteLength: number,
+): TensorDescriptor {
   return {
     name,
     param,
@@ -98,7 +105,10 @@ export async function captureSnapshot(model: Model, plan: SnapshotRequestPlan): 
       const dtype = plan.weightsDtype ?? e.dtype;
       const pieces = await readValues(e, dtype);
       const type = DTYPE_ELEMENT[dtype];
-      tensors.push({ desc: describe(e.name, e.name, 'weights', '', type, p.shape, e.numel * DTYPE_WIDTH[dtype]), pieces });
+      tensors.push({
+        desc: describe(e.name, e.name, 'weights', '', type, p.shape, e.numel * DTYPE_WIDTH[dtype]),
+        pieces,
+      });
     }
     if (plan.state !== 'none') {
       const state = await p.exportState();
@@ -133,14 +143,18 @@ interface StateTensor {
 }
 
 function rawStateTensors(state: StateSnapshot): StateTensor[] {
-  return Object.keys(state.tensors).sort().map((key) => {
-    const t = state.tensors[key];
-    const type: ElementTypeName = t.dtype === 'u8' ? 'U8' : 'F32';
-    if (shapeBytes(t.shape, type) !== t.data.length) {
-      throw new Error(`engine state tensor ${key}: shape ${JSON.stringify(t.shape)} does not match ${t.data.length} bytes`);
-    }
-    return { key, type, shape: t.shape, data: t.data };
-  });
+  return Object.keys(state.tensors)
+    .sort()
+    .map((key) => {
+      const t = state.tensors[key];
+      const type: ElementTypeName = t.dtype === 'u8' ? 'U8' : 'F32';
+      if (shapeBytes(t.shape, type) !== t.data.length) {
+        throw new Error(
+          `engine state tensor ${key}: shape ${JSON.stringify(t.shape)} does not match ${t.data.length} bytes`,
+        );
+      }
+      return { key, type, shape: t.shape, data: t.data };
+    });
 }
 
 const DEQUANT_SLICE = 1 << 20;

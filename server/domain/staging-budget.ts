@@ -54,11 +54,18 @@ export class StagingBudget {
    * Reserves `bytes`; `onChange` sees every change of the lease's size (for per-model accounting). Rejects with
    * RESOURCE_EXHAUSTED when it cannot fit within waitMs, CANCELLED when `signal` aborts first.
    */
-  async acquire(bytes: number, signal: AbortSignal, onChange?: (delta: number) => void, owner?: string): Promise<Lease> {
+  async acquire(
+    bytes: number,
+    signal: AbortSignal,
+    onChange?: (delta: number) => void,
+    owner?: string,
+  ): Promise<Lease> {
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw fail.invalid(`staging size ${bytes} is not a byte count`);
     if (bytes > this.total) {
-      throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; the server's budget is ${this.total} ` +
-        '(--staging-budget-mib)');
+      throw fail.exhausted(
+        `the call needs ${bytes} bytes of staging memory; the server's budget is ${this.total} ` +
+          '(--staging-budget-mib)',
+      );
     }
     const ownerChange = (d: number) => {
       if (owner === undefined) return;
@@ -106,8 +113,10 @@ export class StagingBudget {
       if (held === 0 || held + bytes <= this.perOwner) return;
       const left = until - Date.now();
       if (left <= 0) {
-        throw fail.exhausted(`the call needs ${bytes} bytes of staging memory; its connection already holds ${held} ` +
-          `of the ${this.perOwner} one connection may hold (--staging-per-connection-mib)`);
+        throw fail.exhausted(
+          `the call needs ${bytes} bytes of staging memory; its connection already holds ${held} ` +
+            `of the ${this.perOwner} one connection may hold (--staging-per-connection-mib)`,
+        );
       }
       if (signal.aborted) throw fail.cancelled();
       await new Promise<void>((resolve) => {
@@ -140,9 +149,12 @@ export class StagingBudget {
       const timer = setTimeout(() => {
         cleanup();
         remove();
-        reject(fail.exhausted(
-          `staging memory: ${bytes} bytes not available within ${this.waitMs} ms ` +
-          `(${this.used} of ${this.limit} bytes in use; --staging-budget-mib, --memory-limit, --staging-wait-ms)`));
+        reject(
+          fail.exhausted(
+            `staging memory: ${bytes} bytes not available within ${this.waitMs} ms ` +
+              `(${this.used} of ${this.limit} bytes in use; --staging-budget-mib, --memory-limit, --staging-wait-ms)`,
+          ),
+        );
       }, this.waitMs);
       const onAbort = () => {
         cleanup();

@@ -15,7 +15,12 @@ import { quote } from './bounded';
  * store these with the unsigned map, so their codes cannot be negative.
  */
 const SECOND_MOMENT: Partial<Record<OptimizerName, string>> = {
-  adam: 'state2', adamw: 'state2', lamb: 'state2', ademamix: 'state2', rmsprop: 'state1', adagrad: 'state1',
+  adam: 'state2',
+  adamw: 'state2',
+  lamb: 'state2',
+  ademamix: 'state2',
+  rmsprop: 'state1',
+  adagrad: 'state1',
 };
 
 /** Keys of per-block / per-tensor scales in 8-bit modes. */
@@ -42,7 +47,9 @@ function floats(piece: Buffer): Float32Array {
 
 /** INVALID_ARGUMENT naming the first bad value, else resolves. Changes nothing. */
 export async function checkStateValues(
-  optimizer: OptimizerName, mode: StateMode, tensors: StateTensorValues[],
+  optimizer: OptimizerName,
+  mode: StateMode,
+  tensors: StateTensorValues[],
 ): Promise<void> {
   const slice = YIELD_BYTES / 4;
   for (const t of tensors) {
@@ -52,7 +59,8 @@ export async function checkStateValues(
     const what = isScale ? 'scale' : nonNegative ? 'second moment' : 'value';
     let index = 0;
     for (const piece of t.pieces) {
-      if (piece.length % 4 !== 0) throw fail.invalid(`state tensor ${quote(t.name)} is not a whole number of F32 values`);
+      if (piece.length % 4 !== 0)
+        throw fail.invalid(`state tensor ${quote(t.name)} is not a whole number of F32 values`);
       const a = floats(piece);
       for (let from = 0; from < a.length; from += slice) {
         const to = Math.min(a.length, from + slice);
@@ -60,8 +68,10 @@ export async function checkStateValues(
           const v = a[i];
           // v - v is NaN for NaN and +-Inf, 0 otherwise: one test for "finite".
           if (v - v !== 0 || (nonNegative && v < 0)) {
-            throw fail.invalid(`state tensor ${quote(t.name)} holds ${v} at element ${index + i}: a ${what} must be ` +
-              `${nonNegative ? 'finite and not negative' : 'finite'}; nothing was restored`);
+            throw fail.invalid(
+              `state tensor ${quote(t.name)} holds ${v} at element ${index + i}: a ${what} must be ` +
+                `${nonNegative ? 'finite and not negative' : 'finite'}; nothing was restored`,
+            );
           }
         }
         if (to < a.length) await new Promise((r) => setImmediate(r));

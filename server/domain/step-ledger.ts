@@ -8,9 +8,7 @@
 import type { StepResult } from '../../proto';
 
 export type LedgerLookup =
-  | { kind: 'new' }
-  | { kind: 'recorded'; result: StepResult }
-  | { kind: 'stale'; watermark: bigint };
+  { kind: 'new' } | { kind: 'recorded'; result: StepResult } | { kind: 'stale'; watermark: bigint };
 
 /**
  * A ledger as plain JSON-able data: its records oldest first, and the per-worker watermarks. Step ids are decimal
@@ -71,7 +69,11 @@ export class StepLedger {
   /** The ledger as plain data (kept with the model across a restart, so retries stay exactly-once). */
   toData(): LedgerData {
     return {
-      records: [...this.records.values()].map((r) => ({ worker: r.worker, stepId: r.stepId.toString(), result: r.result })),
+      records: [...this.records.values()].map((r) => ({
+        worker: r.worker,
+        stepId: r.stepId.toString(),
+        result: r.result,
+      })),
       watermarks: [...this.watermarks].map(([w, m]) => [w, m.toString()]),
     };
   }

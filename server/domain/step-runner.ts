@@ -99,17 +99,23 @@ export class StepRunner {
     const seen = this.ledger.lookup(t.worker, t.stepId);
     if (seen.kind === 'recorded') return { kind: 'replay', result: seen.result };
     if (seen.kind === 'stale') {
-      throw fail.precondition(`step id ${t.stepId} of worker ${quote(t.worker)} is stale (ids up to ` +
-        `${seen.watermark} left the idempotency window)`);
+      throw fail.precondition(
+        `step id ${t.stepId} of worker ${quote(t.worker)} is stale (ids up to ` +
+          `${seen.watermark} left the idempotency window)`,
+      );
     }
     if (t.expectedModelStep !== undefined && t.expectedModelStep !== this.counter) {
-      throw fail.precondition(`model ${this.model.name} is at model step ${this.counter}, not the expected ` +
-        `${t.expectedModelStep}; nothing was applied (model_step=${this.counter})`);
+      throw fail.precondition(
+        `model ${this.model.name} is at model step ${this.counter}, not the expected ` +
+          `${t.expectedModelStep}; nothing was applied (model_step=${this.counter})`,
+      );
     }
     if (!this.model.ready) {
       const pending = this.model.pendingParams();
-      throw fail.precondition(`model ${this.model.name} is not ready: values missing for ` +
-        `${pending.slice(0, 5).map(quote).join(', ')}${pending.length > 5 ? `, ... (${pending.length} in all)` : ''}`);
+      throw fail.precondition(
+        `model ${this.model.name} is not ready: values missing for ` +
+          `${pending.slice(0, 5).map(quote).join(', ')}${pending.length > 5 ? `, ... (${pending.length} in all)` : ''}`,
+      );
     }
     return { kind: 'new' };
   }
@@ -165,7 +171,10 @@ export class StepRunner {
         replayed: false,
         nonFinite: outcome.nonFinite.map((i) => job.names[i]),
         params: outcome.results.map((r, i) => ({
-          name: job.names[i], step: r.step, gnormScale: r.gnormScale, updateScale: r.updateScale,
+          name: job.names[i],
+          step: r.step,
+          gnormScale: r.gnormScale,
+          updateScale: r.updateScale,
         })),
       };
       this.ledger.record(job.ticket.worker, job.ticket.stepId, result);

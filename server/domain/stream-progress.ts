@@ -36,7 +36,8 @@ export class ProgressDeadline {
     const rateMs = this.limits.minBytesPerSecond > 0 ? (1000 * bytes) / this.limits.minBytesPerSecond : Infinity;
     const ms = Math.ceil(Math.max(0, this.limits.graceMs) + rateMs);
     this.at = Date.now() + ms;
-    this.why = `${bytes} bytes were not delivered within ${ms} ms (below the minimum rate of ` +
+    this.why =
+      `${bytes} bytes were not delivered within ${ms} ms (below the minimum rate of ` +
       `${this.limits.minBytesPerSecond} bytes/s, --stream-min-bytes-per-s, after --stream-grace-ms ${this.limits.graceMs})`;
   }
 

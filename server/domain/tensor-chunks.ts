@@ -46,16 +46,23 @@ export function checkChunk(
   const width = DTYPE_WIDTH[dtype];
   // Where the element width came from, so that a dtype mistake (fp32 bytes, no chunk dtype, an fp16 parameter)
   // reads as one rather than as a range error.
-  const assumed = `${dtype} (${width} bytes per element, ${given !== undefined ? 'the chunk\'s dtype'
-    : want !== undefined ? 'the dtype this call announced' : 'the parameter\'s dtype; the chunk names none'})`;
+  const assumed = `${dtype} (${width} bytes per element, ${
+    given !== undefined
+      ? "the chunk's dtype"
+      : want !== undefined
+        ? 'the dtype this call announced'
+        : "the parameter's dtype; the chunk names none"
+  })`;
   if (data.length % width !== 0) {
     throw fail.invalid(`chunk of ${entry.name}: ${data.length} bytes is not a whole number of elements of ${assumed}`);
   }
   const count = data.length / width;
   const offset = chunk.offset;
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + count > entry.numel) {
-    throw fail.invalid(`chunk of ${entry.name} covers elements [${offset}, ${offset + count}) as ${assumed}, ` +
-      `outside [0, ${entry.numel})`);
+    throw fail.invalid(
+      `chunk of ${entry.name} covers elements [${offset}, ${offset + count}) as ${assumed}, ` +
+        `outside [0, ${entry.numel})`,
+    );
   }
   return { entry, offset, count, dtype, data };
 }
@@ -76,8 +83,12 @@ export function pieceSizes(numel: number, width: number): number[] {
  * are its reused buffers, which the caller gives back (giveBytes) once nothing reads them. `range` reads only
  * elements [offset, offset + count) (a lane's slice of the parameter).
  */
-export async function readValues(entry: ParamEntry, dtype: DType, pool?: BufferPool,
-  range: { offset: number; count: number } = { offset: 0, count: entry.numel }): Promise<Buffer[]> {
+export async function readValues(
+  entry: ParamEntry,
+  dtype: DType,
+  pool?: BufferPool,
+  range: { offset: number; count: number } = { offset: 0, count: entry.numel },
+): Promise<Buffer[]> {
   const width = DTYPE_WIDTH[dtype];
   const pieces: Buffer[] = [];
   let off = range.offset;

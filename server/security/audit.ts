@@ -20,14 +20,17 @@ export interface AuditEvent {
 
 export function audit(log: Logger, e: AuditEvent): void {
   if (!AUDITED_METHODS.has(e.method)) return;
-  log.info({
-    audit: true,
-    event: e.method,
-    token: e.principal?.name ?? null,
-    role: e.principal?.role ?? null,
-    model: typeof e.model === 'string' ? e.model.slice(0, 128) : null,
-    outcome: e.outcome,
-    ...(e.outcome === 'OK' || e.details === undefined ? {} : { details: e.details.slice(0, 200) }),
-    peer: e.peer,
-  }, 'audit');
+  log.info(
+    {
+      audit: true,
+      event: e.method,
+      token: e.principal?.name ?? null,
+      role: e.principal?.role ?? null,
+      model: typeof e.model === 'string' ? e.model.slice(0, 128) : null,
+      outcome: e.outcome,
+      ...(e.outcome === 'OK' || e.details === undefined ? {} : { details: e.details.slice(0, 200) }),
+      peer: e.peer,
+    },
+    'audit',
+  );
 }

@@ -20,7 +20,15 @@ import type { Role, TokenEntry, TokenSet } from './tokens';
 export type Principal = Readonly<Omit<TokenEntry, 'hash'>>;
 
 export const QSTEP_METHODS = [
-  'ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels', 'DeleteModel',
+  'ServerInfo',
+  'CreateModel',
+  'UploadParameters',
+  'Step',
+  'Snapshot',
+  'Restore',
+  'Describe',
+  'ListModels',
+  'DeleteModel',
   'Checkpoint',
 ] as const;
 export type QstepMethod = (typeof QSTEP_METHODS)[number];
@@ -28,8 +36,17 @@ export type QstepMethod = (typeof QSTEP_METHODS)[number];
 /** The RPCs each role may call (within its namespace). The docs' role table is written from this. */
 export const ROLE_METHODS: Record<Role, readonly QstepMethod[]> = {
   admin: QSTEP_METHODS,
-  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels',
-    'Checkpoint'],
+  trainer: [
+    'ServerInfo',
+    'CreateModel',
+    'UploadParameters',
+    'Step',
+    'Snapshot',
+    'Restore',
+    'Describe',
+    'ListModels',
+    'Checkpoint',
+  ],
   reader: ['ServerInfo', 'Snapshot', 'Describe', 'ListModels'],
   metrics: ['ServerInfo'],
 };
@@ -42,7 +59,10 @@ const headerModel = (m: Msg): string | undefined => {
   const h = m?.header as { model?: unknown } | null | undefined;
   return typeof h?.model === 'string' ? h.model : undefined;
 };
-const field = (key: string) => (m: Msg): string | undefined => (typeof m?.[key] === 'string' ? (m[key] as string) : undefined);
+const field =
+  (key: string) =>
+  (m: Msg): string | undefined =>
+    typeof m?.[key] === 'string' ? (m[key] as string) : undefined;
 
 /**
  * Where each RPC names its model: in the request (unary, server-streaming) or in the first message (client
@@ -87,7 +107,8 @@ export class AccessControl {
       throw new ServiceError(Status.UNAUTHENTICATED, "no token: send the metadata 'authorization: Bearer <token>'");
     }
     const m = values.length === 1 && typeof values[0] === 'string' ? BEARER.exec(values[0]) : null;
-    if (!m) throw new ServiceError(Status.UNAUTHENTICATED, "malformed authorization metadata: expected one 'Bearer <token>'");
+    if (!m)
+      throw new ServiceError(Status.UNAUTHENTICATED, "malformed authorization metadata: expected one 'Bearer <token>'");
     const entry = this.tokens.find(m[1]);
     if (!entry) throw new ServiceError(Status.UNAUTHENTICATED, 'unknown token');
     const { hash: _hash, ...principal } = entry;
@@ -123,8 +144,10 @@ export function modelOf(method: string, msg: unknown): string | undefined {
 export function checkNamespace(p: Principal | null, method: string, model: string | undefined): void {
   if (p === null || model === undefined || model === '' || inNamespace(p, model)) return;
   if (method === 'CreateModel') {
-    throw new ServiceError(Status.PERMISSION_DENIED,
-      `token ${p.name} may only create models whose name starts with ${JSON.stringify(p.namespace)}`);
+    throw new ServiceError(
+      Status.PERMISSION_DENIED,
+      `token ${p.name} may only create models whose name starts with ${JSON.stringify(p.namespace)}`,
+    );
   }
   // Same words as ModelRegistry.get for a name that is not there.
   throw fail.notFound(`no model named ${JSON.stringify(model)}`);
@@ -157,7 +180,9 @@ export function withinQuota(p: Principal | null, registry: ModelRegistry, create
   const before = heldBy(p, registry);
   const scope = p.namespace === '' ? 'the server' : `namespace ${p.namespace}`;
   if (before.models >= p.maxModels) {
-    throw fail.exhausted(`quota max-models of token ${p.name}: ${scope} holds ${before.models} of ${p.maxModels} models`);
+    throw fail.exhausted(
+      `quota max-models of token ${p.name}: ${scope} holds ${before.models} of ${p.maxModels} models`,
+    );
   }
   if (before.bytes >= p.maxBytes) {
     throw fail.exhausted(`quota max-bytes of token ${p.name}: ${scope} holds ${before.bytes} of ${p.maxBytes} bytes`);
@@ -166,8 +191,10 @@ export function withinQuota(p: Principal | null, registry: ModelRegistry, create
   const bytes = heldBytes(model);
   if (before.bytes + bytes > p.maxBytes) {
     registry.delete(model.name);
-    throw fail.exhausted(`quota max-bytes of token ${p.name}: the model needs ${bytes} bytes; ${scope} holds ` +
-      `${before.bytes} of ${p.maxBytes}`);
+    throw fail.exhausted(
+      `quota max-bytes of token ${p.name}: the model needs ${bytes} bytes; ${scope} holds ` +
+        `${before.bytes} of ${p.maxBytes}`,
+    );
   }
   return model;
 }

@@ -17,13 +17,18 @@ export function reflectionGate(access: AccessControl): grpc.ServerInterceptor {
   return (method, call) => {
     if (!method.path.startsWith(REFLECTION_PREFIX)) return new grpc.ServerInterceptingCall(call);
     return new grpc.ServerInterceptingCall(call, {
-      start: (next) => next({
-        onReceiveMetadata: (md, mdNext) => {
-          const v = md.get('authorization');
-          if (v.length === 1 && typeof v[0] === 'string' && access.identify(v[0])) mdNext(md);
-          else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: "reflection needs 'authorization: Bearer <token>'" });
-        },
-      }),
+      start: (next) =>
+        next({
+          onReceiveMetadata: (md, mdNext) => {
+            const v = md.get('authorization');
+            if (v.length === 1 && typeof v[0] === 'string' && access.identify(v[0])) mdNext(md);
+            else
+              call.sendStatus({
+                code: grpc.status.UNAUTHENTICATED,
+                details: "reflection needs 'authorization: Bearer <token>'",
+              });
+          },
+        }),
     });
   };
 }

@@ -28,8 +28,14 @@ export interface Exposure {
 export function exposureProblems(e: Exposure): string[] {
   const problems: string[] = [];
   if (!isLoopback(e.host)) {
-    if (!e.auth) problems.push(`--host ${e.host} is reachable from other machines and no --auth-tokens file is given: anyone who can reach the port could read, overwrite or delete every model`);
-    if (!e.tls) problems.push(`--host ${e.host} is reachable from other machines without --tls-cert/--tls-key: tokens and tensors would cross the network in plaintext`);
+    if (!e.auth)
+      problems.push(
+        `--host ${e.host} is reachable from other machines and no --auth-tokens file is given: anyone who can reach the port could read, overwrite or delete every model`,
+      );
+    if (!e.tls)
+      problems.push(
+        `--host ${e.host} is reachable from other machines without --tls-cert/--tls-key: tokens and tensors would cross the network in plaintext`,
+      );
   }
   if (e.metrics && !isLoopback(e.metricsHost) && !e.metricsToken) {
     problems.push(`--metrics-host ${e.metricsHost} is reachable from other machines without --metrics-token`);
@@ -41,8 +47,10 @@ export function exposureProblems(e: Exposure): string[] {
 export function checkExposure(e: Exposure): string[] {
   const problems = exposureProblems(e);
   if (problems.length > 0 && !e.insecure) {
-    throw new Error(`refusing to start: ${problems.join('; ')}. Add the missing options (docs/service.md "Security"), ` +
-      'bind to 127.0.0.1, or pass --insecure if the network is protected by other means');
+    throw new Error(
+      `refusing to start: ${problems.join('; ')}. Add the missing options (docs/service.md "Security"), ` +
+        'bind to 127.0.0.1, or pass --insecure if the network is protected by other means',
+    );
   }
   return problems;
 }

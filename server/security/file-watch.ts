@@ -6,11 +6,23 @@ import { stat } from 'node:fs/promises';
 
 /** Starts polling `paths` every `ms` (> 0); `onChange` runs at most once at a time. Returns a stop function. */
 export function pollFiles(paths: string[], ms: number, onChange: () => Promise<void>): () => void {
-  const stamp = async () => (await Promise.all(paths.map((p) => stat(p).then((s) => `${s.mtimeMs}:${s.size}:${s.ino}`, () => 'missing'))))
-    .join(',');
+  const stamp = async () =>
+    (
+      await Promise.all(
+        paths.map((p) =>
+          stat(p).then(
+            (s) => `${s.mtimeMs}:${s.size}:${s.ino}`,
+            () => 'missing',
+          ),
+        ),
+      )
+    ).join(',');
   let last: string | null = null;
   let busy = false;
-  stamp().then((s) => (last ??= s), () => undefined);
+  stamp().then(
+    (s) => (last ??= s),
+    () => undefined,
+  );
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;

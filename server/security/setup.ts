@@ -27,17 +27,27 @@ export interface Security {
 
 export function setupSecurity(config: ServerConfig, log: Logger): Security {
   if (!REFLECTION_MODES.includes(config.reflection)) {
-    throw new Error(`reflection: expected one of ${REFLECTION_MODES.join(', ')}, got ${String(config.reflection).slice(0, 20)}`);
+    throw new Error(
+      `reflection: expected one of ${REFLECTION_MODES.join(', ')}, got ${String(config.reflection).slice(0, 20)}`,
+    );
   }
-  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) throw new Error('--tls-cert and --tls-key go together: give both or neither');
-  if (config.tlsClientCa && !config.tlsCert) throw new Error('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
-  if (config.metricsToken && !config.authTokens) throw new Error('--metrics-token needs --auth-tokens (the tokens it accepts)');
+  if (Boolean(config.tlsCert) !== Boolean(config.tlsKey))
+    throw new Error('--tls-cert and --tls-key go together: give both or neither');
+  if (config.tlsClientCa && !config.tlsCert)
+    throw new Error('--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key');
+  if (config.metricsToken && !config.authTokens)
+    throw new Error('--metrics-token needs --auth-tokens (the tokens it accepts)');
   if (!Number.isSafeInteger(config.watchMs) || config.watchMs < 0) {
     throw new Error(`watchMs: expected an integer >= 0, got ${config.watchMs}`);
   }
   const accepted = checkExposure({
-    host: config.host, tls: Boolean(config.tlsCert), auth: Boolean(config.authTokens), metricsHost: config.metricsHost,
-    metrics: config.metricsPort >= 0, metricsToken: config.metricsToken, insecure: config.insecure,
+    host: config.host,
+    tls: Boolean(config.tlsCert),
+    auth: Boolean(config.authTokens),
+    metricsHost: config.metricsHost,
+    metrics: config.metricsPort >= 0,
+    metricsToken: config.metricsToken,
+    insecure: config.insecure,
   });
   for (const problem of accepted) log.warn({ problem }, 'insecure: starting anyway (--insecure)');
 
@@ -80,12 +90,13 @@ export function setupSecurity(config: ServerConfig, log: Logger): Security {
     },
   };
   const watched = [config.tlsCert, config.tlsKey, config.tlsClientCa, config.authTokens].filter(Boolean);
-  const stopWatching = config.watchMs > 0 && watched.length > 0
-    ? pollFiles(watched, config.watchMs, async () => {
-      const r = await security.reload();
-      for (const e of r.errors) log.error({ error: e }, 'reload failed; the previous files stay in use');
-      log.info({ tls: r.tls, tokens: r.tokens }, 'security reloaded (a file changed)');
-    })
-    : () => undefined;
+  const stopWatching =
+    config.watchMs > 0 && watched.length > 0
+      ? pollFiles(watched, config.watchMs, async () => {
+          const r = await security.reload();
+          for (const e of r.errors) log.error({ error: e }, 'reload failed; the previous files stay in use');
+          log.info({ tls: r.tls, tokens: r.tokens }, 'security reloaded (a file changed)');
+        })
+      : () => undefined;
   return security;
 }

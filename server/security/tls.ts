@@ -46,7 +46,8 @@ function check(files: TlsFiles, cert: Buffer, key: Buffer, ca: Buffer | null): L
   } catch (e) {
     throw new Error(`tls-key ${files.key}: not a PEM private key (${(e as Error).message})`, { cause: e });
   }
-  if (!x509.checkPrivateKey(pk)) throw new Error(`tls-key ${files.key} does not belong to the certificate in ${files.cert}`);
+  if (!x509.checkPrivateKey(pk))
+    throw new Error(`tls-key ${files.key} does not belong to the certificate in ${files.cert}`);
   if (ca) {
     try {
       new X509Certificate(ca);
@@ -95,7 +96,11 @@ export class CertificateFiles implements experimental.CertificateProvider {
   /** Re-reads and checks the files; pushes them to new connections if good. Throws (keeping the old) if not. */
   async reload(): Promise<{ subject: string; validTo: string }> {
     const f = this.files;
-    const [cert, key, ca] = await Promise.all([readFile(f.cert), readFile(f.key), f.clientCa ? readFile(f.clientCa) : null]);
+    const [cert, key, ca] = await Promise.all([
+      readFile(f.cert),
+      readFile(f.key),
+      f.clientCa ? readFile(f.clientCa) : null,
+    ]);
     this.current = check(f, cert, key, ca);
     this.push();
     return { subject: this.current.subject, validTo: this.current.validTo };
@@ -122,7 +127,8 @@ export class CertificateFiles implements experimental.CertificateProvider {
   addIdentityCertificateListener(listener: IdentityCertificateUpdateListener): void {
     this.identityListeners.add(listener);
     queueMicrotask(() => {
-      if (this.identityListeners.has(listener)) listener({ certificate: this.current.cert, privateKey: this.current.key });
+      if (this.identityListeners.has(listener))
+        listener({ certificate: this.current.cert, privateKey: this.current.key });
     });
   }
 

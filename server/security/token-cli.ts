@@ -9,7 +9,15 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { chmod, open, readFile, rename, unlink } from 'node:fs/promises';
 import {
-  ROLES, TokenFileError, checkNamespace, checkTokenName, formatTokenLine, hashToken, newToken, parseQuota, parseTokenFile,
+  ROLES,
+  TokenFileError,
+  checkNamespace,
+  checkTokenName,
+  formatTokenLine,
+  hashToken,
+  newToken,
+  parseQuota,
+  parseTokenFile,
 } from './tokens';
 import type { Role } from './tokens';
 
@@ -47,7 +55,8 @@ async function appendLine(file: string, line: string): Promise<void> {
 
 export function buildTokenProgram(): Command {
   const program = new Command('qstep token').description('make and check token files for `qstep serve --auth-tokens`');
-  program.command('create')
+  program
+    .command('create')
     .description('a new token: printed once, with the line for the token file')
     .requiredOption('--name <name>', 'shown in logs and audit lines instead of the token')
     .addOption(new Option('--role <role>', 'what the token may call').choices([...ROLES]).makeOptionMandatory())
@@ -55,26 +64,46 @@ export function buildTokenProgram(): Command {
     .option('--max-models <n>', 'models its namespace may hold (checked when it creates one)', count)
     .option('--max-bytes <n>', 'bytes its namespace may hold, e.g. 8GiB (checked when it creates a model)', count)
     .option('--file <file>', 'add the line to this token file (created 0600 if absent)')
-    .action(async (o: { name: string; role: Role; namespace: string; maxModels?: number; maxBytes?: number; file?: string }) => {
-      checkTokenName(o.name, '--name');
-      checkNamespace(o.namespace, '--namespace');
-      const token = newToken();
-      const line = formatTokenLine({
-        name: o.name, role: o.role, namespace: o.namespace === '*' ? '' : o.namespace, hash: hashToken(token),
-        maxModels: o.maxModels ?? Infinity, maxBytes: o.maxBytes ?? Infinity,
-      });
-      if (o.file) await appendLine(o.file, line);
-      process.stdout.write(`token ${token}\nline  ${line}\n`);
-      process.stderr.write(`The token is shown only now; clients send it as 'authorization: Bearer <token>' ` +
-        `(qstep --token-file, or QSTEP_TOKEN).${o.file ? ` Added ${o.name} to ${o.file}; send the server SIGHUP to load it.` : ''}\n`);
-    });
-  program.command('check <file>')
+    .action(
+      async (o: {
+        name: string;
+        role: Role;
+        namespace: string;
+        maxModels?: number;
+        maxBytes?: number;
+        file?: string;
+      }) => {
+        checkTokenName(o.name, '--name');
+        checkNamespace(o.namespace, '--namespace');
+        const token = newToken();
+        const line = formatTokenLine({
+          name: o.name,
+          role: o.role,
+          namespace: o.namespace === '*' ? '' : o.namespace,
+          hash: hashToken(token),
+          maxModels: o.maxModels ?? Infinity,
+          maxBytes: o.maxBytes ?? Infinity,
+        });
+        if (o.file) await appendLine(o.file, line);
+        process.stdout.write(`token ${token}\nline  ${line}\n`);
+        process.stderr.write(
+          `The token is shown only now; clients send it as 'authorization: Bearer <token>' ` +
+            `(qstep --token-file, or QSTEP_TOKEN).${o.file ? ` Added ${o.name} to ${o.file}; send the server SIGHUP to load it.` : ''}\n`,
+        );
+      },
+    );
+  program
+    .command('check <file>')
     .description('parse a token file and list its tokens')
     .action(async (file: string) => {
       const entries = parseTokenFile(await readFile(file, 'utf8'), file);
       for (const e of entries) {
-        const q = [Number.isFinite(e.maxModels) ? `max-models=${e.maxModels}` : '', Number.isFinite(e.maxBytes) ? `max-bytes=${e.maxBytes}` : '']
-          .filter(Boolean).join(' ');
+        const q = [
+          Number.isFinite(e.maxModels) ? `max-models=${e.maxModels}` : '',
+          Number.isFinite(e.maxBytes) ? `max-bytes=${e.maxBytes}` : '',
+        ]
+          .filter(Boolean)
+          .join(' ');
         process.stdout.write(`${e.name}\t${e.role}\t${e.namespace === '' ? '*' : e.namespace}\t${q}\n`);
       }
       process.stderr.write(`${entries.length} tokens\n`);
@@ -86,7 +115,9 @@ export async function cli(argv: string[]): Promise<void> {
   try {
     await buildTokenProgram().parseAsync(argv, { from: 'user' });
   } catch (err) {
-    process.stderr.write(`qstep token: ${err instanceof TokenFileError || err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `qstep token: ${err instanceof TokenFileError || err instanceof Error ? err.message : String(err)}\n`,
+    );
     process.exitCode = 2;
   }
 }

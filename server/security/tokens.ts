@@ -59,21 +59,28 @@ export function parseQuota(v: string): number {
 
 function parseCount(v: string, key: string, where: string): number {
   const n = parseQuota(v);
-  if (Number.isNaN(n)) throw new TokenFileError(`${where}: expected a count (e.g. 8 or 4GiB) for ${key}, got ${JSON.stringify(v.slice(0, 40))}`);
+  if (Number.isNaN(n))
+    throw new TokenFileError(
+      `${where}: expected a count (e.g. 8 or 4GiB) for ${key}, got ${JSON.stringify(v.slice(0, 40))}`,
+    );
   return n;
 }
 
 export function checkNamespace(ns: string, where = 'namespace'): void {
   if (ns !== '*' && !NAMESPACE.test(ns)) {
-    throw new TokenFileError(`${where}: expected * or a model-name prefix ending in one of . _ : - (e.g. team-a:), ` +
-      `got ${JSON.stringify(ns.slice(0, 70))}`);
+    throw new TokenFileError(
+      `${where}: expected * or a model-name prefix ending in one of . _ : - (e.g. team-a:), ` +
+        `got ${JSON.stringify(ns.slice(0, 70))}`,
+    );
   }
 }
 
 export function checkTokenName(name: string, where = 'name'): void {
   if (!NAME.test(name)) {
-    throw new TokenFileError(`${where}: expected 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit, ` +
-      `got ${JSON.stringify(name.slice(0, 70))}`);
+    throw new TokenFileError(
+      `${where}: expected 1-64 characters of [A-Za-z0-9._@-] starting with a letter or digit, ` +
+        `got ${JSON.stringify(name.slice(0, 70))}`,
+    );
   }
 }
 
@@ -94,11 +101,14 @@ export function parseTokenFile(text: string, file = 'token file'): TokenEntry[] 
     const fields = new Map<string, string>();
     for (const part of line.split(/\s+/)) {
       const eq = part.indexOf('=');
-      if (eq <= 0) throw new TokenFileError(`${where}: expected key=value fields, got ${JSON.stringify(part.slice(0, 20))}`);
+      if (eq <= 0)
+        throw new TokenFileError(`${where}: expected key=value fields, got ${JSON.stringify(part.slice(0, 20))}`);
       const key = part.slice(0, eq);
       if (!['name', 'role', 'namespace', 'sha256', 'max-models', 'max-bytes'].includes(key)) {
-        throw new TokenFileError(`${where}: unknown field ${JSON.stringify(key.slice(0, 20))} (expected name, role, ` +
-          'namespace, sha256, max-models, max-bytes)');
+        throw new TokenFileError(
+          `${where}: unknown field ${JSON.stringify(key.slice(0, 20))} (expected name, role, ` +
+            'namespace, sha256, max-models, max-bytes)',
+        );
       }
       if (fields.has(key)) throw new TokenFileError(`${where}: field ${key} given twice`);
       fields.set(key, part.slice(eq + 1));
@@ -110,7 +120,10 @@ export function parseTokenFile(text: string, file = 'token file'): TokenEntry[] 
     checkTokenName(name, `${where}: name`);
     if (names.has(name)) throw new TokenFileError(`${where}: token name ${name} appears twice`);
     const role = fields.get('role') as string;
-    if (!isRole(role)) throw new TokenFileError(`${where}: expected one of ${ROLES.join(', ')} for role, got ${JSON.stringify(role.slice(0, 20))}`);
+    if (!isRole(role))
+      throw new TokenFileError(
+        `${where}: expected one of ${ROLES.join(', ')} for role, got ${JSON.stringify(role.slice(0, 20))}`,
+      );
     const ns = fields.get('namespace') as string;
     checkNamespace(ns, `${where}: namespace`);
     const hex = (fields.get('sha256') as string).toLowerCase();
@@ -118,8 +131,12 @@ export function parseTokenFile(text: string, file = 'token file'): TokenEntry[] 
     if (hashes.has(hex)) throw new TokenFileError(`${where}: the same token hash appears twice`);
     names.add(name);
     hashes.add(hex);
-    const maxModels = fields.has('max-models') ? parseCount(fields.get('max-models') as string, 'max-models', where) : Infinity;
-    const maxBytes = fields.has('max-bytes') ? parseCount(fields.get('max-bytes') as string, 'max-bytes', where) : Infinity;
+    const maxModels = fields.has('max-models')
+      ? parseCount(fields.get('max-models') as string, 'max-models', where)
+      : Infinity;
+    const maxBytes = fields.has('max-bytes')
+      ? parseCount(fields.get('max-bytes') as string, 'max-bytes', where)
+      : Infinity;
     out.push({ name, role, namespace: ns === '*' ? '' : ns, hash: Buffer.from(hex, 'hex'), maxModels, maxBytes });
   }
   return out;
@@ -127,7 +144,12 @@ export function parseTokenFile(text: string, file = 'token file'): TokenEntry[] 
 
 /** The file line for an entry (what `qstep token create` prints). */
 export function formatTokenLine(e: Omit<TokenEntry, 'hash'> & { hash: Buffer }): string {
-  const parts = [`name=${e.name}`, `role=${e.role}`, `namespace=${e.namespace === '' ? '*' : e.namespace}`, `sha256=${e.hash.toString('hex')}`];
+  const parts = [
+    `name=${e.name}`,
+    `role=${e.role}`,
+    `namespace=${e.namespace === '' ? '*' : e.namespace}`,
+    `sha256=${e.hash.toString('hex')}`,
+  ];
   if (Number.isFinite(e.maxModels)) parts.push(`max-models=${e.maxModels}`);
   if (Number.isFinite(e.maxBytes)) parts.push(`max-bytes=${e.maxBytes}`);
   return parts.join(' ');
@@ -137,7 +159,10 @@ export function formatTokenLine(e: Omit<TokenEntry, 'hash'> & { hash: Buffer }):
 export class TokenSet {
   private entries: TokenEntry[];
 
-  constructor(entries: TokenEntry[], readonly file = '') {
+  constructor(
+    entries: TokenEntry[],
+    readonly file = '',
+  ) {
     this.entries = entries;
   }
 
@@ -146,10 +171,13 @@ export class TokenSet {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new TokenFileError(`cannot read the token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new TokenFileError(
+        `cannot read the token file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
     }
     const entries = parseTokenFile(text, file);
-    if (entries.length === 0) throw new TokenFileError(`${file} holds no tokens: every call would fail UNAUTHENTICATED`);
+    if (entries.length === 0)
+      throw new TokenFileError(`${file} holds no tokens: every call would fail UNAUTHENTICATED`);
     return new TokenSet(entries, file);
   }
 
@@ -161,7 +189,8 @@ export class TokenSet {
   async reload(): Promise<number> {
     const text = await readFile(this.file, 'utf8');
     const entries = parseTokenFile(text, this.file);
-    if (entries.length === 0) throw new TokenFileError(`${this.file} holds no tokens; keeping the previous ${this.entries.length}`);
+    if (entries.length === 0)
+      throw new TokenFileError(`${this.file} holds no tokens; keeping the previous ${this.entries.length}`);
     this.entries = entries;
     return entries.length;
   }

@@ -13,8 +13,13 @@ export function checkpointHandler(deps: ServiceDeps): UnaryImpl<CheckpointReques
     const c = await deps.checkpointer.take(model);
     ctx.set({ id: c.ref.id, modelStep: c.manifest.modelStep, bytes: c.bytes, stallMs: c.stallMs, writeMs: c.writeMs });
     return {
-      model: model.name, id: c.ref.id, modelStep: c.manifest.modelStep, bytes: c.bytes, file: c.ref.dataPath,
-      stallMs: c.stallMs, writeMs: c.writeMs,
+      model: model.name,
+      id: c.ref.id,
+      modelStep: c.manifest.modelStep,
+      bytes: c.bytes,
+      file: c.ref.dataPath,
+      stallMs: c.stallMs,
+      writeMs: c.writeMs,
     };
   };
 }

@@ -18,7 +18,9 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
     const params = req.parameters.map((p, i) => {
       const dtype: DType = dtypes.require(p.dtype, `parameters[${i}].dtype`);
       if (p.shape.length > constants.maxDims) {
-        throw fail.invalid(`expected at most ${constants.maxDims} dims for parameters[${i}].shape, got ${p.shape.length}`);
+        throw fail.invalid(
+          `expected at most ${constants.maxDims} dims for parameters[${i}].shape, got ${p.shape.length}`,
+        );
       }
       return { name: p.name, shape: p.shape, dtype };
     });
@@ -26,12 +28,22 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
     const overrides: Record<string, ParamOverride> = {};
     for (const [name, o] of Object.entries(req.overrides)) overrides[name] = overrideFromWire(o);
     const policy = checkpointPolicyFromWire(req.checkpoint);
-    if (policy && !deps.checkpointer) throw fail.precondition('a checkpoint policy needs a server started with --state-dir');
-    const model = withinQuota(ctx.principal, deps.registry, () => deps.registry.create({
-      name: req.name, params, config, overrides, nonFinite: nonFinite ?? 'skip',
-    }));
+    if (policy && !deps.checkpointer)
+      throw fail.precondition('a checkpoint policy needs a server started with --state-dir');
+    const model = withinQuota(ctx.principal, deps.registry, () =>
+      deps.registry.create({
+        name: req.name,
+        params,
+        config,
+        overrides,
+        nonFinite: nonFinite ?? 'skip',
+      }),
+    );
     deps.checkpointer?.attach(model, policy ?? {});
     ctx.set({ optimizer: config.name, numel: model.numel });
-    return { model: describeModel(model, pageOf(model, 0, DEFAULT_PAGE_SIZE, new ReplyBudget())), summary: summarizeModel(model) };
+    return {
+      model: describeModel(model, pageOf(model, 0, DEFAULT_PAGE_SIZE, new ReplyBudget())),
+      summary: summarizeModel(model),
+    };
   };
 }

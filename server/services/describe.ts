@@ -33,7 +33,10 @@ export function describeHandler(deps: ServiceDeps): UnaryImpl<DescribeRequest__O
         models: visible.length,
         memory,
         stagingBudgetBytes: deps.budget.total,
-        device: device && everything ? { name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes } : null,
+        device:
+          device && everything
+            ? { name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes }
+            : null,
       },
     };
   };

@@ -20,12 +20,16 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
     try {
       const stage = new RestoreStage(model, first.header);
       // Staging is reserved when the first data arrives; then the stream must keep the minimum rate.
-      const progress = new ProgressDeadline({ graceMs: deps.config.streamGraceMs, minBytesPerSecond: deps.config.streamMinBytesPerSecond });
+      const progress = new ProgressDeadline({
+        graceMs: deps.config.streamGraceMs,
+        minBytesPerSecond: deps.config.streamMinBytesPerSecond,
+      });
       progress.awaitFirstData();
       let lease: Lease | null = null;
       try {
         for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
-          if (msg.kind !== 'data' || !msg.data) throw fail.invalid('expected tensor data after the header, got another header');
+          if (msg.kind !== 'data' || !msg.data)
+            throw fail.invalid('expected tensor data after the header, got another header');
           if (!lease) {
             lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);
             progress.holding(stage.totalBytes);

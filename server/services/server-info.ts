@@ -3,7 +3,13 @@
 import { CONFIG_KEYS, OPTIMIZER_TABLE, applicableDefaults, constants, layoutDefaults } from '../../native/lib';
 import type { ServerInfoRequest__Output, ServerInfoResponse } from '../../proto';
 import {
-  dtypes, hyperToWire, layoutToWire, optimizers, protoFieldName, stateFormats, stateModes,
+  dtypes,
+  hyperToWire,
+  layoutToWire,
+  optimizers,
+  protoFieldName,
+  stateFormats,
+  stateModes,
 } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import type { UnaryImpl } from '../rpc';
@@ -20,7 +26,9 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
       version: deps.version,
       backend: engine.backend,
       threads: engine.threads,
-      devices: device ? [{ name: device.name, totalBytes: device.totalBytes, freeBytes: freeBytes(device.freeBytes) }] : [],
+      devices: device
+        ? [{ name: device.name, totalBytes: device.totalBytes, freeBytes: freeBytes(device.freeBytes) }]
+        : [],
       capabilities: {
         // Every optimizer runs in every state mode for every dtype on both backends (docs/math.md D2, D7, D12).
         // Betas and applicable fields come from the optimizer table, as validation reads them.

@@ -20,7 +20,10 @@ export function snapshotHandler(deps: ServiceDeps): ServerStreamImpl<SnapshotReq
     const params: readonly ParamEntry[] = req.params.length > 0 ? req.params.map((n) => model.param(n)) : model.params;
     if (new Set(params).size !== params.length) throw fail.invalid('a parameter is listed twice');
     const plan: SnapshotRequestPlan = {
-      params, weights: req.weights, weightsDtype: dtypes.decode(req.weightsDtype, 'weights_dtype'), state,
+      params,
+      weights: req.weights,
+      weightsDtype: dtypes.decode(req.weightsDtype, 'weights_dtype'),
+      state,
     };
     const lease = await deps.budget.acquire(estimateSnapshotBytes(plan), ctx.signal, model.chargeStaging);
     try {

@@ -70,13 +70,17 @@ export class ReplySender {
       // The pieces go back to the pool once the stream has processed the last of their messages (messages are
       // processed in order, and each is serialized into its own frame then). If sending stops early, some may
       // still sit in the stream's buffer: those pieces are left to the garbage collector.
-      const release = () => { for (const piece of pieces) this.pool.giveBytes(piece); };
+      const release = () => {
+        for (const piece of pieces) this.pool.giveBytes(piece);
+      };
       this.then(async () => {
         const all = [...slices(pieces, this.maxChunkBytes, width)];
         for (let i = 0; i < all.length; i++) {
           const s = all[i];
-          await this.out.write({ weights: { param: p.entry.name, offset: p.offset + s.offset / width, dtype: wire, data: s.data } },
-            i === all.length - 1 ? release : undefined);
+          await this.out.write(
+            { weights: { param: p.entry.name, offset: p.offset + s.offset / width, dtype: wire, data: s.data } },
+            i === all.length - 1 ? release : undefined,
+          );
           this.bytes += s.data.length;
         }
       });

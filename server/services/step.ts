@@ -45,9 +45,13 @@ function without<T extends object>(o: T): Partial<T> {
 function planStep(model: Model, h: StepHeaderExact): StepPlan {
   const defaultDtype = dtypes.decode(h.gradDtype, 'header.grad_dtype');
   const stepHyper = hyperFromWire(h.hyper);
-  const specs = h.gradients.length > 0
-    ? h.gradients.map((g, i) => ({ entry: model.param(g.param), dtype: dtypes.decode(g.dtype, `header.gradients[${i}].dtype`) }))
-    : model.params.map((entry) => ({ entry, dtype: undefined }));
+  const specs =
+    h.gradients.length > 0
+      ? h.gradients.map((g, i) => ({
+          entry: model.param(g.param),
+          dtype: dtypes.decode(g.dtype, `header.gradients[${i}].dtype`),
+        }))
+      : model.params.map((entry) => ({ entry, dtype: undefined }));
   const seen = new Set<ParamEntry>();
   for (const s of specs) {
     if (seen.has(s.entry)) throw fail.invalid(`header announces ${quote(s.entry.name)} twice`);
@@ -58,7 +62,10 @@ function planStep(model: Model, h: StepHeaderExact): StepPlan {
     if (!seen.has(entry)) throw fail.invalid(`param_hyper for ${quote(name)}, which this step does not update`);
   }
   const gradients = specs.map(({ entry, dtype }) => {
-    const hyper: Partial<Hyperparameters> = { ...without(stepHyper), ...without(hyperFromWire(h.paramHyper[entry.name])) };
+    const hyper: Partial<Hyperparameters> = {
+      ...without(stepHyper),
+      ...without(hyperFromWire(h.paramHyper[entry.name])),
+    };
     try {
       entry.param.hyper(hyper); // resolve and range-check now, before any gradient byte is staged
     } catch (e) {
@@ -119,7 +126,8 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const h = first.header as unknown as StepHeaderExact;
     ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
     // proto/step-id.ts decodes step_id as a bigint; anything else is a wiring fault (INTERNAL), never the client's.
-    if (typeof h.stepId !== 'bigint') throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
+    if (typeof h.stepId !== 'bigint')
+      throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
     if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
@@ -127,7 +135,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const plan = planStep(model, h);
     const runner = model.steps;
     const lane = checkLane(h, plan);
-    const parts: LanePart[] = lane ? lane.parts : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
+    const parts: LanePart[] = lane
+      ? lane.parts
+      : plan.gradients.map((g) => ({ entry: g.entry, offset: 0, count: g.entry.numel }));
     const key = [model.name, plan.ticket.worker, String(plan.ticket.stepId)] as const;
     if (lane) {
       ctx.set({ lane: lane.index, lanes: lane.count });
@@ -140,10 +150,23 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     const admission = runner.admit(plan.ticket);
     if (admission.kind === 'replay') {
       // Answer at once; the client stops sending when the result arrives.
-      const lease = await budget.acquire(weightsBytes(plan.weightsDtype, parts), ctx.signal, model.chargeStaging, ctx.peer);
+      const lease = await budget.acquire(
+        weightsBytes(plan.weightsDtype, parts),
+        ctx.signal,
+        model.chargeStaging,
+        ctx.peer,
+      );
       const sender = new ReplySender(out, parts, plan.weightsDtype, config.maxChunkBytes, deps.pool);
       try {
-        counted(model, await runner.replay(admission.result, deliverer(() => [sender], plan, ctx), ctx.signal), ctx);
+        counted(
+          model,
+          await runner.replay(
+            admission.result,
+            deliverer(() => [sender], plan, ctx),
+            ctx.signal,
+          ),
+          ctx,
+        );
         await sender.done();
         ctx.set({ bytesOut: sender.bytes });
       } finally {
@@ -172,7 +195,10 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     } else {
       stage = new GradientStage(plan.gradients, deps.pool);
     }
-    const progress = new ProgressDeadline({ graceMs: config.streamGraceMs, minBytesPerSecond: config.streamMinBytesPerSecond });
+    const progress = new ProgressDeadline({
+      graceMs: config.streamGraceMs,
+      minBytesPerSecond: config.streamMinBytesPerSecond,
+    });
     progress.awaitFirstData();
     let lease: Lease | null = null;
     let bytesIn = 0;
@@ -188,7 +214,9 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {
-            throw fail.invalid(`gradient chunk [${c.offset}, ${c.offset + c.count}) of ${quote(c.entry.name)} is outside this lane's slices`);
+            throw fail.invalid(
+              `gradient chunk [${c.offset}, ${c.offset + c.count}) of ${quote(c.entry.name)} is outside this lane's slices`,
+            );
           }
           stage.add(c);
           bytesIn += c.data.length;
@@ -207,7 +235,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         throw fail.dataLoss(`commit says ${commit.chunkCount} gradient chunks were sent; ${chunks} arrived`);
       }
       // Every announced gradient is complete by now unless the step has none to stage; weights still need room.
-      const held = lease ?? await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
+      const held = lease ?? (await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer));
       lease = held;
       const t1 = performance.now();
       const joined = join;
@@ -235,7 +263,11 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         } else if (joined.commit(lane?.index ?? 0)) {
           // The last lane to commit applies the step for all of them.
           try {
-            counted(model, await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal), ctx);
+            counted(
+              model,
+              await runner.apply(job, (items, policy) => deps.engine.step(items, policy), ctx.signal),
+              ctx,
+            );
             joined.finishApply();
           } catch (err) {
             joined.finishApply(err as Error);
@@ -265,13 +297,19 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
 }
 
 /** A lane header's index, count and parts, checked (INVALID_ARGUMENT); null when the stream carries the whole step. */
-function checkLane(h: StepHeaderExact, plan: StepPlan): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
+function checkLane(
+  h: StepHeaderExact,
+  plan: StepPlan,
+): { index: number; count: number; parts: LanePart[]; fingerprint: string } | null {
   const lane = h.lane;
   if (!lane || lane.count <= 1) return null;
   if (lane.count > MAX_LANES) throw fail.invalid(`lane.count ${lane.count} is over the limit of ${MAX_LANES}`);
   if (lane.index >= lane.count) throw fail.invalid(`lane.index ${lane.index} is not below lane.count ${lane.count}`);
-  if (plan.ticket.stepId === 0n) throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
+  if (plan.ticket.stepId === 0n)
+    throw fail.invalid('a step carried over lanes needs a step_id > 0 (the lanes are joined by it)');
   const parts = laneParts(plan.gradients, lane.slices);
-  const fingerprint = JSON.stringify({ ...h, lane: null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const fingerprint = JSON.stringify({ ...h, lane: null }, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : v,
+  );
   return { index: lane.index, count: lane.count, parts, fingerprint };
 }

@@ -16,7 +16,8 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first upload message must be a header');
     const model: Model = deps.registry.get(first.header.model);
     ctx.set({ model: model.name });
-    if (model.ready) throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
+    if (model.ready)
+      throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
 
     // Chunks of one call must not overlap; ranges written by an earlier (perhaps failed) call may be sent again.
     const seen = new Map<ParamEntry, RangeSet>();
@@ -29,11 +30,14 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
         let ranges = seen.get(c.entry);
         if (!ranges) seen.set(c.entry, (ranges = new RangeSet()));
         if (!ranges.insertDisjoint(c.offset, c.offset + c.count)) {
-          throw fail.invalid(`chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`);
+          throw fail.invalid(
+            `chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`,
+          );
         }
         await model.exclusive(async () => {
           model.assertAlive();
-          if (model.ready) throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
+          if (model.ready)
+            throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);
           model.markUploaded(c.entry, c.offset, c.offset + c.count);
         }, ctx.signal);

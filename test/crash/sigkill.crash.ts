@@ -37,9 +37,30 @@ interface Server {
 }
 
 function serve(dir: string, onLine: (rec: Record<string, unknown>) => void = () => undefined): Promise<Server> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--threads', '2',
-    '--log-level', 'debug', '--state-dir', dir, '--checkpoint-every-steps', String(EVERY),
-    '--checkpoint-every-seconds', '0', '--keep-checkpoints', '2'], { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--port',
+      '0',
+      '--metrics-port',
+      '-1',
+      '--threads',
+      '2',
+      '--log-level',
+      'debug',
+      '--state-dir',
+      dir,
+      '--checkpoint-every-steps',
+      String(EVERY),
+      '--checkpoint-every-seconds',
+      '0',
+      '--keep-checkpoints',
+      '2',
+    ],
+    { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
+  );
   const lines: Record<string, unknown>[] = [];
   const exited = new Promise<void>((r) => proc.on('exit', () => r()));
   let text = '';
@@ -97,7 +118,9 @@ async function digest(client: QstepClient): Promise<{ step: number; hash: string
 async function newestOnDisk(dir: string): Promise<{ modelStep: number; tensors: Map<string, Buffer> } | null> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.manifest.json')).sort();
   if (names.length === 0) return null;
-  const m = JSON.parse(await readFile(join(dir, names[names.length - 1]), 'utf8')) as { body: { file: string; modelStep: number } };
+  const m = JSON.parse(await readFile(join(dir, names[names.length - 1]), 'utf8')) as {
+    body: { file: string; modelStep: number };
+  };
   const path = join(dir, m.body.file);
   const header = await readSafetensorsHeader(path);
   const tensors = new Map<string, Buffer[]>();
@@ -108,8 +131,12 @@ async function newestOnDisk(dir: string): Promise<{ modelStep: number; tensors: 
   return { modelStep: m.body.modelStep, tensors: new Map([...tensors].map(([k, v]) => [k, Buffer.concat(v)])) };
 }
 
-const PARTIAL = (names: string[]) => names.filter((n) => n.endsWith('.tmp') ||
-  (n.endsWith('.safetensors') && !names.includes(n.replace('.safetensors', '.manifest.json'))));
+const PARTIAL = (names: string[]) =>
+  names.filter(
+    (n) =>
+      n.endsWith('.tmp') ||
+      (n.endsWith('.safetensors') && !names.includes(n.replace('.safetensors', '.manifest.json'))),
+  );
 
 describe('crash: SIGKILL at random moments, restart, resync, train on', function () {
   this.timeout(600_000);
@@ -136,7 +163,10 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
     let client = connect(server.address);
     await client.createModel({
       name: 'crash',
-      parameters: [{ name: 'w', shape: [N_W], dtype: 'fp32' }, { name: 'v', shape: [N_V], dtype: 'fp32' }],
+      parameters: [
+        { name: 'w', shape: [N_W], dtype: 'fp32' },
+        { name: 'v', shape: [N_V], dtype: 'fp32' },
+      ],
       optimizer: { name: 'adamw', lr: 1e-3, optimBits: 8, min8bitSize: 4096, weightDecay: 0.01 },
       overrides: { v: { lr: 5e-3 } },
     });
@@ -153,12 +183,17 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
         while (!stop) {
           const s = clientStep + 1;
           try {
-            const r = await client.step('crash', gradsFor(s), { workerId: 'w', stepId: s, expectedModelStep: clientStep });
+            const r = await client.step('crash', gradsFor(s), {
+              workerId: 'w',
+              stepId: s,
+              expectedModelStep: clientStep,
+            });
             clientStep = r.modelStep;
             const d = await digest(client);
             if (d.step === clientStep) {
               const prev = seen.get(d.step);
-              if (prev !== undefined) expect(d.hash, `digest of step ${d.step} differs from the one seen before`).to.equal(prev);
+              if (prev !== undefined)
+                expect(d.hash, `digest of step ${d.step} differs from the one seen before`).to.equal(prev);
               seen.set(d.step, d.hash);
             }
           } catch (err) {
@@ -208,19 +243,32 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
       expect(now.step, `round ${round}: model step after the restart`).to.equal(disk!.modelStep);
       expect([...now.tensors.keys()]).to.have.members([...disk!.tensors.keys()]);
       for (const [name, data] of now.tensors) {
-        expect(data.equals(disk!.tensors.get(name)!), `round ${round}: ${name} differs from the checkpoint`).to.equal(true);
+        expect(data.equals(disk!.tensors.get(name)!), `round ${round}: ${name} differs from the checkpoint`).to.equal(
+          true,
+        );
       }
       const sawIt = seen.get(now.step);
-      if (sawIt !== undefined) expect(now.hash, `round ${round}: state at step ${now.step} differs from before the crash`).to.equal(sawIt);
+      if (sawIt !== undefined)
+        expect(now.hash, `round ${round}: state at step ${now.step} differs from before the crash`).to.equal(sawIt);
       // -1: the kill took the reply of a step whose checkpoint was already complete; the worker resyncs forward.
       const lost = clientStep - now.step;
-      expect(lost, `round ${round}: lost ${lost} steps`).to.be.at.most(2 * EVERY).and.at.least(-1);
+      expect(lost, `round ${round}: lost ${lost} steps`)
+        .to.be.at.most(2 * EVERY)
+        .and.at.least(-1);
       maxLost = Math.max(maxLost, lost);
 
       // The worker is still at its own step: the server refuses it with its own, and the worker resyncs.
       if (clientStep !== now.step) {
-        const err = await client.step('crash', gradsFor(clientStep + 1), { workerId: 'w', stepId: clientStep + 1, expectedModelStep: clientStep })
-          .then(() => null, (e: unknown) => e);
+        const err = await client
+          .step('crash', gradsFor(clientStep + 1), {
+            workerId: 'w',
+            stepId: clientStep + 1,
+            expectedModelStep: clientStep,
+          })
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
         expect(serverModelStep(err), `round ${round}: the refusal names the server's step`).to.equal(now.step);
         const r = await client.resync('crash');
         expect(r.modelStep).to.equal(now.step);
@@ -230,13 +278,19 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
       }
     }
     // Training went on past the crashes and is still consistent.
-    const r = await client.step('crash', gradsFor(clientStep + 1), { workerId: 'w', stepId: clientStep + 1, expectedModelStep: clientStep });
+    const r = await client.step('crash', gradsFor(clientStep + 1), {
+      workerId: 'w',
+      stepId: clientStep + 1,
+      expectedModelStep: clientStep,
+    });
     expect(r.modelStep).to.equal(clientStep + 1);
     client.close();
     server.proc.kill('SIGTERM');
     await server.exited;
-    process.stdout.write(`      ${KILLS} kills, ${interrupted} during a checkpoint write, ${resyncs} resyncs, ` +
-      `at most ${maxLost} steps lost (bound ${2 * EVERY}), final model step ${r.modelStep}\n`);
+    process.stdout.write(
+      `      ${KILLS} kills, ${interrupted} during a checkpoint write, ${resyncs} resyncs, ` +
+        `at most ${maxLost} steps lost (bound ${2 * EVERY}), final model step ${r.modelStep}\n`,
+    );
     expect(interrupted, 'some kills landed during a checkpoint write').to.be.above(0);
   });
 });

@@ -44,8 +44,14 @@ const MODES: { label: string; layout: Partial<OptimizerConfig> }[] = [
 
 const ULP_BITS: Record<DType, number> = { fp32: 0, fp16: 10, bf16: 7 };
 
-function closeValues(label: string, a: ArrayLike<number>, b: ArrayLike<number>, rtol: number, floorFrac: number,
-  ulpBits: number): void {
+function closeValues(
+  label: string,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rtol: number,
+  floorFrac: number,
+  ulpBits: number,
+): void {
   check(a.length === b.length, `${label}: ${a.length} values, expected ${b.length}`);
   let peak = 0;
   for (let i = 0; i < b.length; i++) peak = Math.max(peak, Math.abs(b[i]));
@@ -63,7 +69,9 @@ function closeValues(label: string, a: ArrayLike<number>, b: ArrayLike<number>, 
 }
 
 function compareSnapshots(label: string, gpu: StateSnapshot, cpu: StateSnapshot): void {
-  expect(Object.keys(gpu.tensors).sort(), `${label}: tensors ${SEED_NOTE}`).to.deep.equal(Object.keys(cpu.tensors).sort());
+  expect(Object.keys(gpu.tensors).sort(), `${label}: tensors ${SEED_NOTE}`).to.deep.equal(
+    Object.keys(cpu.tensors).sort(),
+  );
   expect(gpu.step, `${label}: step ${SEED_NOTE}`).to.equal(cpu.step);
   for (const [name, t] of Object.entries(cpu.tensors)) {
     const g = gpu.tensors[name];
@@ -94,7 +102,11 @@ describe('cuda backend', function () {
     });
 
     it("refuses backend 'cuda' with NO_DEVICE naming the missing device", async () => {
-      const err = await expectEngineError(() => qstep().Engine.open({ backend: 'cuda' }), 'NO_DEVICE', 'no CUDA device');
+      const err = await expectEngineError(
+        () => qstep().Engine.open({ backend: 'cuda' }),
+        'NO_DEVICE',
+        'no CUDA device',
+      );
       expect(err.message).to.match(/^no CUDA device: /);
     });
 
@@ -118,8 +130,8 @@ describe('cuda backend', function () {
   });
 
   // Skipped, with the reason in its title, where no device answers; scripts/gpu-check.sh runs it on a lent GPU.
-  const title = 'with a device: CUDA against CPU on every optimizer x mode x dtype' +
-    (cuda ? '' : ` (skipped: ${reason})`);
+  const title =
+    'with a device: CUDA against CPU on every optimizer x mode x dtype' + (cuda ? '' : ` (skipped: ${reason})`);
   describe(title, function () {
     this.timeout(600000);
     let cpu: Engine;
@@ -156,8 +168,14 @@ describe('cuda backend', function () {
               const p0 = encode(rng.randn(n, 0.5), 'fp32');
               await pc.write(0, p0, 'fp32');
               await pg.write(0, p0, 'fp32');
-              const gradDtype: DType = dtype === 'fp32' ? (m.label === 'static8' ? 'bf16' : 'fp32')
-                : (m.label === 'blockwise8/2048' ? 'fp32' : dtype);
+              const gradDtype: DType =
+                dtype === 'fp32'
+                  ? m.label === 'static8'
+                    ? 'bf16'
+                    : 'fp32'
+                  : m.label === 'blockwise8/2048'
+                    ? 'fp32'
+                    : dtype;
               for (let s = 0; s < steps; s++) {
                 // Percentile clipping feeds the squared gradient norm into every state value: its gradients are
                 // multiples of 1/4 (|k| <= 3) times a power of two, so the sum of squares is exact in any order
@@ -165,18 +183,41 @@ describe('cuda backend', function () {
                 const scale = [1, 4, 0.5][s];
                 const g = rng.randn(n, scale);
                 if (config.percentileClipping !== undefined) {
-                  for (let i = 0; i < n; i++) g[i] = Math.max(-3, Math.min(3, Math.round((g[i] / scale) * 2))) * 0.25 * scale;
+                  for (let i = 0; i < n; i++)
+                    g[i] = Math.max(-3, Math.min(3, Math.round((g[i] / scale) * 2))) * 0.25 * scale;
                 }
                 for (let k = 0; k < n / 100; k++) g[rng.int(n)] = 0;
                 const grad = encode(g, gradDtype);
-                const [oc, og] = [await cpu.step([{ param: pc, grad, gradDtype }]),
-                  await cuda!.step([{ param: pg, grad, gradDtype }])];
+                const [oc, og] = [
+                  await cpu.step([{ param: pc, grad, gradDtype }]),
+                  await cuda!.step([{ param: pg, grad, gradDtype }]),
+                ];
                 expect(og.skipped, `${label} step ${s}`).to.equal(oc.skipped);
                 expect(og.results[0].step).to.equal(oc.results[0].step);
-                closeValues(`${label} step ${s}: gnormScale`, [og.results[0].gnormScale], [oc.results[0].gnormScale], 1e-5, 0, 0);
-                closeValues(`${label} step ${s}: updateScale`, [og.results[0].updateScale], [oc.results[0].updateScale], 1e-5, 0, 0);
-                closeValues(`${label} step ${s}: param`, decode(await pg.read(), dtype), decode(await pc.read(), dtype),
-                  1e-5, 1e-6, ULP_BITS[dtype]);
+                closeValues(
+                  `${label} step ${s}: gnormScale`,
+                  [og.results[0].gnormScale],
+                  [oc.results[0].gnormScale],
+                  1e-5,
+                  0,
+                  0,
+                );
+                closeValues(
+                  `${label} step ${s}: updateScale`,
+                  [og.results[0].updateScale],
+                  [oc.results[0].updateScale],
+                  1e-5,
+                  0,
+                  0,
+                );
+                closeValues(
+                  `${label} step ${s}: param`,
+                  decode(await pg.read(), dtype),
+                  decode(await pc.read(), dtype),
+                  1e-5,
+                  1e-6,
+                  ULP_BITS[dtype],
+                );
                 const sc = await pc.exportState();
                 compareSnapshots(`${label} step ${s}`, await pg.exportState(), sc);
                 await pg.importState(sc);

@@ -14,8 +14,12 @@ function fmt(x: number): string {
 }
 
 /** Counts elements outside atol + rtol*|expected| (NaN anywhere counts as outside). */
-export function closeStats(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number,
-  rtol: number): CloseStats {
+export function closeStats(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+): CloseStats {
   let violations = 0;
   let worst = -1;
   let worstExcess = -Infinity;
@@ -41,10 +45,18 @@ export function closeStats(actual: ArrayLike<number>, expected: ArrayLike<number
  * Asserts that at most `maxErrors` elements violate |a - e| <= atol + rtol*|e|. `label` says what is compared
  * (optimizer, mode, dtype, tensor, step); the message lists the count, the worst element and a few others.
  */
-export function assertClose(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>,
-  atol: number, rtol: number, maxErrors = 0): void {
+export function assertClose(
+  label: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol: number,
+  maxErrors = 0,
+): void {
   if (actual.length !== expected.length) {
-    throw new AssertionError({ message: `${label}: length ${actual.length}, expected ${expected.length} ${SEED_NOTE}` });
+    throw new AssertionError({
+      message: `${label}: length ${actual.length}, expected ${expected.length} ${SEED_NOTE}`,
+    });
   }
   const s = closeStats(actual, expected, atol, rtol);
   if (s.violations <= maxErrors) return;
@@ -58,15 +70,19 @@ export function assertClose(label: string, actual: ArrayLike<number>, expected: 
   }
   const w = s.worst;
   throw new AssertionError({
-    message: `${label}: ${s.violations} of ${expected.length} elements outside |a-e| <= ${atol} + ${rtol}*|e| ` +
+    message:
+      `${label}: ${s.violations} of ${expected.length} elements outside |a-e| <= ${atol} + ${rtol}*|e| ` +
       `(allowed ${maxErrors}); worst [${w}] got ${fmt(actual[w])} want ${fmt(expected[w])} ` +
       `(diff ${fmt(Math.abs(actual[w] - expected[w]))}); first: ${shown.join(', ')} ${SEED_NOTE}`,
   });
 }
 
 /** Mean |a - e| and mean |a - e| / (|e| + relFloor). */
-export function meanErrors(actual: ArrayLike<number>, expected: ArrayLike<number>,
-  relFloor: number): { abs: number; rel: number } {
+export function meanErrors(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  relFloor: number,
+): { abs: number; rel: number } {
   let abs = 0;
   let rel = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -85,8 +101,10 @@ export function check(cond: boolean, message: string): void {
 /** Asserts |a - e| <= atol + rtol*|e| for two scalars. */
 export function checkScalar(label: string, actual: number, expected: number, atol: number, rtol: number): void {
   const d = Math.abs(actual - expected);
-  check(d <= atol + rtol * Math.abs(expected),
-    `${label}: got ${fmt(actual)}, want ${fmt(expected)} (diff ${fmt(d)}, allowed ${atol} + ${rtol}*|want|)`);
+  check(
+    d <= atol + rtol * Math.abs(expected),
+    `${label}: got ${fmt(actual)}, want ${fmt(expected)} (diff ${fmt(d)}, allowed ${atol} + ${rtol}*|want|)`,
+  );
 }
 
 /** Asserts two byte arrays are identical, naming the first differing index. */
@@ -100,6 +118,8 @@ export function assertBytesEqual(label: string, actual: Uint8Array, expected: Ui
       if (first < 0) first = i;
     }
   }
-  check(diffs === 0,
-    `${label}: ${diffs} of ${expected.length} bytes differ; first at [${first}]: got ${actual[first]} want ${expected[first]}`);
+  check(
+    diffs === 0,
+    `${label}: ${diffs} of ${expected.length} bytes differ; first at [${first}]: got ${actual[first]} want ${expected[first]}`,
+  );
 }

@@ -21,7 +21,7 @@ export function f32FromBits(b: number): number {
 
 /** True when the fp32 rounding of x has its sign bit set (distinguishes -0 and negative NaNs). */
 export function f32SignBit(x: number): boolean {
-  return (f32Bits(x) >>> 31) === 1;
+  return f32Bits(x) >>> 31 === 1;
 }
 
 /** binary16 bits of the fp32 value nearest to x, rounded to nearest even (subnormals kept, overflow to Inf). */
@@ -39,7 +39,7 @@ export function f16BitsOf(x: number): number {
     mant |= 0x800000;
     const shift = 14 - e; // 13 bits dropped for a normal half plus (1 - e) for the subnormal shift
     const half = 2 ** (shift - 1);
-    const rem = mant % (2 ** shift);
+    const rem = mant % 2 ** shift;
     let h = Math.floor(mant / 2 ** shift);
     if (rem > half || (rem === half && (h & 1) === 1)) h++;
     return sign | h; // a carry into the exponent field gives the smallest normal, as it should

@@ -16,7 +16,11 @@ export function openCpuEngine(options: Omit<Qstep.EngineOptions, 'backend'> = {}
 }
 
 /** Expects `fn` to reject with an EngineError of `code` whose message mentions `mentions`. */
-export async function expectEngineError(fn: () => unknown, code: string, mentions?: string): Promise<Qstep.EngineError> {
+export async function expectEngineError(
+  fn: () => unknown,
+  code: string,
+  mentions?: string,
+): Promise<Qstep.EngineError> {
   let caught: unknown = null;
   try {
     await fn();
@@ -25,7 +29,9 @@ export async function expectEngineError(fn: () => unknown, code: string, mention
   }
   const { EngineError } = qstep();
   if (!(caught instanceof EngineError)) {
-    throw new Error(`expected EngineError ${code}${mentions ? ` naming ${mentions}` : ''}, got ${caught === null ? 'success' : String(caught)}`);
+    throw new Error(
+      `expected EngineError ${code}${mentions ? ` naming ${mentions}` : ''}, got ${caught === null ? 'success' : String(caught)}`,
+    );
   }
   if (caught.code !== code) throw new Error(`expected error code ${code}, got ${caught.code}: ${caught.message}`);
   if (mentions && !caught.message.includes(mentions)) {

@@ -17,16 +17,31 @@ describe('AdEMAMix state dict round trip (docs/math.md §16.2, bnb issue #1382)'
 
   for (const scheduled of [false, true]) {
     it(`Linear(256, 64): 10 steps, save, load, 10 more steps; two loads step identically${scheduled ? ' (scheduled)' : ''}`, async () => {
-      const config: OptimizerConfig = { name: 'ademamix', optimBits: 8, ...(scheduled ? { tAlpha: 100, tBeta3: 100 } : {}) };
+      const config: OptimizerConfig = {
+        name: 'ademamix',
+        optimBits: 8,
+        ...(scheduled ? { tAlpha: 100, tBeta3: 100 } : {}),
+      };
       const rng = rngFor(`ademamix state dict ${scheduled}`);
       const bw = MODES.find((m) => m.id === 'blockwise8-256')!;
       const fp = MODES.find((m) => m.id === 'fp32')!;
-      const w = await Twin.create(engine, { label: 'ademamix weight', name: 'weight', config, mode: bw, dtype: 'fp32', shape: [64, 256] }, rng);
-      const b = await Twin.create(engine, { label: 'ademamix bias', name: 'bias', config, mode: fp, dtype: 'fp32', shape: [64] }, rng);
+      const w = await Twin.create(
+        engine,
+        { label: 'ademamix weight', name: 'weight', config, mode: bw, dtype: 'fp32', shape: [64, 256] },
+        rng,
+      );
+      const b = await Twin.create(
+        engine,
+        { label: 'ademamix bias', name: 'bias', config, mode: fp, dtype: 'fp32', shape: [64] },
+        rng,
+      );
       const twins = [w, b];
       const stepAll = async (t: number): Promise<Float64Array[]> => {
         const gs = twins.map((x) => x.gradient(rng, t));
-        const out = await engine.step(twins.map((x, i) => x.item(gs[i])), 'error');
+        const out = await engine.step(
+          twins.map((x, i) => x.item(gs[i])),
+          'error',
+        );
         for (let i = 0; i < twins.length; i++) await twins[i].verify(gs[i], out.results[i]);
         return gs;
       };
@@ -42,20 +57,32 @@ describe('AdEMAMix state dict round trip (docs/math.md §16.2, bnb issue #1382)'
         const g = twins.map((x) => x.gradient(rng, 11));
         const results: Buffer[][] = [];
         for (let copy = 0; copy < 2; copy++) {
-          const fresh = twins.map((x) => engine.createParam({ name: `${x.param.name}#${copy}`, shape: x.spec.shape,
-            dtype: 'fp32', config }));
+          const fresh = twins.map((x) =>
+            engine.createParam({ name: `${x.param.name}#${copy}`, shape: x.spec.shape, dtype: 'fp32', config }),
+          );
           try {
             for (let i = 0; i < twins.length; i++) {
               await fresh[i].write(0, values[i], 'fp32');
               await fresh[i].importState(snaps[i]);
               const back = await fresh[i].exportState();
               for (const [k, v] of Object.entries(snaps[i].tensors)) {
-                check(back.tensors[k] !== undefined && back.tensors[k].dtype === v.dtype &&
-                  back.tensors[k].shape.join() === v.shape.join(), `reloaded ${k}: dtype/shape`);
-                assertBytesEqual(`reloaded ${twins[i].param.name}.${k}`, u8Array(back.tensors[k].data), u8Array(v.data));
+                check(
+                  back.tensors[k] !== undefined &&
+                    back.tensors[k].dtype === v.dtype &&
+                    back.tensors[k].shape.join() === v.shape.join(),
+                  `reloaded ${k}: dtype/shape`,
+                );
+                assertBytesEqual(
+                  `reloaded ${twins[i].param.name}.${k}`,
+                  u8Array(back.tensors[k].data),
+                  u8Array(v.data),
+                );
               }
             }
-            await engine.step(fresh.map((p, i) => ({ param: p, grad: encode(g[i], 'fp32'), gradDtype: 'fp32' as const })), 'error');
+            await engine.step(
+              fresh.map((p, i) => ({ param: p, grad: encode(g[i], 'fp32'), gradDtype: 'fp32' as const })),
+              'error',
+            );
             const r: Buffer[] = [];
             for (const p of fresh) {
               r.push(await p.read(0, p.numel, 'fp32'));
@@ -67,7 +94,11 @@ describe('AdEMAMix state dict round trip (docs/math.md §16.2, bnb issue #1382)'
           }
         }
         for (let i = 0; i < results[0].length; i++) {
-          assertBytesEqual(`two loads of one checkpoint, buffer ${i} after one step`, u8Array(results[1][i]), u8Array(results[0][i]));
+          assertBytesEqual(
+            `two loads of one checkpoint, buffer ${i} after one step`,
+            u8Array(results[1][i]),
+            u8Array(results[0][i]),
+          );
         }
         // The original parameters continue: 10 more steps, no NaN/Inf, still matching the reference.
         for (let t = 11; t <= 20; t++) await stepAll(t);

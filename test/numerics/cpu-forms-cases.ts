@@ -19,8 +19,15 @@ export interface FormCase {
 }
 
 export const FORM_CASES: FormCase[] = [];
-const shapes: [number, 256 | 2048][] = [[32768, 256], [5000, 256], [4097, 256], [66560 + 300, 256], [1025, 256],
-  [66560, 2048], [4097, 2048]];
+const shapes: [number, 256 | 2048][] = [
+  [32768, 256],
+  [5000, 256],
+  [4097, 256],
+  [66560 + 300, 256],
+  [1025, 256],
+  [66560, 2048],
+  [4097, 2048],
+];
 const optimizers: OptimizerName[] = ['adam', 'sgd', 'ademamix', 'lion', 'rmsprop'];
 let i = 0;
 for (const [numel, blockSize] of shapes) {
@@ -28,8 +35,16 @@ for (const [numel, blockSize] of shapes) {
     const dtype = (['fp32', 'fp16', 'bf16'] as const)[i % 3];
     const weightDecay = i % 2 === 0 ? 0 : 0.05;
     const skipZeros = optimizer !== 'ademamix' && i % 3 === 1;
-    FORM_CASES.push({ label: `${optimizer} n=${numel} block ${blockSize} ${dtype} wd ${weightDecay}` +
-      `${skipZeros ? ' skip_zeros' : ''}`, optimizer, numel, blockSize, dtype, weightDecay, skipZeros });
+    FORM_CASES.push({
+      label:
+        `${optimizer} n=${numel} block ${blockSize} ${dtype} wd ${weightDecay}` + `${skipZeros ? ' skip_zeros' : ''}`,
+      optimizer,
+      numel,
+      blockSize,
+      dtype,
+      weightDecay,
+      skipZeros,
+    });
     i++;
   }
 }
@@ -40,9 +55,20 @@ export async function runFormCases(seed: number): Promise<Record<string, string>
   const out: Record<string, string> = {};
   for (const c of FORM_CASES) {
     const rng = new Rng((seed ^ c.numel ^ (c.blockSize << 20)) >>> 0);
-    const p = engine.createParam({ name: 'w', shape: [c.numel], dtype: c.dtype,
-      config: { name: c.optimizer, optimBits: 8, blockWise: true, blockSize: c.blockSize, lr: 1e-3,
-        weightDecay: c.weightDecay, skipZeros: c.skipZeros } });
+    const p = engine.createParam({
+      name: 'w',
+      shape: [c.numel],
+      dtype: c.dtype,
+      config: {
+        name: c.optimizer,
+        optimBits: 8,
+        blockWise: true,
+        blockSize: c.blockSize,
+        lr: 1e-3,
+        weightDecay: c.weightDecay,
+        skipZeros: c.skipZeros,
+      },
+    });
     await p.write(0, encode(rng.randn(c.numel, 0.1), c.dtype), c.dtype);
     for (let t = 0; t < 5; t++) {
       const g = rng.randn(c.numel, 0.01 * (1 + t));

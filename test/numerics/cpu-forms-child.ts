@@ -3,9 +3,12 @@
 import { constants } from '../../native/lib';
 import { runFormCases } from './cpu-forms-cases';
 
-runFormCases(Number(process.argv[2])).then((digests) => {
-  process.stdout.write(JSON.stringify({ isa: constants.cpuIsa.default, digests }));
-}, (e: unknown) => {
-  process.stderr.write(String(e instanceof Error ? e.stack : e));
-  process.exit(1);
-});
+runFormCases(Number(process.argv[2])).then(
+  (digests) => {
+    process.stdout.write(JSON.stringify({ isa: constants.cpuIsa.default, digests }));
+  },
+  (e: unknown) => {
+    process.stderr.write(String(e instanceof Error ? e.stack : e));
+    process.exit(1);
+  },
+);

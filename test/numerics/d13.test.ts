@@ -35,7 +35,12 @@ describe('D13 and the AdEMAMix schedule', () => {
     const rng = rngFor('d13-ademamix-schedule');
     const n = 64;
     const g = rng.randn(n, 1);
-    const p = engine.createParam({ name: 'w', shape: [n], dtype: 'fp32', config: { name: 'ademamix', tBeta3: 100, weightDecay: 0 } });
+    const p = engine.createParam({
+      name: 'w',
+      shape: [n],
+      dtype: 'fp32',
+      config: { name: 'ademamix', tBeta3: 100, weightDecay: 0 },
+    });
     try {
       await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
       const s1 = f32Array((await p.exportState()).tensors.state1.data);
@@ -45,8 +50,11 @@ describe('D13 and the AdEMAMix schedule', () => {
       check(oneMinus !== wrong, 'the two schedules must be distinguishable in fp32');
       for (let i = 0; i < n; i++) {
         const gi = Math.fround(g[i]);
-        check(s1[n + i] === Math.fround(oneMinus * gi), `m2[${i}] = ${s1[n + i]}, want ${Math.fround(oneMinus * gi)} ` +
-          `(fp32 betas would give ${Math.fround(wrong * gi)})`);
+        check(
+          s1[n + i] === Math.fround(oneMinus * gi),
+          `m2[${i}] = ${s1[n + i]}, want ${Math.fround(oneMinus * gi)} ` +
+            `(fp32 betas would give ${Math.fround(wrong * gi)})`,
+        );
       }
     } finally {
       p.free();
@@ -54,8 +62,17 @@ describe('D13 and the AdEMAMix schedule', () => {
   });
 
   it('a subnormal gradient is not zero: skip_zeros does not skip it (fp32, fp16 and bf16 subnormals)', async () => {
-    for (const [dtype, tiny] of [['fp32', 1e-40], ['fp16', 2 ** -20], ['bf16', 1e-39]] as const) {
-      const p = engine.createParam({ name: 'w', shape: [8], dtype, config: { name: 'sgd', lr: 1, betas: [0.9], skipZeros: true } });
+    for (const [dtype, tiny] of [
+      ['fp32', 1e-40],
+      ['fp16', 2 ** -20],
+      ['bf16', 1e-39],
+    ] as const) {
+      const p = engine.createParam({
+        name: 'w',
+        shape: [8],
+        dtype,
+        config: { name: 'sgd', lr: 1, betas: [0.9], skipZeros: true },
+      });
       try {
         await p.write(0, encode(new Float64Array(8).fill(0.5), dtype), dtype);
         const g = new Float64Array(8);
@@ -64,7 +81,10 @@ describe('D13 and the AdEMAMix schedule', () => {
         await engine.step([{ param: p, grad: encode(g, dtype), gradDtype: dtype }], 'error');
         const buf = f32Array((await p.exportState()).tensors.state1.data);
         const stored = decode(encode([tiny], dtype), dtype)[0];
-        check(stored !== 0 && buf[3] === Math.fround(stored), `${dtype}: buffer of the subnormal element is ${buf[3]}, want ${stored}`);
+        check(
+          stored !== 0 && buf[3] === Math.fround(stored),
+          `${dtype}: buffer of the subnormal element is ${buf[3]}, want ${stored}`,
+        );
         check(buf[5] === 0 && buf[1] === 0, `${dtype}: zero-gradient elements must keep buffer 0`);
       } finally {
         p.free();
@@ -89,7 +109,8 @@ describe('D13 and the AdEMAMix schedule', () => {
       check(m.paged === m.state && m.paged > 0, `after the import ${m.paged} of ${m.state} state bytes are paged`);
       const a = await src.exportState();
       const b = await dst.exportState();
-      for (const k of Object.keys(a.tensors)) check(Buffer.compare(a.tensors[k].data, b.tensors[k].data) === 0, `${k} differs`);
+      for (const k of Object.keys(a.tensors))
+        check(Buffer.compare(a.tensors[k].data, b.tensors[k].data) === 0, `${k} differs`);
     } finally {
       src.free();
       dst.free();
@@ -99,16 +120,22 @@ describe('D13 and the AdEMAMix schedule', () => {
 
   it('a skipped step reports one result per parameter, counters unchanged', async () => {
     const rng = rngFor('d13-skipped');
-    const ps = [1000, 5000, 300].map((n, i) => engine.createParam({ name: `p${i}`, shape: [n], dtype: 'fp32',
-      config: { name: 'lamb', optimBits: 8 } }));
+    const ps = [1000, 5000, 300].map((n, i) =>
+      engine.createParam({ name: `p${i}`, shape: [n], dtype: 'fp32', config: { name: 'lamb', optimBits: 8 } }),
+    );
     try {
-      for (const p of ps) await engine.step([{ param: p, grad: encode(rng.randn(p.numel, 0.01), 'fp32'), gradDtype: 'fp32' }]);
+      for (const p of ps)
+        await engine.step([{ param: p, grad: encode(rng.randn(p.numel, 0.01), 'fp32'), gradDtype: 'fp32' }]);
       const grads = ps.map((p) => rng.randn(p.numel, 0.01));
       grads[1][77] = NaN;
-      const out = await engine.step(ps.map((p, i) => ({ param: p, grad: encode(grads[i], 'fp32'), gradDtype: 'fp32' as const })));
+      const out = await engine.step(
+        ps.map((p, i) => ({ param: p, grad: encode(grads[i], 'fp32'), gradDtype: 'fp32' as const })),
+      );
       check(out.skipped && out.nonFinite.join() === '1', `outcome ${JSON.stringify(out)}`);
-      check(out.results.length === ps.length && out.results.every((r) => r.step === 1),
-        `a skipped step must list every parameter at step 1: ${JSON.stringify(out.results)}`);
+      check(
+        out.results.length === ps.length && out.results.every((r) => r.step === 1),
+        `a skipped step must list every parameter at step 1: ${JSON.stringify(out.results)}`,
+      );
     } finally {
       for (const p of ps) p.free();
     }

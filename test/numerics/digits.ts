@@ -34,9 +34,19 @@ export interface TrainResult {
  * Trains `epochs` epochs of minibatches of 32 (order from `rng`, the same for every config given the same seed)
  * and reports the weights' magnitudes. Initial weights: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)).
  */
-export async function trainDigits(engine: Engine, config: OptimizerConfig, rng: Rng, epochs: number): Promise<TrainResult> {
+export async function trainDigits(
+  engine: Engine,
+  config: OptimizerConfig,
+  rng: Rng,
+  epochs: number,
+): Promise<TrainResult> {
   const { x, y } = loadDigits();
-  const shapes: [string, number][] = [['w1', IN * HID], ['b1', HID], ['w2', HID * OUT], ['b2', OUT]];
+  const shapes: [string, number][] = [
+    ['w1', IN * HID],
+    ['b1', HID],
+    ['w2', HID * OUT],
+    ['b2', OUT],
+  ];
   const init = shapes.map(([name, n]) => {
     const fan = name.startsWith('w') ? (name === 'w1' ? IN : HID) : name === 'b1' ? IN : HID;
     const a = new Float64Array(n);
@@ -73,7 +83,7 @@ export async function trainDigits(engine: Engine, config: OptimizerConfig, rng: 
             mx = Math.max(mx, z);
           }
           let sum = 0;
-          for (let o = 0; o < OUT; o++) sum += (logits[o] = Math.exp(logits[o] - mx));
+          for (let o = 0; o < OUT; o++) sum += logits[o] = Math.exp(logits[o] - mx);
           const dh = new Float64Array(HID);
           for (let o = 0; o < OUT; o++) {
             const d = (logits[o] / sum - (o === y[k] ? 1 : 0)) / B;
@@ -95,10 +105,11 @@ export async function trainDigits(engine: Engine, config: OptimizerConfig, rng: 
     }
     let maxAbs = 0;
     let above1 = 0;
-    for (const a of w) for (const v of a) {
-      maxAbs = Math.max(maxAbs, Math.abs(v));
-      if (Math.abs(v) > 1) above1++;
-    }
+    for (const a of w)
+      for (const v of a) {
+        maxAbs = Math.max(maxAbs, Math.abs(v));
+        if (Math.abs(v) > 1) above1++;
+      }
     let correct = 0;
     for (let k = 0; k < DIGITS_N; k++) {
       let best = -1;

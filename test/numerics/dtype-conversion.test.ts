@@ -56,7 +56,8 @@ describe('dtype conversions (docs/math.md §0, 10, D12)', () => {
         for (const name of ['adam', 'lion'] as const) {
           const rng = rngFor(`grad arrival ${dtype} ${optimBits} ${name}`);
           const n = 8192;
-          const mk = (tag: string) => engine.createParam({ name: tag, shape: [n], dtype, config: { name, optimBits, weightDecay: 0.01 } });
+          const mk = (tag: string) =>
+            engine.createParam({ name: tag, shape: [n], dtype, config: { name, optimBits, weightDecay: 0.01 } });
           const a = mk('a');
           const b = mk('b');
           try {
@@ -66,7 +67,10 @@ describe('dtype conversions (docs/math.md §0, 10, D12)', () => {
             for (let t = 0; t < 4; t++) {
               const g = roundArray('fp32', rng.randn(n, 0.01));
               await engine.step([{ param: a, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
-              await engine.step([{ param: b, grad: encode(roundArray(dtype, g.slice()), dtype), gradDtype: dtype }], 'error');
+              await engine.step(
+                [{ param: b, grad: encode(roundArray(dtype, g.slice()), dtype), gradDtype: dtype }],
+                'error',
+              );
             }
             assertBytesEqual(`${name} ${dtype}: parameters`, u8Array(await a.read(0, n)), u8Array(await b.read(0, n)));
             const sa = await a.exportState();

@@ -24,7 +24,12 @@ describe('engine: bad arguments are refused and change nothing', () => {
   before(async () => {
     engine = openCpuEngine();
     const rng = rngFor('engine-args');
-    p = engine.createParam({ name: 'w', shape: [n], dtype: 'bf16', config: { name: 'adam', optimBits: 8, min8bitSize: 0 } });
+    p = engine.createParam({
+      name: 'w',
+      shape: [n],
+      dtype: 'bf16',
+      config: { name: 'adam', optimBits: 8, min8bitSize: 0 },
+    });
     await p.write(0, f32(rng.randn(n, 0.1)), 'fp32');
     await engine.step([{ param: p, grad: f32(rng.randn(n, 0.01)), gradDtype: 'fp32' }]);
   });
@@ -35,14 +40,31 @@ describe('engine: bad arguments are refused and change nothing', () => {
     const rng = rngFor('engine-args-step');
     const before = await fingerprint(p);
     const g = f32(rng.randn(n, 0.01));
-    await expectEngineError(() => engine.step([{ param: p, grad: g.subarray(0, g.length - 4), gradDtype: 'fp32' }]),
-      'INVALID_ARGUMENT', 'grad of w');
-    await expectEngineError(() => engine.step([{ param: p, grad: g, gradDtype: 'fp16' }]), 'INVALID_ARGUMENT', 'grad of w');
-    await expectEngineError(() => engine.step([{ param: p, grad: g, gradDtype: 'fp32' }, { param: p, grad: g,
-      gradDtype: 'fp32' }]), 'INVALID_ARGUMENT', 'each parameter once');
-    await expectEngineError(() => engine.step([{ param: p, grad: g, gradDtype: 'fp64' as never }]), 'INVALID_ARGUMENT',
-      'dtype');
-    check(await fingerprint(p) === before, 'a refused step changed the parameter or its state');
+    await expectEngineError(
+      () => engine.step([{ param: p, grad: g.subarray(0, g.length - 4), gradDtype: 'fp32' }]),
+      'INVALID_ARGUMENT',
+      'grad of w',
+    );
+    await expectEngineError(
+      () => engine.step([{ param: p, grad: g, gradDtype: 'fp16' }]),
+      'INVALID_ARGUMENT',
+      'grad of w',
+    );
+    await expectEngineError(
+      () =>
+        engine.step([
+          { param: p, grad: g, gradDtype: 'fp32' },
+          { param: p, grad: g, gradDtype: 'fp32' },
+        ]),
+      'INVALID_ARGUMENT',
+      'each parameter once',
+    );
+    await expectEngineError(
+      () => engine.step([{ param: p, grad: g, gradDtype: 'fp64' as never }]),
+      'INVALID_ARGUMENT',
+      'dtype',
+    );
+    check((await fingerprint(p)) === before, 'a refused step changed the parameter or its state');
   });
 
   it('writes and reads outside the parameter, and partial elements', async () => {
@@ -55,7 +77,7 @@ describe('engine: bad arguments are refused and change nothing', () => {
     await expectEngineError(() => p.write(0, four.subarray(0, 3), 'fp16'), 'INVALID_ARGUMENT', 'data.length');
     await expectEngineError(() => p.read(n, 1), 'INVALID_ARGUMENT', 'count');
     await expectEngineError(() => p.read(1.5, 1), 'INVALID_ARGUMENT', 'offset');
-    check(await fingerprint(p) === before, 'a refused write changed the parameter or its state');
+    check((await fingerprint(p)) === before, 'a refused write changed the parameter or its state');
   });
 
   it('readInto writes exactly the bytes read() returns, where asked, and refuses what does not fit', async () => {
@@ -65,15 +87,20 @@ describe('engine: bad arguments are refused and change nothing', () => {
       const dst = Buffer.alloc(want.length + 3 * width, 0xa5);
       await p.readInto(dst, width, 17, 200, dtype);
       check(dst.subarray(width, width + want.length).equals(want), `${dtype}: readInto differs from read`);
-      check(dst.subarray(0, width).every((b) => b === 0xa5) && dst.subarray(width + want.length).every((b) => b === 0xa5),
-        `${dtype}: readInto wrote outside [dstOffset, dstOffset + bytes)`);
+      check(
+        dst.subarray(0, width).every((b) => b === 0xa5) && dst.subarray(width + want.length).every((b) => b === 0xa5),
+        `${dtype}: readInto wrote outside [dstOffset, dstOffset + bytes)`,
+      );
     }
     const dst = Buffer.alloc(16, 0x5a);
     await expectEngineError(() => p.readInto(dst, 0, 0, 5, 'fp32'), 'INVALID_ARGUMENT', 'dstOffset');
     await expectEngineError(() => p.readInto(dst, 10, 0, 2, 'fp32'), 'INVALID_ARGUMENT', 'dstOffset');
     await expectEngineError(() => p.readInto(dst, 0, n, 1), 'INVALID_ARGUMENT', 'count');
     await expectEngineError(() => p.readInto(new Uint8Array(16) as Buffer, 0, 0, 1), 'INVALID_ARGUMENT', 'dst');
-    check(dst.every((b) => b === 0x5a), 'a refused readInto wrote into the destination');
+    check(
+      dst.every((b) => b === 0x5a),
+      'a refused readInto wrote into the destination',
+    );
   });
 
   it('a freed parameter answers FREED', async () => {

@@ -35,12 +35,21 @@ export function checkMaps(snap: StateSnapshot, names: ('state1' | 'state2')[], l
     const which = s === 'state1' ? 'qmap1' : 'qmap2';
     const ref = s === 'state1' ? SIGNED_MAP : UNSIGNED_MAP;
     const data = tensor(snap, which, 'f32', 256);
-    assertBytesEqual(`${label}: ${which} vs Appendix A`, u8Array(data), new Uint8Array(ref.buffer, ref.byteOffset, 1024));
+    assertBytesEqual(
+      `${label}: ${which} vs Appendix A`,
+      u8Array(data),
+      new Uint8Array(ref.buffer, ref.byteOffset, 1024),
+    );
   }
 }
 
-export function decodeStates(snap: StateSnapshot, names: ('state1' | 'state2')[], rows: number, n: number,
-  blockSize: number): DecodedState[] {
+export function decodeStates(
+  snap: StateSnapshot,
+  names: ('state1' | 'state2')[],
+  rows: number,
+  n: number,
+  blockSize: number,
+): DecodedState[] {
   return names.map((name) => {
     const r = name === 'state1' ? rows : 1;
     const total = r * n;

@@ -40,7 +40,9 @@ export function itChecked(title: string, label: string, fn: () => Promise<void>)
       if (!known.signature.test(msg)) throw e;
       this.skip();
     }
-    throw new Error(`known engine issue ${known.id} no longer reproduces for "${label}": remove it from ` +
-      'test/numerics/known-issues.ts');
+    throw new Error(
+      `known engine issue ${known.id} no longer reproduces for "${label}": remove it from ` +
+        'test/numerics/known-issues.ts',
+    );
   });
 }

@@ -49,7 +49,10 @@ function staged(item: StepItem<Param>, rng: Rng): StepItem<Param> {
   const cuts = [0, gb.numel];
   for (let i = 0; i < 4; i++) cuts.push(rng.int(gb.numel));
   cuts.sort((x, y) => x - y);
-  const pieces = cuts.slice(1).map((end, i) => [cuts[i], end]).filter(([b, e]) => e > b);
+  const pieces = cuts
+    .slice(1)
+    .map((end, i) => [cuts[i], end])
+    .filter(([b, e]) => e > b);
   for (let i = pieces.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
@@ -80,8 +83,16 @@ describe('non-finite gradients: nothing changes under skip and error (docs/math.
             const vcase = info.valid[0];
             const base = typeof vcase.config === 'function' ? vcase.config(mode) : vcase.config;
             const config = { name: info.name as OptimizerName, ...base, ...mode.layout, percentileClipping: 10 };
-            const a = await Twin.create(engine, { label: `${label} A`, name: 'a', config, mode, dtype, shape: [4097] }, rng);
-            const b = await Twin.create(engine, { label: `${label} B`, name: 'b', config, mode, dtype, shape: [2, 2100] }, rng);
+            const a = await Twin.create(
+              engine,
+              { label: `${label} A`, name: 'a', config, mode, dtype, shape: [4097] },
+              rng,
+            );
+            const b = await Twin.create(
+              engine,
+              { label: `${label} B`, name: 'b', config, mode, dtype, shape: [2, 2100] },
+              rng,
+            );
             try {
               const good = async (t: number): Promise<void> => {
                 const ga = a.gradient(rng, t);
@@ -101,9 +112,13 @@ describe('non-finite gradients: nothing changes under skip and error (docs/math.
                 const out = await engine.step([carry(a.item(ga)), carry(b.item(gb))], 'skip');
                 check(out.skipped, `${label}: step with ${bad} not reported as skipped`);
                 expect(out.nonFinite, 'items named as non-finite').to.deep.equal([0]);
-                for (const r of out.results) check(r.step === 3, `${label}: skipped step reports step ${r.step}, want 3`);
+                for (const r of out.results)
+                  check(r.step === 3, `${label}: skipped step reports step ${r.step}, want 3`);
               } else {
-                await expectEngineError(() => engine.step([carry(a.item(ga)), carry(b.item(gb))], 'error'), 'NON_FINITE');
+                await expectEngineError(
+                  () => engine.step([carry(a.item(ga)), carry(b.item(gb))], 'error'),
+                  'NON_FINITE',
+                );
               }
               await expectUnchanged(`${label}: parameter with the bad gradient`, a, fa);
               await expectUnchanged(`${label}: the other parameter of the step`, b, fb);
@@ -128,8 +143,10 @@ describe('non-finite gradients: nothing changes under skip and error (docs/math.
         const before = await p.read(0, 4096);
         const item: StepItem<Param> = { param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' };
         const out = await engine.step([carrier === 'Buffer' ? item : staged(item, rngFor('overflow'))], 'skip');
-        check(out.skipped && out.nonFinite[0] === 0,
-          `fp32 gradient 1e6 for an fp16 parameter: outcome ${JSON.stringify(out)} (expected skipped: it is Inf once converted)`);
+        check(
+          out.skipped && out.nonFinite[0] === 0,
+          `fp32 gradient 1e6 for an fp16 parameter: outcome ${JSON.stringify(out)} (expected skipped: it is Inf once converted)`,
+        );
         assertBytesEqual('fp16 parameter after the skipped step', u8Array(await p.read(0, 4096)), u8Array(before));
         const after = decode(await p.read(0, 4096), 'fp16');
         check(after.every(Number.isFinite), 'fp16 parameter holds non-finite values');
@@ -169,7 +186,10 @@ describe('GradientBuffer: staged gradients checked as they are written', () => {
       check(!gb.write(2600, last), `${dtype}: NaN in the last element reported finite`);
       gb.reset();
       check(gb.finite, `${dtype}: not finite after reset()`);
-      check(gb.read().every((b) => b === 0), `${dtype}: reset() after a non-finite write must zero the contents`);
+      check(
+        gb.read().every((b) => b === 0),
+        `${dtype}: reset() after a non-finite write must zero the contents`,
+      );
       gb.write(0, bytes);
       gb.reset();
       assertBytesEqual(`${dtype}: reset() of a finite buffer keeps its contents`, u8Array(gb.read()), u8Array(bytes));
@@ -182,8 +202,12 @@ describe('GradientBuffer: staged gradients checked as they are written', () => {
     const content = encode(rngFor('gb refuse').randn(100, 1), 'fp16');
     gb.write(0, content);
     const bad: Array<[number, unknown]> = [
-      [99, Buffer.alloc(4)], [-1, Buffer.alloc(2)], [0.5, Buffer.alloc(2)], [0, Buffer.alloc(3)],
-      [0, new Uint8Array(2)], [101, Buffer.alloc(0)],
+      [99, Buffer.alloc(4)],
+      [-1, Buffer.alloc(2)],
+      [0.5, Buffer.alloc(2)],
+      [0, Buffer.alloc(3)],
+      [0, new Uint8Array(2)],
+      [101, Buffer.alloc(0)],
     ];
     for (const [offset, chunk] of bad) {
       await expectEngineError(() => gb.write(offset, chunk as Buffer), 'INVALID_ARGUMENT');
@@ -223,10 +247,19 @@ describe('GradientBuffer: staged gradients checked as they are written', () => {
         }
       }
       // Refused items release the buffer: a wrong size or dtype, and a bad item after a good one.
-      await expectEngineError(() => engine.step([{ param: a, grad: new GradientBuffer(n - 1, 'fp32') }]), 'INVALID_ARGUMENT');
+      await expectEngineError(
+        () => engine.step([{ param: a, grad: new GradientBuffer(n - 1, 'fp32') }]),
+        'INVALID_ARGUMENT',
+      );
       await expectEngineError(() => engine.step([{ param: a, grad: gb, gradDtype: 'fp16' }]), 'INVALID_ARGUMENT');
-      await expectEngineError(() => engine.step([{ param: a, grad: gb }, { param: b, grad: Buffer.alloc(3), gradDtype: 'fp32' }]),
-        'INVALID_ARGUMENT');
+      await expectEngineError(
+        () =>
+          engine.step([
+            { param: a, grad: gb },
+            { param: b, grad: Buffer.alloc(3), gradDtype: 'fp32' },
+          ]),
+        'INVALID_ARGUMENT',
+      );
       check(gb.write(0, Buffer.alloc(8)), 'the buffer stays held after refused steps');
       check(a.step === 3 && b.step === 3, `refused steps moved the counters: ${a.step}, ${b.step}`);
     } finally {

@@ -34,13 +34,13 @@ describe('optimizer table: proto comments, ServerInfo and validation agree', () 
     await h.close();
   });
 
-  it('the proto comment states every optimizer\'s betas count as the table does', () => {
+  it("the proto comment states every optimizer's betas count as the table does", () => {
     const counts = protoBetaCounts();
     expect([...counts.keys()].sort()).to.deep.equal(OPTIMIZER_TABLE.map((r) => r.name).sort());
     for (const row of OPTIMIZER_TABLE) expect(counts.get(row.name), row.name).to.equal(row.betas.length);
   });
 
-  it('ServerInfo lists the table\'s betas, applicable fields and defaults; validation refuses the rest', async () => {
+  it("ServerInfo lists the table's betas, applicable fields and defaults; validation refuses the rest", async () => {
     const info = await h.client.serverInfo();
     const caps = info.capabilities!.optimizers;
     const counts = protoBetaCounts();
@@ -52,28 +52,49 @@ describe('optimizer table: proto comments, ServerInfo and validation agree', () 
       expect(cap.betas.length, `${row.name}: ServerInfo vs proto comment`).to.equal(counts.get(row.name));
       expect(cap.defaults!.betas, `${row.name} default betas`).to.have.length(row.betas.length);
       const refused = Object.keys(row.refuses).map(protoFieldName);
-      expect(cap.fields.sort()).to.deep.equal(CONFIG_KEYS.map(protoFieldName).filter((f) => !refused.includes(f)).sort());
+      expect(cap.fields.sort()).to.deep.equal(
+        CONFIG_KEYS.map(protoFieldName)
+          .filter((f) => !refused.includes(f))
+          .sort(),
+      );
       for (const f of refused) {
         const d = cap.defaults as unknown as Record<string, unknown>;
-        expect(d[f] === null || d[f] === undefined || (Array.isArray(d[f]) && d[f].length === 0),
-          `${row.name}: ServerInfo shows a default for ${f}, which it refuses`).to.equal(true);
+        expect(
+          d[f] === null || d[f] === undefined || (Array.isArray(d[f]) && d[f].length === 0),
+          `${row.name}: ServerInfo shows a default for ${f}, which it refuses`,
+        ).to.equal(true);
       }
       // Validation through the wire: the listed count is accepted, one more is refused naming betas.
       const betas = [0.5, 0.9, 0.99].slice(0, row.betas.length);
       const name = `t-${row.name}`;
-      await h.client.createModel({ name, parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
-        optimizer: { name: row.name, betas } });
+      await h.client.createModel({
+        name,
+        parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
+        optimizer: { name: row.name, betas },
+      });
       await h.client.deleteModel(name);
-      const bad = await h.client.createModel({ name, parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
-        optimizer: { name: row.name, betas: [...betas, 0.5] } }).catch((e: QstepError) => e);
+      const bad = await h.client
+        .createModel({
+          name,
+          parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
+          optimizer: { name: row.name, betas: [...betas, 0.5] },
+        })
+        .catch((e: QstepError) => e);
       expect((bad as QstepError).codeName, row.name).to.equal('INVALID_ARGUMENT');
       expect((bad as QstepError).details).to.contain('betas');
       for (const [key, instead] of Object.entries(row.refuses)) {
         if (key === 'betas') continue;
-        const e = await h.client.createModel({ name, parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
-          optimizer: { name: row.name, [key]: key === 'zeroVGuard' ? true : 0.5 } }).catch((x: QstepError) => x);
+        const e = await h.client
+          .createModel({
+            name,
+            parameters: [{ name: 'w', shape: [16], dtype: 'fp32' }],
+            optimizer: { name: row.name, [key]: key === 'zeroVGuard' ? true : 0.5 },
+          })
+          .catch((x: QstepError) => x);
         expect((e as QstepError).codeName, `${row.name}.${key}`).to.equal('INVALID_ARGUMENT');
-        expect((e as QstepError).details).to.contain(`${key} does not apply to ${row.name}`).and.to.contain(instead);
+        expect((e as QstepError).details)
+          .to.contain(`${key} does not apply to ${row.name}`)
+          .and.to.contain(instead);
       }
       expect((await h.client.listModels()).map((m) => m.name)).to.not.include(name);
     }

@@ -20,8 +20,14 @@ describe('optimizer matrix vs the float64 reference (docs/math.md §16)', functi
       for (const r of plan((x) => x.info === info && (!only || x.label.includes(only)))) {
         it(`${r.vcase.id} ${r.mode.id} ${r.dtype} [${r.shape.join('x')}] ${r.steps} steps: ${r.vcase.note}`, async () => {
           const stats = await runProtocol(engine, {
-            label: r.label, config: r.config, mode: r.mode, dtype: r.dtype, shape: r.shape, grad: r.vcase.grad,
-            steps: r.steps, saveAt: [...r.saveAt],
+            label: r.label,
+            config: r.config,
+            mode: r.mode,
+            dtype: r.dtype,
+            shape: r.shape,
+            grad: r.vcase.grad,
+            steps: r.steps,
+            saveAt: [...r.saveAt],
           });
           if (verbose) console.log(`      ${r.label}: ${JSON.stringify(stats)}`);
         });

@@ -29,7 +29,10 @@ describe('paged state (docs/math.md §14, D11)', () => {
 
   it('pages state tensors of >= 100000 elements only, and the accounting says so', () => {
     const { constants } = qstep();
-    check(constants.pagedMinElements === 100000, `pagedMinElements ${constants.pagedMinElements}, docs/math.md T27 says 100000`);
+    check(
+      constants.pagedMinElements === 100000,
+      `pagedMinElements ${constants.pagedMinElements}, docs/math.md T27 says 100000`,
+    );
     const cases: [number[], OptimizerConfig, boolean][] = [
       [[400, 250], { name: 'adam', paged: true }, true],
       [[99999], { name: 'adam', paged: true }, false],
@@ -64,8 +67,15 @@ describe('paged state (docs/math.md §14, D11)', () => {
   for (const [config, modeId, dtype] of runs) {
     it(`${config.name} ${modeId} ${dtype} on paged state matches the reference, with save/load round trips`, async () => {
       const m = mode(modeId);
-      await runProtocol(engine, { label: `paged ${config.name} ${modeId} ${dtype}`, config: { ...config, ...m.layout, paged: true },
-        mode: m, dtype, shape: [400, 256], steps: 8, saveAt: [2, 5] });
+      await runProtocol(engine, {
+        label: `paged ${config.name} ${modeId} ${dtype}`,
+        config: { ...config, ...m.layout, paged: true },
+        mode: m,
+        dtype,
+        shape: [400, 256],
+        steps: 8,
+        saveAt: [2, 5],
+      });
     });
   }
 
@@ -105,17 +115,32 @@ describe('paged state (docs/math.md §14, D11)', () => {
     const label = 'paged budget adam fp32';
     const rng = rngFor(label);
     // fp32 Adam state of 512 x 512: 2 x 4 x 262144 bytes = 2 MiB, 8x the budget.
-    const twin = await Twin.create(small, { label, config: { name: 'adam', paged: true, weightDecay: 0.01 },
-      mode: mode('fp32'), dtype: 'fp32', shape: [512, 512], saveAt: [2] }, rng);
+    const twin = await Twin.create(
+      small,
+      {
+        label,
+        config: { name: 'adam', paged: true, weightDecay: 0.01 },
+        mode: mode('fp32'),
+        dtype: 'fp32',
+        shape: [512, 512],
+        saveAt: [2],
+      },
+      rng,
+    );
     try {
       for (let t = 1; t <= 5; t++) {
         const g = twin.gradient(rng, t);
         const out = await small.step([twin.item(g)], 'error');
         // The budget holds after each step (reading the state back for the comparison pages it in again).
         const m = twin.param.memory();
-        check(m.paged === m.state && m.state === 2 * 4 * 262144, `${label} step ${t}: paged ${m.paged} of state ${m.state}`);
-        check(m.pagedResident <= budget, `${label} step ${t}: ${m.pagedResident} paged bytes resident after the step, ` +
-          `budget ${budget}`);
+        check(
+          m.paged === m.state && m.state === 2 * 4 * 262144,
+          `${label} step ${t}: paged ${m.paged} of state ${m.state}`,
+        );
+        check(
+          m.pagedResident <= budget,
+          `${label} step ${t}: ${m.pagedResident} paged bytes resident after the step, ` + `budget ${budget}`,
+        );
         await twin.verify(g, out.results[0]);
       }
     } finally {

@@ -30,8 +30,12 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
     it(`${modeId}: the first step is never clipped, even with a huge gradient; all 100 slots hold its squared norm`, async () => {
       const mode = MODES.find((m) => m.id === modeId)!;
       const rng = rngFor(`first step ${modeId}`);
-      const p = engine.createParam({ name: 'w', shape: [4096], dtype: 'fp32',
-        config: { name: 'adam', ...mode.layout, percentileClipping: 0 } });
+      const p = engine.createParam({
+        name: 'w',
+        shape: [4096],
+        dtype: 'fp32',
+        config: { name: 'adam', ...mode.layout, percentileClipping: 0 },
+      });
       try {
         const g = roundArray('fp32', rng.randn(4096, 1e3));
         const out = await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
@@ -40,7 +44,19 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
         let sq = 0;
         for (const x of g) sq += x * x;
         assertClose('history after the first step', hist, new Float64Array(HISTORY_LENGTH).fill(sq), 0, 1e-5);
-        const out2 = await engine.step([{ param: p, grad: encode(g.map((x) => x * 2), 'fp32'), gradDtype: 'fp32' }], 'error');
+        const out2 = await engine.step(
+          [
+            {
+              param: p,
+              grad: encode(
+                g.map((x) => x * 2),
+                'fp32',
+              ),
+              gradDtype: 'fp32',
+            },
+          ],
+          'error',
+        );
         checkScalar('second step, twice the norm, percentile 0', out2.results[0].gnormScale, 0.5, 0, 1e-5);
       } finally {
         p.free();
@@ -54,8 +70,13 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
         const rng = rngFor(label);
         const shape = [64, 80];
         const n = 64 * 80;
-        const mk = (pc: number) => engine.createParam({ name: `w${pc}`, shape, dtype,
-          config: { name: 'adam', lr: 1e-3, ...mode.layout, percentileClipping: pc } });
+        const mk = (pc: number) =>
+          engine.createParam({
+            name: `w${pc}`,
+            shape,
+            dtype,
+            config: { name: 'adam', lr: 1e-3, ...mode.layout, percentileClipping: pc },
+          });
         const clipped = mk(5);
         const plain = mk(100);
         try {
@@ -65,13 +86,19 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
           const hist = new Float64Array(HISTORY_LENGTH);
           for (let i = 0; i < 50; i++) {
             const at = `${label} step ${i + 1}`;
-            const g = roundArray(dtype, rng.randn(n, 0.1).map((x) => x + 0.01 * i));
+            const g = roundArray(
+              dtype,
+              rng.randn(n, 0.1).map((x) => x + 0.01 * i),
+            );
             const scale = percentileScale(hist, i + 1, g, 5);
             const a = await engine.step([{ param: clipped, grad: encode(g, dtype), gradDtype: dtype }], 'error');
             const gs = a.results[0].gnormScale;
             checkScalar(`${at}: gnormScale vs the reference routine`, gs, scale, 0, 1e-4);
             // Pre-scale with the fp32 scale the kernel used, so both engines see the same gradient values.
-            const pre = roundArray(dtype, g.map((x) => Math.fround(x * Math.fround(gs))));
+            const pre = roundArray(
+              dtype,
+              g.map((x) => Math.fround(x * Math.fround(gs))),
+            );
             await engine.step([{ param: plain, grad: encode(pre, dtype), gradDtype: dtype }], 'error');
             const pa = decode(await clipped.read(0, n, 'fp32'), 'fp32');
             const pb = decode(await plain.read(0, n, 'fp32'), 'fp32');
@@ -86,7 +113,13 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
             } else {
               assertClose(`${at}: parameters`, pa, pb, 1e-4, 1e-3);
               for (const k of ['state1', 'state2']) {
-                assertClose(`${at}: raw codes of ${k} within 2`, u8Array(sa.tensors[k].data), u8Array(sb.tensors[k].data), 2, 0);
+                assertClose(
+                  `${at}: raw codes of ${k} within 2`,
+                  u8Array(sa.tensors[k].data),
+                  u8Array(sb.tensors[k].data),
+                  2,
+                  0,
+                );
               }
             }
           }
@@ -101,8 +134,16 @@ describe('percentile clipping (docs/math.md §9, 16.3, D3)', () => {
   it('4x4 functional test: history = squared norms, scales match, fp32 and fp16, 20 steps', async () => {
     const fp32 = MODES.find((m) => m.id === 'fp32')!;
     for (const dtype of ['fp32', 'fp16'] as DType[]) {
-      await runProtocol(engine, { label: `percentile 4x4 ${dtype}`, config: { name: 'adam', percentileClipping: 5 },
-        mode: fp32, dtype, shape: [4, 4], steps: 20, saveAt: [9], grad: { scale: 0.1, growth: 0.05 } });
+      await runProtocol(engine, {
+        label: `percentile 4x4 ${dtype}`,
+        config: { name: 'adam', percentileClipping: 5 },
+        mode: fp32,
+        dtype,
+        shape: [4, 4],
+        steps: 20,
+        saveAt: [9],
+        grad: { scale: 0.1, growth: 0.05 },
+      });
     }
   });
 });

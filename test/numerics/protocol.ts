@@ -13,22 +13,43 @@
 // boundary, and the parameters meet the 16.1 tolerances of their dtype (max 15 errors). Save/load: exported
 // tensors bit-identical after export -> new parameter -> import -> export.
 import type {
-  DType, Engine, Hyperparameters, OptimizerConfig, Param, ParamOverride, ParamStepResult, StateSnapshot, StepItem,
+  DType,
+  Engine,
+  Hyperparameters,
+  OptimizerConfig,
+  Param,
+  ParamOverride,
+  ParamStepResult,
+  StateSnapshot,
+  StepItem,
 } from '../../native/lib';
 import { assertBytesEqual, assertClose, check, checkScalar, closeStats, meanErrors } from '../helpers/compare';
 import { decode, encode, roundArray, u8Array } from '../helpers/dtype';
 import { rngFor, type Rng } from '../helpers/random';
 import {
-  newRefState, refStep, roundingFor, stateQuantizer, type RefHyper, type RefState, type Rounding,
+  newRefState,
+  refStep,
+  roundingFor,
+  stateQuantizer,
+  type RefHyper,
+  type RefState,
+  type Rounding,
 } from '../reference';
 import { checkMaps, decodeStates, type DecodedState } from './engine-state';
 import { DEFAULT_GRAD, infoOf, SPEC_DEFAULTS, type GradSpec, type ModeSpec } from './registry';
 
 /** docs/math.md §16.1 (atol, rtol) per dtype. */
-export const TOL_32BIT: Record<DType, [number, number]> = { fp32: [1e-6, 1e-5], fp16: [1e-4, 1e-3], bf16: [1e-3, 1e-2] };
+export const TOL_32BIT: Record<DType, [number, number]> = {
+  fp32: [1e-6, 1e-5],
+  fp16: [1e-4, 1e-3],
+  bf16: [1e-3, 1e-2],
+};
 /** docs/math.md §16.2/16.3 parameter (patol, prtol) per dtype. */
-export const TOL_8BIT_PARAM: Record<DType, [number, number]> = { fp32: [1e-5, 1e-3], fp16: [1e-5, 1e-3],
-  bf16: [1e-4, 1e-2] };
+export const TOL_8BIT_PARAM: Record<DType, [number, number]> = {
+  fp32: [1e-5, 1e-3],
+  fp16: [1e-5, 1e-3],
+  bf16: [1e-4, 1e-2],
+};
 
 /** docs/math.md §16.2 and 16.3 mean parameter error limits (abs, rel; rel uses |p_ref| + 1e-9). */
 function meanLimits(criteria: ModeSpec['criteria'], dtype: DType, optimizer: string): [number, number] {
@@ -70,9 +91,16 @@ export function refHyperOf(config: OptimizerConfig, perStep?: Partial<Hyperparam
   const given = c.betas ? [...c.betas, ...d.betas.slice(c.betas.length)] : [...d.betas];
   return {
     // AdEMAMix's schedule runs in double on the values as given (docs/math.md §12), everything else on fp32.
-    schedule: { betas: given, alpha: config.name === 'rmsprop' ? 0 : c.alpha ?? d.alpha },
-    lr: f(c.lr ?? d.lr), betas, eps: f(c.eps ?? d.eps), weightDecay: f(c.weightDecay ?? d.weightDecay),
-    alpha: config.name === 'rmsprop' ? 0 : f(c.alpha ?? d.alpha), tAlpha: c.tAlpha ?? 0, tBeta3: c.tBeta3 ?? 0, skipZeros: c.skipZeros ?? false, maxUnorm: c.maxUnorm ?? d.maxUnorm,
+    schedule: { betas: given, alpha: config.name === 'rmsprop' ? 0 : (c.alpha ?? d.alpha) },
+    lr: f(c.lr ?? d.lr),
+    betas,
+    eps: f(c.eps ?? d.eps),
+    weightDecay: f(c.weightDecay ?? d.weightDecay),
+    alpha: config.name === 'rmsprop' ? 0 : f(c.alpha ?? d.alpha),
+    tAlpha: c.tAlpha ?? 0,
+    tBeta3: c.tBeta3 ?? 0,
+    skipZeros: c.skipZeros ?? false,
+    maxUnorm: c.maxUnorm ?? d.maxUnorm,
     percentile: c.percentileClipping ?? 100,
   };
 }
@@ -93,8 +121,14 @@ export interface ProtocolRun {
   /** Parameter override by name (docs/math.md §13, D10), passed to createParam. */
   override?: ParamOverride;
   /** Called after each checked step with the engine parameter and the reference (extra assertions). */
-  afterStep?: (ctx: { t: number; param: Param; pEngine: Float64Array; ref: RefState; snap: StateSnapshot;
-    res: ParamStepResult }) => void;
+  afterStep?: (ctx: {
+    t: number;
+    param: Param;
+    pEngine: Float64Array;
+    ref: RefState;
+    snap: StateSnapshot;
+    res: ParamStepResult;
+  }) => void;
 }
 
 export interface ProtocolStats {
@@ -130,9 +164,12 @@ function checkQuantized(label: string, dec: DecodedState, ref: Float64Array, sta
   for (let b = 0; b < scales.length; b++) {
     const rtol = members[b] >= 32 ? 1e-5 : 1e-3;
     const d = Math.abs(scales[b] - maxRef[b]);
-    check(d <= rtol * maxRef[b] + atol + 1e-30, `${label}: ${dec.name} scale[${b}] = ${scales[b]}, max |reference ` +
-      `state| of its ${members[b]} elements = ${maxRef[b]} (diff ${d.toExponential(2)}, allowed ${rtol} relative + ` +
-      `${atol.toExponential(2)} = 8 fp32 ulps of the tensor maximum ${tensorMax.toExponential(2)})`);
+    check(
+      d <= rtol * maxRef[b] + atol + 1e-30,
+      `${label}: ${dec.name} scale[${b}] = ${scales[b]}, max |reference ` +
+        `state| of its ${members[b]} elements = ${maxRef[b]} (diff ${d.toExponential(2)}, allowed ${rtol} relative + ` +
+        `${atol.toExponential(2)} = 8 fp32 ulps of the tensor maximum ${tensorMax.toExponential(2)})`,
+    );
   }
   let offByOne = 0;
   let first = -1;
@@ -141,27 +178,37 @@ function checkQuantized(label: string, dec: DecodedState, ref: Float64Array, sta
     const q = quantize(ref[j], scales[group[j]]);
     const d = Math.abs(q - codes[j]);
     if (d === 0) continue;
-    check(d === 1, `${label}: ${dec.name} code[${j}] = ${codes[j]}, reference nearest code ${q} ` +
-      `(state ${ref[j]}, scale ${scales[group[j]]})`);
+    check(
+      d === 1,
+      `${label}: ${dec.name} code[${j}] = ${codes[j]}, reference nearest code ${q} ` +
+        `(state ${ref[j]}, scale ${scales[group[j]]})`,
+    );
     offByOne++;
     if (first < 0) first = j;
   }
   const budget = codeBudget(ref.length);
-  check(offByOne <= budget, `${label}: ${dec.name} ${offByOne} of ${ref.length} codes differ by one index from the ` +
-    `reference's nearest code (allowed ${budget}); first [${first}]: code ${codes[first]} state ${ref[first]}`);
+  check(
+    offByOne <= budget,
+    `${label}: ${dec.name} ${offByOne} of ${ref.length} codes differ by one index from the ` +
+      `reference's nearest code (allowed ${budget}); first [${first}]: code ${codes[first]} state ${ref[first]}`,
+  );
   stats.maxOffByOne = Math.max(stats.maxOffByOne, offByOne);
 }
 
 function sameSnapshot(label: string, a: StateSnapshot, b: StateSnapshot): void {
-  check(a.step === b.step && a.mode === b.mode && a.blockSize === b.blockSize && a.numel === b.numel,
+  check(
+    a.step === b.step && a.mode === b.mode && a.blockSize === b.blockSize && a.numel === b.numel,
     `${label}: reloaded header ${JSON.stringify([b.step, b.mode, b.blockSize, b.numel])} vs ` +
-    `${JSON.stringify([a.step, a.mode, a.blockSize, a.numel])}`);
+      `${JSON.stringify([a.step, a.mode, a.blockSize, a.numel])}`,
+  );
   const ka = Object.keys(a.tensors).sort();
   const kb = Object.keys(b.tensors).sort();
   check(ka.join() === kb.join(), `${label}: reloaded tensors [${kb}] vs [${ka}]`);
   for (const k of ka) {
-    check(a.tensors[k].dtype === b.tensors[k].dtype && a.tensors[k].shape.join() === b.tensors[k].shape.join(),
-      `${label}: tensor ${k} dtype/shape changed on reload`);
+    check(
+      a.tensors[k].dtype === b.tensors[k].dtype && a.tensors[k].shape.join() === b.tensors[k].shape.join(),
+      `${label}: tensor ${k} dtype/shape changed on reload`,
+    );
     assertBytesEqual(`${label}: tensor ${k} after reload`, u8Array(b.tensors[k].data), u8Array(a.tensors[k].data));
   }
 }
@@ -188,7 +235,13 @@ export interface TwinSpec {
 export class Twin {
   readonly spec: TwinSpec;
   readonly n: number;
-  readonly stats: ProtocolStats = { maxOffByOne: 0, maxStateMismatch: 0, maxParamErrors: 0, worstMeanAbs: 0, worstMeanRel: 0 };
+  readonly stats: ProtocolStats = {
+    maxOffByOne: 0,
+    maxStateMismatch: 0,
+    maxParamErrors: 0,
+    worstMeanAbs: 0,
+    worstMeanRel: 0,
+  };
   param: Param;
   readonly pRef: Float64Array;
   readonly st: RefState;
@@ -211,12 +264,26 @@ export class Twin {
   /** Creates the parameter (checking its state mode) and writes randn*0.1 values rounded to the dtype. */
   static async create(engine: Engine, spec: TwinSpec, rng: Rng): Promise<Twin> {
     const n = spec.shape.reduce((a, b) => a * b, 1);
-    const param = engine.createParam({ name: spec.name ?? 'w', shape: spec.shape, dtype: spec.dtype, config: spec.config,
-      override: spec.override });
-    check(param.mode === spec.mode.mode, `${spec.label}: parameter got state mode ${param.mode}, expected ${spec.mode.mode}`);
+    const param = engine.createParam({
+      name: spec.name ?? 'w',
+      shape: spec.shape,
+      dtype: spec.dtype,
+      config: spec.config,
+      override: spec.override,
+    });
+    check(
+      param.mode === spec.mode.mode,
+      `${spec.label}: parameter got state mode ${param.mode}, expected ${spec.mode.mode}`,
+    );
     const p0 = roundArray(spec.dtype, rng.randn(n, 0.1));
     await param.write(0, encode(p0, 'fp32'), 'fp32');
-    assertClose(`${spec.label}: parameter values after write/read`, decode(await param.read(0, n, 'fp32'), 'fp32'), p0, 0, 0);
+    assertClose(
+      `${spec.label}: parameter values after write/read`,
+      decode(await param.read(0, n, 'fp32'), 'fp32'),
+      p0,
+      0,
+      0,
+    );
     const twin = new Twin(engine, spec, param, p0);
     await twin.checkInitialState();
     return twin;
@@ -233,10 +300,19 @@ export class Twin {
     for (const dec of decodeStates(snap, info.states, info.rows, this.n, this.spec.mode.blockSize)) {
       const ref = dec.name === 'state1' ? this.st.s1 : this.st.s2!;
       if (dec.codes) {
-        check(dec.codes.every((c) => c === 0), `${this.spec.label}: fresh ${dec.name} codes are not all byte 0 (T13)`);
-        check(dec.scales!.every((x) => x === 0), `${this.spec.label}: fresh ${dec.name} scales are not all 0`);
+        check(
+          dec.codes.every((c) => c === 0),
+          `${this.spec.label}: fresh ${dec.name} codes are not all byte 0 (T13)`,
+        );
+        check(
+          dec.scales!.every((x) => x === 0),
+          `${this.spec.label}: fresh ${dec.name} scales are not all 0`,
+        );
       }
-      check(dec.values.every((x) => x === 0), `${this.spec.label}: fresh ${dec.name} is not all zero`);
+      check(
+        dec.values.every((x) => x === 0),
+        `${this.spec.label}: fresh ${dec.name} is not all zero`,
+      );
       resync(ref, dec.values);
     }
   }
@@ -280,7 +356,8 @@ export class Twin {
         return res.gnormScale;
       },
     });
-    if (h.percentile >= 100) check(res.gnormScale === 1, `${at}: gnormScale ${res.gnormScale} without percentile clipping`);
+    if (h.percentile >= 100)
+      check(res.gnormScale === 1, `${at}: gnormScale ${res.gnormScale} without percentile clipping`);
     // Trust ratio: fp32 accumulation of ||u||^2 gives ~1e-6. With fp32 state and 16-bit parameters the norm pass may
     // see the scaled gradient before or after its rounding to T (docs/math.md §11 says "from the gnorm-scaled gradient",
     // the 32-bit prelude of 6 rounds it), which moves the norm by up to ~1e-4: rtol 1e-3 there.
@@ -291,9 +368,12 @@ export class Twin {
 
     const pEngine = decode(await this.param.read(0, n, 'fp32'), 'fp32');
     const snap = await this.param.exportState();
-    check(snap.step === t && snap.mode === mode.mode && snap.numel === n,
-      `${at}: exported header step ${snap.step} mode ${snap.mode} numel ${snap.numel}`);
-    if (mode.mode === 'blockwise8') check(snap.blockSize === mode.blockSize, `${at}: exported block size ${snap.blockSize}`);
+    check(
+      snap.step === t && snap.mode === mode.mode && snap.numel === n,
+      `${at}: exported header step ${snap.step} mode ${snap.mode} numel ${snap.numel}`,
+    );
+    if (mode.mode === 'blockwise8')
+      check(snap.blockSize === mode.blockSize, `${at}: exported block size ${snap.blockSize}`);
     if (eightBit && (i === 0 || this.saveAt.has(i - 1))) checkMaps(snap, info.states, at);
 
     // States.
@@ -304,7 +384,10 @@ export class Twin {
         assertClose(`${at}: ${dec.name}`, dec.values, ref, atol, rtol, 0);
       } else {
         const mism = closeStats(dec.values, ref, 3e-3, 1e-3).violations;
-        check(mism < 20, `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (docs/math.md §16.2: < 20)`);
+        check(
+          mism < 20,
+          `${at}: ${dec.name} dequantized: ${mism} elements outside atol 3e-3 rtol 1e-3 (docs/math.md §16.2: < 20)`,
+        );
         stats.maxStateMismatch = Math.max(stats.maxStateMismatch, mism);
         checkQuantized(at, dec, ref, stats);
         resync(ref, dec.values);
@@ -314,14 +397,24 @@ export class Twin {
     // Parameters.
     const [atol, rtol] = TOL_32BIT[dtype];
     stats.maxParamErrors = Math.max(stats.maxParamErrors, closeStats(pEngine, pRef, atol, rtol).violations);
-    assertClose(`${at}: parameters (16.1 tolerance, one-step under re-sync in 8-bit modes)`, pEngine, pRef, atol, rtol, 15);
+    assertClose(
+      `${at}: parameters (16.1 tolerance, one-step under re-sync in 8-bit modes)`,
+      pEngine,
+      pRef,
+      atol,
+      rtol,
+      15,
+    );
     if (eightBit) {
       const [mAbs, mRel] = meanLimits(mode.criteria, dtype, name);
       const me = meanErrors(pEngine, pRef, 1e-9);
       stats.worstMeanAbs = Math.max(stats.worstMeanAbs, me.abs);
       stats.worstMeanRel = Math.max(stats.worstMeanRel, me.rel);
-      check(me.abs < mAbs && me.rel < mRel, `${at}: parameter mean errors abs ${me.abs} rel ${me.rel} ` +
-        `(docs/math.md §${mode.criteria}: < ${mAbs}, < ${mRel})`);
+      check(
+        me.abs < mAbs && me.rel < mRel,
+        `${at}: parameter mean errors abs ${me.abs} rel ${me.rel} ` +
+          `(docs/math.md §${mode.criteria}: < ${mAbs}, < ${mRel})`,
+      );
       if (mode.criteria === '16.3') {
         const [pa, pr] = TOL_8BIT_PARAM[dtype];
         assertClose(`${at}: parameters (16.3 patol/prtol)`, pEngine, pRef, pa, pr, 5);
@@ -345,8 +438,13 @@ export class Twin {
     this.spec.afterStep?.({ t, param: this.param, pEngine, ref: st, snap, res });
 
     if (this.saveAt.has(i)) {
-      const fresh = this.engine.createParam({ name: `${this.param.name}@${t}`, shape: this.spec.shape, dtype,
-        config, override: this.spec.override });
+      const fresh = this.engine.createParam({
+        name: `${this.param.name}@${t}`,
+        shape: this.spec.shape,
+        dtype,
+        config,
+        override: this.spec.override,
+      });
       await fresh.write(0, encode(pEngine, 'fp32'), 'fp32');
       await fresh.importState(snap);
       sameSnapshot(`${at}: save/load`, snap, await fresh.exportState());
@@ -365,18 +463,30 @@ export class Twin {
 /** Runs one parameter through `steps` steps of the protocol. */
 export async function runProtocol(engine: Engine, run: ProtocolRun): Promise<ProtocolStats> {
   const rng = rngFor(run.label);
-  const twin = await Twin.create(engine, {
-    label: run.label, config: run.config, mode: run.mode, dtype: run.dtype, shape: run.shape, override: run.override,
-    saveAt: run.saveAt ?? run.mode.saveAt, afterStep: run.afterStep,
-  }, rng);
+  const twin = await Twin.create(
+    engine,
+    {
+      label: run.label,
+      config: run.config,
+      mode: run.mode,
+      dtype: run.dtype,
+      shape: run.shape,
+      override: run.override,
+      saveAt: run.saveAt ?? run.mode.saveAt,
+      afterStep: run.afterStep,
+    },
+    rng,
+  );
   try {
     const steps = run.steps ?? run.mode.steps;
     for (let t = 1; t <= steps; t++) {
       const g = run.makeGrad ? roundArray(run.dtype, run.makeGrad(rng, twin.n, t)) : twin.gradient(rng, t, run.grad);
       const perStep = run.perStep?.(t);
       const out = await engine.step([twin.item(g, perStep)], 'error');
-      check(!out.skipped && out.nonFinite.length === 0,
-        `${run.label} step ${t}: step reported skipped/non-finite on finite gradients`);
+      check(
+        !out.skipped && out.nonFinite.length === 0,
+        `${run.label} step ${t}: step reported skipped/non-finite on finite gradients`,
+      );
       await twin.verify(g, out.results[0], perStep);
     }
   } finally {

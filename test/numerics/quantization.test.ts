@@ -12,8 +12,16 @@ import { BYTES, decode, encode, f32Array, f32Bits, roundArray, u8Array } from '.
 import { expectEngineError, qstep } from '../helpers/engine';
 import { rngFor } from '../helpers/random';
 import {
-  dequantizeBlockwiseRef, fastNearest, midpoints, nearestCode, normalizeState, quantizeBlockwiseRef, quantizeStateValue,
-  SIGNED_MAP, signFix, UNSIGNED_MAP,
+  dequantizeBlockwiseRef,
+  fastNearest,
+  midpoints,
+  nearestCode,
+  normalizeState,
+  quantizeBlockwiseRef,
+  quantizeStateValue,
+  SIGNED_MAP,
+  signFix,
+  UNSIGNED_MAP,
 } from '../reference';
 
 const DTYPES: DType[] = ['fp32', 'fp16', 'bf16'];
@@ -34,70 +42,82 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
   // exactly (s is searched so that s * f32(1/scale) is the probe), for many scales, with NaN, +-0, an all-zero block,
   // non-finite and tiny scales (those take the scalar rule) and every tail length of a partial vector.
   for (const isa of ['avx2', 'avx512'] as const) {
-    it(`the state block encoder (${isa}) stores the reference byte at every boundary, any scale, specials, tails`,
-      function () {
-        const { quantizeStates, constants } = qstep();
-        if (!constants.cpuIsa.available.includes(isa)) this.skip(); // the form needs CPU features this machine lacks
-        const rng = rngFor(`engine state encoder ${isa}`);
-        const f = new Float32Array(1);
-        const u = new Int32Array(f.buffer);
-        const step = (x: number, d: number): number => { f[0] = x; u[0] += d; return f[0]; };
-        for (const signed of [true, false]) {
-          const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
-          const quotients: number[] = [];
-          for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) {
-            for (const d of [-3, -2, -1, 0, 1, 2, 3]) {
-              const q = v === 0 ? 0 : step(v, d);
-              quotients.push(q, -q);
-            }
-          }
-          const scales = [1, 0.5, 3, 1e-30, 7e25, 0, Infinity, NaN, 2 ** -127, 1e-40];
-          for (let i = 0; i < 12; i++) scales.push(Math.fround(Math.exp(rng.normal() * 8)));
-          let exact = 0;
-          for (const scale of scales) {
-            const s = new Float32Array(quotients.length + 2003);
-            const finite = Number.isFinite(scale) && scale > 0;
-            quotients.forEach((x, i) => {
-              let v = Math.fround(x * (finite ? scale : 1));
-              for (const d of [0, -1, 1, -2, 2]) {
-                if (finite && normalizeState(step(v, d), scale) === x) { v = step(v, d); exact++; break; }
-              }
-              s[i] = v;
-            });
-            for (let i = quotients.length; i < s.length; i++) s[i] = rng.normal() * (finite ? scale : 1) * 0.3;
-            for (let i = 0; i < 40; i++) s[rng.int(s.length)] = [NaN, 0, -0][i % 3];
-            for (const len of [s.length, 1, 2, 7, 15, 17, 31, 33]) {
-              const part = s.subarray(0, len);
-              const got = quantizeStates(part, scale, signed, isa);
-              for (let i = 0; i < len; i++) {
-                const want = quantizeStateValue(part[i], scale, map, signed);
-                if (got[i] !== want) {
-                  expect.fail(`${signed ? 'signed' : 'unsigned'} map, scale ${scale}, length ${len}: s = ${part[i]} ` +
-                    `(bits ${f32Bits(part[i]).toString(16)}) -> encoder ${got[i]}, reference ${want}`);
-                }
-              }
-            }
-          }
-          check(exact > quotients.length * 10, `only ${exact} probes hit their quotient exactly`);
-          const zeros = Float32Array.from({ length: 37 }, (_, i) => (i % 3 === 0 ? -0 : 0));
-          const want = Array.from(zeros, (z) => quantizeStateValue(z, 0, map, signed));
-          expect(Array.from(quantizeStates(zeros, 0, signed, isa)), 'all-zero block, scale 0').to.deep.equal(want);
-          // NaN states keep their sign bit through the normalisation (5.2): a positive NaN takes index 0 and, in the
-          // signed map, the sign fix moves it to 255; a negative NaN stays at 0. JS numbers cannot carry a NaN's
-          // sign, so these are written as bits and the expected bytes are spelt out.
-          const nan = new Float32Array(40).map(() => rng.normal());
-          const bits = new Uint32Array(nan.buffer);
-          const pattern = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345];
-          for (let i = 0; i < nan.length; i += 3) bits[i] = pattern[(i / 3) % 4];
-          const got = quantizeStates(nan, 1, signed, isa);
-          for (let i = 0; i < nan.length; i++) {
-            if (nan[i] === nan[i]) continue;
-            const want = signed && bits[i] >>> 31 === 0 ? 255 : 0;
-            check(got[i] === want, `${signed ? 'signed' : 'unsigned'} NaN bits ${bits[i].toString(16)} -> ${got[i]}, ` +
-              `docs/math.md §5.2 gives ${want}`);
+    it(`the state block encoder (${isa}) stores the reference byte at every boundary, any scale, specials, tails`, function () {
+      const { quantizeStates, constants } = qstep();
+      if (!constants.cpuIsa.available.includes(isa)) this.skip(); // the form needs CPU features this machine lacks
+      const rng = rngFor(`engine state encoder ${isa}`);
+      const f = new Float32Array(1);
+      const u = new Int32Array(f.buffer);
+      const step = (x: number, d: number): number => {
+        f[0] = x;
+        u[0] += d;
+        return f[0];
+      };
+      for (const signed of [true, false]) {
+        const map = signed ? SIGNED_MAP : UNSIGNED_MAP;
+        const quotients: number[] = [];
+        for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) {
+          for (const d of [-3, -2, -1, 0, 1, 2, 3]) {
+            const q = v === 0 ? 0 : step(v, d);
+            quotients.push(q, -q);
           }
         }
-      });
+        const scales = [1, 0.5, 3, 1e-30, 7e25, 0, Infinity, NaN, 2 ** -127, 1e-40];
+        for (let i = 0; i < 12; i++) scales.push(Math.fround(Math.exp(rng.normal() * 8)));
+        let exact = 0;
+        for (const scale of scales) {
+          const s = new Float32Array(quotients.length + 2003);
+          const finite = Number.isFinite(scale) && scale > 0;
+          quotients.forEach((x, i) => {
+            let v = Math.fround(x * (finite ? scale : 1));
+            for (const d of [0, -1, 1, -2, 2]) {
+              if (finite && normalizeState(step(v, d), scale) === x) {
+                v = step(v, d);
+                exact++;
+                break;
+              }
+            }
+            s[i] = v;
+          });
+          for (let i = quotients.length; i < s.length; i++) s[i] = rng.normal() * (finite ? scale : 1) * 0.3;
+          for (let i = 0; i < 40; i++) s[rng.int(s.length)] = [NaN, 0, -0][i % 3];
+          for (const len of [s.length, 1, 2, 7, 15, 17, 31, 33]) {
+            const part = s.subarray(0, len);
+            const got = quantizeStates(part, scale, signed, isa);
+            for (let i = 0; i < len; i++) {
+              const want = quantizeStateValue(part[i], scale, map, signed);
+              if (got[i] !== want) {
+                expect.fail(
+                  `${signed ? 'signed' : 'unsigned'} map, scale ${scale}, length ${len}: s = ${part[i]} ` +
+                    `(bits ${f32Bits(part[i]).toString(16)}) -> encoder ${got[i]}, reference ${want}`,
+                );
+              }
+            }
+          }
+        }
+        check(exact > quotients.length * 10, `only ${exact} probes hit their quotient exactly`);
+        const zeros = Float32Array.from({ length: 37 }, (_, i) => (i % 3 === 0 ? -0 : 0));
+        const want = Array.from(zeros, (z) => quantizeStateValue(z, 0, map, signed));
+        expect(Array.from(quantizeStates(zeros, 0, signed, isa)), 'all-zero block, scale 0').to.deep.equal(want);
+        // NaN states keep their sign bit through the normalisation (5.2): a positive NaN takes index 0 and, in the
+        // signed map, the sign fix moves it to 255; a negative NaN stays at 0. JS numbers cannot carry a NaN's
+        // sign, so these are written as bits and the expected bytes are spelt out.
+        const nan = new Float32Array(40).map(() => rng.normal());
+        const bits = new Uint32Array(nan.buffer);
+        const pattern = [0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345];
+        for (let i = 0; i < nan.length; i += 3) bits[i] = pattern[(i / 3) % 4];
+        const got = quantizeStates(nan, 1, signed, isa);
+        for (let i = 0; i < nan.length; i++) {
+          if (nan[i] === nan[i]) continue;
+          const want = signed && bits[i] >>> 31 === 0 ? 255 : 0;
+          check(
+            got[i] === want,
+            `${signed ? 'signed' : 'unsigned'} NaN bits ${bits[i].toString(16)} -> ${got[i]}, ` +
+              `docs/math.md §5.2 gives ${want}`,
+          );
+        }
+      }
+    });
   }
 
   it('the state block decoder gives code[q] * scale in every form, every length, any scale', () => {
@@ -115,8 +135,10 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
             for (let i = 0; i < len; i++) {
               const want = Math.fround(map[part[i]] * Math.fround(scale));
               if (!Object.is(got[i], want)) {
-                expect.fail(`${isa}, ${signed ? 'signed' : 'unsigned'}, scale ${scale}, length ${len}: code ` +
-                  `${part[i]} -> ${got[i]}, want ${want}`);
+                expect.fail(
+                  `${isa}, ${signed ? 'signed' : 'unsigned'}, scale ${scale}, length ${len}: code ` +
+                    `${part[i]} -> ${got[i]}, want ${want}`,
+                );
               }
             }
           }
@@ -129,8 +151,11 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
     const { quantizeStates, decodeStates, constants } = qstep();
     const v = new Float32Array([0.5]);
     await expectEngineError(async () => quantizeStates(v, 1, true, 'sse2' as never), 'INVALID_ARGUMENT', 'isa');
-    await expectEngineError(async () => decodeStates(new Uint8Array(1), 1, true, 'neon' as never), 'INVALID_ARGUMENT',
-      'isa');
+    await expectEngineError(
+      async () => decodeStates(new Uint8Array(1), 1, true, 'neon' as never),
+      'INVALID_ARGUMENT',
+      'isa',
+    );
     expect(constants.cpuIsa.available).to.include('avx2');
     expect(constants.cpuIsa.available).to.include(constants.cpuIsa.default);
   });
@@ -139,11 +164,23 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
     this.timeout(60_000);
     const root = join(__dirname, '..', '..');
     const load = (value: string) =>
-      spawnSync(process.execPath, ['--import', 'tsx', '-e',
-        "const { constants } = require('./native/lib'); process.stdout.write(constants.cpuIsa.default)"],
-      { cwd: root, env: { ...process.env, QSTEP_CPU_ISA: value }, encoding: 'utf8' });
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          "const { constants } = require('./native/lib'); process.stdout.write(constants.cpuIsa.default)",
+        ],
+        { cwd: root, env: { ...process.env, QSTEP_CPU_ISA: value }, encoding: 'utf8' },
+      );
     const { constants } = qstep();
-    for (const bad of ['sse2', 'AVX2', 'avx512 ', ...(['avx2', 'avx512'].filter((f) => !constants.cpuIsa.available.includes(f as never)))]) {
+    for (const bad of [
+      'sse2',
+      'AVX2',
+      'avx512 ',
+      ...['avx2', 'avx512'].filter((f) => !constants.cpuIsa.available.includes(f as never)),
+    ]) {
       const r = load(bad);
       expect(r.status, `QSTEP_CPU_ISA=${JSON.stringify(bad)} must fail the load`).to.not.equal(0);
       expect(r.stderr).to.include('INVALID_ARGUMENT').and.include('QSTEP_CPU_ISA').and.include(JSON.stringify(bad));
@@ -179,8 +216,10 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
           let want = nearestCode(values[i], map);
           if (fix) want = signFix(want, values[i], map);
           if (got[i] !== want) {
-            expect.fail(`${signed ? 'signed' : 'unsigned'}${fix ? '+signfix' : ''}: x = ${values[i]} ` +
-              `(bits ${f32Bits(values[i]).toString(16)}) -> engine ${got[i]}, reference ${want}`);
+            expect.fail(
+              `${signed ? 'signed' : 'unsigned'}${fix ? '+signfix' : ''}: x = ${values[i]} ` +
+                `(bits ${f32Bits(values[i]).toString(16)}) -> engine ${got[i]}, reference ${want}`,
+            );
           }
         }
       }
@@ -195,12 +234,16 @@ describe('engine quantization maps and nearest-code rule (docs/math.md §4, 5.1,
     const fixed = nearestCodes(x, true, true);
     expect(Array.from(fixed)).to.deep.equal([201, 62, 138, 126, 127, 126, 255, 0]);
     const want = [0.4953125, -0.2421875, 0.0009875, -1.1e-6, 0, -1.1e-6, 2.0, -1.9859375];
-    Array.from(fixed).forEach((q, i) => expect(Math.fround(SIGNED_MAP[q] * 2)).to.be.closeTo(want[i], Math.abs(want[i]) * 1e-6));
+    Array.from(fixed).forEach((q, i) =>
+      expect(Math.fround(SIGNED_MAP[q] * 2)).to.be.closeTo(want[i], Math.abs(want[i]) * 1e-6),
+    );
     const v = Float32Array.from([4.0, 1e-4, 0, 3e-7, 1.0, 0.5, 2.0, 3.9999]).map((a) => a / 4);
     expect(Array.from(nearestCodes(v, false, false))).to.deep.equal([255, 8, 0, 0, 148, 130, 183, 255]);
     const mids = midpoints(SIGNED_MAP);
     expect(Array.from(nearestCodes(Float32Array.from([mids[200], mids[201]]), true, false))).to.deep.equal([200, 202]);
-    expect(Array.from(nearestCodes(Float32Array.from([NaN, 2, -2, Infinity]), true, false))).to.deep.equal([0, 255, 0, 255]);
+    expect(Array.from(nearestCodes(Float32Array.from([NaN, 2, -2, Infinity]), true, false))).to.deep.equal([
+      0, 255, 0, 255,
+    ]);
     expect(Array.from(nearestCodes(Float32Array.from([NaN, 2, -5]), false, false))).to.deep.equal([0, 255, 0]);
     expect(Array.from(nearestCodes(Float32Array.from([-0, 0]), true, false))).to.deep.equal([127, 127]);
     expect(Array.from(nearestCodes(Float32Array.from([-0, 0]), true, true))).to.deep.equal([126, 127]);
@@ -225,9 +268,18 @@ describe('engine standalone blockwise quantization (docs/math.md §5.3, 16.4)', 
         assertBytesEqual(`${label}: absmax`, mapBytes(q.absmax), mapBytes(ref.absmax));
         assertBytesEqual(`${label}: codes`, u8Array(q.codes), ref.codes);
         const out = await dequantizeBlockwise(q.codes, q.absmax, bs, dtype);
-        check(out.length === n * BYTES[dtype], `${label}: dequantized ${out.length} bytes, want ${n * BYTES[dtype]} (${dtype})`);
+        check(
+          out.length === n * BYTES[dtype],
+          `${label}: dequantized ${out.length} bytes, want ${n * BYTES[dtype]} (${dtype})`,
+        );
         const back = decode(out, dtype);
-        assertClose(`${label}: dequantized values`, back, roundArray(dtype, dequantizeBlockwiseRef(ref.codes, ref.absmax, bs, SIGNED_MAP)), 0, 0);
+        assertClose(
+          `${label}: dequantized values`,
+          back,
+          roundArray(dtype, dequantizeBlockwiseRef(ref.codes, ref.absmax, bs, SIGNED_MAP)),
+          0,
+          0,
+        );
         const e = meanErrors(back, a, 1e-8);
         check(e.abs < 0.011 && e.rel < 0.018, `${label}: mean abs ${e.abs} (< 0.011), mean rel ${e.rel} (< 0.018)`);
       }
@@ -248,7 +300,10 @@ describe('engine standalone blockwise quantization (docs/math.md §5.3, 16.4)', 
         assertBytesEqual(`${label}: codes`, u8Array(q.codes), ref.codes);
         const back = decode(await dequantizeBlockwise(q.codes, q.absmax, bs, 'fp32', qmap(signed)), 'fp32');
         const e = meanErrors(back, a, 1e-8);
-        check(e.abs < absLim && e.rel < relLim, `${label}: mean abs ${e.abs} (< ${absLim}), mean rel ${e.rel} (< ${relLim})`);
+        check(
+          e.abs < absLim && e.rel < relLim,
+          `${label}: mean abs ${e.abs} (< ${absLim}), mean rel ${e.rel} (< ${relLim})`,
+        );
       }
     }
   });
@@ -278,9 +333,17 @@ describe('engine standalone blockwise quantization (docs/math.md §5.3, 16.4)', 
     const { quantizeBlockwise, dequantizeBlockwise } = qstep();
     const buf = encode(new Float64Array(300).fill(0.5), 'fp32');
     await expectEngineError(() => quantizeBlockwise(buf, 'fp32', 100), 'INVALID_ARGUMENT', 'blockSize');
-    await expectEngineError(() => quantizeBlockwise(buf, 'fp32', 64, new Float32Array(255)), 'INVALID_ARGUMENT', 'code');
+    await expectEngineError(
+      () => quantizeBlockwise(buf, 'fp32', 64, new Float32Array(255)),
+      'INVALID_ARGUMENT',
+      'code',
+    );
     await expectEngineError(() => quantizeBlockwise(Buffer.alloc(3), 'fp16', 64), 'INVALID_ARGUMENT', 'input');
     const q = await quantizeBlockwise(buf, 'fp32', 64);
-    await expectEngineError(() => dequantizeBlockwise(q.codes, new Float32Array(4), 64, 'fp32'), 'INVALID_ARGUMENT', 'absmax');
+    await expectEngineError(
+      () => dequantizeBlockwise(q.codes, new Float32Array(4), 64, 'fp32'),
+      'INVALID_ARGUMENT',
+      'absmax',
+    );
   });
 });

@@ -5,8 +5,16 @@ import { expect } from 'chai';
 import { f32Bits } from '../helpers/dtype';
 import { rngFor } from '../helpers/random';
 import {
-  createDynamicMap, fastNearest, midpoints, nearestCode, nearestLinear, quantizeStateValue, SIGNED_MAP, signFix,
-  stateQuantizer, UNSIGNED_MAP,
+  createDynamicMap,
+  fastNearest,
+  midpoints,
+  nearestCode,
+  nearestLinear,
+  quantizeStateValue,
+  SIGNED_MAP,
+  signFix,
+  stateQuantizer,
+  UNSIGNED_MAP,
 } from '../reference';
 
 const sig9 = (x: number): number => Number(x.toPrecision(9));
@@ -33,8 +41,9 @@ describe('reference: quantization maps (docs/math.md §4, Appendix A)', () => {
     const u = Array.from(UNSIGNED_MAP, sig9);
     expect(s.slice(0, 5)).to.deep.equal([-0.992968738, -0.978906274, -0.96484375, -0.950781226, -0.936718762]);
     expect(s.slice(251)).to.deep.equal([0.950781226, 0.96484375, 0.978906274, 0.992968738, 1]);
-    expect(s.slice(124, 130)).to.deep.equal(
-      [-7.7499999e-6, -3.25000019e-6, -5.50000038e-7, 0, 5.50000038e-7, 3.25000019e-6]);
+    expect(s.slice(124, 130)).to.deep.equal([
+      -7.7499999e-6, -3.25000019e-6, -5.50000038e-7, 0, 5.50000038e-7, 3.25000019e-6,
+    ]);
     expect(u.slice(0, 5)).to.deep.equal([0, 3.2500003e-7, 7.7499999e-7, 2.12499981e-6, 4.37499966e-6]);
     expect(u.slice(251)).to.deep.equal([0.975390673, 0.982421875, 0.989453077, 0.996484399, 1]);
     expect([s[63], s[127], s[191]]).to.deep.equal([-0.107031256, 0, 0.107031256]);
@@ -44,8 +53,11 @@ describe('reference: quantization maps (docs/math.md §4, Appendix A)', () => {
 
   it('has the counts, sum, order and symmetry of 4.1/4.2', () => {
     const count = (m: Float32Array, f: (x: number) => boolean): number => Array.from(m).filter(f).length;
-    expect([count(SIGNED_MAP, (x) => x < 0), count(SIGNED_MAP, (x) => x === 0), count(SIGNED_MAP, (x) => x > 0)])
-      .to.deep.equal([127, 1, 128]);
+    expect([
+      count(SIGNED_MAP, (x) => x < 0),
+      count(SIGNED_MAP, (x) => x === 0),
+      count(SIGNED_MAP, (x) => x > 0),
+    ]).to.deep.equal([127, 1, 128]);
     expect([count(UNSIGNED_MAP, (x) => x === 0), count(UNSIGNED_MAP, (x) => x > 0)]).to.deep.equal([1, 255]);
     expect(Array.from(SIGNED_MAP).reduce((a, b) => a + b, 0)).to.equal(1);
     for (const m of [SIGNED_MAP, UNSIGNED_MAP]) for (let i = 1; i < 256; i++) expect(m[i]).to.be.greaterThan(m[i - 1]);
@@ -107,7 +119,7 @@ describe('reference: nearest code and sign fix (docs/math.md §5.1, 5.2, Appendi
         const b = new Float32Array([x]);
         const u = new Int32Array(b.buffer);
         if (x === 0) return dir * 1.4e-45;
-        u[0] += (x > 0) === (dir > 0) ? 1 : -1;
+        u[0] += x > 0 === dir > 0 ? 1 : -1;
         return b[0];
       };
       for (const v of [...Array.from(map), ...Array.from(midpoints(map))]) probes.push(v, next(v, 1), next(v, -1));
@@ -131,8 +143,19 @@ describe('reference: nearest code and sign fix (docs/math.md §5.1, 5.2, Appendi
     const rng = rngFor('reference fast nearest');
     for (const map of [SIGNED_MAP, UNSIGNED_MAP]) {
       const fast = fastNearest(map);
-      const probes = [...Array.from(map), ...Array.from(midpoints(map)), NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40,
-        3.4e38, -3.4e38];
+      const probes = [
+        ...Array.from(map),
+        ...Array.from(midpoints(map)),
+        NaN,
+        Infinity,
+        -Infinity,
+        0,
+        -0,
+        1e-40,
+        -1e-40,
+        3.4e38,
+        -3.4e38,
+      ];
       for (const v of Array.from(midpoints(map))) {
         const b = new Float32Array([v, v]);
         const u = new Int32Array(b.buffer);
@@ -143,7 +166,8 @@ describe('reference: nearest code and sign fix (docs/math.md §5.1, 5.2, Appendi
       for (let i = 0; i < 50000; i++) probes.push((rng.uniform() * 2.2 - 1.1) * 10 ** -rng.int(9));
       for (const x of probes) {
         const xf = Math.fround(x);
-        if (fast(xf) !== nearestCode(xf, map)) expect.fail(`fastNearest(${xf}) = ${fast(xf)}, plain ${nearestCode(xf, map)}`);
+        if (fast(xf) !== nearestCode(xf, map))
+          expect.fail(`fastNearest(${xf}) = ${fast(xf)}, plain ${nearestCode(xf, map)}`);
       }
       for (const signed of [true, false]) {
         const q = stateQuantizer(map, signed);

@@ -9,8 +9,17 @@ import { ademamixSchedule, newRefState, norm2, refStep, type RefHyper } from '..
 
 function hyper(over: Partial<RefHyper>): RefHyper {
   return {
-    lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, tAlpha: 0, tBeta3: 0, skipZeros: false,
-    maxUnorm: 0, percentile: 100, ...over,
+    lr: 1e-3,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay: 0,
+    alpha: 0,
+    tAlpha: 0,
+    tBeta3: 0,
+    skipZeros: false,
+    maxUnorm: 0,
+    percentile: 100,
+    ...over,
   };
 }
 
@@ -32,10 +41,20 @@ describe('reference: optimizer closed forms', () => {
     const p = p0.slice();
     const st = newRefState('adam', n, 100);
     refStep('adam', p, g1, st, h);
-    const want = p0.map((x, i) => (x - h.lr * g1[i] / (Math.abs(g1[i]) + h.eps)) * (1 - h.lr * h.weightDecay));
+    const want = p0.map((x, i) => (x - (h.lr * g1[i]) / (Math.abs(g1[i]) + h.eps)) * (1 - h.lr * h.weightDecay));
     closeArrays(p, want, 1e-12, 'p');
-    closeArrays(st.s1, g1.map((g) => 0.1 * g), 1e-12, 'm');
-    closeArrays(st.s2!, g1.map((g) => 0.001 * g * g), 1e-12, 'v');
+    closeArrays(
+      st.s1,
+      g1.map((g) => 0.1 * g),
+      1e-12,
+      'm',
+    );
+    closeArrays(
+      st.s2!,
+      g1.map((g) => 0.001 * g * g),
+      1e-12,
+      'v',
+    );
   });
 
   it('sgd: buffer = first decayed gradient, then momentum*buf + g + wd*p (coupled, T3)', () => {
@@ -50,7 +69,12 @@ describe('reference: optimizer closed forms', () => {
     refStep('sgd', p, g2, st, h);
     const s2 = s1.map((s, i) => 0.9 * s + g2[i] + 0.05 * p1[i]);
     closeArrays(st.s1, s2, 1e-12, 'buffer after 2');
-    closeArrays(p, p1.map((x, i) => x - 0.01 * s2[i]), 1e-12, 'p after 2');
+    closeArrays(
+      p,
+      p1.map((x, i) => x - 0.01 * s2[i]),
+      1e-12,
+      'p after 2',
+    );
   });
 
   it('rmsprop and adagrad: decayed gradient in the state and in the numerator (D8)', () => {
@@ -62,7 +86,12 @@ describe('reference: optimizer closed forms', () => {
       const gd = g1.map((g, i) => g + 0.02 * p0[i]);
       const s = gd.map((g) => (name === 'adagrad' ? 1 : 0.1) * g * g);
       closeArrays(st.s1, s, 1e-12, `${name} state`);
-      closeArrays(p, p0.map((x, i) => x - 0.01 * gd[i] / (Math.sqrt(s[i]) + 1e-8)), 1e-12, `${name} p`);
+      closeArrays(
+        p,
+        p0.map((x, i) => x - (0.01 * gd[i]) / (Math.sqrt(s[i]) + 1e-8)),
+        1e-12,
+        `${name} p`,
+      );
     }
   });
 
@@ -72,11 +101,26 @@ describe('reference: optimizer closed forms', () => {
     const st = newRefState('lion', n, 100);
     refStep('lion', p, g1, st, h);
     const s1 = g1.map((g) => 0.01 * g);
-    closeArrays(p, p0.map((x, i) => x * (1 - 1e-5) - 1e-4 * Math.sign(g1[i])), 1e-12, 'p after 1');
+    closeArrays(
+      p,
+      p0.map((x, i) => x * (1 - 1e-5) - 1e-4 * Math.sign(g1[i])),
+      1e-12,
+      'p after 1',
+    );
     const pa = p.slice();
     refStep('lion', p, g2, st, h);
-    closeArrays(p, pa.map((x, i) => x * (1 - 1e-5) - 1e-4 * Math.sign(0.9 * s1[i] + 0.1 * g2[i])), 1e-12, 'p 2');
-    closeArrays(st.s1, s1.map((s, i) => 0.99 * s + 0.01 * g2[i]), 1e-12, 'EMA');
+    closeArrays(
+      p,
+      pa.map((x, i) => x * (1 - 1e-5) - 1e-4 * Math.sign(0.9 * s1[i] + 0.1 * g2[i])),
+      1e-12,
+      'p 2',
+    );
+    closeArrays(
+      st.s1,
+      s1.map((s, i) => 0.99 * s + 0.01 * g2[i]),
+      1e-12,
+      'EMA',
+    );
   });
 
   it('lamb: trust ratio caps ||lr*u|| at max_unorm*||p||*lr, decay not scaled; zero-norm params never move', () => {
@@ -90,7 +134,12 @@ describe('reference: optimizer closed forms', () => {
     expect(info.updateScale).to.be.closeTo(scale, 1e-12);
     expect(info.unorm).to.be.closeTo(norm2(u) ** 2, 1e-9);
     expect(st.unorm).to.equal(info.unorm);
-    closeArrays(p, p0.map((x, i) => (x - scale * h.lr * u[i]) * (1 - h.lr * 0.01)), 1e-12, 'p');
+    closeArrays(
+      p,
+      p0.map((x, i) => (x - scale * h.lr * u[i]) * (1 - h.lr * 0.01)),
+      1e-12,
+      'p',
+    );
     const z = new Float64Array(n);
     const iz = refStep('lamb', z, g1, newRefState('lamb', n, 100), h);
     expect(iz.updateScale).to.equal(0);
@@ -105,7 +154,12 @@ describe('reference: optimizer closed forms', () => {
     expect(info.unorm).to.be.closeTo(norm2(g1) ** 2, 1e-15); // g, not g + wd*p, at t = 1
     const scale = Math.min(1, (0.02 * norm2(p0)) / norm2(g1));
     expect(info.updateScale).to.be.closeTo(scale, 1e-12);
-    closeArrays(p, p0.map((x, i) => x - scale * 0.01 * (g1[i] + 0.5 * x)), 1e-12, 'p');
+    closeArrays(
+      p,
+      p0.map((x, i) => x - scale * 0.01 * (g1[i] + 0.5 * x)),
+      1e-12,
+      'p',
+    );
   });
 
   it('ademamix: schedulers start at (0, beta1), reach (alpha, beta3) at their horizons (12)', () => {
@@ -129,8 +183,12 @@ describe('reference: optimizer closed forms', () => {
     const hh = hyper({ betas: [0.9, 0.999, 0.9999], alpha: 5, weightDecay: 0.01 });
     refStep('ademamix', p, g1, st, hh);
     const m2 = 1 - Math.fround(0.9999);
-    closeArrays(p, p0.map((x, i) => (x - 1e-3 * (g1[i] + 5 * m2 * g1[i]) / (Math.abs(g1[i]) + 1e-8)) * (1 - 1e-5)),
-      1e-12, 'p');
+    closeArrays(
+      p,
+      p0.map((x, i) => (x - (1e-3 * (g1[i] + 5 * m2 * g1[i])) / (Math.abs(g1[i]) + 1e-8)) * (1 - 1e-5)),
+      1e-12,
+      'p',
+    );
   });
 
   it('percentile clipping: first step never clipped; a larger norm is scaled to the percentile (9)', () => {
@@ -140,7 +198,13 @@ describe('reference: optimizer closed forms', () => {
     const big = g1.map((g) => g * 1000);
     expect(refStep('adam', p, big, st, h).gnormScale).to.equal(1);
     expect(Array.from(st.hist!).every((x) => x === st.hist![0])).to.equal(true);
-    const info = refStep('adam', p, big.map((g) => g * 3), st, h); // history: 99 x |g|^2, then 9 |g|^2
+    const info = refStep(
+      'adam',
+      p,
+      big.map((g) => g * 3),
+      st,
+      h,
+    ); // history: 99 x |g|^2, then 9 |g|^2
     expect(info.gnormScale).to.be.closeTo(1 / 3, 1e-12);
     expect(st.hist![2]).to.be.closeTo(9 * st.hist![0], 1e-6 * st.hist![2]);
   });
@@ -148,7 +212,12 @@ describe('reference: optimizer closed forms', () => {
   it('skip_zeros: a zero gradient keeps parameter and state, even with weight decay (D5)', () => {
     const names: OptimizerName[] = ['adam', 'sgd', 'rmsprop', 'adagrad', 'lion'];
     for (const name of names) {
-      const h = hyper({ skipZeros: true, weightDecay: 0.1, lr: 0.01, betas: name === 'lion' ? [0.9, 0.99] : [0.9, 0.999] });
+      const h = hyper({
+        skipZeros: true,
+        weightDecay: 0.1,
+        lr: 0.01,
+        betas: name === 'lion' ? [0.9, 0.99] : [0.9, 0.999],
+      });
       const g = g1.map((x, i) => (i % 3 === 0 ? 0 : x));
       const p = p0.slice();
       const st = newRefState(name, n, 100);

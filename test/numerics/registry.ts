@@ -20,14 +20,42 @@ export interface ModeSpec {
 }
 
 export const MODES: readonly ModeSpec[] = [
-  { id: 'fp32', mode: 'fp32', blockSize: 256, layout: { optimBits: 32 }, criteria: '16.1', steps: 20,
-    saveAt: [4, 8, 12, 16] },
-  { id: 'blockwise8-256', mode: 'blockwise8', blockSize: 256, layout: { optimBits: 8, blockWise: true, blockSize: 256 },
-    criteria: '16.2', steps: 50, saveAt: [10, 20, 30, 40] },
-  { id: 'blockwise8-2048', mode: 'blockwise8', blockSize: 2048,
-    layout: { optimBits: 8, blockWise: true, blockSize: 2048 }, criteria: '16.3', steps: 50, saveAt: [10, 20, 30, 40] },
-  { id: 'static8', mode: 'static8', blockSize: 256, layout: { optimBits: 8, blockWise: false }, criteria: '16.3',
-    steps: 50, saveAt: [10, 20, 30, 40] },
+  {
+    id: 'fp32',
+    mode: 'fp32',
+    blockSize: 256,
+    layout: { optimBits: 32 },
+    criteria: '16.1',
+    steps: 20,
+    saveAt: [4, 8, 12, 16],
+  },
+  {
+    id: 'blockwise8-256',
+    mode: 'blockwise8',
+    blockSize: 256,
+    layout: { optimBits: 8, blockWise: true, blockSize: 256 },
+    criteria: '16.2',
+    steps: 50,
+    saveAt: [10, 20, 30, 40],
+  },
+  {
+    id: 'blockwise8-2048',
+    mode: 'blockwise8',
+    blockSize: 2048,
+    layout: { optimBits: 8, blockWise: true, blockSize: 2048 },
+    criteria: '16.3',
+    steps: 50,
+    saveAt: [10, 20, 30, 40],
+  },
+  {
+    id: 'static8',
+    mode: 'static8',
+    blockSize: 256,
+    layout: { optimBits: 8, blockWise: false },
+    criteria: '16.3',
+    steps: 50,
+    saveAt: [10, 20, 30, 40],
+  },
 ];
 
 export const DTYPES: readonly DType[] = ['fp32', 'fp16', 'bf16'];
@@ -96,8 +124,10 @@ export interface OptimizerInfo {
 }
 
 /** docs/math.md §2 defaults (the math-relevant ones), written from docs/math.md for the reference's use. */
-export const SPEC_DEFAULTS: Record<OptimizerName, { lr: number; betas: number[]; eps: number; weightDecay: number;
-  alpha: number; maxUnorm: number }> = {
+export const SPEC_DEFAULTS: Record<
+  OptimizerName,
+  { lr: number; betas: number[]; eps: number; weightDecay: number; alpha: number; maxUnorm: number }
+> = {
   adam: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 0 },
   adamw: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, alpha: 0, maxUnorm: 0 },
   lamb: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, alpha: 0, maxUnorm: 1.0 },
@@ -115,8 +145,13 @@ export const DEFAULT_GRAD: GradSpec = { scale: 0.01 };
 const CLIP_GRAD: GradSpec = { scale: 0.01, growth: 0.1 };
 
 function clipCase(extra: CaseConfig): ValidCase {
-  return { id: 'clip', note: 'percentile clipping 5 (gnorm scale < 1) with weight decay', coverage: 'rotate-dtype',
-    config: { ...extra, percentileClipping: 5 }, grad: CLIP_GRAD };
+  return {
+    id: 'clip',
+    note: 'percentile clipping 5 (gnorm scale < 1) with weight decay',
+    coverage: 'rotate-dtype',
+    config: { ...extra, percentileClipping: 5 },
+    grad: CLIP_GRAD,
+  };
 }
 
 const COMMON_INVALID: InvalidCase[] = [
@@ -126,18 +161,32 @@ const COMMON_INVALID: InvalidCase[] = [
   { id: 'infinite-weight-decay', config: { weightDecay: Infinity }, code: 'INVALID_ARGUMENT', mentions: 'weightDecay' },
   { id: 'optim-bits-16', config: { optimBits: 16 as 8 }, code: 'INVALID_ARGUMENT', mentions: 'optimBits' },
   { id: 'block-size-512', config: { optimBits: 8, blockSize: 512 }, code: 'INVALID_ARGUMENT', mentions: 'blockSize' },
-  { id: 'percentile-101', config: { percentileClipping: 101 }, code: 'INVALID_ARGUMENT', mentions: 'percentileClipping' },
-  { id: 'percentile-fraction', config: { percentileClipping: 5.5 }, code: 'INVALID_ARGUMENT',
-    mentions: 'percentileClipping' },
+  {
+    id: 'percentile-101',
+    config: { percentileClipping: 101 },
+    code: 'INVALID_ARGUMENT',
+    mentions: 'percentileClipping',
+  },
+  {
+    id: 'percentile-fraction',
+    config: { percentileClipping: 5.5 },
+    code: 'INVALID_ARGUMENT',
+    mentions: 'percentileClipping',
+  },
   { id: 'negative-min8bit', config: { min8bitSize: -1 }, code: 'INVALID_ARGUMENT', mentions: 'min8bitSize' },
 ];
 
-const NO_UNORM: InvalidCase = { id: 'max-unorm-not-lamb-lars', config: { maxUnorm: 1 }, code: 'INVALID_ARGUMENT',
-  mentions: 'maxUnorm' };
+const NO_UNORM: InvalidCase = {
+  id: 'max-unorm-not-lamb-lars',
+  config: { maxUnorm: 1 },
+  code: 'INVALID_ARGUMENT',
+  mentions: 'maxUnorm',
+};
 
 function adamInvalid(): InvalidCase[] {
   return [
-    ...COMMON_INVALID, NO_UNORM,
+    ...COMMON_INVALID,
+    NO_UNORM,
     { id: 'beta1-one', config: { betas: [1, 0.999] }, code: 'INVALID_ARGUMENT', mentions: 'betas[0]' },
     { id: 'beta2-negative', config: { betas: [0.9, -0.1] }, code: 'INVALID_ARGUMENT', mentions: 'betas[1]' },
     { id: 'three-betas', config: { betas: [0.9, 0.99, 0.999] }, code: 'INVALID_ARGUMENT', mentions: 'betas' },
@@ -146,17 +195,27 @@ function adamInvalid(): InvalidCase[] {
 
 export const REGISTRY: readonly OptimizerInfo[] = [
   {
-    name: 'adam', states: ['state1', 'state2'], rows: 1, trustRatio: false,
+    name: 'adam',
+    states: ['state1', 'state2'],
+    rows: 1,
+    trustRatio: false,
     valid: [
-      { id: 'wd', note: 'Adam with decoupled decay after the step (T1)', coverage: 'every-dtype',
-        config: { lr: 1e-3, weightDecay: 0.01 } },
+      {
+        id: 'wd',
+        note: 'Adam with decoupled decay after the step (T1)',
+        coverage: 'every-dtype',
+        config: { lr: 1e-3, weightDecay: 0.01 },
+      },
       { id: 'plain', note: 'no weight decay', coverage: 'rotate-dtype', config: { lr: 2e-3 } },
       clipCase({ weightDecay: 0.01 }),
     ],
     invalid: adamInvalid(),
   },
   {
-    name: 'adamw', states: ['state1', 'state2'], rows: 1, trustRatio: false,
+    name: 'adamw',
+    states: ['state1', 'state2'],
+    rows: 1,
+    trustRatio: false,
     valid: [
       { id: 'default', note: 'AdamW defaults (wd 1e-2)', coverage: 'every-dtype', config: {} },
       { id: 'wd0.1', note: 'strong decay', coverage: 'rotate-dtype', config: { lr: 2e-3, weightDecay: 0.1 } },
@@ -165,13 +224,29 @@ export const REGISTRY: readonly OptimizerInfo[] = [
     invalid: adamInvalid(),
   },
   {
-    name: 'lamb', states: ['state1', 'state2'], rows: 1, trustRatio: true,
+    name: 'lamb',
+    states: ['state1', 'state2'],
+    rows: 1,
+    trustRatio: true,
     valid: [
-      { id: 'wd', note: 'max_unorm 1.0 (trust ratio triggers: ||u|| ~ 10 ||p||), decoupled decay', coverage: 'every-dtype',
-        config: { lr: 1e-3, weightDecay: 0.01 } },
-      { id: 'tight', note: 'max_unorm 0.05, larger lr', coverage: 'rotate-dtype',
-        config: { lr: 1e-2, maxUnorm: 0.05, weightDecay: 0.01 } },
-      { id: 'no-unorm', note: 'max_unorm 0: plain Adam', coverage: 'rotate-dtype', config: { maxUnorm: 0, weightDecay: 0.01 } },
+      {
+        id: 'wd',
+        note: 'max_unorm 1.0 (trust ratio triggers: ||u|| ~ 10 ||p||), decoupled decay',
+        coverage: 'every-dtype',
+        config: { lr: 1e-3, weightDecay: 0.01 },
+      },
+      {
+        id: 'tight',
+        note: 'max_unorm 0.05, larger lr',
+        coverage: 'rotate-dtype',
+        config: { lr: 1e-2, maxUnorm: 0.05, weightDecay: 0.01 },
+      },
+      {
+        id: 'no-unorm',
+        note: 'max_unorm 0: plain Adam',
+        coverage: 'rotate-dtype',
+        config: { maxUnorm: 0, weightDecay: 0.01 },
+      },
       clipCase({ weightDecay: 0.01 }),
     ],
     invalid: [
@@ -181,12 +256,23 @@ export const REGISTRY: readonly OptimizerInfo[] = [
     ],
   },
   {
-    name: 'lars', states: ['state1'], rows: 1, trustRatio: true,
+    name: 'lars',
+    states: ['state1'],
+    rows: 1,
+    trustRatio: true,
     valid: [
-      { id: 'wd', note: 'momentum 0.9, max_unorm 0.02 (triggers), coupled decay', coverage: 'every-dtype',
-        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01 } },
-      { id: 'no-unorm', note: 'max_unorm 0: plain momentum', coverage: 'rotate-dtype',
-        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01, maxUnorm: 0 } },
+      {
+        id: 'wd',
+        note: 'momentum 0.9, max_unorm 0.02 (triggers), coupled decay',
+        coverage: 'every-dtype',
+        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01 },
+      },
+      {
+        id: 'no-unorm',
+        note: 'max_unorm 0: plain momentum',
+        coverage: 'rotate-dtype',
+        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01, maxUnorm: 0 },
+      },
       clipCase({ lr: 0.01, betas: [0.9], weightDecay: 0.01 }),
     ],
     invalid: [
@@ -196,69 +282,125 @@ export const REGISTRY: readonly OptimizerInfo[] = [
     ],
   },
   {
-    name: 'lion', states: ['state1'], rows: 1, trustRatio: false,
+    name: 'lion',
+    states: ['state1'],
+    rows: 1,
+    trustRatio: false,
     valid: [
-      { id: 'wd', note: 'decoupled decay before the sign step (0.50)', coverage: 'every-dtype',
-        config: { lr: 1e-4, weightDecay: 0.01 } },
-      { id: 'decay-test', note: 'docs/math.md §16.1 test_lion32bit_weight_decay: wd 0.1, 20 steps',
-        coverage: 'every-dtype', modes: ['fp32'], shapes: [[1024, 32]], config: { lr: 1e-4, weightDecay: 0.1 } },
-      { id: 'decay-test-1M', note: 'docs/math.md §16.1 test_lion32bit_weight_decay on 1024 x 1024 (fp32 only: run time)',
-        coverage: 'every-dtype', modes: ['fp32'], dtypes: ['fp32'], shapes: [[1024, 1024]],
-        config: { lr: 1e-4, weightDecay: 0.1 } },
+      {
+        id: 'wd',
+        note: 'decoupled decay before the sign step (0.50)',
+        coverage: 'every-dtype',
+        config: { lr: 1e-4, weightDecay: 0.01 },
+      },
+      {
+        id: 'decay-test',
+        note: 'docs/math.md §16.1 test_lion32bit_weight_decay: wd 0.1, 20 steps',
+        coverage: 'every-dtype',
+        modes: ['fp32'],
+        shapes: [[1024, 32]],
+        config: { lr: 1e-4, weightDecay: 0.1 },
+      },
+      {
+        id: 'decay-test-1M',
+        note: 'docs/math.md §16.1 test_lion32bit_weight_decay on 1024 x 1024 (fp32 only: run time)',
+        coverage: 'every-dtype',
+        modes: ['fp32'],
+        dtypes: ['fp32'],
+        shapes: [[1024, 1024]],
+        config: { lr: 1e-4, weightDecay: 0.1 },
+      },
       clipCase({ lr: 3e-4, weightDecay: 0.01 }),
     ],
     invalid: [
-      ...COMMON_INVALID, NO_UNORM,
+      ...COMMON_INVALID,
+      NO_UNORM,
       { id: 'beta2-one', config: { betas: [0.9, 1] }, code: 'INVALID_ARGUMENT', mentions: 'betas[1]' },
     ],
   },
   {
-    name: 'sgd', states: ['state1'], rows: 1, trustRatio: false,
+    name: 'sgd',
+    states: ['state1'],
+    rows: 1,
+    trustRatio: false,
     valid: [
-      { id: 'wd', note: 'momentum 0.9, coupled decay', coverage: 'every-dtype',
-        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01 } },
+      {
+        id: 'wd',
+        note: 'momentum 0.9, coupled decay',
+        coverage: 'every-dtype',
+        config: { lr: 0.01, betas: [0.9], weightDecay: 0.01 },
+      },
       { id: 'plain', note: 'momentum 0.5, no decay', coverage: 'rotate-dtype', config: { lr: 0.02, betas: [0.5] } },
       clipCase({ lr: 0.01, betas: [0.9], weightDecay: 0.01 }),
     ],
     invalid: [
-      ...COMMON_INVALID, NO_UNORM,
+      ...COMMON_INVALID,
+      NO_UNORM,
       { id: 'zero-momentum', config: { betas: [0] }, code: 'INVALID_ARGUMENT', mentions: 'momentum' },
     ],
   },
   {
-    name: 'rmsprop', states: ['state1'], rows: 1, trustRatio: false,
+    name: 'rmsprop',
+    states: ['state1'],
+    rows: 1,
+    trustRatio: false,
     valid: [
-      { id: 'wd', note: 'alpha 0.9, coupled decay in state and numerator (D8)', coverage: 'every-dtype',
-        config: { lr: 0.01, betas: [0.9], eps: 1e-8, weightDecay: 0.01 } },
+      {
+        id: 'wd',
+        note: 'alpha 0.9, coupled decay in state and numerator (D8)',
+        coverage: 'every-dtype',
+        config: { lr: 0.01, betas: [0.9], eps: 1e-8, weightDecay: 0.01 },
+      },
       { id: 'plain', note: 'default alpha 0.99, no decay', coverage: 'rotate-dtype', config: { lr: 0.003 } },
       clipCase({ lr: 0.01, betas: [0.9], weightDecay: 0.01 }),
     ],
     invalid: [
-      ...COMMON_INVALID, NO_UNORM,
+      ...COMMON_INVALID,
+      NO_UNORM,
       { id: 'zero-alpha', config: { betas: [0] }, code: 'INVALID_ARGUMENT', mentions: 'alpha' },
     ],
   },
   {
-    name: 'adagrad', states: ['state1'], rows: 1, trustRatio: false,
+    name: 'adagrad',
+    states: ['state1'],
+    rows: 1,
+    trustRatio: false,
     valid: [
-      { id: 'wd', note: 'eps 1e-10, coupled decay in state and numerator (D8)', coverage: 'every-dtype',
-        config: { lr: 0.01, weightDecay: 0.01 } },
+      {
+        id: 'wd',
+        note: 'eps 1e-10, coupled decay in state and numerator (D8)',
+        coverage: 'every-dtype',
+        config: { lr: 0.01, weightDecay: 0.01 },
+      },
       { id: 'plain', note: 'no decay, eps 1e-8', coverage: 'rotate-dtype', config: { lr: 0.02, eps: 1e-8 } },
       clipCase({ lr: 0.01, weightDecay: 0.01 }),
     ],
     invalid: [...COMMON_INVALID, NO_UNORM],
   },
   {
-    name: 'ademamix', states: ['state1', 'state2'], rows: 2, trustRatio: false,
+    name: 'ademamix',
+    states: ['state1', 'state2'],
+    rows: 2,
+    trustRatio: false,
     valid: [
-      { id: 'default', note: 'AdEMAMix defaults (alpha 5, beta3 0.9999, wd 1e-2), unscheduled', coverage: 'every-dtype',
-        config: {} },
-      { id: 'scheduled', note: 't_alpha = t_beta3 = 20 (fp32 state) or 100 (8-bit), as docs/math.md §16.1/16.2',
-        coverage: 'every-dtype', shapes: [[4097]], config: (m) => (m.mode === 'fp32' ? { tAlpha: 20, tBeta3: 20 } : { tAlpha: 100, tBeta3: 100 }) },
+      {
+        id: 'default',
+        note: 'AdEMAMix defaults (alpha 5, beta3 0.9999, wd 1e-2), unscheduled',
+        coverage: 'every-dtype',
+        config: {},
+      },
+      {
+        id: 'scheduled',
+        note: 't_alpha = t_beta3 = 20 (fp32 state) or 100 (8-bit), as docs/math.md §16.1/16.2',
+        coverage: 'every-dtype',
+        shapes: [[4097]],
+        config: (m) => (m.mode === 'fp32' ? { tAlpha: 20, tBeta3: 20 } : { tAlpha: 100, tBeta3: 100 }),
+      },
       clipCase({ weightDecay: 0.01 }),
     ],
     invalid: [
-      ...COMMON_INVALID, NO_UNORM,
+      ...COMMON_INVALID,
+      NO_UNORM,
       { id: 'two-betas', config: { betas: [0.9, 0.999] }, code: 'INVALID_ARGUMENT', mentions: 'betas' },
       { id: 'beta3-one', config: { betas: [0.9, 0.999, 1] }, code: 'INVALID_ARGUMENT', mentions: 'betas[2]' },
       { id: 'negative-alpha', config: { alpha: -1 }, code: 'INVALID_ARGUMENT', mentions: 'alpha' },

@@ -42,12 +42,24 @@ describe('skip_zeros keeps parameter and state of zero-gradient elements (docs/m
           const mode = MODES.find((m) => m.id === modeId)!;
           const vcase = info.valid[0];
           const base = typeof vcase.config === 'function' ? vcase.config(mode) : vcase.config;
-          const config = { name: info.name as OptimizerName, ...base, ...mode.layout, weightDecay: wd, skipZeros: true };
+          const config = {
+            name: info.name as OptimizerName,
+            ...base,
+            ...mode.layout,
+            weightDecay: wd,
+            skipZeros: true,
+          };
           let prev: Float64Array | null = null;
           let lastGrad: Float64Array | null = null;
           let skipped = 0;
           await runProtocol(engine, {
-            label, config, mode, dtype, shape: [4097], steps: 12, saveAt: [5],
+            label,
+            config,
+            mode,
+            dtype,
+            shape: [4097],
+            steps: 12,
+            saveAt: [5],
             makeGrad: (rng, n, t) => (lastGrad = sparseGrad(rng, n, t)),
             afterStep: ({ t, pEngine }) => {
               if (prev && lastGrad) {
@@ -55,8 +67,11 @@ describe('skip_zeros keeps parameter and state of zero-gradient elements (docs/m
                   if (lastGrad[i] !== 0) continue;
                   skipped++;
                   if (!Object.is(pEngine[i], prev[i])) {
-                    check(false, `${label} step ${t}: element ${i} had a zero gradient but its parameter moved ` +
-                      `from ${prev[i]} to ${pEngine[i]}`);
+                    check(
+                      false,
+                      `${label} step ${t}: element ${i} had a zero gradient but its parameter moved ` +
+                        `from ${prev[i]} to ${pEngine[i]}`,
+                    );
                   }
                 }
               }
@@ -72,37 +87,48 @@ describe('skip_zeros keeps parameter and state of zero-gradient elements (docs/m
   for (const name of ['rmsprop', 'adagrad', 'adam', 'sgd'] as OptimizerName[]) {
     for (const modeId of ['blockwise8-256', 'static8'] as ModeSpec['id'][]) {
       const label = `skip_zeros fresh element ${name} ${modeId}`;
-      itChecked(`${name} ${modeId}: an element skipped while its state is fresh keeps state 0 (decodes to 0); later ` +
-        'small gradients keep the parameter finite', label, async () => {
-        const { qmap } = qstep();
-        const mode = MODES.find((m) => m.id === modeId)!;
-        const rng = rngFor(label);
-        const n = 4096;
-        const p = engine.createParam({ name: 'w', shape: [n], dtype: 'fp32',
-          config: { name, ...mode.layout, skipZeros: true, lr: 0.01 } });
-        try {
-          await p.write(0, encode(rng.randn(n, 0.1), 'fp32'), 'fp32');
-          const g = rng.randn(n, 0.01);
-          const zeros = [5, 300, 4000];
-          for (const i of zeros) g[i] = 0;
-          await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
-          const snap = await p.exportState();
-          const codes = u8Array(snap.tensors.state1.data);
-          const scales = new Float32Array(u8Array(snap.tensors[mode.mode === 'static8' ? 'max1' : 'absmax1'].data).buffer);
-          const map = qmap(true);
-          for (const i of zeros) {
-            const scale = mode.mode === 'static8' ? scales[0] : scales[Math.floor(i / 256)];
-            const v = map[codes[i]] * scale;
-            check(v === 0, `${label}: skipped fresh element ${i} has code ${codes[i]} and decodes to ${v}, want 0`);
+      itChecked(
+        `${name} ${modeId}: an element skipped while its state is fresh keeps state 0 (decodes to 0); later ` +
+          'small gradients keep the parameter finite',
+        label,
+        async () => {
+          const { qmap } = qstep();
+          const mode = MODES.find((m) => m.id === modeId)!;
+          const rng = rngFor(label);
+          const n = 4096;
+          const p = engine.createParam({
+            name: 'w',
+            shape: [n],
+            dtype: 'fp32',
+            config: { name, ...mode.layout, skipZeros: true, lr: 0.01 },
+          });
+          try {
+            await p.write(0, encode(rng.randn(n, 0.1), 'fp32'), 'fp32');
+            const g = rng.randn(n, 0.01);
+            const zeros = [5, 300, 4000];
+            for (const i of zeros) g[i] = 0;
+            await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
+            const snap = await p.exportState();
+            const codes = u8Array(snap.tensors.state1.data);
+            const scales = new Float32Array(
+              u8Array(snap.tensors[mode.mode === 'static8' ? 'max1' : 'absmax1'].data).buffer,
+            );
+            const map = qmap(true);
+            for (const i of zeros) {
+              const scale = mode.mode === 'static8' ? scales[0] : scales[Math.floor(i / 256)];
+              const v = map[codes[i]] * scale;
+              check(v === 0, `${label}: skipped fresh element ${i} has code ${codes[i]} and decodes to ${v}, want 0`);
+            }
+            for (const i of zeros) g[i] = 1e-7;
+            await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
+            const v = decode(await p.read(0, n, 'fp32'), 'fp32');
+            for (const i of zeros)
+              check(Number.isFinite(v[i]), `${label}: parameter p[${i}] = ${v[i]} after a 1e-7 gradient`);
+          } finally {
+            p.free();
           }
-          for (const i of zeros) g[i] = 1e-7;
-          await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
-          const v = decode(await p.read(0, n, 'fp32'), 'fp32');
-          for (const i of zeros) check(Number.isFinite(v[i]), `${label}: parameter p[${i}] = ${v[i]} after a 1e-7 gradient`);
-        } finally {
-          p.free();
-        }
-      });
+        },
+      );
     }
   }
 });

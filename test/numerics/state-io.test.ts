@@ -10,7 +10,13 @@ import { rngFor } from '../helpers/random';
 import { newRefState, refStep, SIGNED_MAP, stateQuantizer, UNSIGNED_MAP } from '../reference';
 import { refHyperOf } from './protocol';
 
-async function stepped(engine: Engine, config: OptimizerConfig, shape: number[], steps: number, seed: string): Promise<Param> {
+async function stepped(
+  engine: Engine,
+  config: OptimizerConfig,
+  shape: number[],
+  steps: number,
+  seed: string,
+): Promise<Param> {
   const rng = rngFor(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   const p = engine.createParam({ name: seed, shape, dtype: 'fp32', config });
@@ -40,7 +46,8 @@ async function expectRejectedUnchanged(label: string, p: Param, s: StateSnapshot
 
 function clone(s: StateSnapshot): StateSnapshot {
   const tensors: StateSnapshot['tensors'] = {};
-  for (const [k, v] of Object.entries(s.tensors)) tensors[k] = { dtype: v.dtype, shape: [...v.shape], data: Buffer.from(v.data) };
+  for (const [k, v] of Object.entries(s.tensors))
+    tensors[k] = { dtype: v.dtype, shape: [...v.shape], data: Buffer.from(v.data) };
   return { ...s, tensors };
 }
 
@@ -77,7 +84,9 @@ describe('state import checks and stored maps (docs/math.md §15, T12, D9)', () 
     const lion = await stepped(engine, { name: 'lion', optimBits: 8 }, [4097], 2, 'lion');
     try {
       await expectRejectedUnchanged('fp32 state into blockwise8', target, await fp32.exportState(), ['STATE_MISMATCH']);
-      await expectRejectedUnchanged('static8 state into blockwise8', target, await stat.exportState(), ['STATE_MISMATCH']);
+      await expectRejectedUnchanged('static8 state into blockwise8', target, await stat.exportState(), [
+        'STATE_MISMATCH',
+      ]);
       await expectRejectedUnchanged('4098-element state', target, await bigger.exportState(), ['STATE_MISMATCH']);
       await expectRejectedUnchanged('lion state into adam', target, await lion.exportState(), ['STATE_MISMATCH']);
       const own = await target.exportState();
@@ -109,7 +118,11 @@ describe('state import checks and stored maps (docs/math.md §15, T12, D9)', () 
       const p0 = decode(await src.read(0, n, 'fp32'), 'fp32');
       await dst.write(0, encode(p0, 'fp32'), 'fp32');
       await dst.importState(snap);
-      assertBytesEqual('qmap1 after import', u8Array((await dst.exportState()).tensors.qmap1.data), new Uint8Array(mod.buffer));
+      assertBytesEqual(
+        'qmap1 after import',
+        u8Array((await dst.exportState()).tensors.qmap1.data),
+        new Uint8Array(mod.buffer),
+      );
       // One step from the stored state, decoded with the stored maps, against the reference.
       const codes1 = u8Array(snap.tensors.state1.data);
       const codes2 = u8Array(snap.tensors.state2.data);
@@ -125,7 +138,13 @@ describe('state import checks and stored maps (docs/math.md §15, T12, D9)', () 
       const pRef = p0.slice();
       refStep('adam', pRef, g, st, refHyperOf(config));
       await engine.step([{ param: dst, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
-      assertClose('parameters one step after importing a custom map', decode(await dst.read(0, n, 'fp32'), 'fp32'), pRef, 1e-6, 1e-5);
+      assertClose(
+        'parameters one step after importing a custom map',
+        decode(await dst.read(0, n, 'fp32'), 'fp32'),
+        pRef,
+        1e-6,
+        1e-5,
+      );
       const after = await dst.exportState();
       const q = stateQuantizer(mod, true);
       const newCodes = u8Array(after.tensors.state1.data);

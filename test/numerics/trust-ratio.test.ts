@@ -36,8 +36,15 @@ describe('LAMB / LARS trust ratio (docs/math.md §11, D7)', () => {
           await p.write(0, encode(p0, 'fp32'), 'fp32');
           const out = await engine.step([{ param: p, grad: encode(g, 'fp32'), gradDtype: 'fp32' }], 'error');
           const ref = refStep('lamb', p0.slice(), g, newRefState('lamb', n, 100), refHyperOf(config));
-          checkScalar(`lamb ${modeId} max_unorm ${maxUnorm}: updateScale`, out.results[0].updateScale, ref.updateScale, 0, 1e-4);
-          if (maxUnorm === 1e-4) check(out.results[0].updateScale < 1e-3, `max_unorm 1e-4: updateScale ${out.results[0].updateScale}`);
+          checkScalar(
+            `lamb ${modeId} max_unorm ${maxUnorm}: updateScale`,
+            out.results[0].updateScale,
+            ref.updateScale,
+            0,
+            1e-4,
+          );
+          if (maxUnorm === 1e-4)
+            check(out.results[0].updateScale < 1e-3, `max_unorm 1e-4: updateScale ${out.results[0].updateScale}`);
           after.push(decode(await p.read(0, n, 'fp32'), 'fp32'));
         } finally {
           p.free();
@@ -54,9 +61,20 @@ describe('LAMB / LARS trust ratio (docs/math.md §11, D7)', () => {
         for (const maxUnorm of [name === 'lamb' ? 0.05 : 0.005, 1e4]) {
           const scales: number[] = [];
           await runProtocol(engine, {
-            label: `${name} ${modeId} max_unorm ${maxUnorm}`, mode, dtype: 'fp32', shape: [4097], steps: 8, saveAt: [3],
-            config: { name, ...mode.layout, lr: name === 'lamb' ? 1e-2 : 0.05, ...(name === 'lars' ? { betas: [0.9] } : {}),
-              maxUnorm, weightDecay: 0.01 },
+            label: `${name} ${modeId} max_unorm ${maxUnorm}`,
+            mode,
+            dtype: 'fp32',
+            shape: [4097],
+            steps: 8,
+            saveAt: [3],
+            config: {
+              name,
+              ...mode.layout,
+              lr: name === 'lamb' ? 1e-2 : 0.05,
+              ...(name === 'lars' ? { betas: [0.9] } : {}),
+              maxUnorm,
+              weightDecay: 0.01,
+            },
             afterStep: ({ res }) => {
               scales.push(res.updateScale);
             },
@@ -75,9 +93,15 @@ describe('LAMB / LARS trust ratio (docs/math.md §11, D7)', () => {
           for (let t = 1; t <= 4; t++) {
             const g = roundArray('bf16', rng.randn(4096, 0.01));
             const out = await engine.step([{ param: p, grad: encode(g, 'bf16'), gradDtype: 'bf16' }], 'error');
-            check(out.results[0].updateScale === 0, `${name} ${modeId} step ${t}: updateScale ${out.results[0].updateScale}, want 0`);
+            check(
+              out.results[0].updateScale === 0,
+              `${name} ${modeId} step ${t}: updateScale ${out.results[0].updateScale}, want 0`,
+            );
             const v = decode(await p.read(0, 4096, 'fp32'), 'fp32');
-            check(v.every((x) => x === 0), `${name} ${modeId} step ${t}: a zero-initialized parameter moved`);
+            check(
+              v.every((x) => x === 0),
+              `${name} ${modeId} step ${t}: a zero-initialized parameter moved`,
+            );
           }
         } finally {
           p.free();

@@ -14,7 +14,8 @@ export function percentileScale(hist: Float64Array, t: number, g: ArrayLike<numb
   let sq = 0;
   for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
   const slot = t % HISTORY_LENGTH;
-  if (t === 1) hist.fill(sq); // the first norm fills every slot, so the first step is never clipped
+  if (t === 1)
+    hist.fill(sq); // the first norm fills every slot, so the first step is never clipped
   else hist[slot] = sq;
   const current = Math.sqrt(hist[slot]);
   const sorted = Float64Array.from(hist).sort();

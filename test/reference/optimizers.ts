@@ -232,15 +232,28 @@ export interface RefStepHooks {
  * One optimizer step in float64: updates `p` and `st` in place. `g` holds the gradient values as the parameter
  * dtype stores them. Returns the scales the engine reports for the step.
  */
-export function refStep(name: OptimizerName, p: Float64Array, g: ArrayLike<number>, st: RefState, h: RefHyper,
-  r: Rounding = EXACT, hooks: RefStepHooks = {}): RefStepInfo {
+export function refStep(
+  name: OptimizerName,
+  p: Float64Array,
+  g: ArrayLike<number>,
+  st: RefState,
+  h: RefHyper,
+  r: Rounding = EXACT,
+  hooks: RefStepHooks = {},
+): RefStepInfo {
   if (g.length !== p.length) throw new Error(`refStep: ${g.length} gradients for ${p.length} parameters`);
   const t = ++st.step;
   const gsRef = st.hist ? percentileScale(st.hist, t, g, h.percentile) : 1;
   const gs = st.hist && hooks.gnormScale ? hooks.gnormScale(gsRef) : gsRef;
   const skips = h.skipZeros;
   const ctx: Ctx = {
-    p, g, st, h, r, t, gs,
+    p,
+    g,
+    st,
+    h,
+    r,
+    t,
+    gs,
     skip: skips ? (i) => g[i] === 0 : () => false,
     trust: (name === 'lamb' || name === 'lars') && h.maxUnorm > 0,
   };

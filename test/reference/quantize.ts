@@ -153,8 +153,12 @@ export function quantizeStateValue(s: number, scale: number, code: Float32Array,
  * 5.3 standalone blockwise quantization of fp32 values (already widened from the input dtype). `nearest` defaults
  * to the plain binary search; large inputs may pass fastNearest(code).
  */
-export function quantizeBlockwiseRef(values: ArrayLike<number>, blockSize: number, code: Float32Array,
-  nearest: (x: number) => number = (x) => nearestCode(x, code)): { codes: Uint8Array; absmax: Float32Array } {
+export function quantizeBlockwiseRef(
+  values: ArrayLike<number>,
+  blockSize: number,
+  code: Float32Array,
+  nearest: (x: number) => number = (x) => nearestCode(x, code),
+): { codes: Uint8Array; absmax: Float32Array } {
   const n = values.length;
   const blocks = Math.ceil(n / blockSize);
   const codes = new Uint8Array(n);
@@ -172,8 +176,12 @@ export function quantizeBlockwiseRef(values: ArrayLike<number>, blockSize: numbe
 }
 
 /** out_i = f32(c[q_i] * absmax[i div B]) (then rounded to the output dtype by the caller). */
-export function dequantizeBlockwiseRef(codes: ArrayLike<number>, absmax: ArrayLike<number>, blockSize: number,
-  code: Float32Array): Float64Array {
+export function dequantizeBlockwiseRef(
+  codes: ArrayLike<number>,
+  absmax: ArrayLike<number>,
+  blockSize: number,
+  code: Float32Array,
+): Float64Array {
   const out = new Float64Array(codes.length);
   for (let i = 0; i < codes.length; i++) out[i] = Math.fround(code[codes[i]] * absmax[Math.floor(i / blockSize)]);
   return out;

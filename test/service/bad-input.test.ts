@@ -43,7 +43,10 @@ describe('service: bad input changes nothing', function () {
     h = await startHarness({ stagingWaitMs: 200 });
     await h.client.createModel({
       name: 'm',
-      parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }, { name: 'b', shape: [N_B], dtype: 'fp32' }],
+      parameters: [
+        { name: 'w', shape: [60, 100], dtype: 'fp32' },
+        { name: 'b', shape: [N_B], dtype: 'fp32' },
+      ],
       optimizer: { name: 'adam', lr: 1e-2, optimBits: 8, min8bitSize: 1024 },
     });
     await h.client.uploadParameters('m', { w: randomF32(N_W), b: randomF32(N_B) });
@@ -65,45 +68,100 @@ describe('service: bad input changes nothing', function () {
 
   const cases: [string, () => StepRequest[], Status][] = [
     ['unknown model', () => [header({ model: 'nope' }), ...fullGrads(), { commit: {} }], Status.NOT_FOUND],
-    ['unknown parameter in the header', () => [header({ gradients: [{ param: 'zz' }] }), { commit: {} }], Status.NOT_FOUND],
-    ['unknown parameter in a chunk', () => [header(), grad('zz', 0, bytesOf(randomF32(4))), ...fullGrads(), { commit: {} }],
-      Status.NOT_FOUND],
-    ['a chunk for a parameter the header did not announce',
-      () => [header({ gradients: [{ param: 'w' }] }), ...fullGrads(), { commit: {} }], Status.INVALID_ARGUMENT],
-    ['wrong dtype (chunk fp16, announced fp32)',
-      () => [header(), grad('w', 0, bytesOf(randomF32(N_W / 2, 0.1)), 'DTYPE_FP16'), { commit: {} }], Status.INVALID_ARGUMENT],
-    ['unknown dtype value', () => [header(), grad('w', 0, bytesOf(randomF32(4)), 7 as unknown as string), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['byte length not a multiple of the dtype', () => [header(), grad('w', 0, Buffer.alloc(6, 1)), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['chunk offset out of range', () => [header(), grad('b', N_B - 2, bytesOf(randomF32(4))), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['overlapping chunks', () => {
-      const g = bytesOf(randomF32(N_W, 0.1));
-      return [header(), grad('w', 0, g.subarray(0, 4000)), grad('w', 900, g.subarray(3600)), { commit: {} }];
-    }, Status.INVALID_ARGUMENT],
-    ['chunks missing at commit', () => {
-      const g = bytesOf(randomF32(N_W, 0.1));
-      return [header(), grad('w', 0, g.subarray(0, 4000)), grad('b', 0, bytesOf(randomF32(N_B))), { commit: {} }];
-    }, Status.INVALID_ARGUMENT],
+    [
+      'unknown parameter in the header',
+      () => [header({ gradients: [{ param: 'zz' }] }), { commit: {} }],
+      Status.NOT_FOUND,
+    ],
+    [
+      'unknown parameter in a chunk',
+      () => [header(), grad('zz', 0, bytesOf(randomF32(4))), ...fullGrads(), { commit: {} }],
+      Status.NOT_FOUND,
+    ],
+    [
+      'a chunk for a parameter the header did not announce',
+      () => [header({ gradients: [{ param: 'w' }] }), ...fullGrads(), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'wrong dtype (chunk fp16, announced fp32)',
+      () => [header(), grad('w', 0, bytesOf(randomF32(N_W / 2, 0.1)), 'DTYPE_FP16'), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'unknown dtype value',
+      () => [header(), grad('w', 0, bytesOf(randomF32(4)), 7 as unknown as string), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'byte length not a multiple of the dtype',
+      () => [header(), grad('w', 0, Buffer.alloc(6, 1)), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'chunk offset out of range',
+      () => [header(), grad('b', N_B - 2, bytesOf(randomF32(4))), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'overlapping chunks',
+      () => {
+        const g = bytesOf(randomF32(N_W, 0.1));
+        return [header(), grad('w', 0, g.subarray(0, 4000)), grad('w', 900, g.subarray(3600)), { commit: {} }];
+      },
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'chunks missing at commit',
+      () => {
+        const g = bytesOf(randomF32(N_W, 0.1));
+        return [header(), grad('w', 0, g.subarray(0, 4000)), grad('b', 0, bytesOf(randomF32(N_B))), { commit: {} }];
+      },
+      Status.INVALID_ARGUMENT,
+    ],
     ['no commit before the stream ends', () => [header(), ...fullGrads()], Status.INVALID_ARGUMENT],
-    ['chunk count differs at commit', () => [header(), ...fullGrads(), { commit: { chunkCount: 3 } }], Status.DATA_LOSS],
+    [
+      'chunk count differs at commit',
+      () => [header(), ...fullGrads(), { commit: { chunkCount: 3 } }],
+      Status.DATA_LOSS,
+    ],
     ['a gradient before the header', () => [...fullGrads(), { commit: {} }], Status.INVALID_ARGUMENT],
     ['a second header', () => [header(), header(), ...fullGrads(), { commit: {} }], Status.INVALID_ARGUMENT],
-    ['a chunk over max_chunk_bytes', () => [header(), grad('w', 0, Buffer.alloc(1024 * 1024 + 4, 0)), { commit: {} }],
-      Status.RESOURCE_EXHAUSTED],
-    ['a message over the limit', () => [header(), grad('w', 0, Buffer.alloc(2 * 1024 * 1024, 0)), { commit: {} }],
-      Status.RESOURCE_EXHAUSTED],
-    ['negative lr in the step header', () => [header({ hyper: { lr: -1 } }), ...fullGrads(), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['beta >= 1 in the step header', () => [header({ hyper: { betas: [0.9, 1] } }), ...fullGrads(), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['NaN lr for one parameter', () => [header({ paramHyper: { b: { lr: NaN } } }), ...fullGrads(), { commit: {} }],
-      Status.INVALID_ARGUMENT],
-    ['param_hyper for a parameter outside the step',
-      () => [header({ gradients: [{ param: 'w' }], paramHyper: { b: { lr: 1 } } }), { commit: {} }], Status.INVALID_ARGUMENT],
-    ['a parameter announced twice', () => [header({ gradients: [{ param: 'w' }, { param: 'w' }] }), { commit: {} }],
-      Status.INVALID_ARGUMENT],
+    [
+      'a chunk over max_chunk_bytes',
+      () => [header(), grad('w', 0, Buffer.alloc(1024 * 1024 + 4, 0)), { commit: {} }],
+      Status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'a message over the limit',
+      () => [header(), grad('w', 0, Buffer.alloc(2 * 1024 * 1024, 0)), { commit: {} }],
+      Status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'negative lr in the step header',
+      () => [header({ hyper: { lr: -1 } }), ...fullGrads(), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'beta >= 1 in the step header',
+      () => [header({ hyper: { betas: [0.9, 1] } }), ...fullGrads(), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'NaN lr for one parameter',
+      () => [header({ paramHyper: { b: { lr: NaN } } }), ...fullGrads(), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'param_hyper for a parameter outside the step',
+      () => [header({ gradients: [{ param: 'w' }], paramHyper: { b: { lr: 1 } } }), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
+    [
+      'a parameter announced twice',
+      () => [header({ gradients: [{ param: 'w' }, { param: 'w' }] }), { commit: {} }],
+      Status.INVALID_ARGUMENT,
+    ],
   ];
 
   for (const [name, messages, code] of cases) {
@@ -127,13 +185,19 @@ describe('service: bad input changes nothing', function () {
   it('Inf gradients under policy error: INVALID_ARGUMENT', async () => {
     const b = randomF32(N_B, 0.1);
     b[7] = -Infinity;
-    const err = await expectCode(h.client.step('m', { w: randomF32(N_W, 0.1), b }, { nonFinite: 'error' }), Status.INVALID_ARGUMENT);
+    const err = await expectCode(
+      h.client.step('m', { w: randomF32(N_W, 0.1), b }, { nonFinite: 'error' }),
+      Status.INVALID_ARGUMENT,
+    );
     expect(err.details).to.match(/finite|NaN|Inf/i);
   });
 
   // Gradients sent in many chunks are staged in GradientBuffers and checked as they arrive (not by the step):
   // a NaN or Inf in any chunk, first or last, is caught the same way, and a clean step after it applies normally.
-  for (const [where, policy] of [['first', 'skip'], ['last', 'error']] as const) {
+  for (const [where, policy] of [
+    ['first', 'skip'],
+    ['last', 'error'],
+  ] as const) {
     it(`a non-finite value in the ${where} of many chunks under policy ${policy}: nothing changed`, async () => {
       const chunked = connect(h.server.address, { maxChunkBytes: 4096 });
       try {
@@ -165,8 +229,11 @@ describe('service: bad input changes nothing', function () {
     const first = await h.client.step('m', grads, { workerId: 'w1', stepId: 7, returnWeights: true });
     expect(first.replayed).to.equal(false);
     before = await fingerprint(h.client, 'm'); // after the one application
-    const again = await h.client.step('m', { w: randomF32(N_W, 0.1), b: randomF32(N_B, 0.1) },
-      { workerId: 'w1', stepId: 7, returnWeights: true });
+    const again = await h.client.step(
+      'm',
+      { w: randomF32(N_W, 0.1), b: randomF32(N_B, 0.1) },
+      { workerId: 'w1', stepId: 7, returnWeights: true },
+    );
     expect(again.replayed).to.equal(true);
     expect(again.modelStep).to.equal(first.modelStep);
     expect(again.params).to.deep.equal(first.params);
@@ -176,20 +243,35 @@ describe('service: bad input changes nothing', function () {
   it('a step id below an evicted one is stale: FAILED_PRECONDITION', async () => {
     await h.close();
     h = await startHarness({ idempotencyWindow: 2 });
-    await h.client.createModel({ name: 'm', parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' },
-      { name: 'b', shape: [N_B], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.1, betas: [0.9] } });
+    await h.client.createModel({
+      name: 'm',
+      parameters: [
+        { name: 'w', shape: [60, 100], dtype: 'fp32' },
+        { name: 'b', shape: [N_B], dtype: 'fp32' },
+      ],
+      optimizer: { name: 'sgd', lr: 0.1, betas: [0.9] },
+    });
     await h.client.uploadParameters('m', { w: randomF32(N_W), b: randomF32(N_B) });
-    for (const id of [1, 2, 3, 4]) await h.client.step('m', { w: randomF32(N_W), b: randomF32(N_B) }, { workerId: 'x', stepId: id });
+    for (const id of [1, 2, 3, 4])
+      await h.client.step('m', { w: randomF32(N_W), b: randomF32(N_B) }, { workerId: 'x', stepId: id });
     before = await fingerprint(h.client, 'm');
-    await expectCode(h.client.step('m', { w: randomF32(N_W), b: randomF32(N_B) }, { workerId: 'x', stepId: 2 }),
-      Status.FAILED_PRECONDITION);
+    await expectCode(
+      h.client.step('m', { w: randomF32(N_W), b: randomF32(N_B) }, { workerId: 'x', stepId: 2 }),
+      Status.FAILED_PRECONDITION,
+    );
     const r = await h.client.step('m', { w: randomF32(N_W), b: randomF32(N_B) }, { workerId: 'x', stepId: 4 });
     expect(r.replayed).to.equal(true);
   });
 
   it('a step before the upload completes: FAILED_PRECONDITION', async () => {
-    await h.client.createModel({ name: 'partial', parameters: [{ name: 'w', shape: [1000], dtype: 'fp32' },
-      { name: 'b', shape: [10], dtype: 'fp32' }], optimizer: { name: 'lion' } });
+    await h.client.createModel({
+      name: 'partial',
+      parameters: [
+        { name: 'w', shape: [1000], dtype: 'fp32' },
+        { name: 'b', shape: [10], dtype: 'fp32' },
+      ],
+      optimizer: { name: 'lion' },
+    });
     const w = randomF32(1000);
     const up = await h.client.uploadParameters('partial', { w: w.subarray(0, 600) });
     expect(up.ready).to.equal(false);
@@ -218,22 +300,60 @@ describe('service: bad input changes nothing', function () {
 
   it('malformed model configurations are refused at creation', async () => {
     const base = { parameters: [{ name: 'p', shape: [10], dtype: 'fp32' as const }] };
-    await expectCode(h.client.createModel({ ...base, name: 'n1', optimizer: { name: 'adam', lr: -1 } }), Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ ...base, name: 'n2', optimizer: { name: 'adam', betas: [0.9, 1.0] } }), Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ ...base, name: 'n3', optimizer: { name: 'adam', blockSize: 100 } }), Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ ...base, name: 'n4', optimizer: { name: 'adam' }, overrides: { q: { lr: 1 } } }),
-      Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ ...base, name: 'bad name!', optimizer: { name: 'adam' } }), Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ name: 'n5', parameters: [{ name: 'p', shape: [0], dtype: 'fp32' }], optimizer: { name: 'adam' } }),
-      Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ name: 'n6', parameters: [{ name: '__x', shape: [1], dtype: 'fp32' }], optimizer: { name: 'adam' } }),
-      Status.INVALID_ARGUMENT);
-    await expectCode(h.client.createModel({ name: 'n7', parameters: [{ name: 'p', shape: [2], dtype: 'fp32' },
-      { name: 'p', shape: [2], dtype: 'fp32' }], optimizer: { name: 'adam' } }), Status.INVALID_ARGUMENT);
+    await expectCode(
+      h.client.createModel({ ...base, name: 'n1', optimizer: { name: 'adam', lr: -1 } }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({ ...base, name: 'n2', optimizer: { name: 'adam', betas: [0.9, 1.0] } }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({ ...base, name: 'n3', optimizer: { name: 'adam', blockSize: 100 } }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({ ...base, name: 'n4', optimizer: { name: 'adam' }, overrides: { q: { lr: 1 } } }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({ ...base, name: 'bad name!', optimizer: { name: 'adam' } }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({
+        name: 'n5',
+        parameters: [{ name: 'p', shape: [0], dtype: 'fp32' }],
+        optimizer: { name: 'adam' },
+      }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({
+        name: 'n6',
+        parameters: [{ name: '__x', shape: [1], dtype: 'fp32' }],
+        optimizer: { name: 'adam' },
+      }),
+      Status.INVALID_ARGUMENT,
+    );
+    await expectCode(
+      h.client.createModel({
+        name: 'n7',
+        parameters: [
+          { name: 'p', shape: [2], dtype: 'fp32' },
+          { name: 'p', shape: [2], dtype: 'fp32' },
+        ],
+        optimizer: { name: 'adam' },
+      }),
+      Status.INVALID_ARGUMENT,
+    );
     await expectCode(h.client.createModel({ ...base, name: 'm', optimizer: { name: 'adam' } }), Status.ALREADY_EXISTS);
     const raw = await new Promise<{ code: number }>((resolve) =>
-      h.client.grpc.CreateModel({ name: 'n8', parameters: [{ name: 'p', shape: [1], dtype: 'DTYPE_FP32' }], optimizer: {} },
-        (err) => resolve({ code: err?.code ?? 0 })));
+      h.client.grpc.CreateModel(
+        { name: 'n8', parameters: [{ name: 'p', shape: [1], dtype: 'DTYPE_FP32' }], optimizer: {} },
+        (err) => resolve({ code: err?.code ?? 0 }),
+      ),
+    );
     expect(raw.code).to.equal(Status.INVALID_ARGUMENT);
     expect((await h.client.listModels()).map((m) => m.name)).to.deep.equal(['m']);
   });
@@ -242,12 +362,18 @@ describe('service: bad input changes nothing', function () {
     await h.close();
     // Room for the weights (a weights-only snapshot) but not for gradients plus returned weights.
     h = await startHarness({ stagingBudgetBytes: 6 * N_W });
-    await h.client.createModel({ name: 'm', parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }],
-      optimizer: { name: 'adam' } });
+    await h.client.createModel({
+      name: 'm',
+      parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }],
+      optimizer: { name: 'adam' },
+    });
     await h.client.uploadParameters('m', { w: randomF32(N_W) });
     const weights = async () => (await h.client.snapshot('m', { state: 'none' })).tensors.get('w')!.data;
     const w0 = await weights();
-    const err = await expectCode(h.client.step('m', { w: randomF32(N_W) }, { returnWeights: true }), Status.RESOURCE_EXHAUSTED);
+    const err = await expectCode(
+      h.client.step('m', { w: randomF32(N_W) }, { returnWeights: true }),
+      Status.RESOURCE_EXHAUSTED,
+    );
     expect(err.details).to.match(/budget/);
     expect(Buffer.compare(await weights(), w0)).to.equal(0);
     expect((await h.client.describe('m')).models[0].params[0].step).to.equal(0);
@@ -274,8 +400,14 @@ describe('service: bad input changes nothing', function () {
   });
 
   it('a restore that does not fit is refused whole', async () => {
-    await h.client.createModel({ name: 'other', parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' },
-      { name: 'b', shape: [N_B], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 1e-2 } });
+    await h.client.createModel({
+      name: 'other',
+      parameters: [
+        { name: 'w', shape: [60, 100], dtype: 'fp32' },
+        { name: 'b', shape: [N_B], dtype: 'fp32' },
+      ],
+      optimizer: { name: 'adam', lr: 1e-2 },
+    });
     const snap = await h.client.snapshot('other', { state: 'raw' });
     // fp32 state into the blockwise8 model: FAILED_PRECONDITION, weights untouched too.
     await expectCode(h.client.restore('m', snap), Status.FAILED_PRECONDITION);
@@ -286,9 +418,18 @@ describe('service: bad input changes nothing', function () {
     const truncated = { header: own.header, tensors: new Map(own.tensors) };
     truncated.tensors.set('w', { desc: w.desc, data: w.data.subarray(0, 100) });
     await expectCode(h.client.restore('m', truncated), Status.INVALID_ARGUMENT);
-    const badShape = { ...own, header: { ...own.header, tensors: own.header.tensors.map((t) => t.name === 'w' ? { ...t, shape: [100, 60] } : t) } };
+    const badShape = {
+      ...own,
+      header: {
+        ...own.header,
+        tensors: own.header.tensors.map((t) => (t.name === 'w' ? { ...t, shape: [100, 60] } : t)),
+      },
+    };
     await expectCode(h.client.restore('m', badShape), Status.FAILED_PRECONDITION);
-    const unknown = { ...own, header: { ...own.header, tensors: own.header.tensors.map((t) => t.name === 'b' ? { ...t, param: 'q' } : t) } };
+    const unknown = {
+      ...own,
+      header: { ...own.header, tensors: own.header.tensors.map((t) => (t.name === 'b' ? { ...t, param: 'q' } : t)) },
+    };
     await expectCode(h.client.restore('m', unknown), Status.NOT_FOUND);
   });
 
@@ -302,8 +443,11 @@ describe('service: bad input changes nothing', function () {
   });
 
   it('deleting a model while a step runs: the step completes or fails NOT_FOUND, nothing else is touched', async () => {
-    await h.client.createModel({ name: 'big', parameters: [{ name: 'w', shape: [1024, 1024], dtype: 'fp32' }],
-      optimizer: { name: 'adam', optimBits: 8 } });
+    await h.client.createModel({
+      name: 'big',
+      parameters: [{ name: 'w', shape: [1024, 1024], dtype: 'fp32' }],
+      optimizer: { name: 'adam', optimBits: 8 },
+    });
     await h.client.uploadParameters('big', { w: randomF32(1 << 20) });
     const engine = h.server.deps.engine;
     const original = engine.step.bind(engine);
@@ -327,8 +471,11 @@ describe('service: bad input changes nothing', function () {
     await expectCode(h.client.step('big', { w: randomF32(1 << 20) }), Status.NOT_FOUND);
     expect((await h.client.listModels()).map((m) => m.name)).to.deep.equal(['m']);
     // The name can be used again, from scratch.
-    const again = await h.client.createModel({ name: 'big', parameters: [{ name: 'w', shape: [4], dtype: 'fp32' }],
-      optimizer: { name: 'adam' } });
+    const again = await h.client.createModel({
+      name: 'big',
+      parameters: [{ name: 'w', shape: [4], dtype: 'fp32' }],
+      optimizer: { name: 'adam' },
+    });
     expect(again.modelStep).to.equal(0);
   });
 });

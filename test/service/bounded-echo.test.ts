@@ -24,10 +24,16 @@ describe('service: bounded echo', function () {
         longestLine = Math.max(longestLine, Buffer.byteLength(s));
       },
     };
-    server = await startServer({ host: '127.0.0.1', port: 0, metricsPort: -1, threads: 2 }, pino({ level: 'info' }, sink));
+    server = await startServer(
+      { host: '127.0.0.1', port: 0, metricsPort: -1, threads: 2 },
+      pino({ level: 'info' }, sink),
+    );
     client = connect(server.address);
-    await client.createModel({ name: 'keep', parameters: [{ name: 'w', shape: [1000], dtype: 'fp32' }],
-      optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 } });
+    await client.createModel({
+      name: 'keep',
+      parameters: [{ name: 'w', shape: [1000], dtype: 'fp32' }],
+      optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 },
+    });
     await client.uploadParameters('keep', { w: randomF32(1000) });
   });
   after(async () => {
@@ -36,32 +42,65 @@ describe('service: bounded echo', function () {
   });
 
   const huge = (c: string) => c.repeat(1_000_000);
-  const caught = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: QstepError) => e);
+  const caught = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (e: QstepError) => e,
+    );
 
   it('1 MB names in every RPC: a short error, a few hundred bytes of log each, nothing changed', async () => {
     const before = await fingerprint(client, 'keep');
     const name = huge('x');
     const cases: [string, () => Promise<{ codeName: string; details: string }>][] = [
-      ['CreateModel name', () => caught(client.createModel({ name, parameters: [{ name: 'w', shape: [4], dtype: 'fp32' }],
-        optimizer: { name: 'sgd', lr: 0.1 } }))],
-      ['CreateModel parameter name', () => caught(client.createModel({ name: 'n', parameters: [{ name: huge('\u0001'), shape: [4], dtype: 'fp32' }],
-        optimizer: { name: 'sgd', lr: 0.1 } }))],
+      [
+        'CreateModel name',
+        () =>
+          caught(
+            client.createModel({
+              name,
+              parameters: [{ name: 'w', shape: [4], dtype: 'fp32' }],
+              optimizer: { name: 'sgd', lr: 0.1 },
+            }),
+          ),
+      ],
+      [
+        'CreateModel parameter name',
+        () =>
+          caught(
+            client.createModel({
+              name: 'n',
+              parameters: [{ name: huge('\u0001'), shape: [4], dtype: 'fp32' }],
+              optimizer: { name: 'sgd', lr: 0.1 },
+            }),
+          ),
+      ],
       ['Describe', () => caught(client.describe(name))],
       ['DeleteModel', () => caught(client.deleteModel(name))],
       ['Snapshot', () => caught(client.snapshot(name))],
       ['Snapshot parameter', () => caught(client.snapshot('keep', { params: [name] }))],
-      ['Step model', async () => {
-        const r = await rawStep(client, [{ header: { model: name } }]);
-        return { codeName: String(r.code), details: r.details };
-      }],
-      ['Step parameter', async () => {
-        const r = await rawStep(client, [{ header: { model: 'keep', gradients: [{ param: name }] } }]);
-        return { codeName: String(r.code), details: r.details };
-      }],
-      ['Step worker id', async () => {
-        const r = await rawStep(client, [{ header: { model: 'keep', workerId: name, stepId: 1 } }]);
-        return { codeName: String(r.code), details: r.details };
-      }],
+      [
+        'Step model',
+        async () => {
+          const r = await rawStep(client, [{ header: { model: name } }]);
+          return { codeName: String(r.code), details: r.details };
+        },
+      ],
+      [
+        'Step parameter',
+        async () => {
+          const r = await rawStep(client, [{ header: { model: 'keep', gradients: [{ param: name }] } }]);
+          return { codeName: String(r.code), details: r.details };
+        },
+      ],
+      [
+        'Step worker id',
+        async () => {
+          const r = await rawStep(client, [{ header: { model: 'keep', workerId: name, stepId: 1 } }]);
+          return { codeName: String(r.code), details: r.details };
+        },
+      ],
     ];
     for (const [what, call] of cases) {
       const logBefore = logBytes;

@@ -31,8 +31,23 @@ function openssl(dir: string, args: string[]): void {
 
 function makeCa(dir: string, name: string): Pem {
   const p = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
-  openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p.key,
-    '-out', p.cert, '-days', '2', '-subj', `/CN=qstep test ${name}`]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    p.key,
+    '-out',
+    p.cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=qstep test ${name}`,
+  ]);
   return p;
 }
 
@@ -41,10 +56,38 @@ function makeLeaf(dir: string, name: string, ca: Pem, ext: string): Pem {
   const csr = join(dir, `${name}.csr`);
   const extFile = join(dir, `${name}.ext`);
   writeFileSync(extFile, ext);
-  openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p.key,
-    '-out', csr, '-subj', `/CN=${name}`]);
-  openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', p.cert,
-    '-days', '2', '-extfile', extFile]);
+  openssl(dir, [
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    p.key,
+    '-out',
+    csr,
+    '-subj',
+    `/CN=${name}`,
+  ]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-CAcreateserial',
+    '-out',
+    p.cert,
+    '-days',
+    '2',
+    '-extfile',
+    extFile,
+  ]);
   return p;
 }
 

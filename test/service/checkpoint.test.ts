@@ -24,7 +24,10 @@ const PYTHON = '/usr/bin/python3';
 
 const SPEC: ModelSpec = {
   name: 'm',
-  parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }, { name: 'b', shape: [3000], dtype: 'bf16' }],
+  parameters: [
+    { name: 'w', shape: [60, 100], dtype: 'fp32' },
+    { name: 'b', shape: [3000], dtype: 'bf16' },
+  ],
   optimizer: { name: 'adamw', lr: 5e-3, optimBits: 8, min8bitSize: 1024, weightDecay: 0.01 },
 };
 
@@ -40,15 +43,43 @@ interface Srv {
 }
 
 function captureLogger(logs: Record<string, unknown>[]) {
-  return pino({ level: 'info', base: null }, { write: (s: string) => { logs.push(JSON.parse(s) as Record<string, unknown>); } });
+  return pino(
+    { level: 'info', base: null },
+    {
+      write: (s: string) => {
+        logs.push(JSON.parse(s) as Record<string, unknown>);
+      },
+    },
+  );
 }
 
-async function start(dir: string, extra: Partial<ServerConfig> = {}, logs: Record<string, unknown>[] = []): Promise<Srv> {
-  const server = await startServer({
-    host: '127.0.0.1', port: 0, metricsPort: -1, threads: 2, stateDir: dir, checkpointEverySeconds: 0, ...extra,
-  }, captureLogger(logs));
+async function start(
+  dir: string,
+  extra: Partial<ServerConfig> = {},
+  logs: Record<string, unknown>[] = [],
+): Promise<Srv> {
+  const server = await startServer(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      metricsPort: -1,
+      threads: 2,
+      stateDir: dir,
+      checkpointEverySeconds: 0,
+      ...extra,
+    },
+    captureLogger(logs),
+  );
   const client = connect(server.address);
-  return { server, client, logs, async close() { client.close(); await server.shutdown(2000); } };
+  return {
+    server,
+    client,
+    logs,
+    async close() {
+      client.close();
+      await server.shutdown(2000);
+    },
+  };
 }
 
 async function populated(dir: string, extra: Partial<ServerConfig> = {}, spec: ModelSpec = SPEC): Promise<Srv> {
@@ -93,14 +124,23 @@ describe('service: checkpoints (--state-dir)', function () {
       expect(r.file).to.equal(ckpt(dir, 1, 'safetensors'));
       expect((await stat(r.file)).size).to.equal(r.bytes);
       expect(r.stallMs).to.be.a('number');
-      expect((await readdir(join(dir, 'm'))).sort()).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
+      expect((await readdir(join(dir, 'm'))).sort()).to.deep.equal([
+        'ckpt-00000001.manifest.json',
+        'ckpt-00000001.safetensors',
+      ]);
 
-      const manifest = JSON.parse(await readFile(ckpt(dir, 1, 'manifest.json'), 'utf8')) as { body: { headerCrc32: string; fileBytes: number } };
+      const manifest = JSON.parse(await readFile(ckpt(dir, 1, 'manifest.json'), 'utf8')) as {
+        body: { headerCrc32: string; fileBytes: number };
+      };
       const snap = await s.client.snapshot('m', { weights: true, state: 'raw' });
       const py = spawnSync(PYTHON, ['-c', PY_CHECK, r.file], { encoding: 'utf8' });
       if (py.error) this.skip(); // Python is the independent opinion here; without it there is nothing to compare
       expect(py.status, py.stderr).to.equal(0);
-      const parsed = JSON.parse(py.stdout) as { headerCrc32: string; size: number; tensors: Record<string, { sha256: string; dtype: string }> };
+      const parsed = JSON.parse(py.stdout) as {
+        headerCrc32: string;
+        size: number;
+        tensors: Record<string, { sha256: string; dtype: string }>;
+      };
       expect(parsed.headerCrc32).to.equal(manifest.body.headerCrc32);
       expect(parsed.size).to.equal(manifest.body.fileBytes);
       const { createHash } = await import('node:crypto');
@@ -119,7 +159,11 @@ describe('service: checkpoints (--state-dir)', function () {
     const plain = await startHarness(); // no --state-dir
     try {
       const before = await fingerprint(s.client, 'm');
-      const code = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as QstepError);
+      const code = (p: Promise<unknown>) =>
+        p.then(
+          () => null,
+          (e: unknown) => e as QstepError,
+        );
       expect((await code(s.client.checkpoint('nope')))?.code).to.equal(Status.NOT_FOUND);
       expect((await code(s.client.checkpoint('')))?.code).to.equal(Status.NOT_FOUND);
       await s.client.createModel({ ...SPEC, name: 'empty' });
@@ -154,11 +198,17 @@ describe('service: checkpoints (--state-dir)', function () {
       // One model after the other: writes take turns across models, and a model waiting for its turn keeps
       // stepping, so interleaved steps would move the steps the checkpoints land on.
       for (let i = 0; i < 7; i++) await s.client.step('m', grads());
-      await eventually(async () => JSON.stringify((await manifests(join(dir, 'm'))).map((m) => m.modelStep)) === '[3,6]',
-        10_000, 'checkpoints of m at steps 3 and 6');
+      await eventually(
+        async () => JSON.stringify((await manifests(join(dir, 'm'))).map((m) => m.modelStep)) === '[3,6]',
+        10_000,
+        'checkpoints of m at steps 3 and 6',
+      );
       for (let i = 0; i < 7; i++) await s.client.step('own', grads());
-      await eventually(async () => JSON.stringify((await manifests(join(dir, 'own'))).map((m) => m.modelStep)) === '[6]',
-        10_000, 'one checkpoint of own at step 6');
+      await eventually(
+        async () => JSON.stringify((await manifests(join(dir, 'own'))).map((m) => m.modelStep)) === '[6]',
+        10_000,
+        'one checkpoint of own at step 6',
+      );
       expect((await readdir(join(dir, 'own'))).length, 'pruned files are gone').to.equal(2);
     } finally {
       await s.close(); // the shutdown checkpoint: step 7 for both
@@ -169,8 +219,11 @@ describe('service: checkpoints (--state-dir)', function () {
       // own keeps its policy (every 2 steps, keep 1): two steps make a checkpoint at 9 that replaces the one at 7.
       await t.client.step('own', grads());
       await t.client.step('own', grads());
-      await eventually(async () => JSON.stringify((await manifests(join(dir, 'own'))).map((m) => m.modelStep)) === '[9]',
-        10_000, 'own checkpointed at 9 after the restart');
+      await eventually(
+        async () => JSON.stringify((await manifests(join(dir, 'own'))).map((m) => m.modelStep)) === '[9]',
+        10_000,
+        'own checkpointed at 9 after the restart',
+      );
     } finally {
       await t.close();
     }
@@ -183,9 +236,11 @@ describe('service: checkpoints (--state-dir)', function () {
     try {
       const work: Promise<unknown>[] = [];
       for (const name of ['m', 'n']) {
-        work.push((async () => {
-          for (let i = 0; i < 5; i++) await s.client.step(name, grads());
-        })());
+        work.push(
+          (async () => {
+            for (let i = 0; i < 5; i++) await s.client.step(name, grads());
+          })(),
+        );
         for (let i = 0; i < 3; i++) work.push(s.client.checkpoint(name));
       }
       await Promise.all(work);
@@ -215,7 +270,7 @@ describe('service: checkpoints (--state-dir)', function () {
     }
   });
 
-  it('DeleteModel removes the model\'s checkpoints: it does not come back', async () => {
+  it("DeleteModel removes the model's checkpoints: it does not come back", async () => {
     const s = await populated(dir);
     try {
       await s.client.checkpoint('m');
@@ -280,11 +335,13 @@ describe('service: checkpoints (--state-dir)', function () {
       try {
         expect(await fingerprint(s.client, 'm')).to.equal(f1);
         expect((await s.client.describe('m')).models[0].modelStep).to.equal(2);
-        const warned = logs.filter((l) => l.level === 40 && (l.file === data2) && c.warning.test(String(l.msg)));
+        const warned = logs.filter((l) => l.level === 40 && l.file === data2 && c.warning.test(String(l.msg)));
         expect(warned, JSON.stringify(logs.filter((l) => l.level === 40))).to.have.length(1);
         if (c.what !== 'a missing manifest') {
           expect(String(warned[0].reason)).to.have.length.above(5);
-          expect((await readdir(join(dir, 'm'))), 'a damaged checkpoint is kept for inspection').to.include('ckpt-00000002.safetensors');
+          expect(await readdir(join(dir, 'm')), 'a damaged checkpoint is kept for inspection').to.include(
+            'ckpt-00000002.safetensors',
+          );
         } else {
           expect(await readdir(join(dir, 'm')), 'the leftover is removed').to.not.include('ckpt-00000002.safetensors');
         }
@@ -310,7 +367,9 @@ describe('service: checkpoints (--state-dir)', function () {
       err = e as Error;
     }
     expect(err, 'the start must fail').to.be.instanceOf(Error);
-    expect(err!.message).to.contain(ckpt(dir, 2, 'safetensors')).and.to.contain(ckpt(dir, 1, 'safetensors'));
+    expect(err!.message)
+      .to.contain(ckpt(dir, 2, 'safetensors'))
+      .and.to.contain(ckpt(dir, 1, 'safetensors'));
     expect(err!.message).to.match(/checksum/);
     expect((await readdir(join(dir, 'm'))).sort()).to.deep.equal(files);
   });
@@ -324,8 +383,12 @@ describe('service: checkpoints (--state-dir)', function () {
     const s = await start(dir);
     try {
       expect((await readdir(join(dir, 'm'))).sort()).to.deep.equal([
-        'ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors', 'ckpt-00000002.manifest.json', 'ckpt-00000002.safetensors',
-        'notes.txt']);
+        'ckpt-00000001.manifest.json',
+        'ckpt-00000001.safetensors',
+        'ckpt-00000002.manifest.json',
+        'ckpt-00000002.safetensors',
+        'notes.txt',
+      ]);
       expect((await s.client.describe('m')).models[0].modelStep).to.equal(4);
     } finally {
       await s.close();
@@ -349,13 +412,25 @@ describe('service: checkpoints (--state-dir)', function () {
     const seen: string[] = [];
     let listed: QstepError | null = null;
     let up = false;
-    const starting = startServer({ host: '127.0.0.1', port, metricsPort: -1, threads: 2, stateDir: dir, logLevel: 'silent' })
-      .finally(() => { up = true; });
+    const starting = startServer({
+      host: '127.0.0.1',
+      port,
+      metricsPort: -1,
+      threads: 2,
+      stateDir: dir,
+      logLevel: 'silent',
+    }).finally(() => {
+      up = true;
+    });
     while (!up) {
       const h = await c.health('', { deadlineMs: 200 }).catch(() => null);
       if (h !== null && !up) {
         seen.push(h);
-        if (h === 'NOT_SERVING' && !listed) listed = await c.listModels().then(() => null, (e: unknown) => e as QstepError);
+        if (h === 'NOT_SERVING' && !listed)
+          listed = await c.listModels().then(
+            () => null,
+            (e: unknown) => e as QstepError,
+          );
       }
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -381,7 +456,10 @@ describe('service: checkpoints (--state-dir)', function () {
     try {
       const g = grads();
       const before = await fingerprint(s.client, 'm');
-      const err = await s.client.step('m', g, { expectedModelStep: 4 }).then(() => null, (e: unknown) => e);
+      const err = await s.client.step('m', g, { expectedModelStep: 4 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).to.be.instanceOf(QstepError);
       expect((err as QstepError).code).to.equal(Status.FAILED_PRECONDITION);
       expect(serverModelStep(err)).to.equal(2);

@@ -14,7 +14,15 @@ const grad = new Float32Array(n);
 for (let i = 0; i < n; i++) grad[i] = Math.random() - 0.5;
 const bytes = Buffer.from(grad.buffer);
 const chunk = 64 * 1024;
-call.write({ header: { model, workerId: 'lanes', stepId: 1, gradients: [{ param }], lane: { index: 1, count: 2, slices: [{ param, offset: lo, count: n }] } } });
+call.write({
+  header: {
+    model,
+    workerId: 'lanes',
+    stepId: 1,
+    gradients: [{ param }],
+    lane: { index: 1, count: 2, slices: [{ param, offset: lo, count: n }] },
+  },
+});
 for (let at = 0; at < bytes.length / 2; at += chunk) {
   call.write({ gradient: { param, offset: lo + at / 4, dtype: 'DTYPE_FP32', data: bytes.subarray(at, at + chunk) } });
 }

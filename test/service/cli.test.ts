@@ -20,7 +20,11 @@ const PYTHON = '/usr/bin/python3';
 function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -68,8 +72,24 @@ describe('service: CLI', function () {
   /** `qstep serve` with models kept in <dir>/state; resolves with the process once it serves. */
   async function serve(): Promise<{ proc: ChildProcessWithoutNullStreams; address: string }> {
     logs = '';
-    const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--metrics-port', '-1', '--threads', '2',
-      '--log-level', 'info', '--state-dir', join(dir, 'state')], { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
+    const proc = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--port',
+        '0',
+        '--metrics-port',
+        '-1',
+        '--threads',
+        '2',
+        '--log-level',
+        'info',
+        '--state-dir',
+        join(dir, 'state'),
+      ],
+      { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
+    );
     const addr = await new Promise<string>((resolve, reject) => {
       proc.stdout.on('data', (d: Buffer) => {
         logs += d.toString();
@@ -91,12 +111,21 @@ describe('service: CLI', function () {
     client = connect(address);
     await client.createModel({
       name: 'cli',
-      parameters: [{ name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' }, { name: 'encoder.bias', shape: [128], dtype: 'bf16' }],
+      parameters: [
+        { name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' },
+        { name: 'encoder.bias', shape: [128], dtype: 'bf16' },
+      ],
       optimizer: { name: 'adamw', optimBits: 8, min8bitSize: 1024 },
     });
-    await client.uploadParameters('cli', { 'encoder.weight': randomF32(8192), 'encoder.bias': { data: randomBf16(128), dtype: 'bf16' } });
+    await client.uploadParameters('cli', {
+      'encoder.weight': randomF32(8192),
+      'encoder.bias': { data: randomBf16(128), dtype: 'bf16' },
+    });
     for (let i = 0; i < 3; i++) {
-      await client.step('cli', { 'encoder.weight': randomF32(8192, 0.1), 'encoder.bias': { data: randomBf16(128, 0.1), dtype: 'bf16' } });
+      await client.step('cli', {
+        'encoder.weight': randomF32(8192, 0.1),
+        'encoder.bias': { data: randomBf16(128, 0.1), dtype: 'bf16' },
+      });
     }
   });
 
@@ -124,11 +153,15 @@ describe('service: CLI', function () {
   it('qstep stats --json describes the model; the table names every parameter', async () => {
     const r = await qstep(['stats', 'cli', '--json', '-a', address]);
     expect(r.code, r.stderr).to.equal(0);
-    const d = JSON.parse(r.stdout) as { models: { name: string; modelStep: number; params: { name: string; stateMode: string; step: number }[] }[] };
+    const d = JSON.parse(r.stdout) as {
+      models: { name: string; modelStep: number; params: { name: string; stateMode: string; step: number }[] }[];
+    };
     expect(d.models[0].name).to.equal('cli');
     expect(d.models[0].modelStep).to.equal(3);
     expect(d.models[0].params.map((p) => [p.name, p.stateMode, p.step])).to.deep.equal([
-      ['encoder.weight', 'STATE_MODE_BLOCKWISE8', 3], ['encoder.bias', 'STATE_MODE_FP32', 3]]);
+      ['encoder.weight', 'STATE_MODE_BLOCKWISE8', 3],
+      ['encoder.bias', 'STATE_MODE_FP32', 3],
+    ]);
     const human = await qstep(['stats', 'cli', '-a', address]);
     expect(human.stdout).to.match(/encoder\.weight .*blockwise8\/256/);
     const missing = await qstep(['stats', 'nope', '-a', address]);
@@ -147,8 +180,12 @@ describe('service: CLI', function () {
     expect(header.metadata.format).to.equal('qstep.snapshot');
     expect(header.metadata.model).to.equal('cli');
     expect(header.metadata.model_step).to.equal('3');
-    expect(JSON.parse(header.metadata.params).map((p: { name: string; step: number }) => [p.name, p.step]))
-      .to.deep.equal([['encoder.weight', 3], ['encoder.bias', 3]]);
+    expect(
+      JSON.parse(header.metadata.params).map((p: { name: string; step: number }) => [p.name, p.step]),
+    ).to.deep.equal([
+      ['encoder.weight', 3],
+      ['encoder.bias', 3],
+    ]);
     const ours = new Map<string, Buffer[]>();
     for await (const d of readSafetensorsData(file, header, 4096)) {
       const name = header.entries[d.tensor].name;
@@ -161,7 +198,11 @@ describe('service: CLI', function () {
     const py = spawnSync(PYTHON, ['-c', PY_CHECK, file], { encoding: 'utf8' });
     if (!py.error) {
       expect(py.status, py.stderr).to.equal(0);
-      const parsed = JSON.parse(py.stdout) as { metadata: Record<string, string>; tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>; safetensors_module: string[] | null };
+      const parsed = JSON.parse(py.stdout) as {
+        metadata: Record<string, string>;
+        tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>;
+        safetensors_module: string[] | null;
+      };
       expect(parsed.metadata.format).to.equal('qstep.snapshot');
       expect(parsed.tensors['encoder.weight']).to.include({ dtype: 'F32' });
       expect(parsed.tensors['encoder.weight'].shape).to.deep.equal([64, 128]);
@@ -177,7 +218,10 @@ describe('service: CLI', function () {
     // Restore into a fresh model of the same shape: everything identical, including the step counters.
     await client.createModel({
       name: 'cli2',
-      parameters: [{ name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' }, { name: 'encoder.bias', shape: [128], dtype: 'bf16' }],
+      parameters: [
+        { name: 'encoder.weight', shape: [64, 128], dtype: 'fp32' },
+        { name: 'encoder.bias', shape: [128], dtype: 'bf16' },
+      ],
       optimizer: { name: 'adamw', optimBits: 8, min8bitSize: 1024 },
     });
     const rr = await qstep(['restore', 'cli2', file, '-a', address]);
@@ -200,7 +244,10 @@ describe('service: CLI', function () {
     const down = await qstep(['health', '-a', address, '--deadline-ms', '1000']);
     expect(down.code).to.not.equal(0);
     expect(readdirSync(join(dir, 'state')).sort()).to.deep.equal(['cli', 'cli2']);
-    expect(readdirSync(join(dir, 'state', 'cli')).sort()).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
+    expect(readdirSync(join(dir, 'state', 'cli')).sort()).to.deep.equal([
+      'ckpt-00000001.manifest.json',
+      'ckpt-00000001.safetensors',
+    ]);
 
     client.close();
     ({ proc: server, address } = await serve());

@@ -15,7 +15,10 @@ describe('service: client library', function () {
     h = await startHarness();
     await h.client.createModel({
       name: 'c',
-      parameters: [{ name: 'f', shape: [N], dtype: 'fp32' }, { name: 'h', shape: [1000], dtype: 'bf16' }],
+      parameters: [
+        { name: 'f', shape: [N], dtype: 'fp32' },
+        { name: 'h', shape: [1000], dtype: 'bf16' },
+      ],
       optimizer: { name: 'sgd', lr: 0.1, betas: [0.9] },
     });
     // A bare Uint16Array takes the parameter's own dtype (bf16 here).
@@ -30,15 +33,25 @@ describe('service: client library', function () {
     const a = await h.client.step('c', grads(), { returnWeights: true, workerId: 'x', stepId: 1 });
     const f = new Float32Array(N);
     const hb = new Uint16Array(1000);
-    const b = await h.client.step('c', grads(), { returnWeights: true, workerId: 'x', stepId: 1, weightsInto: { f, h: hb } });
+    const b = await h.client.step('c', grads(), {
+      returnWeights: true,
+      workerId: 'x',
+      stepId: 1,
+      weightsInto: { f, h: hb },
+    });
     expect(b.replayed).to.equal(true);
     expect(Buffer.compare(Buffer.from(f.buffer), a.weights.get('f')!.data)).to.equal(0);
     expect(Buffer.compare(Buffer.from(hb.buffer), a.weights.get('h')!.data)).to.equal(0);
     expect(b.weights.get('f')!.data.buffer).to.equal(f.buffer); // a view of the caller's memory
-    const chunks = new Map<string, Buffer>([['f', Buffer.alloc(4 * N)], ['h', Buffer.alloc(2000)]]);
+    const chunks = new Map<string, Buffer>([
+      ['f', Buffer.alloc(4 * N)],
+      ['h', Buffer.alloc(2000)],
+    ]);
     let calls = 0;
     const c = await h.client.step('c', grads(), {
-      returnWeights: true, workerId: 'x', stepId: 1,
+      returnWeights: true,
+      workerId: 'x',
+      stepId: 1,
       onWeights: (param, dtype, offset, data) => {
         calls++;
         expect(dtype).to.equal(param === 'f' ? 'fp32' : 'bf16');
@@ -79,7 +92,8 @@ describe('service: client library', function () {
       let release!: () => void;
       const blocker = model.exclusive(() => new Promise<void>((r) => (release = r)));
       const ac = new AbortController();
-      const p = h.client.step('c', { f: randomF32(N, 0.01) }, how === 'abort' ? { signal: ac.signal } : { deadlineMs: 400 })
+      const p = h.client
+        .step('c', { f: randomF32(N, 0.01) }, how === 'abort' ? { signal: ac.signal } : { deadlineMs: 400 })
         .catch((e: QstepError) => e);
       await eventually(() => model.queueDepth === 2, 5000, 'the step to wait in the queue');
       if (how === 'abort') ac.abort();
@@ -111,7 +125,8 @@ describe('service: client library', function () {
     const stepBefore = (await h.client.describe('c')).models[0].modelStep;
     try {
       const ac = new AbortController();
-      const p = h.client.step('c', { f: randomF32(N, 0.01) }, { signal: ac.signal, workerId: 'leaver', stepId: 5 })
+      const p = h.client
+        .step('c', { f: randomF32(N, 0.01) }, { signal: ac.signal, workerId: 'leaver', stepId: 5 })
         .catch((e: QstepError) => e);
       await eventually(() => reached, 5000, 'the step to reach the engine');
       ac.abort();

@@ -31,7 +31,11 @@ describe('service: fast codec', () => {
 
   it('encodes SnapshotResponse.data like protobufjs', () => {
     for (const len of [0, 5, 1000, 1 << 20]) {
-      for (const [tensor, byteOffset] of [[0, 0], [1, 7], [300, 2 ** 33]]) {
+      for (const [tensor, byteOffset] of [
+        [0, 0],
+        [1, 7],
+        [300, 2 ** 33],
+      ]) {
         const m: SnapshotResponse = { data: { tensor, byteOffset, data: randomBytes(len) } };
         expect(Buffer.from(fastSnap(m)).equals(snap.responseSerialize(m)), `len ${len}`).to.equal(true);
       }

@@ -38,10 +38,13 @@ describe('service: concurrent workers', function () {
       try {
         for (let s = 1; s <= 8; s++) {
           const grads = new Map(Object.entries(SHAPES).map(([n, k]) => [n, randomF32(k, 0.1)]));
-          const lr = 1e-2 * (1 + wk) / s;
+          const lr = (1e-2 * (1 + wk)) / s;
           const opts = { workerId: `worker-${wk}`, stepId: s, hyper: { lr } };
           // The first step of each worker is sent twice at once (a retry racing the original).
-          const sends = s === 1 ? [client.step('shared', grads, opts), client.step('shared', grads, opts)] : [client.step('shared', grads, opts)];
+          const sends =
+            s === 1
+              ? [client.step('shared', grads, opts), client.step('shared', grads, opts)]
+              : [client.step('shared', grads, opts)];
           const replies = await Promise.all(sends);
           const fresh = replies.filter((r) => !r.replayed);
           expect(fresh, `worker ${wk} step ${s}`).to.have.length(1);
@@ -60,13 +63,31 @@ describe('service: concurrent workers', function () {
     expect(desc.modelStep).to.equal(32);
     expect(desc.params.map((p) => p.step)).to.deep.equal([32, 32, 32]);
 
-    const engine = Engine.open({ backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto', threads: 2 });
-    const direct = new Map(Object.entries(SHAPES).map(([name, n]) => [name, engine.createParam({
-      name, shape: [n], dtype: 'fp32', config: { name: 'adam', lr: 1e-2, optimBits: 8, min8bitSize: 4096 },
-    })]));
+    const engine = Engine.open({
+      backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto',
+      threads: 2,
+    });
+    const direct = new Map(
+      Object.entries(SHAPES).map(([name, n]) => [
+        name,
+        engine.createParam({
+          name,
+          shape: [n],
+          dtype: 'fp32',
+          config: { name: 'adam', lr: 1e-2, optimBits: 8, min8bitSize: 4096 },
+        }),
+      ]),
+    );
     for (const [n, p] of direct) await p.write(0, bytesOf(init.get(n)!));
     for (const a of [...applied].sort((x, y) => x.reply.modelStep - y.reply.modelStep)) {
-      await engine.step([...direct].map(([n, p]) => ({ param: p, grad: bytesOf(a.grads.get(n)!), gradDtype: 'fp32' as const, hyper: { lr: a.lr } })));
+      await engine.step(
+        [...direct].map(([n, p]) => ({
+          param: p,
+          grad: bytesOf(a.grads.get(n)!),
+          gradDtype: 'fp32' as const,
+          hyper: { lr: a.lr },
+        })),
+      );
     }
     const snap = await h.client.snapshot('shared', { state: 'none' });
     for (const [n, p] of direct) {

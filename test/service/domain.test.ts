@@ -143,16 +143,17 @@ describe('service domain: SerialQueue', () => {
     const q = new SerialQueue();
     const log: string[] = [];
     let running = 0;
-    const job = (name: string, fail = false) => q.run(async () => {
-      running++;
-      expect(running).to.equal(1);
-      log.push(`start ${name}`);
-      await sleep(Math.random() * 5);
-      log.push(`end ${name}`);
-      running--;
-      if (fail) throw new Error(name);
-      return name;
-    });
+    const job = (name: string, fail = false) =>
+      q.run(async () => {
+        running++;
+        expect(running).to.equal(1);
+        log.push(`start ${name}`);
+        await sleep(Math.random() * 5);
+        log.push(`end ${name}`);
+        running--;
+        if (fail) throw new Error(name);
+        return name;
+      });
     const results = await Promise.allSettled([job('a'), job('b', true), job('c')]);
     expect(results.map((r) => r.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
     expect(log).to.deep.equal(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
@@ -187,7 +188,9 @@ describe('client: safetensors', () => {
     expect(len % 8).to.equal(0);
     const h = await readSafetensorsHeader(path);
     expect(h.metadata).to.deep.equal({ format: 'test', n: '1' });
-    expect(h.entries.map((e) => [e.name, e.dtype, e.shape, e.byteLength])).to.deep.equal(entries.map((e) => [e.name, e.dtype, e.shape, e.byteLength]));
+    expect(h.entries.map((e) => [e.name, e.dtype, e.shape, e.byteLength])).to.deep.equal(
+      entries.map((e) => [e.name, e.dtype, e.shape, e.byteLength]),
+    );
     const got = new Map<number, Buffer[]>();
     for await (const d of readSafetensorsData(path, h, 777)) {
       const list = got.get(d.tensor) ?? [];
@@ -208,7 +211,10 @@ describe('client: safetensors', () => {
     const e2 = await w.close().catch((e: Error) => e);
     expect(e2).to.be.instanceOf(Error);
     expect(() => encodeHeader([{ name: 't', dtype: 'F32', shape: [3], byteLength: 16 }], {})).to.throw(/shape/);
-    writeFileSync(path, Buffer.concat([encodeHeader([{ name: 't', dtype: 'F32', shape: [4], byteLength: 16 }], {}), Buffer.alloc(8)]));
+    writeFileSync(
+      path,
+      Buffer.concat([encodeHeader([{ name: 't', dtype: 'F32', shape: [4], byteLength: 16 }], {}), Buffer.alloc(8)]),
+    );
     const e3 = await readSafetensorsHeader(path).catch((e: Error) => e);
     expect(String(e3)).to.match(/data section/);
   });

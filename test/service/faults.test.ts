@@ -10,7 +10,15 @@ import type { Harness } from './helpers';
 
 /** Starts test/service/child-step.ts and resolves once it has sent half of its gradient. */
 function startChild(address: string, model: string, param: string, n: number): Promise<ChildProcessWithoutNullStreams> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'child-step.ts'), address, model, param, String(n)]);
+  const child = spawn(process.execPath, [
+    '--import',
+    'tsx',
+    join(__dirname, 'child-step.ts'),
+    address,
+    model,
+    param,
+    String(n),
+  ]);
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -37,8 +45,11 @@ describe('service: faults', function () {
 
   it('a client process killed mid-stream changes nothing', async () => {
     const n = 1 << 20;
-    await h.client.createModel({ name: 'k', parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
-      optimizer: { name: 'adam', optimBits: 8 } });
+    await h.client.createModel({
+      name: 'k',
+      parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+      optimizer: { name: 'adam', optimBits: 8 },
+    });
     await h.client.uploadParameters('k', { w: randomF32(n) });
     await h.client.step('k', { w: randomF32(n, 0.1) });
     const before = await fingerprint(h.client, 'k');

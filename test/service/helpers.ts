@@ -22,9 +22,14 @@ const open = new Set<Harness>();
 
 export async function startHarness(config: Partial<ServerConfig> = {}): Promise<Harness> {
   const server = await startServer({
-    host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: process.env.QSTEP_TEST_LOG ?? 'silent', threads: 2,
+    host: '127.0.0.1',
+    port: 0,
+    metricsPort: -1,
+    logLevel: process.env.QSTEP_TEST_LOG ?? 'silent',
+    threads: 2,
     // QSTEP_BACKEND=cuda runs the service suite on the GPU (scripts/gpu-check.sh does).
-    backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto', ...config,
+    backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto',
+    ...config,
   });
   const client = connect(server.address);
   const h: Harness = {
@@ -88,7 +93,11 @@ export interface RawOutcome {
 }
 
 /** Sends `messages` on a raw Step stream, half-closes, and reports the final status and what came back. */
-export function rawStep(client: QstepClient, messages: StepRequest[], opts: { end?: boolean } = {}): Promise<RawOutcome> {
+export function rawStep(
+  client: QstepClient,
+  messages: StepRequest[],
+  opts: { end?: boolean } = {},
+): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const call = client.grpc.Step();
     const responses: StepResponse__Output[] = [];
@@ -118,11 +127,27 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The service names a server's reflection (v1) lists. */
 export async function reflectionServices(address: string, metadata: Record<string, string> = {}): Promise<string[]> {
   const dir = join(require.resolve('@grpc/reflection'), '..', '..', 'proto');
-  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { includeDirs: [dir], keepCase: true, defaults: true, oneofs: true });
+  const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', {
+    includeDirs: [dir],
+    keepCase: true,
+    defaults: true,
+    oneofs: true,
+  });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & {
-      ServerReflectionInfo(md?: grpc.Metadata): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
-    } } } };
+    grpc: {
+      reflection: {
+        v1: {
+          ServerReflection: new (
+            a: string,
+            c: grpc.ChannelCredentials,
+          ) => grpc.Client & {
+            ServerReflectionInfo(
+              md?: grpc.Metadata,
+            ): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
+          };
+        };
+      };
+    };
   };
   const client = new pkg.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
   try {

@@ -29,10 +29,18 @@ describe('service: hostile streams', function () {
 
   before(async () => {
     // Budget for four 4 MiB steps (gradient + weights back): 16 reservations at the header would hold it all.
-    h = await startHarness({ stagingBudgetBytes: 40 * MIB, stagingWaitMs: 2000, streamGraceMs: 1500, streamMinBytesPerSecond: MIB });
+    h = await startHarness({
+      stagingBudgetBytes: 40 * MIB,
+      stagingWaitMs: 2000,
+      streamGraceMs: 1500,
+      streamMinBytesPerSecond: MIB,
+    });
     for (const name of ['big', 'other']) {
-      await h.client.createModel({ name, parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
-        optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 } });
+      await h.client.createModel({
+        name,
+        parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
+        optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 },
+      });
       await h.client.uploadParameters(name, { w: randomF32(N) });
     }
   });
@@ -72,7 +80,9 @@ describe('service: hostile streams', function () {
     let offset = 0;
     const timer = setInterval(() => {
       if (s.status()) return;
-      s.call.write({ gradient: { param: 'w', offset, dtype: 'DTYPE_FP32', data: grad.subarray(offset * 4, offset * 4 + 4) } });
+      s.call.write({
+        gradient: { param: 'w', offset, dtype: 'DTYPE_FP32', data: grad.subarray(offset * 4, offset * 4 + 4) },
+      });
       offset++;
     }, 100);
     try {
@@ -91,17 +101,29 @@ describe('service: hostile streams', function () {
   });
 
   it('one connection holds at most its share: a second concurrent stream waits, then RESOURCE_EXHAUSTED', async () => {
-    const h2 = await startHarness({ stagingBudgetBytes: 40 * MIB, stagingPerConnectionBytes: 10 * MIB, stagingWaitMs: 500,
-      streamGraceMs: 20_000, streamMinBytesPerSecond: MIB });
+    const h2 = await startHarness({
+      stagingBudgetBytes: 40 * MIB,
+      stagingPerConnectionBytes: 10 * MIB,
+      stagingWaitMs: 500,
+      streamGraceMs: 20_000,
+      streamMinBytesPerSecond: MIB,
+    });
     try {
-      await h2.client.createModel({ name: 'm', parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.1 } });
+      await h2.client.createModel({
+        name: 'm',
+        parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
+        optimizer: { name: 'sgd', lr: 0.1 },
+      });
       await h2.client.uploadParameters('m', { w: randomF32(N) });
       const before = await fingerprint(h2.client, 'm');
       const first = openStep(h2.client);
       first.call.write({ header: { model: 'm', workerId: 'a', returnWeights: true } });
       first.call.write({ gradient: { param: 'w', offset: 0, dtype: 'DTYPE_FP32', data: Buffer.alloc(4, 1) } });
       await eventually(() => h2.server.deps.budget.inUse === 8 * MIB, 5000, 'the first stream to hold staging');
-      const err = await h2.client.step('m', { w: randomF32(N, 0.1) }).then(() => null, (e: { codeName: string; details: string }) => e);
+      const err = await h2.client.step('m', { w: randomF32(N, 0.1) }).then(
+        () => null,
+        (e: { codeName: string; details: string }) => e,
+      );
       expect(err?.codeName).to.equal('RESOURCE_EXHAUSTED');
       expect(err?.details).to.contain('--staging-per-connection-mib');
       // Another connection is not limited by this one's share (a local subchannel pool: grpc-js would otherwise

@@ -16,7 +16,11 @@ import type { Harness } from './helpers';
 
 const SHAPES = { a: 70_001, b: 4096, c: 3 };
 
-async function createModel(client: QstepClient, name: string, init: Map<string, Float32Array | Uint16Array>): Promise<void> {
+async function createModel(
+  client: QstepClient,
+  name: string,
+  init: Map<string, Float32Array | Uint16Array>,
+): Promise<void> {
   await client.createModel({
     name,
     parameters: [
@@ -30,7 +34,11 @@ async function createModel(client: QstepClient, name: string, init: Map<string, 
 }
 
 function freshInit(): Map<string, Float32Array | Uint16Array> {
-  return new Map<string, Float32Array | Uint16Array>([['a', randomF32(SHAPES.a)], ['b', randomBf16(SHAPES.b)], ['c', randomF32(SHAPES.c)]]);
+  return new Map<string, Float32Array | Uint16Array>([
+    ['a', randomF32(SHAPES.a)],
+    ['b', randomBf16(SHAPES.b)],
+    ['c', randomF32(SHAPES.c)],
+  ]);
 }
 
 /** Chunks of `data` (fp32) over elements [from, to) as gradient messages. */
@@ -61,7 +69,12 @@ describe('service: lanes', function () {
       const list = Array.from({ length: 1 + Math.floor(Math.random() * 6) }, (_, i) => {
         const width = Math.random() < 0.5 ? 2 : 4;
         const numel = 1 + Math.floor(Math.random() * 5000);
-        return { name: `p${i}`, dtype: (width === 4 ? 'fp32' : 'bf16') as 'fp32' | 'bf16', width, bytes: Buffer.alloc(numel * width) };
+        return {
+          name: `p${i}`,
+          dtype: (width === 4 ? 'fp32' : 'bf16') as 'fp32' | 'bf16',
+          width,
+          bytes: Buffer.alloc(numel * width),
+        };
       });
       const k = 1 + Math.floor(Math.random() * 8);
       const lanes = planLanes(list, k);
@@ -103,7 +116,9 @@ describe('service: lanes', function () {
       for (const k of ks) await createModel(single, `k${k}`, init);
       for (let s = 1; s <= 3; s++) {
         const grads = new Map<string, Float32Array | Uint16Array>([
-          ['a', randomF32(SHAPES.a, 0.1)], ['b', randomBf16(SHAPES.b, 0.1)], ['c', randomF32(SHAPES.c, 0.1)],
+          ['a', randomF32(SHAPES.a, 0.1)],
+          ['b', randomBf16(SHAPES.b, 0.1)],
+          ['c', randomF32(SHAPES.c, 0.1)],
         ]);
         const o = { workerId: 'w', stepId: s, hyper: { lr: 1e-2 / s }, returnWeights: true };
         const ref = await single.step('ref', grads, o);
@@ -120,7 +135,10 @@ describe('service: lanes', function () {
           expect(reply.replayed).to.equal(false);
           expect(reply.params).to.deep.equal(ref.params);
           for (const [name, t] of ref.weights) {
-            expect(Buffer.compare(bytesOf(reply.weights.get(name)!.data as Buffer), bytesOf(t.data as Buffer)), `${name}, K = ${k}`).to.equal(0);
+            expect(
+              Buffer.compare(bytesOf(reply.weights.get(name)!.data as Buffer), bytesOf(t.data as Buffer)),
+              `${name}, K = ${k}`,
+            ).to.equal(0);
           }
         }
       }
@@ -138,10 +156,20 @@ describe('service: lanes', function () {
     const g = randomF32(SHAPES.a, 0.1);
     const half = 30_000;
     const header = (index: number, slices: { param: string; offset: number; count: number }[]): StepRequest => ({
-      header: { model: 'cancel', workerId: 'w', stepId: 1, gradients: [{ param: 'a' }], lane: { index, count: 2, slices } },
+      header: {
+        model: 'cancel',
+        workerId: 'w',
+        stepId: 1,
+        gradients: [{ param: 'a' }],
+        lane: { index, count: 2, slices },
+      },
     });
     // Lane 0 sends everything and commits, then waits for lane 1.
-    const lane0 = rawStep(h.client, [header(0, [{ param: 'a', offset: 0, count: half }]), ...chunks('a', g, 0, half), { commit: {} }]);
+    const lane0 = rawStep(h.client, [
+      header(0, [{ param: 'a', offset: 0, count: half }]),
+      ...chunks('a', g, 0, half),
+      { commit: {} },
+    ]);
     // Lane 1 sends its header and part of its share, then is cancelled.
     const other = connect(h.server.address);
     const call = other.grpc.Step();
@@ -174,12 +202,29 @@ describe('service: lanes', function () {
     const before = await fingerprint(h.client, 'killed');
     const g = randomF32(SHAPES.a, 0.1);
     const half = 35_000;
-    const lane0 = rawStep(h.client, [{
-      header: { model: 'killed', workerId: 'lanes', stepId: 1, gradients: [{ param: 'a' }],
-        lane: { index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: half }] } },
-    }, ...chunks('a', g, 0, half), { commit: {} }]);
-    child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'child-lane.ts'), h.server.address, 'killed', 'a',
-      String(half), String(SHAPES.a)]);
+    const lane0 = rawStep(h.client, [
+      {
+        header: {
+          model: 'killed',
+          workerId: 'lanes',
+          stepId: 1,
+          gradients: [{ param: 'a' }],
+          lane: { index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: half }] },
+        },
+      },
+      ...chunks('a', g, 0, half),
+      { commit: {} },
+    ]);
+    child = spawn(process.execPath, [
+      '--import',
+      'tsx',
+      join(__dirname, 'child-lane.ts'),
+      h.server.address,
+      'killed',
+      'a',
+      String(half),
+      String(SHAPES.a),
+    ]);
     const c = child;
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -210,13 +255,24 @@ describe('service: lanes', function () {
       const after = await fingerprint(h.client, 'retry');
 
       // Lane 1 alone, as a worker whose lane 1 lost its reply would retry it: answered at its header.
-      const list = [{ name: 'a', dtype: 'fp32' as const, width: 4, bytes: bytesOf(grads.a) },
-        { name: 'b', dtype: 'bf16' as const, width: 2, bytes: bytesOf(grads.b) }, { name: 'c', dtype: 'fp32' as const, width: 4, bytes: bytesOf(grads.c) }];
+      const list = [
+        { name: 'a', dtype: 'fp32' as const, width: 4, bytes: bytesOf(grads.a) },
+        { name: 'b', dtype: 'bf16' as const, width: 2, bytes: bytesOf(grads.b) },
+        { name: 'c', dtype: 'fp32' as const, width: 4, bytes: bytesOf(grads.c) },
+      ];
       const plan = planLanes(list, 2);
-      const r = await rawStep(h.client, [{
-        header: { model: 'retry', workerId: 'w', stepId: 9, gradients: list.map((t) => ({ param: t.name })), returnWeights: true,
-          lane: { index: 1, count: 2, slices: plan[1].slices } },
-      }]);
+      const r = await rawStep(h.client, [
+        {
+          header: {
+            model: 'retry',
+            workerId: 'w',
+            stepId: 9,
+            gradients: list.map((t) => ({ param: t.name })),
+            returnWeights: true,
+            lane: { index: 1, count: 2, slices: plan[1].slices },
+          },
+        },
+      ]);
       expect(r.code).to.equal(grpc.status.OK);
       const result = r.responses[0].result!;
       expect(result.replayed).to.equal(true);
@@ -227,13 +283,19 @@ describe('service: lanes', function () {
         const w = m.weights!;
         const width = w.param === 'b' ? 2 : 4;
         const whole = bytesOf(first.weights.get(w.param)!.data as Buffer);
-        expect(plan[1].slices.some((s) => s.param === w.param && w.offset >= s.offset && w.offset + w.data.length / width <= s.offset + s.count)).to.equal(true);
+        expect(
+          plan[1].slices.some(
+            (s) =>
+              s.param === w.param && w.offset >= s.offset && w.offset + w.data.length / width <= s.offset + s.count,
+          ),
+        ).to.equal(true);
         expect(Buffer.compare(w.data, whole.subarray(w.offset * width, w.offset * width + w.data.length))).to.equal(0);
       }
       // The whole step retried over lanes: replayed, the same weights, nothing changed.
       const again = await lanes.step('retry', grads, { workerId: 'w', stepId: 9, returnWeights: true });
       expect(again.replayed).to.equal(true);
-      for (const [name, t] of first.weights) expect(Buffer.compare(bytesOf(again.weights.get(name)!.data as Buffer), bytesOf(t.data as Buffer))).to.equal(0);
+      for (const [name, t] of first.weights)
+        expect(Buffer.compare(bytesOf(again.weights.get(name)!.data as Buffer), bytesOf(t.data as Buffer))).to.equal(0);
       expect(await fingerprint(h.client, 'retry')).to.equal(after);
     } finally {
       lanes.close();
@@ -249,14 +311,47 @@ describe('service: lanes', function () {
       header: { model: 'bad', workerId: 'w', stepId: 3, gradients: [{ param: 'a' }], lane, ...extra },
     });
     const alone: [string, StepRequest[], RegExp][] = [
-      ['index >= count', [head({ index: 2, count: 2, slices: [{ param: 'a', offset: 0, count: n }] })], /not below lane.count/],
-      ['count over 64', [head({ index: 0, count: 65, slices: [{ param: 'a', offset: 0, count: n }] })], /over the limit/],
-      ['no step id', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: n }] }, { stepId: 0 })], /step_id > 0/],
+      [
+        'index >= count',
+        [head({ index: 2, count: 2, slices: [{ param: 'a', offset: 0, count: n }] })],
+        /not below lane.count/,
+      ],
+      [
+        'count over 64',
+        [head({ index: 0, count: 65, slices: [{ param: 'a', offset: 0, count: n }] })],
+        /over the limit/,
+      ],
+      [
+        'no step id',
+        [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: n }] }, { stepId: 0 })],
+        /step_id > 0/,
+      ],
       ['no slices', [head({ index: 0, count: 2, slices: [] })], /no slices/],
       ['slice outside', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: n - 5, count: 10 }] })], /outside/],
-      ['slice of another parameter', [head({ index: 0, count: 2, slices: [{ param: 'b', offset: 0, count: 10 }] })], /not a parameter of this step/],
-      ['overlapping slices', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 10 }, { param: 'a', offset: 5, count: 10 }] })], /overlaps/],
-      ['chunk outside the lane', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 200)], /outside this lane/],
+      [
+        'slice of another parameter',
+        [head({ index: 0, count: 2, slices: [{ param: 'b', offset: 0, count: 10 }] })],
+        /not a parameter of this step/,
+      ],
+      [
+        'overlapping slices',
+        [
+          head({
+            index: 0,
+            count: 2,
+            slices: [
+              { param: 'a', offset: 0, count: 10 },
+              { param: 'a', offset: 5, count: 10 },
+            ],
+          }),
+        ],
+        /overlaps/,
+      ],
+      [
+        'chunk outside the lane',
+        [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 200)],
+        /outside this lane/,
+      ],
     ];
     for (const [what, msgs, re] of alone) {
       const r = await rawStep(h.client, msgs);
@@ -265,14 +360,54 @@ describe('service: lanes', function () {
     }
     // Two lanes that do not fit together: the whole step is discarded.
     const pairs: [string, StepRequest[], StepRequest[], RegExp][] = [
-      ['lanes overlap', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 100), { commit: {} }],
-        [head({ index: 1, count: 2, slices: [{ param: 'a', offset: 50, count: n - 50 }] }), ...chunks('a', g, 50, n), { commit: {} }], /overlaps/],
-      ['lanes leave a gap', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 100), { commit: {} }],
-        [head({ index: 1, count: 2, slices: [{ param: 'a', offset: 200, count: n - 200 }] }), ...chunks('a', g, 200, n), { commit: {} }], /incomplete/],
-      ['headers differ', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 100), { commit: {} }],
-        [head({ index: 1, count: 2, slices: [{ param: 'a', offset: 100, count: n - 100 }] }, { hyper: { lr: 0.5 } })], /differs/],
-      ['lane counts differ', [head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }), ...chunks('a', g, 0, 100), { commit: {} }],
-        [head({ index: 1, count: 3, slices: [{ param: 'a', offset: 100, count: n - 100 }] })], /lane.count/],
+      [
+        'lanes overlap',
+        [
+          head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }),
+          ...chunks('a', g, 0, 100),
+          { commit: {} },
+        ],
+        [
+          head({ index: 1, count: 2, slices: [{ param: 'a', offset: 50, count: n - 50 }] }),
+          ...chunks('a', g, 50, n),
+          { commit: {} },
+        ],
+        /overlaps/,
+      ],
+      [
+        'lanes leave a gap',
+        [
+          head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }),
+          ...chunks('a', g, 0, 100),
+          { commit: {} },
+        ],
+        [
+          head({ index: 1, count: 2, slices: [{ param: 'a', offset: 200, count: n - 200 }] }),
+          ...chunks('a', g, 200, n),
+          { commit: {} },
+        ],
+        /incomplete/,
+      ],
+      [
+        'headers differ',
+        [
+          head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }),
+          ...chunks('a', g, 0, 100),
+          { commit: {} },
+        ],
+        [head({ index: 1, count: 2, slices: [{ param: 'a', offset: 100, count: n - 100 }] }, { hyper: { lr: 0.5 } })],
+        /differs/,
+      ],
+      [
+        'lane counts differ',
+        [
+          head({ index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: 100 }] }),
+          ...chunks('a', g, 0, 100),
+          { commit: {} },
+        ],
+        [head({ index: 1, count: 3, slices: [{ param: 'a', offset: 100, count: n - 100 }] })],
+        /lane.count/,
+      ],
     ];
     for (const [what, first, second, re] of pairs) {
       const p0 = rawStep(h.client, first);

@@ -13,8 +13,12 @@ const ROOT = join(__dirname, '..', '..');
 
 function qstep(args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'qstep.js'), ...args], { cwd: ROOT, timeout: 120_000, maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout) => resolve({ code: err ? 1 : 0, stdout }));
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'qstep.js'), ...args],
+      { cwd: ROOT, timeout: 120_000, maxBuffer: 256 * 1024 * 1024 },
+      (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
+    );
   });
 }
 
@@ -28,14 +32,24 @@ describe('service: many-tensor models', function () {
   it('7,500 parameters at the default flags: CreateModel answers, Describe pages, other models unaffected', async () => {
     const h = await startHarness();
     try {
-      await h.client.createModel({ name: 'small', parameters: [{ name: 'w', shape: [100], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.1 } });
+      await h.client.createModel({
+        name: 'small',
+        parameters: [{ name: 'w', shape: [100], dtype: 'fp32' }],
+        optimizer: { name: 'sgd', lr: 0.1 },
+      });
       await h.client.uploadParameters('small', { w: randomF32(100) });
       const before = await fingerprint(h.client, 'small');
       const list = names(7500);
       const created = await new Promise<CreateModelResponse__Output>((resolve, reject) => {
-          h.client.grpc.CreateModel({ name: 'moe', parameters: list.map((name) => ({ name, shape: [4], dtype: 'DTYPE_FP32' })),
-            optimizer: { optimizer: 'OPTIMIZER_ADAM', hyper: { lr: 0.01 } } }, (err, res) => (err || !res ? reject(err) : resolve(res)));
-        });
+        h.client.grpc.CreateModel(
+          {
+            name: 'moe',
+            parameters: list.map((name) => ({ name, shape: [4], dtype: 'DTYPE_FP32' })),
+            optimizer: { optimizer: 'OPTIMIZER_ADAM', hyper: { lr: 0.01 } },
+          },
+          (err, res) => (err || !res ? reject(err) : resolve(res)),
+        );
+      });
       expect(created.summary?.paramCount).to.equal(7500);
       expect(created.model?.paramCount).to.equal(7500);
       expect(created.model?.params.length).to.be.at.most(DEFAULT_PAGE_SIZE);
@@ -45,7 +59,10 @@ describe('service: many-tensor models', function () {
       expect(all.models.map((m) => m.name).sort()).to.deep.equal(['moe', 'small']);
       const full = await h.client.describeAll('moe', { pageSize: 3000 });
       expect(full.models[0].params.map((p) => p.name)).to.deep.equal(list);
-      const bad = await h.client.describe('small', { pageToken: '5:moe' }).then(() => null, (e: { codeName: string }) => e);
+      const bad = await h.client.describe('small', { pageToken: '5:moe' }).then(
+        () => null,
+        (e: { codeName: string }) => e,
+      );
       expect(bad?.codeName).to.equal('INVALID_ARGUMENT');
       const stats = await qstep(['stats', 'moe', '-a', h.server.address]);
       expect(stats.code).to.equal(0);

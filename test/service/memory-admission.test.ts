@@ -34,13 +34,25 @@ describe('service: memory admission', function () {
       expect(info.limits?.memoryLimitBytes).to.equal(64 * MIB);
       expect(info.limits?.stagingBudgetBytes).to.equal(32 * MIB); // follows the limit by default
       // 1M fp32 Adam: 4 MiB of values + 8 MiB of state.
-      await h.client.createModel({ name: 'a', parameters: [{ name: 'w', shape: [1 << 20], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 0.01 } });
+      await h.client.createModel({
+        name: 'a',
+        parameters: [{ name: 'w', shape: [1 << 20], dtype: 'fp32' }],
+        optimizer: { name: 'adam', lr: 0.01 },
+      });
       await h.client.uploadParameters('a', { w: randomF32(1 << 20) });
       const before = await fingerprint(h.client, 'a');
       const held = (await h.client.serverInfo()).limits?.memoryHeldBytes ?? 0;
       expect(held).to.equal(12 * MIB);
-      const err = await h.client.createModel({ name: 'b', parameters: [{ name: 'w', shape: [5 << 20], dtype: 'fp32' }],
-        optimizer: { name: 'adam', lr: 0.01 } }).then(() => null, (e: QstepError) => e);
+      const err = await h.client
+        .createModel({
+          name: 'b',
+          parameters: [{ name: 'w', shape: [5 << 20], dtype: 'fp32' }],
+          optimizer: { name: 'adam', lr: 0.01 },
+        })
+        .then(
+          () => null,
+          (e: QstepError) => e,
+        );
       expect(err?.codeName).to.equal('RESOURCE_EXHAUSTED');
       expect(err?.details).to.contain('--memory-limit');
       expect(err?.details).to.contain(String(60 * MIB)); // what it needs
@@ -49,11 +61,19 @@ describe('service: memory admission', function () {
       expect((await h.client.serverInfo()).limits?.memoryHeldBytes).to.equal(held);
       expect(await fingerprint(h.client, 'a')).to.equal(before);
       // What fits is accepted; Delete gives the memory back, and then the larger model fits.
-      await h.client.createModel({ name: 'c', parameters: [{ name: 'w', shape: [3 << 20], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 0.01 } });
+      await h.client.createModel({
+        name: 'c',
+        parameters: [{ name: 'w', shape: [3 << 20], dtype: 'fp32' }],
+        optimizer: { name: 'adam', lr: 0.01 },
+      });
       await h.client.deleteModel('a');
       await h.client.deleteModel('c');
       expect((await h.client.serverInfo()).limits?.memoryHeldBytes).to.equal(0);
-      await h.client.createModel({ name: 'b', parameters: [{ name: 'w', shape: [5 << 20], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.01 } });
+      await h.client.createModel({
+        name: 'b',
+        parameters: [{ name: 'w', shape: [5 << 20], dtype: 'fp32' }],
+        optimizer: { name: 'sgd', lr: 0.01 },
+      });
     } finally {
       await h.close();
     }
@@ -63,15 +83,26 @@ describe('service: memory admission', function () {
     const h = await startHarness({ memoryLimit: '48MiB', stagingBudgetBytes: 32 * MIB, stagingWaitMs: 300 });
     try {
       // 2M fp32 SGD with momentum; a step stages 8 MiB of gradient + 8 MiB of weights.
-      await h.client.createModel({ name: 'a', parameters: [{ name: 'w', shape: [2 << 20], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.01, betas: [0.9] } });
+      await h.client.createModel({
+        name: 'a',
+        parameters: [{ name: 'w', shape: [2 << 20], dtype: 'fp32' }],
+        optimizer: { name: 'sgd', lr: 0.01, betas: [0.9] },
+      });
       await h.client.uploadParameters('a', { w: randomF32(2 << 20) });
       await h.client.step('a', { w: randomF32(2 << 20, 0.1) }, { returnWeights: true });
       const before = await fingerprint(h.client, 'a');
       // 'b' leaves less room than the step needs (16 MiB): Adam holds 12 bytes per element.
       const room = 48 * MIB - ((await h.client.serverInfo()).limits?.memoryHeldBytes ?? 0);
       const numel = Math.ceil((room - 16 * MIB + MIB) / 12);
-      await h.client.createModel({ name: 'b', parameters: [{ name: 'w', shape: [numel], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 0.01 } });
-      const err = await h.client.step('a', { w: randomF32(2 << 20, 0.1) }, { returnWeights: true }).then(() => null, (e: QstepError) => e);
+      await h.client.createModel({
+        name: 'b',
+        parameters: [{ name: 'w', shape: [numel], dtype: 'fp32' }],
+        optimizer: { name: 'adam', lr: 0.01 },
+      });
+      const err = await h.client.step('a', { w: randomF32(2 << 20, 0.1) }, { returnWeights: true }).then(
+        () => null,
+        (e: QstepError) => e,
+      );
       expect(err?.codeName).to.equal('RESOURCE_EXHAUSTED');
       expect(err?.details).to.contain('--memory-limit');
       await h.client.deleteModel('b');

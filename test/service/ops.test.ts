@@ -66,7 +66,9 @@ describe('service: operations', function () {
     expect(info.threads).to.equal(2);
     expect(info.devices).to.deep.equal([]);
     const caps = info.capabilities!;
-    expect(caps.optimizers.map((o) => o.optimizer)).to.deep.equal(OPTIMIZERS.map((o) => `OPTIMIZER_${o.toUpperCase()}`));
+    expect(caps.optimizers.map((o) => o.optimizer)).to.deep.equal(
+      OPTIMIZERS.map((o) => `OPTIMIZER_${o.toUpperCase()}`),
+    );
     for (const o of caps.optimizers) {
       expect(o.stateModes).to.deep.equal(['STATE_MODE_FP32', 'STATE_MODE_BLOCKWISE8', 'STATE_MODE_STATIC8']);
       expect(o.dtypes).to.deep.equal(['DTYPE_FP32', 'DTYPE_FP16', 'DTYPE_BF16']);
@@ -101,7 +103,11 @@ describe('service: operations', function () {
     expect(d.totals!.memory!.total).to.be.at.least(sum);
     expect(d.totals!.memory!.staging).to.equal(0);
 
-    await h.client.uploadParameters('ops', { big: randomF32(65536), half: { data: randomF32(8192), dtype: 'fp32' }, tiny: randomF32(100) });
+    await h.client.uploadParameters('ops', {
+      big: randomF32(65536),
+      half: { data: randomF32(8192), dtype: 'fp32' },
+      tiny: randomF32(100),
+    });
     await h.client.step('ops', { big: randomF32(65536, 0.1), tiny: randomF32(100, 0.1) });
     const after = (await h.client.describe('ops')).models[0];
     expect(after.ready).to.equal(true);
@@ -109,10 +115,15 @@ describe('service: operations', function () {
     expect(after.params.map((p) => p.step)).to.deep.equal([1, 0, 1]);
 
     const list = await h.client.listModels();
-    expect(list.map((x) => [x.name, x.optimizer, x.paramCount, x.numel, x.ready, x.modelStep]))
-      .to.deep.equal([['ops', 'OPTIMIZER_ADAM', 3, 65536 + 8192 + 100, true, 1]]);
+    expect(list.map((x) => [x.name, x.optimizer, x.paramCount, x.numel, x.ready, x.modelStep])).to.deep.equal([
+      ['ops', 'OPTIMIZER_ADAM', 3, 65536 + 8192 + 100, true, 1],
+    ]);
 
-    await h.client.createModel({ name: 'gone', parameters: [{ name: 'p', shape: [50000], dtype: 'fp32' }], optimizer: { name: 'adam' } });
+    await h.client.createModel({
+      name: 'gone',
+      parameters: [{ name: 'p', shape: [50000], dtype: 'fp32' }],
+      optimizer: { name: 'adam' },
+    });
     const withGone = (await h.client.describe()).totals!.memory!.total;
     const del = await h.client.deleteModel('gone');
     expect(del.freedBytes).to.equal(50000 * 4 * 3);
@@ -133,7 +144,9 @@ describe('service: operations', function () {
     expect(status).to.equal(200);
     expect(metricValue(body, 'grpc_server_handled_total', { grpc_method: 'Step', grpc_code: 'OK' })).to.be.at.least(1);
     expect(metricValue(body, 'grpc_server_started_total', { grpc_method: 'Describe' })).to.be.at.least(1);
-    expect(metricValue(body, 'grpc_server_handling_seconds_count', { grpc_method: 'UploadParameters' })).to.be.at.least(1);
+    expect(metricValue(body, 'grpc_server_handling_seconds_count', { grpc_method: 'UploadParameters' })).to.be.at.least(
+      1,
+    );
     expect(metricValue(body, 'grpc_server_msg_received_total', { grpc_method: 'Step' })).to.be.at.least(3);
     expect(metricValue(body, 'qstep_steps_applied_total', { model: 'ops' })).to.equal(1);
     expect(metricValue(body, 'qstep_step_seconds_count', { model: 'ops' })).to.equal(1);
@@ -143,8 +156,11 @@ describe('service: operations', function () {
   });
 
   it('health answers while a long step runs (kernel work never blocks the event loop)', async () => {
-    await h.client.createModel({ name: 'long', parameters: [{ name: 'w', shape: [4, 1 << 20], dtype: 'fp32' }],
-      optimizer: { name: 'lamb', optimBits: 8, percentileClipping: 50 } });
+    await h.client.createModel({
+      name: 'long',
+      parameters: [{ name: 'w', shape: [4, 1 << 20], dtype: 'fp32' }],
+      optimizer: { name: 'lamb', optimBits: 8, percentileClipping: 50 },
+    });
     await h.client.uploadParameters('long', { w: randomF32(4 << 20) });
     const engine = h.server.deps.engine;
     const original = engine.step.bind(engine);
@@ -175,7 +191,10 @@ describe('service: operations', function () {
     }
     const during = answered.filter((t) => windows.some(([a, b]) => t > a && t < b));
     expect(windows.length).to.equal(3);
-    expect(during.length, `engine steps took ${windows.map(([a, b]) => (b - a).toFixed(1)).join(', ')} ms`).to.be.greaterThan(0);
+    expect(
+      during.length,
+      `engine steps took ${windows.map(([a, b]) => (b - a).toFixed(1)).join(', ')} ms`,
+    ).to.be.greaterThan(0);
     await h.client.deleteModel('long');
   });
 
@@ -183,8 +202,11 @@ describe('service: operations', function () {
     const s = await startHarness({ shutdownGraceMs: 5000 });
     const watcher = connect(s.server.address);
     try {
-      await s.client.createModel({ name: 'd', parameters: [{ name: 'w', shape: [1 << 20], dtype: 'fp32' }],
-        optimizer: { name: 'sgd', betas: [0.9] } });
+      await s.client.createModel({
+        name: 'd',
+        parameters: [{ name: 'w', shape: [1 << 20], dtype: 'fp32' }],
+        optimizer: { name: 'sgd', betas: [0.9] },
+      });
       await s.client.uploadParameters('d', { w: randomF32(1 << 20) });
       const statuses: string[] = [];
       const setStatus = s.server.health.setStatus.bind(s.server.health);

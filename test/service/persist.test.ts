@@ -16,7 +16,10 @@ import type { Harness } from './helpers';
 const SPECS: ModelSpec[] = [
   {
     name: 'adam8',
-    parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }, { name: 'b', shape: [3000], dtype: 'bf16' }],
+    parameters: [
+      { name: 'w', shape: [60, 100], dtype: 'fp32' },
+      { name: 'b', shape: [3000], dtype: 'bf16' },
+    ],
     optimizer: { name: 'adamw', lr: 5e-3, optimBits: 8, min8bitSize: 1024, weightDecay: 0.01, percentileClipping: 50 },
     overrides: { b: { lr: 1e-3, weightDecay: 0 } },
     nonFinite: 'error',
@@ -92,7 +95,9 @@ describe('service: models kept across a restart (--state-dir)', function () {
       const listed = (await b.client.listModels()).map((m) => m.name).sort();
       expect(listed).to.deep.equal(['adam8', 'sgd32']);
       for (const spec of SPECS) {
-        expect(await fingerprint(b.client, spec.name), `${spec.name} after the restart`).to.equal(before.get(spec.name));
+        expect(await fingerprint(b.client, spec.name), `${spec.name} after the restart`).to.equal(
+          before.get(spec.name),
+        );
         const d = (await b.client.describe(spec.name)).models[0];
         expect(d.modelStep).to.equal(3);
         expect(d.ready).to.equal(true);
@@ -100,7 +105,10 @@ describe('service: models kept across a restart (--state-dir)', function () {
       // Configuration came back too: per-parameter overrides, the non-finite policy.
       const bad = gradsFor(SPECS[0]);
       (bad.w as Float32Array)[7] = NaN;
-      const err = await b.client.step('adam8', bad).then(() => null, (e: unknown) => e as Error);
+      const err = await b.client.step('adam8', bad).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
       expect(err, 'policy error kept across the restart').to.be.instanceOf(Error);
       // A retry of step 3 replays the recorded outcome instead of applying again.
       const retry = await b.client.step('sgd32', gradsFor(SPECS[1]), { workerId: 'w0', stepId: 3 });
@@ -115,8 +123,10 @@ describe('service: models kept across a restart (--state-dir)', function () {
         expect(got.modelStep).to.equal(4);
         expect(got.params).to.deep.equal(want.params);
         for (const p of spec.parameters) {
-          expect(Buffer.compare(got.weights.get(p.name)!.data, want.weights.get(p.name)!.data), `${spec.name}/${p.name}`)
-            .to.equal(0);
+          expect(
+            Buffer.compare(got.weights.get(p.name)!.data, want.weights.get(p.name)!.data),
+            `${spec.name}/${p.name}`,
+          ).to.equal(0);
         }
         expect(await fingerprint(b.client, spec.name)).to.equal(await fingerprint(ref.client, spec.name));
       }
@@ -135,13 +145,23 @@ describe('service: models kept across a restart (--state-dir)', function () {
     await writeFile(bad, Buffer.from('not a safetensors file at all'));
     let err: Error | null = null;
     try {
-      const s = await startServer({ host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: 'silent', threads: 2, stateDir: dir });
+      const s = await startServer({
+        host: '127.0.0.1',
+        port: 0,
+        metricsPort: -1,
+        logLevel: 'silent',
+        threads: 2,
+        stateDir: dir,
+      });
       await s.shutdown(100);
     } catch (e) {
       err = e as Error;
     }
     expect(err, 'the start must fail').to.be.instanceOf(Error);
     expect(err!.message).to.contain(bad);
-    expect((await readdir(join(dir, 'sgd32'))).sort()).to.deep.equal(['ckpt-00000001.manifest.json', 'ckpt-00000001.safetensors']);
+    expect((await readdir(join(dir, 'sgd32'))).sort()).to.deep.equal([
+      'ckpt-00000001.manifest.json',
+      'ckpt-00000001.safetensors',
+    ]);
   });
 });

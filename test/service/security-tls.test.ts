@@ -19,12 +19,24 @@ import { eventually, fingerprint, randomF32 } from './helpers';
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'qstep.js');
 
-function qstep(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function qstep(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -36,16 +48,32 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
 
   // Each client its own subchannel, so that one client's connection never serves another's calls.
   const client = (address: string, o: ConnectOptions = {}): QstepClient => {
-    const c = connect(address, { ...o, unaryDeadlineMs: 5000, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    const c = connect(address, {
+      ...o,
+      unaryDeadlineMs: 5000,
+      channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+    });
     clients.push(c);
     return c;
   };
   const serve = async (config: Parameters<typeof startServer>[0]) => {
-    const s = await startServer({ host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: 'silent', threads: 2, backend: 'cpu', ...config });
+    const s = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      metricsPort: -1,
+      logLevel: 'silent',
+      threads: 2,
+      backend: 'cpu',
+      ...config,
+    });
     servers.push(s);
     return s;
   };
-  const outcome = (c: QstepClient) => c.serverInfo().then(() => 'OK', (e: QstepError) => e.codeName);
+  const outcome = (c: QstepClient) =>
+    c.serverInfo().then(
+      () => 'OK',
+      (e: QstepError) => e.codeName,
+    );
 
   before(() => {
     pki = makeTestPki();
@@ -69,14 +97,25 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     const s = await serve({ tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key, tlsClientCa: pki.caA.cert });
     const ca = pki.read(pki.caA.cert);
     expect(await outcome(client(s.address, { tls: { ca } }))).to.equal('UNAVAILABLE');
-    expect(await outcome(client(s.address, { tls: { ca, cert: pki.read(pki.clientB.cert), key: pki.read(pki.clientB.key) } })))
-      .to.equal('UNAVAILABLE');
-    expect(await outcome(client(s.address, { tls: { ca, cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } })))
-      .to.equal('OK');
+    expect(
+      await outcome(
+        client(s.address, { tls: { ca, cert: pki.read(pki.clientB.cert), key: pki.read(pki.clientB.key) } }),
+      ),
+    ).to.equal('UNAVAILABLE');
+    expect(
+      await outcome(
+        client(s.address, { tls: { ca, cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } }),
+      ),
+    ).to.equal('OK');
   });
 
   it('--health-port answers grpc.health.v1 in plaintext beside a mutual-TLS port, and nothing else', async () => {
-    const s = await serve({ tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key, tlsClientCa: pki.caA.cert, healthPort: 0 });
+    const s = await serve({
+      tlsCert: pki.serverA.cert,
+      tlsKey: pki.serverA.key,
+      tlsClientCa: pki.caA.cert,
+      healthPort: 0,
+    });
     expect(s.healthPort).to.be.greaterThan(0);
     const probe = client(`127.0.0.1:${s.healthPort}`);
     expect(await probe.health()).to.equal('SERVING');
@@ -87,8 +126,16 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
   });
 
   it('refuses to start on unreadable or mismatched certificate files, naming the flag and file', async () => {
-    const bad = async (c: Parameters<typeof startServer>[0]) => (await serve(c).then(() => null, (e: Error) => e))?.message ?? '';
-    expect(await bad({ tlsCert: pki.serverA.cert, tlsKey: pki.serverB.key })).to.include('does not belong to the certificate');
+    const bad = async (c: Parameters<typeof startServer>[0]) =>
+      (
+        await serve(c).then(
+          () => null,
+          (e: Error) => e,
+        )
+      )?.message ?? '';
+    expect(await bad({ tlsCert: pki.serverA.cert, tlsKey: pki.serverB.key })).to.include(
+      'does not belong to the certificate',
+    );
     expect(await bad({ tlsCert: pki.serverA.key, tlsKey: pki.serverA.key })).to.include('tls-cert');
     expect(await bad({ tlsCert: join(pki.dir, 'none.pem'), tlsKey: pki.serverA.key })).to.include('ENOENT');
     expect(await bad({ tlsCert: pki.serverA.cert, tlsKey: '' })).to.include('go together');
@@ -106,7 +153,11 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     const c = client(s.address, { tls: { ca: caA } });
     const n = 1 << 19; // two 1 MiB chunks of fp32
     const values = randomF32(n);
-    await c.createModel({ name: 'live', parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }], optimizer: { name: 'adam' } });
+    await c.createModel({
+      name: 'live',
+      parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+      optimizer: { name: 'adam' },
+    });
 
     // An upload stream: header and the first half now, the second half after the reload, on the same connection.
     let done!: (r: { err: grpc.ServiceError | null; res?: UploadResponse__Output }) => void;
@@ -116,7 +167,11 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     const part = (i: number) => Buffer.from(values.buffer, i * half * 4, half * 4);
     call.write({ header: { model: 'live' } });
     call.write({ chunk: { param: 'w', offset: 0, dtype: 'DTYPE_FP32', data: part(0) } });
-    await eventually(async () => Number((await c.describe('live')).models[0].params[0].uploadedElements) === half, 10_000, 'first half');
+    await eventually(
+      async () => Number((await c.describe('live')).models[0].params[0].uploadedElements) === half,
+      10_000,
+      'first half',
+    );
 
     copyFileSync(pki.serverB.cert, cert);
     copyFileSync(pki.serverB.key, key);
@@ -153,19 +208,48 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     copyFileSync(pki.serverB.key, key);
     copyFileSync(pki.serverB.cert, cert);
     writeFileSync(cert, pki.read(pki.serverB.cert)); // a second write bumps the mtime even on coarse clocks
-    await eventually(async () => (await outcome(client(s.address, { tls: { ca: pki.read(pki.caB.cert) } }))) === 'OK', 10_000, 'watched reload');
+    await eventually(
+      async () => (await outcome(client(s.address, { tls: { ca: pki.read(pki.caB.cert) } }))) === 'OK',
+      10_000,
+      'watched reload',
+    );
   });
 
   it('CLI: qstep token create writes the file; client commands connect with --tls-* and --token-file', async () => {
     const tokens = join(pki.dir, 'cli-tokens.txt');
-    const made = await qstep(['token', 'create', '--name', 'ops', '--role', 'admin', '--namespace', '*', '--file', tokens]);
+    const made = await qstep([
+      'token',
+      'create',
+      '--name',
+      'ops',
+      '--role',
+      'admin',
+      '--namespace',
+      '*',
+      '--file',
+      tokens,
+    ]);
     expect(made.code, made.stderr).to.equal(0);
     const token = /^token (\S+)$/m.exec(made.stdout)?.[1] ?? '';
     expect(token).to.match(/^qst_/);
     const tokenFile = join(pki.dir, 'ops.token');
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-    const s = await serve({ tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key, tlsClientCa: pki.caA.cert, authTokens: tokens });
-    const base = ['--address', s.address, '--tls-ca', pki.caA.cert, '--tls-cert', pki.clientA.cert, '--tls-key', pki.clientA.key];
+    const s = await serve({
+      tlsCert: pki.serverA.cert,
+      tlsKey: pki.serverA.key,
+      tlsClientCa: pki.caA.cert,
+      authTokens: tokens,
+    });
+    const base = [
+      '--address',
+      s.address,
+      '--tls-ca',
+      pki.caA.cert,
+      '--tls-cert',
+      pki.clientA.cert,
+      '--tls-key',
+      pki.clientA.key,
+    ];
     const ok = await qstep([...base, '--token-file', tokenFile, 'info', '--json']);
     expect(ok.code, ok.stderr).to.equal(0);
     expect(JSON.parse(ok.stdout).version).to.be.a('string');

@@ -18,26 +18,66 @@ import { fingerprint, randomF32, reflectionServices } from './helpers';
 
 /** The role table as the issue states it, written out here (not imported) so that a change to the code shows. */
 const ALLOWED: Record<string, string[]> = {
-  admin: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels', 'DeleteModel',
-    'Checkpoint'],
-  trainer: ['ServerInfo', 'CreateModel', 'UploadParameters', 'Step', 'Snapshot', 'Restore', 'Describe', 'ListModels',
-    'Checkpoint'],
+  admin: [
+    'ServerInfo',
+    'CreateModel',
+    'UploadParameters',
+    'Step',
+    'Snapshot',
+    'Restore',
+    'Describe',
+    'ListModels',
+    'DeleteModel',
+    'Checkpoint',
+  ],
+  trainer: [
+    'ServerInfo',
+    'CreateModel',
+    'UploadParameters',
+    'Step',
+    'Snapshot',
+    'Restore',
+    'Describe',
+    'ListModels',
+    'Checkpoint',
+  ],
   reader: ['ServerInfo', 'Snapshot', 'Describe', 'ListModels'],
   metrics: ['ServerInfo'],
 };
 const N = 1000;
 const spec = (name: string, n = N): ModelSpec => ({
-  name, parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }], optimizer: { name: 'adam', lr: 1e-3 },
+  name,
+  parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+  optimizer: { name: 'adam', lr: 1e-3 },
 });
 
-interface Tok { name: string; role: string; namespace: string; token: string; quota?: string }
+interface Tok {
+  name: string;
+  role: string;
+  namespace: string;
+  token: string;
+  quota?: string;
+}
 
 function tokenFile(dir: string, toks: Tok[]): string {
   const file = join(dir, `tokens-${Math.random().toString(36).slice(2)}.txt`);
-  writeFileSync(file, `# test tokens\n${toks.map((t) => `${formatTokenLine({
-    name: t.name, role: t.role as 'admin', namespace: t.namespace === '*' ? '' : t.namespace, hash: hashToken(t.token),
-    maxModels: Infinity, maxBytes: Infinity,
-  })}${t.quota ? ` ${t.quota}` : ''}`).join('\n')}\n`, { mode: 0o600 });
+  writeFileSync(
+    file,
+    `# test tokens\n${toks
+      .map(
+        (t) =>
+          `${formatTokenLine({
+            name: t.name,
+            role: t.role as 'admin',
+            namespace: t.namespace === '*' ? '' : t.namespace,
+            hash: hashToken(t.token),
+            maxModels: Infinity,
+            maxBytes: Infinity,
+          })}${t.quota ? ` ${t.quota}` : ''}`,
+      )
+      .join('\n')}\n`,
+    { mode: 0o600 },
+  );
   return file;
 }
 
@@ -70,7 +110,10 @@ describe('service: tokens, roles, namespaces, quotas', function () {
   const toks: Record<string, Tok> = {};
   const clients: QstepClient[] = [];
   const as = (who: string | null, token?: string): QstepClient => {
-    const c = connect(server.address, who === null ? (token === undefined ? {} : { metadata: { authorization: token } }) : { token: toks[who].token });
+    const c = connect(
+      server.address,
+      who === null ? (token === undefined ? {} : { metadata: { authorization: token } }) : { token: toks[who].token },
+    );
     clients.push(c);
     return c;
   };
@@ -87,15 +130,30 @@ describe('service: tokens, roles, namespaces, quotas', function () {
       { name: 'scraper', role: 'metrics', namespace: '*', token: newToken() },
       { name: 'q-models', role: 'trainer', namespace: 'team-q:', token: newToken(), quota: 'max-models=1' },
       // Room for one model of N fp32 Adam elements (4 + 8 bytes each) plus a little, not for two.
-      { name: 'q-bytes', role: 'trainer', namespace: 'team-r:', token: newToken(), quota: `max-bytes=${12 * N + 4000}` },
+      {
+        name: 'q-bytes',
+        role: 'trainer',
+        namespace: 'team-r:',
+        token: newToken(),
+        quota: `max-bytes=${12 * N + 4000}`,
+      },
     ];
     for (const t of list) toks[t.name] = t;
     file = tokenFile(dir, list);
     const logger = pino({ level: 'info' }, { write: (s: string) => void logs.push(s) });
-    server = await startServer({
-      host: '127.0.0.1', port: 0, metricsPort: 0, threads: 2, backend: 'cpu', authTokens: file, metricsToken: true,
-      stateDir: join(dir, 'state'),
-    }, logger);
+    server = await startServer(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        metricsPort: 0,
+        threads: 2,
+        backend: 'cpu',
+        authTokens: file,
+        metricsToken: true,
+        stateDir: join(dir, 'state'),
+      },
+      logger,
+    );
   });
 
   after(async () => {
@@ -114,9 +172,21 @@ describe('service: tokens, roles, namespaces, quotas', function () {
   it('without a valid token every qstep call is UNAUTHENTICATED; health stays open; no token is echoed', async () => {
     await readyModel('team-a:anon');
     const before = await fingerprint(as('root'), 'team-a:anon');
-    for (const c of [as(null), as(null, 'Bearer qst_not-a-token'), as(null, 'Basic dXNlcjpwdw=='), as(null, `bearer  ${toks.root.token}`)]) {
-      for (const p of [() => c.serverInfo(), () => c.listModels(), () => c.describe('team-a:anon'), () => c.snapshot('team-a:anon'),
-        () => c.step('team-a:anon', { w: randomF32(N) }), () => c.deleteModel('team-a:anon'), () => c.createModel(spec('team-a:anon2'))]) {
+    for (const c of [
+      as(null),
+      as(null, 'Bearer qst_not-a-token'),
+      as(null, 'Basic dXNlcjpwdw=='),
+      as(null, `bearer  ${toks.root.token}`),
+    ]) {
+      for (const p of [
+        () => c.serverInfo(),
+        () => c.listModels(),
+        () => c.describe('team-a:anon'),
+        () => c.snapshot('team-a:anon'),
+        () => c.step('team-a:anon', { w: randomF32(N) }),
+        () => c.deleteModel('team-a:anon'),
+        () => c.createModel(spec('team-a:anon2')),
+      ]) {
         const e = await refusal(p());
         expect(e.codeName).to.equal('UNAUTHENTICATED');
         expect(e.details).to.not.include('qst_');
@@ -151,7 +221,11 @@ describe('service: tokens, roles, namespaces, quotas', function () {
         DeleteModel: () => c.deleteModel(`${m}-del`),
       };
       for (const [method, call] of Object.entries(calls)) {
-        const fp = { m: await fingerprint(root, m), up: await fingerprint(root, `${m}-up`), del: await fingerprint(root, `${m}-del`) };
+        const fp = {
+          m: await fingerprint(root, m),
+          up: await fingerprint(root, `${m}-up`),
+          del: await fingerprint(root, `${m}-del`),
+        };
         const got = await code(call());
         const want = ALLOWED[role].includes(method) ? 'OK' : 'PERMISSION_DENIED';
         expect(got, `${role} ${method}`).to.equal(want);
@@ -210,7 +284,9 @@ describe('service: tokens, roles, namespaces, quotas', function () {
       expect(create.codeName).to.equal('PERMISSION_DENIED');
       expect(create.details).to.include('team-a:');
     }
-    expect((await root.listModels()).map((m) => m.name)).to.include('team-b:secret').and.not.include('team-b:intruder');
+    expect((await root.listModels()).map((m) => m.name))
+      .to.include('team-b:secret')
+      .and.not.include('team-b:intruder');
     // B's totals do not count A's models and the other way round.
     const db = await b.describe();
     expect(db.models.map((m) => m.name)).to.deep.equal(['team-b:secret']);
@@ -236,26 +312,41 @@ describe('service: tokens, roles, namespaces, quotas', function () {
     const second = await refusal(r.createModel(spec('team-r:second')));
     expect(second.codeName).to.equal('RESOURCE_EXHAUSTED');
     expect(second.details).to.include('max-bytes');
-    expect((await as('root').listModels()).map((m) => m.name)).to.include('team-r:first').and.not.include('team-r:second');
+    expect((await as('root').listModels()).map((m) => m.name))
+      .to.include('team-r:first')
+      .and.not.include('team-r:second');
     // The name is free again: nothing of the refused model is left behind.
     await as('root').deleteModel('team-r:first');
     await r.createModel(spec('team-r:second'));
   });
 
   it('reflection needs a token; /metrics needs a token of role admin or metrics; neither shows a token', async () => {
-    const e = await reflectionServices(server.address).then(() => null, (err: { code?: number }) => err);
+    const e = await reflectionServices(server.address).then(
+      () => null,
+      (err: { code?: number }) => err,
+    );
     expect(e?.code).to.equal(16); // UNAUTHENTICATED
-    expect(await reflectionServices(server.address, { authorization: `Bearer ${toks['reader-a'].token}` }))
-      .to.include('qstep.v1.Qstep');
-    const scrape = (auth?: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: server.metricsPort, path: '/metrics', headers: auth ? { authorization: auth } : {} }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    expect(await reflectionServices(server.address, { authorization: `Bearer ${toks['reader-a'].token}` })).to.include(
+      'qstep.v1.Qstep',
+    );
+    const scrape = (auth?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: server.metricsPort,
+            path: '/metrics',
+            headers: auth ? { authorization: auth } : {},
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
       });
-      req.on('error', reject);
-      req.end();
-    });
     expect((await scrape()).status).to.equal(401);
     expect((await scrape(`Bearer ${toks['trainer-a'].token}`)).status).to.equal(401);
     expect((await scrape(`Bearer ${toks.scraper.token}`)).status).to.equal(200);
@@ -315,14 +406,26 @@ describe('service: security start-up rules and token files', function () {
   this.timeout(30_000);
 
   it('refuses a non-loopback host without TLS and tokens unless --insecure, saying why', async () => {
-    const err = await startServer({ host: '0.0.0.0', port: 0, metricsPort: -1, logLevel: 'silent' }).then(() => null, (e: Error) => e);
+    const err = await startServer({ host: '0.0.0.0', port: 0, metricsPort: -1, logLevel: 'silent' }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err?.message).to.include('refusing to start');
     expect(err?.message).to.include('--auth-tokens');
     expect(err?.message).to.include('--tls-cert');
-    const metricsErr = await startServer({ port: 0, metricsPort: 0, metricsHost: '0.0.0.0', logLevel: 'silent' })
-      .then(() => null, (e: Error) => e);
+    const metricsErr = await startServer({ port: 0, metricsPort: 0, metricsHost: '0.0.0.0', logLevel: 'silent' }).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(metricsErr?.message).to.include('--metrics-token');
-    const s = await startServer({ host: '0.0.0.0', port: 0, metricsPort: -1, logLevel: 'silent', insecure: true, threads: 1 });
+    const s = await startServer({
+      host: '0.0.0.0',
+      port: 0,
+      metricsPort: -1,
+      logLevel: 'silent',
+      insecure: true,
+      threads: 1,
+    });
     await s.shutdown(100);
   });
 
@@ -331,7 +434,10 @@ describe('service: security start-up rules and token files', function () {
     try {
       const hex = hashToken('x').toString('hex');
       const cases: [string, string][] = [
-        [`name=a role=admin namespace=* sha256=${hex}\nname=a role=reader namespace=* sha256=${hashToken('y').toString('hex')}`, ':2: token name a appears twice'],
+        [
+          `name=a role=admin namespace=* sha256=${hex}\nname=a role=reader namespace=* sha256=${hashToken('y').toString('hex')}`,
+          ':2: token name a appears twice',
+        ],
         [`name=a role=root namespace=* sha256=${hex}`, 'expected one of admin, trainer, reader, metrics for role'],
         [`name=a role=admin namespace=team sha256=${hex}`, 'ending in one of'],
         [`name=a role=admin namespace=* sha256=${hex.slice(2)}`, 'expected 64 hex digits'],
@@ -342,12 +448,22 @@ describe('service: security start-up rules and token files', function () {
       for (const [text, want] of cases) {
         const f = join(dir, 't.txt');
         writeFileSync(f, text);
-        const err = await startServer({ port: 0, metricsPort: -1, logLevel: 'silent', authTokens: f }).then(() => null, (e: Error) => e);
+        const err = await startServer({ port: 0, metricsPort: -1, logLevel: 'silent', authTokens: f }).then(
+          () => null,
+          (e: Error) => e,
+        );
         expect(err?.message, want).to.include(want);
         expect(err?.message).to.not.include(hex.slice(2, 20));
       }
-      const missing = await startServer({ port: 0, metricsPort: -1, logLevel: 'silent', authTokens: join(dir, 'nope') })
-        .then(() => null, (e: Error) => e);
+      const missing = await startServer({
+        port: 0,
+        metricsPort: -1,
+        logLevel: 'silent',
+        authTokens: join(dir, 'nope'),
+      }).then(
+        () => null,
+        (e: Error) => e,
+      );
       expect(missing?.message).to.include('ENOENT');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -361,13 +477,24 @@ describe('service: security start-up rules and token files', function () {
     try {
       const t1 = newToken();
       const t2 = newToken();
-      const line = (name: string, t: string) => formatTokenLine({ name, role: 'reader', namespace: '', hash: hashToken(t), maxModels: Infinity, maxBytes: Infinity });
+      const line = (name: string, t: string) =>
+        formatTokenLine({
+          name,
+          role: 'reader',
+          namespace: '',
+          hash: hashToken(t),
+          maxModels: Infinity,
+          maxBytes: Infinity,
+        });
       const file = join(dir, 'tokens');
       writeFileSync(file, `${line('one', t1)}\n`);
       const base = { port: 0, metricsPort: -1, logLevel: 'silent', threads: 1, authTokens: file };
       const off = await startServer({ ...base, reflection: 'off' });
       servers.push(off);
-      const offErr = await reflectionServices(off.address, { authorization: `Bearer ${t1}` }).then(() => null, (e: { code?: number }) => e);
+      const offErr = await reflectionServices(off.address, { authorization: `Bearer ${t1}` }).then(
+        () => null,
+        (e: { code?: number }) => e,
+      );
       expect(offErr?.code).to.equal(12); // UNIMPLEMENTED
       const open = await startServer({ ...base, reflection: 'open', watchMs: 50 });
       servers.push(open);
@@ -389,7 +516,9 @@ describe('service: security start-up rules and token files', function () {
   });
 
   it('parses quotas with units and keeps the namespace * as every model', () => {
-    const [e] = parseTokenFile(`name=x role=trainer namespace=* sha256=${hashToken('t').toString('hex')} max-models=3 max-bytes=2GiB`);
+    const [e] = parseTokenFile(
+      `name=x role=trainer namespace=* sha256=${hashToken('t').toString('hex')} max-models=3 max-bytes=2GiB`,
+    );
     expect(e.namespace).to.equal('');
     expect(e.maxModels).to.equal(3);
     expect(e.maxBytes).to.equal(2 * 2 ** 30);

@@ -47,13 +47,30 @@ function serve(cmd: string, args: string[]): Promise<Proc> {
   });
 }
 
-const FLAGS = (dir: string) => ['serve', '--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'info',
-  '--state-dir', dir, '--shutdown-grace-ms', '2000'];
+const FLAGS = (dir: string) => [
+  'serve',
+  '--port',
+  '0',
+  '--metrics-port',
+  '-1',
+  '--threads',
+  '2',
+  '--log-level',
+  'info',
+  '--state-dir',
+  dir,
+  '--shutdown-grace-ms',
+  '2000',
+];
 
 async function populate(address: string, name: string, n: number): Promise<string> {
   const c = connect(address);
   try {
-    await c.createModel({ name, parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }], optimizer: { name: 'adamw', lr: 1e-3 } });
+    await c.createModel({
+      name,
+      parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+      optimizer: { name: 'adamw', lr: 1e-3 },
+    });
     await c.uploadParameters(name, { w: randomF32(n) });
     await c.step(name, { w: randomF32(n, 0.1) });
     return await fingerprint(c, name);

@@ -13,8 +13,12 @@ function model(ready = true): StepModel & { setReady(r: boolean): void } {
   let r = ready;
   return {
     name: 'm',
-    get ready() { return r; },
-    setReady(v: boolean) { r = v; },
+    get ready() {
+      return r;
+    },
+    setReady(v: boolean) {
+      r = v;
+    },
     pendingParams: () => (r ? [] : ['w']),
     assertAlive: () => undefined,
   };
@@ -25,9 +29,17 @@ describe('service domain: StepRunner', () => {
   const engine = async (): Promise<StepOutcome> => {
     engineCalls++;
     await new Promise((r) => setTimeout(r, Math.random() * 5));
-    return { skipped: false, nonFinite: [], results: [{ step: engineCalls, gnormScale: 1, updateScale: 1 }] } as StepOutcome;
+    return {
+      skipped: false,
+      nonFinite: [],
+      results: [{ step: engineCalls, gnormScale: 1, updateScale: 1 }],
+    } as StepOutcome;
   };
-  const job = (worker: string, stepId: bigint, o: Partial<StepJob> & { expectedModelStep?: number } = {}): StepJob & { delivered: boolean[]; released: number } => {
+  const job = (
+    worker: string,
+    stepId: bigint,
+    o: Partial<StepJob> & { expectedModelStep?: number } = {},
+  ): StepJob & { delivered: boolean[]; released: number } => {
     const j = {
       ticket: { worker, stepId, expectedModelStep: o.expectedModelStep },
       policy: 'skip' as const,
@@ -35,8 +47,12 @@ describe('service domain: StepRunner', () => {
       items: () => [],
       released: 0,
       delivered: [] as boolean[],
-      release() { j.released++; },
-      async deliver(_r: unknown, replayed: boolean) { j.delivered.push(replayed); },
+      release() {
+        j.released++;
+      },
+      async deliver(_r: unknown, replayed: boolean) {
+        j.delivered.push(replayed);
+      },
       cancelled: o.cancelled ?? (() => false),
     };
     return j;
@@ -78,7 +94,10 @@ describe('service domain: StepRunner', () => {
     expect(r.admit({ worker: 'w', stepId: 4n, expectedModelStep: 0 }).kind).to.equal('replay');
     const late = job('w', 9n, { expectedModelStep: 4 });
     await r.apply(job('v', 1n), engine); // another worker moved the counter while 'late' was staging
-    const err = await r.apply(late, engine).then(() => null, (e: ServiceError) => e);
+    const err = await r.apply(late, engine).then(
+      () => null,
+      (e: ServiceError) => e,
+    );
     expect(err?.code).to.equal(Status.FAILED_PRECONDITION);
     expect(err?.message).to.contain('(model_step=5)');
     expect(late.delivered).to.deep.equal([]);
@@ -90,7 +109,10 @@ describe('service domain: StepRunner', () => {
   it('a caller that left while queued gets nothing applied; history round-trips', async () => {
     const r = new StepRunner(model(), 8);
     const gone = job('w', 1n, { cancelled: () => true });
-    const err = await r.apply(gone, engine).then(() => null, (e: ServiceError) => e);
+    const err = await r.apply(gone, engine).then(
+      () => null,
+      (e: ServiceError) => e,
+    );
     expect(err?.code).to.equal(Status.CANCELLED);
     expect(r.modelStep).to.equal(0);
     await r.apply(job('w', 2n ** 64n - 1n), engine);

@@ -14,8 +14,11 @@ describe('service: step transaction', function () {
   before(async () => {
     h = await startHarness();
     for (const name of ['a', 'other']) {
-      await h.client.createModel({ name, parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
-        optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 } });
+      await h.client.createModel({
+        name,
+        parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
+        optimizer: { name: 'adam', lr: 0.01, weightDecay: 0.01 },
+      });
       await h.client.uploadParameters(name, { w: randomF32(N) });
     }
   });
@@ -23,7 +26,13 @@ describe('service: step transaction', function () {
     await h.close();
   });
 
-  const fail = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: QstepError) => e);
+  const fail = (p: Promise<unknown>) =>
+    p.then(
+      () => {
+        throw new Error('expected a failure');
+      },
+      (e: QstepError) => e,
+    );
 
   it('takes step ids up to 2^64-1, keeps 2^64-1 and 2^64-2 apart, and replays each exactly', async () => {
     const max = 2n ** 64n - 1n;
@@ -49,24 +58,38 @@ describe('service: step transaction', function () {
 
   it('expected_model_step: runs when it matches; else FAILED_PRECONDITION naming the step, nothing changes', async () => {
     const cur = (await h.client.describe('a')).models[0].modelStep;
-    const ok = await h.client.step('a', { w: randomF32(N, 0.01) }, { expectedModelStep: cur, workerId: 'e', stepId: 1 });
+    const ok = await h.client.step(
+      'a',
+      { w: randomF32(N, 0.01) },
+      { expectedModelStep: cur, workerId: 'e', stepId: 1 },
+    );
     expect(ok.modelStep).to.equal(cur + 1);
     const before = await fingerprint(h.client, 'a');
     const other = await fingerprint(h.client, 'other');
     for (const wrong of [cur, cur + 5, 0]) {
-      const err = await fail(h.client.step('a', { w: randomF32(N, 0.01) }, { expectedModelStep: wrong, workerId: 'e', stepId: 2 }));
+      const err = await fail(
+        h.client.step('a', { w: randomF32(N, 0.01) }, { expectedModelStep: wrong, workerId: 'e', stepId: 2 }),
+      );
       expect(err.codeName).to.equal('FAILED_PRECONDITION');
       expect(err.details).to.contain(`(model_step=${cur + 1})`);
     }
     expect(await fingerprint(h.client, 'a')).to.equal(before);
     expect(await fingerprint(h.client, 'other')).to.equal(other);
     // A replay of the recorded id replays, whatever expected_model_step says now.
-    const replay = await h.client.step('a', { w: randomF32(N, 0.01) }, { expectedModelStep: cur, workerId: 'e', stepId: 1 });
+    const replay = await h.client.step(
+      'a',
+      { w: randomF32(N, 0.01) },
+      { expectedModelStep: cur, workerId: 'e', stepId: 1 },
+    );
     expect(replay.replayed).to.equal(true);
     expect(replay.modelStep).to.equal(cur + 1);
     expect(await fingerprint(h.client, 'a')).to.equal(before);
     // And the refused id was not recorded: it runs once the guard matches.
-    const next = await h.client.step('a', { w: randomF32(N, 0.01) }, { expectedModelStep: cur + 1, workerId: 'e', stepId: 2 });
+    const next = await h.client.step(
+      'a',
+      { w: randomF32(N, 0.01) },
+      { expectedModelStep: cur + 1, workerId: 'e', stepId: 2 },
+    );
     expect([next.replayed, next.modelStep]).to.deep.equal([false, cur + 2]);
   });
 });

@@ -25,8 +25,13 @@ function randomValues(p: ParamDef, scale: number): Float32Array | Uint16Array {
 }
 
 /** The same model built directly on an Engine (the oracle). */
-async function directModel(engine: Engine, defs: ParamDef[], config: OptimizerConfig,
-  overrides: Record<string, ParamOverride>, init: Map<string, Float32Array | Uint16Array>): Promise<Map<string, Param>> {
+async function directModel(
+  engine: Engine,
+  defs: ParamDef[],
+  config: OptimizerConfig,
+  overrides: Record<string, ParamOverride>,
+  init: Map<string, Float32Array | Uint16Array>,
+): Promise<Map<string, Param>> {
   const out = new Map<string, Param>();
   for (const d of defs) {
     const p = engine.createParam({ name: d.name, shape: d.shape, dtype: d.dtype, config, override: overrides[d.name] });
@@ -40,7 +45,10 @@ async function trainAndCompare(h: Harness, engine: Engine, spec: ModelSpec, step
   const defs = spec.parameters;
   const init = new Map(defs.map((d) => [d.name, randomValues(d, 1)]));
   await h.client.createModel(spec);
-  const up = await h.client.uploadParameters(spec.name, new Map(defs.map((d) => [d.name, { data: init.get(d.name)!, dtype: d.dtype }])));
+  const up = await h.client.uploadParameters(
+    spec.name,
+    new Map(defs.map((d) => [d.name, { data: init.get(d.name)!, dtype: d.dtype }])),
+  );
   expect(up.ready).to.equal(true);
   const direct = await directModel(engine, defs, spec.optimizer, spec.overrides ?? {}, init);
   const base = spec.optimizer.lr ?? 1e-3;
@@ -49,10 +57,20 @@ async function trainAndCompare(h: Harness, engine: Engine, spec: ModelSpec, step
     // Every step updates a different subset on some steps: parameters left out keep their step counters.
     const chosen = t % 10 === 0 ? defs.slice(1) : defs;
     const grads = new Map(chosen.map((d) => [d.name, { data: randomValues(d, 0.1), dtype: d.dtype }]));
-    const reply = await h.client.step(spec.name, grads, { hyper: { lr }, returnWeights: true, workerId: 'w0', stepId: t });
-    const outcome = await engine.step(chosen.map((d) => ({
-      param: direct.get(d.name)!, grad: bytesOf(grads.get(d.name)!.data), gradDtype: d.dtype, hyper: { lr },
-    })));
+    const reply = await h.client.step(spec.name, grads, {
+      hyper: { lr },
+      returnWeights: true,
+      workerId: 'w0',
+      stepId: t,
+    });
+    const outcome = await engine.step(
+      chosen.map((d) => ({
+        param: direct.get(d.name)!,
+        grad: bytesOf(grads.get(d.name)!.data),
+        gradDtype: d.dtype,
+        hyper: { lr },
+      })),
+    );
     expect(reply.skipped).to.equal(false);
     expect(reply.modelStep).to.equal(t);
     expect(reply.params.map((p) => p.name)).to.deep.equal(chosen.map((d) => d.name));
@@ -86,36 +104,53 @@ describe('service: training loop', function () {
   });
 
   it('100 fp32-state AdamW steps (fp32 and bf16 parameters) equal the engine driven directly', async () => {
-    await trainAndCompare(h, engine, {
-      name: 'adamw32',
-      parameters: [
-        { name: 'layer.0.weight', shape: [64, 300], dtype: 'fp32' },
-        { name: 'layer.0.bias', shape: [300], dtype: 'fp32' },
-        { name: 'embed', shape: [50, 100], dtype: 'bf16' },
-      ],
-      optimizer: { name: 'adamw', lr: 1e-2, weightDecay: 0.05 },
-      overrides: { 'layer.0.bias': { weightDecay: 0 } },
-    }, 100);
+    await trainAndCompare(
+      h,
+      engine,
+      {
+        name: 'adamw32',
+        parameters: [
+          { name: 'layer.0.weight', shape: [64, 300], dtype: 'fp32' },
+          { name: 'layer.0.bias', shape: [300], dtype: 'fp32' },
+          { name: 'embed', shape: [50, 100], dtype: 'bf16' },
+        ],
+        optimizer: { name: 'adamw', lr: 1e-2, weightDecay: 0.05 },
+        overrides: { 'layer.0.bias': { weightDecay: 0 } },
+      },
+      100,
+    );
   });
 
   it('100 blockwise8 Adam steps equal the engine driven directly', async () => {
-    await trainAndCompare(h, engine, {
-      name: 'adam8',
-      parameters: [
-        { name: 'w', shape: [96, 128], dtype: 'fp32' },
-        { name: 'v', shape: [5000], dtype: 'fp32' },
-        { name: 'small', shape: [1000], dtype: 'fp32' }, // below min_8bit_size: fp32 state
-      ],
-      optimizer: { name: 'adam', lr: 5e-3, optimBits: 8, weightDecay: 0.01 },
-    }, 100);
+    await trainAndCompare(
+      h,
+      engine,
+      {
+        name: 'adam8',
+        parameters: [
+          { name: 'w', shape: [96, 128], dtype: 'fp32' },
+          { name: 'v', shape: [5000], dtype: 'fp32' },
+          { name: 'small', shape: [1000], dtype: 'fp32' }, // below min_8bit_size: fp32 state
+        ],
+        optimizer: { name: 'adam', lr: 5e-3, optimBits: 8, weightDecay: 0.01 },
+      },
+      100,
+    );
     const desc = (await h.client.describe('adam8')).models[0];
-    expect(desc.params.map((p) => p.stateMode)).to.deep.equal(['STATE_MODE_BLOCKWISE8', 'STATE_MODE_BLOCKWISE8', 'STATE_MODE_FP32']);
+    expect(desc.params.map((p) => p.stateMode)).to.deep.equal([
+      'STATE_MODE_BLOCKWISE8',
+      'STATE_MODE_BLOCKWISE8',
+      'STATE_MODE_FP32',
+    ]);
   });
 
   it('snapshot -> delete -> create -> restore gives the same next step as no detour', async () => {
     const spec: ModelSpec = {
       name: 'detour',
-      parameters: [{ name: 'a', shape: [70, 100], dtype: 'fp32' }, { name: 'b', shape: [3000], dtype: 'bf16' }],
+      parameters: [
+        { name: 'a', shape: [70, 100], dtype: 'fp32' },
+        { name: 'b', shape: [3000], dtype: 'bf16' },
+      ],
       optimizer: { name: 'ademamix', lr: 1e-2, optimBits: 8, min8bitSize: 1024 },
     };
     await h.client.createModel(spec);

@@ -23,7 +23,10 @@ async function grantedWindows(address: string): Promise<{ initialWindowSize: num
     });
     // The connection window arrives as a WINDOW_UPDATE right after the server's SETTINGS: ping once so that it has.
     await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
-    return { initialWindowSize: settings.initialWindowSize ?? -1, connectionWindow: session.state.remoteWindowSize ?? -1 };
+    return {
+      initialWindowSize: settings.initialWindowSize ?? -1,
+      connectionWindow: session.state.remoteWindowSize ?? -1,
+    };
   } finally {
     session.destroy();
   }
@@ -42,10 +45,17 @@ describe('service: HTTP/2 windows', function () {
 
   it('the server grants its configured window to every connection and stream', async () => {
     expect(await grantedWindows(h.server.address)).to.deep.equal({
-      initialWindowSize: DEFAULT_WINDOW_BYTES, connectionWindow: DEFAULT_WINDOW_BYTES,
+      initialWindowSize: DEFAULT_WINDOW_BYTES,
+      connectionWindow: DEFAULT_WINDOW_BYTES,
     });
     const w = 1_500_000 + Math.floor(Math.random() * 1_000_000);
-    const other = await startServer({ host: '127.0.0.1', port: 0, metricsPort: -1, logLevel: 'silent', windowBytes: w });
+    const other = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      metricsPort: -1,
+      logLevel: 'silent',
+      windowBytes: w,
+    });
     try {
       expect(await grantedWindows(other.address)).to.deep.equal({ initialWindowSize: w, connectionWindow: w });
     } finally {
@@ -73,7 +83,11 @@ describe('service: HTTP/2 windows', function () {
     const client = connect(big.server.address, { lanes: 1, windowBytes: MAX_WINDOW_BYTES }); // one connection for all below
     try {
       for (const name of ['up', 'down']) {
-        await client.createModel({ name, parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }], optimizer: { name: 'adam' } });
+        await client.createModel({
+          name,
+          parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+          optimizer: { name: 'adam' },
+        });
         await client.uploadParameters(name, { w: randomF32(n) });
       }
       const g = randomF32(n, 0.1);
@@ -85,7 +99,11 @@ describe('service: HTTP/2 windows', function () {
         // in while the replay's weights go out, then weights out while the replay may still be sending).
         const [replay, fresh] = await Promise.all([
           client.step('down', { w: g }, { workerId: 'w', stepId: 1, returnWeights: true, deadlineMs: 120_000 }),
-          client.step('up', { w: randomF32(n, 0.1) }, { workerId: 'w', stepId: round, returnWeights: true, deadlineMs: 120_000 }),
+          client.step(
+            'up',
+            { w: randomF32(n, 0.1) },
+            { workerId: 'w', stepId: round, returnWeights: true, deadlineMs: 120_000 },
+          ),
         ]);
         expect(replay.replayed).to.equal(true);
         expect(Buffer.compare(bytesOf(replay.weights.get('w')!.data as Buffer), want)).to.equal(0);

@@ -65,36 +65,69 @@ torch.save({'optimizer': {'state': state, 'param_groups': groups}, 'epoch': 3}, 
 const CASES: { spec: ModelSpec; mode: string[] }[] = [
   {
     spec: {
-      name: 'adamw8', optimizer: { name: 'adamw', lr: 1e-2, optimBits: 8, min8bitSize: 1024, percentileClipping: 50, weightDecay: 0.01 },
-      parameters: [{ name: 'w', shape: [60, 100], dtype: 'fp32' }, { name: 'b', shape: [300], dtype: 'fp32' }],
+      name: 'adamw8',
+      optimizer: {
+        name: 'adamw',
+        lr: 1e-2,
+        optimBits: 8,
+        min8bitSize: 1024,
+        percentileClipping: 50,
+        weightDecay: 0.01,
+      },
+      parameters: [
+        { name: 'w', shape: [60, 100], dtype: 'fp32' },
+        { name: 'b', shape: [300], dtype: 'fp32' },
+      ],
     },
     mode: ['STATE_MODE_BLOCKWISE8', 'STATE_MODE_FP32'],
   },
   {
-    spec: { name: 'lamb32', optimizer: { name: 'lamb', lr: 1e-2, maxUnorm: 1 }, parameters: [{ name: 'x', shape: [40, 50], dtype: 'fp32' }] },
+    spec: {
+      name: 'lamb32',
+      optimizer: { name: 'lamb', lr: 1e-2, maxUnorm: 1 },
+      parameters: [{ name: 'x', shape: [40, 50], dtype: 'fp32' }],
+    },
     mode: ['STATE_MODE_FP32'],
   },
   {
     spec: {
-      name: 'mix8', optimizer: { name: 'ademamix', lr: 1e-2, optimBits: 8, min8bitSize: 1024 },
-      parameters: [{ name: 'y', shape: [3000], dtype: 'fp32' }, { name: 'y2', shape: [50, 41], dtype: 'fp32' }],
+      name: 'mix8',
+      optimizer: { name: 'ademamix', lr: 1e-2, optimBits: 8, min8bitSize: 1024 },
+      parameters: [
+        { name: 'y', shape: [3000], dtype: 'fp32' },
+        { name: 'y2', shape: [50, 41], dtype: 'fp32' },
+      ],
     },
     mode: ['STATE_MODE_BLOCKWISE8', 'STATE_MODE_BLOCKWISE8'],
   },
   {
-    spec: { name: 'old2048', optimizer: { name: 'adam', lr: 1e-2, optimBits: 8, blockSize: 2048, min8bitSize: 1024 },
-      parameters: [{ name: 'z', shape: [5000], dtype: 'fp32' }] },
+    spec: {
+      name: 'old2048',
+      optimizer: { name: 'adam', lr: 1e-2, optimBits: 8, blockSize: 2048, min8bitSize: 1024 },
+      parameters: [{ name: 'z', shape: [5000], dtype: 'fp32' }],
+    },
     mode: ['STATE_MODE_BLOCKWISE8'],
   },
   {
-    spec: { name: 'lion-static', optimizer: { name: 'lion', lr: 1e-3, optimBits: 8, blockWise: false, min8bitSize: 1024 },
-      parameters: [{ name: 'u', shape: [4096], dtype: 'fp32' }] },
+    spec: {
+      name: 'lion-static',
+      optimizer: { name: 'lion', lr: 1e-3, optimBits: 8, blockWise: false, min8bitSize: 1024 },
+      parameters: [{ name: 'u', shape: [4096], dtype: 'fp32' }],
+    },
     mode: ['STATE_MODE_STATIC8'],
   },
 ];
 
 function grads(spec: ModelSpec): Record<string, Float32Array> {
-  return Object.fromEntries(spec.parameters.map((p) => [p.name, randomF32(p.shape.reduce((a, b) => a * b, 1), 0.1)]));
+  return Object.fromEntries(
+    spec.parameters.map((p) => [
+      p.name,
+      randomF32(
+        p.shape.reduce((a, b) => a * b, 1),
+        0.1,
+      ),
+    ]),
+  );
 }
 
 describe('bitsandbytes state_dict import (scripts/bnb-to-qstep.py, docs/math.md §15)', function () {
@@ -126,9 +159,23 @@ describe('bitsandbytes state_dict import (scripts/bnb-to-qstep.py, docs/math.md 
       const made = spawnSync(PYTHON, ['-c', MAKE_BNB, snapFile, pt, spec.optimizer.name], { encoding: 'utf8' });
       expect(made.status, made.stderr).to.equal(0);
       const out = join(dir, `${spec.name}.qstep.safetensors`);
-      const conv = spawnSync(PYTHON, [join(ROOT, 'scripts', 'bnb-to-qstep.py'), pt, out, '--key', 'optimizer',
-        '--model', `${spec.name}-copy`, '--optimizer', spec.optimizer.name, '--names', spec.parameters.map((p) => p.name).join(',')],
-      { encoding: 'utf8' });
+      const conv = spawnSync(
+        PYTHON,
+        [
+          join(ROOT, 'scripts', 'bnb-to-qstep.py'),
+          pt,
+          out,
+          '--key',
+          'optimizer',
+          '--model',
+          `${spec.name}-copy`,
+          '--optimizer',
+          spec.optimizer.name,
+          '--names',
+          spec.parameters.map((p) => p.name).join(','),
+        ],
+        { encoding: 'utf8' },
+      );
       expect(conv.status, conv.stderr).to.equal(0);
 
       // A fresh model with the same weights (a bnb optimizer checkpoint holds none), then the converted state.
@@ -151,13 +198,34 @@ describe('bitsandbytes state_dict import (scripts/bnb-to-qstep.py, docs/math.md 
 
   it('refuses a state_dict whose parameter count does not match --names, and unknown state keys', () => {
     const pt = join(dir, 'bad.pt');
-    const make = spawnSync(PYTHON, ['-c', `
+    const make = spawnSync(
+      PYTHON,
+      [
+        '-c',
+        `
 import torch
 torch.save({'state': {0: {'step': 1, 'state1': torch.zeros(8), 'weird': torch.zeros(1)}}, 'param_groups': [{'params': [0]}]}, '${pt}')
-`], { encoding: 'utf8' });
+`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(make.status, make.stderr).to.equal(0);
-    const run = (names: string) => spawnSync(PYTHON, [join(ROOT, 'scripts', 'bnb-to-qstep.py'), pt, join(dir, 'x.safetensors'),
-      '--model', 'm', '--optimizer', 'adam', '--names', names], { encoding: 'utf8' });
+    const run = (names: string) =>
+      spawnSync(
+        PYTHON,
+        [
+          join(ROOT, 'scripts', 'bnb-to-qstep.py'),
+          pt,
+          join(dir, 'x.safetensors'),
+          '--model',
+          'm',
+          '--optimizer',
+          'adam',
+          '--names',
+          names,
+        ],
+        { encoding: 'utf8' },
+      );
     const count = run('a,b');
     expect(count.status).to.equal(2);
     expect(count.stderr).to.match(/--names lists 2 parameters; param_groups hold 1/);

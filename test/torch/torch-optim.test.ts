@@ -31,16 +31,36 @@ interface TorchCase {
 }
 
 const CASES: TorchCase[] = [
-  { torch: 'adam', config: { name: 'adam', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
-    hyper: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }, states: ['exp_avg', 'exp_avg_sq'] },
-  { torch: 'adamw', config: { name: 'adamw', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 },
-    hyper: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 }, states: ['exp_avg', 'exp_avg_sq'] },
-  { torch: 'sgd', config: { name: 'sgd', lr: 0.01, betas: [0.9], weightDecay: 0.01 },
-    hyper: { lr: 0.01, momentum: 0.9, weightDecay: 0.01 }, states: ['momentum_buffer'] },
-  { torch: 'rmsprop', config: { name: 'rmsprop', lr: 0.01, betas: [0.9], eps: 1e-8, weightDecay: 0.01 },
-    hyper: { lr: 0.01, alpha: 0.9, eps: 1e-8, weightDecay: 0.01 }, states: ['square_avg'] },
-  { torch: 'adagrad', config: { name: 'adagrad', lr: 0.01, eps: 1e-10, weightDecay: 0.01 },
-    hyper: { lr: 0.01, eps: 1e-10, weightDecay: 0.01 }, states: ['sum'] },
+  {
+    torch: 'adam',
+    config: { name: 'adam', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+    hyper: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+    states: ['exp_avg', 'exp_avg_sq'],
+  },
+  {
+    torch: 'adamw',
+    config: { name: 'adamw', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 },
+    hyper: { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 },
+    states: ['exp_avg', 'exp_avg_sq'],
+  },
+  {
+    torch: 'sgd',
+    config: { name: 'sgd', lr: 0.01, betas: [0.9], weightDecay: 0.01 },
+    hyper: { lr: 0.01, momentum: 0.9, weightDecay: 0.01 },
+    states: ['momentum_buffer'],
+  },
+  {
+    torch: 'rmsprop',
+    config: { name: 'rmsprop', lr: 0.01, betas: [0.9], eps: 1e-8, weightDecay: 0.01 },
+    hyper: { lr: 0.01, alpha: 0.9, eps: 1e-8, weightDecay: 0.01 },
+    states: ['square_avg'],
+  },
+  {
+    torch: 'adagrad',
+    config: { name: 'adagrad', lr: 0.01, eps: 1e-10, weightDecay: 0.01 },
+    hyper: { lr: 0.01, eps: 1e-10, weightDecay: 0.01 },
+    states: ['sum'],
+  },
 ];
 
 const STEPS = 50;
@@ -102,7 +122,12 @@ describe('PyTorch cross-check: engine and live torch.optim (docs/math.md §16.1,
           const info = infoOf(c.config.name);
           const eightBit = mode.mode !== 'fp32';
           const p0 = roundArray(dtype, rng.randn(N, 0.1));
-          const param: Param = engine.createParam({ name: 'w', shape: SHAPE, dtype, config: { ...c.config, ...mode.layout } });
+          const param: Param = engine.createParam({
+            name: 'w',
+            shape: SHAPE,
+            dtype,
+            config: { ...c.config, ...mode.layout },
+          });
           const id = await createTorch(c, p0);
           try {
             check(param.mode === mode.mode, `${label}: parameter mode ${param.mode}`);
@@ -117,7 +142,8 @@ describe('PyTorch cross-check: engine and live torch.optim (docs/math.md §16.1,
               // the engine's dequantized state.
               const blobs: Record<string, Buffer> = { grad: f32Buf(g) };
               if (eightBit || dtype !== 'fp32') blobs.param = f32Buf(pPrev);
-              if (eightBit && statesPrev) c.states.forEach((name, k) => (blobs[`state.${name}`] = f32Buf(statesPrev![k])));
+              if (eightBit && statesPrev)
+                c.states.forEach((name, k) => (blobs[`state.${name}`] = f32Buf(statesPrev![k])));
               const r = await torch.request({ cmd: 'step', id }, blobs);
               const pTorch = f32Array(r.blobs.param);
               const pEngine = decode(await param.read(0, N, 'fp32'), 'fp32');
@@ -130,15 +156,20 @@ describe('PyTorch cross-check: engine and live torch.optim (docs/math.md §16.1,
                   assertClose(`${at}: ${d.name} vs ${c.states[k]}`, d.values, want, atol, rtol, 0);
                 } else {
                   const mism = closeStats(d.values, want, 3e-3, 1e-3).violations;
-                  check(mism < 20, `${at}: ${d.name} dequantized vs torch ${c.states[k]}: ${mism} outside atol 3e-3 rtol 1e-3`);
+                  check(
+                    mism < 20,
+                    `${at}: ${d.name} dequantized vs torch ${c.states[k]}: ${mism} outside atol 3e-3 rtol 1e-3`,
+                  );
                 }
               });
               assertClose(`${at}: parameters vs torch`, pEngine, pTorch, atol, rtol, 15);
               if (eightBit) {
                 const [mAbs, mRel] = dtype === 'bf16' ? [1.7e-4, 1.6e-3] : [6e-5, 6e-4];
                 const me = meanErrors(pEngine, pTorch, 1e-9);
-                check(me.abs < mAbs && me.rel < mRel, `${at}: parameter mean errors vs torch abs ${me.abs} rel ${me.rel} ` +
-                  `(16.2: < ${mAbs}, < ${mRel})`);
+                check(
+                  me.abs < mAbs && me.rel < mRel,
+                  `${at}: parameter mean errors vs torch abs ${me.abs} rel ${me.rel} ` + `(16.2: < ${mAbs}, < ${mRel})`,
+                );
               }
               pPrev = pEngine;
               statesPrev = dec.map((d) => d.values.map((x) => (x === 0 ? 0 : x)));

@@ -42,8 +42,11 @@ export class TorchProcess {
       return { proc, version: String(r.header.torch) };
     } catch (e) {
       proc.close();
-      throw new Error(`the PyTorch cross-check needs ${PYTHON} with PyTorch (Debian: apt-get install -y python3-torch); ` +
-        `${(e as Error).message}`, { cause: e });
+      throw new Error(
+        `the PyTorch cross-check needs ${PYTHON} with PyTorch (Debian: apt-get install -y python3-torch); ` +
+          `${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 
@@ -73,7 +76,9 @@ export class TorchProcess {
   request(header: Record<string, unknown>, blobs: Record<string, Buffer> = {}): Promise<Reply> {
     if (this.exited) return Promise.reject(new Error(`PyTorch process: ${this.exited}`));
     const names = Object.keys(blobs);
-    const h = Buffer.from(JSON.stringify({ ...header, blobs: names.map((name) => ({ name, bytes: blobs[name].length })) }));
+    const h = Buffer.from(
+      JSON.stringify({ ...header, blobs: names.map((name) => ({ name, bytes: blobs[name].length })) }),
+    );
     const len = Buffer.alloc(4);
     len.writeUInt32LE(h.length, 0);
     return new Promise((resolve, reject) => {
