@@ -69,8 +69,8 @@ async function main(): Promise<void> {
   const per = Math.floor(params / nTensors);
 
   const pki = makeTestPki();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
   const { formatTokenLine, hashToken, newToken } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded in the role that needs it
     require('../server/security/tokens') as typeof import('../server/security/tokens');
   const token = newToken();
   const tokens = join(pki.dir, 'tokens.txt');
