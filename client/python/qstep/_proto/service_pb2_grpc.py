@@ -2,6 +2,7 @@
 """Client and server classes corresponding to protobuf-defined services."""
 import grpc
 
+from . import checkpoint_pb2 as qstep_dot_v1_dot_checkpoint__pb2
 from . import info_pb2 as qstep_dot_v1_dot_info__pb2
 from . import model_pb2 as qstep_dot_v1_dot_model__pb2
 from . import snapshot_pb2 as qstep_dot_v1_dot_snapshot__pb2
@@ -62,13 +63,18 @@ class QstepStub(object):
                 request_serializer=qstep_dot_v1_dot_model__pb2.DeleteModelRequest.SerializeToString,
                 response_deserializer=qstep_dot_v1_dot_model__pb2.DeleteModelResponse.FromString,
                 )
+        self.Checkpoint = channel.unary_unary(
+                '/qstep.v1.Qstep/Checkpoint',
+                request_serializer=qstep_dot_v1_dot_checkpoint__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=qstep_dot_v1_dot_checkpoint__pb2.CheckpointResponse.FromString,
+                )
 
 
 class QstepServicer(object):
     """Missing associated documentation comment in .proto file."""
 
     def ServerInfo(self, request, context):
-        """Version, backend, devices, capabilities and limits. Never fails.
+        """Version, backend, devices, capabilities and limits. Never fails, but for UNAUTHENTICATED on a server with tokens.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,7 +83,8 @@ class QstepServicer(object):
     def CreateModel(self, request, context):
         """Allocates a model: parameters (values zero until uploaded) and optimizer state.
         INVALID_ARGUMENT bad name, shape, dtype, option or override key; ALREADY_EXISTS name taken;
-        RESOURCE_EXHAUSTED too many models or out of memory. All or nothing.
+        RESOURCE_EXHAUSTED too many models, out of memory, or past the server's memory limit (Limits.memory_limit_bytes).
+        All or nothing. The reply holds a summary and the first page of parameters (see Describe).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,10 +108,13 @@ class QstepServicer(object):
         changes nothing. Steps of one model run one at a time in arrival order of their commits; concurrent workers
         queue. Once the update has started it completes even if the client goes away (the outcome is recorded for
         its step id). Reply: StepResult, then the weights of the stepped parameters if asked.
-        NOT_FOUND model or parameter (or deleted meanwhile); FAILED_PRECONDITION model not ready or stale step id;
+        NOT_FOUND model or parameter (or deleted meanwhile); FAILED_PRECONDITION model not ready, stale step id, or
+        a model step other than StepHeader.expected_model_step;
         INVALID_ARGUMENT message order, dtype, byte length, chunk range, overlap, missing chunks at commit,
         hyperparameters out of range, non-finite gradients under policy ERROR; RESOURCE_EXHAUSTED chunk over the
-        limit, staging budget exhausted (the step waits up to Limits.staging_wait_ms first); DATA_LOSS chunk count.
+        limit, staging budget exhausted (the step waits up to Limits.staging_wait_ms first); DATA_LOSS chunk count;
+        DEADLINE_EXCEEDED no gradient within Limits.stream_grace_ms of the header, or staged bytes delivered slower
+        than Limits.stream_min_bytes_per_second.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,15 +134,16 @@ class QstepServicer(object):
         another float dtype than the parameter's are converted (bit-exact when the dtypes match).
         NOT_FOUND model or parameter; INVALID_ARGUMENT malformed header, dequantized state, tensor sizes, missing or
         extra bytes; FAILED_PRECONDITION state that does not fit (optimizer family, state mode, block size, size,
-        shape); ABORTED another Restore of the model in flight; RESOURCE_EXHAUSTED staging budget.
+        shape); ABORTED another Restore of the model in flight; RESOURCE_EXHAUSTED staging budget; INVALID_ARGUMENT
+        state values no step produces (non-finite, negative second moments or scales); DEADLINE_EXCEEDED as for Step.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Describe(self, request, context):
-        """Memory by kind, modes and step counters per model and parameter; totals for the backend.
-        NOT_FOUND unknown model.
+        """Memory by kind, modes and step counters per model and parameter (paged: DescribeRequest.page_size); totals
+        for the backend. NOT_FOUND unknown model; INVALID_ARGUMENT a page_token not given for that model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,8 +156,20 @@ class QstepServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def DeleteModel(self, request, context):
-        """Frees a model's parameters and state. Calls in flight on it finish or fail NOT_FOUND.
+        """Frees a model's parameters and state, and removes its checkpoints. Calls in flight on it finish or fail
+        NOT_FOUND.
         NOT_FOUND unknown model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Checkpoint(self, request, context):
+        """Takes a checkpoint of the model now (after the ones already under way) and answers once it is complete on
+        disk. The copy is taken between two steps; steps go on while it is written.
+        NOT_FOUND unknown model (or deleted meanwhile); FAILED_PRECONDITION the server has no --state-dir, or the
+        model is not ready; UNAVAILABLE loading or shutting down; INTERNAL the write failed (the server logs why;
+        earlier checkpoints stay valid).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,6 +222,11 @@ def add_QstepServicer_to_server(servicer, server):
                     servicer.DeleteModel,
                     request_deserializer=qstep_dot_v1_dot_model__pb2.DeleteModelRequest.FromString,
                     response_serializer=qstep_dot_v1_dot_model__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'Checkpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.Checkpoint,
+                    request_deserializer=qstep_dot_v1_dot_checkpoint__pb2.CheckpointRequest.FromString,
+                    response_serializer=qstep_dot_v1_dot_checkpoint__pb2.CheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,5 +388,22 @@ class Qstep(object):
         return grpc.experimental.unary_unary(request, target, '/qstep.v1.Qstep/DeleteModel',
             qstep_dot_v1_dot_model__pb2.DeleteModelRequest.SerializeToString,
             qstep_dot_v1_dot_model__pb2.DeleteModelResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Checkpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/qstep.v1.Qstep/Checkpoint',
+            qstep_dot_v1_dot_checkpoint__pb2.CheckpointRequest.SerializeToString,
+            qstep_dot_v1_dot_checkpoint__pb2.CheckpointResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
