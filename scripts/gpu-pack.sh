@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fills .device/ (git-ignored) with what scripts/gpu-check.sh needs on a lent GPU machine, which has nvcc and
 # PyTorch but no Node, npm or network. Run on the build machine (nvcc 13 here builds for the H200's sm_90):
-#   node.xz             this machine's Node (../shared/device/pack-node.sh)
+#   node.xz             this machine's Node binary, xz-compressed (the GPU machine has none)
 #   qstep.node          the addon, CUDA built in (scripts/build-addon-direct.sh --cuda: binding.gyp's flags)
 #   qstep-cuda-check    the check program (scripts/native-build.js check --cuda), cudart static
 #   node_modules.tar.xz the packages the suite and benches load (not the TypeScript compiler or @types)
@@ -11,7 +11,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 mkdir -p .device
-bash "$top/../shared/device/pack-node.sh"
+# The Node binary that runs here, compressed; gpu-check.sh unpacks it with Python's lzma (xz may be missing there).
+grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >>.git/info/exclude
+if [ "$(cat .device/node.version 2>/dev/null)" != "$(node --version)" ] || [ ! -f .device/node.xz ]; then
+  echo "node binary (xz, about a minute)..."
+  xz -T0 -6 -c "$(readlink -f "$(command -v node)")" >.device/node.xz.tmp && mv .device/node.xz.tmp .device/node.xz
+  node --version >.device/node.version
+fi
 echo "addon (nvcc; a few minutes on 2 cores)..."
 scripts/build-addon-direct.sh .device/qstep.node --cuda
 echo "check program (scripts/native-build.js check --cuda)..."
