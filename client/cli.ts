@@ -2,18 +2,33 @@
 // launcher (bin/qstep.js), so this file never loads the server or the native addon.
 
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SingleBar } from 'cli-progress';
-import { connect } from './client';
+import type * as ProgressLib from 'cli-progress';
+import type * as ClientLib from './client';
 import type { QstepClient } from './client';
 import type { SnapshotOptions } from './types';
-import { QstepError } from './errors';
-import { tlsFromFiles, tokenFromFile } from './security';
+import type * as ErrorsLib from './errors';
+import type * as SecurityLib from './security';
 import type { ConnectOptions } from './types';
-import { bytes, formatInfo, formatStats, table } from './format';
-import { restoreSnapshotFile, writeSnapshotFile } from './snapshot-file';
+import type * as FormatLib from './format';
+import type * as SnapshotFileLib from './snapshot-file';
 import type { Progress } from './snapshot-file';
-import { optimizers } from '../proto/convert';
+import type * as ConvertLib from '../proto/convert';
 import type { DType } from '../native/lib/types';
+
+// The libraries behind the commands load grpc-js and parse the .proto files (most of a CLI call's start-up time);
+// `qstep --help` and flag errors need none of them, so each is required when a command first uses it.
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above */
+const lazy = {
+  client: () => require('./client') as typeof ClientLib,
+  errors: () => require('./errors') as typeof ErrorsLib,
+  security: () => require('./security') as typeof SecurityLib,
+  format: () => require('./format') as typeof FormatLib,
+  snapshotFile: () => require('./snapshot-file') as typeof SnapshotFileLib,
+  convert: () => require('../proto/convert') as typeof ConvertLib,
+  progress: () => require('cli-progress') as typeof ProgressLib,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+const bytes = (n: number): string => lazy.format().bytes(n);
 
 interface GlobalOptions {
   address: string;
@@ -29,10 +44,10 @@ interface GlobalOptions {
 /** TLS and token options from the global flags and their environment variables (docs/service.md "Security"). */
 function securityOptions(g: GlobalOptions): Pick<ConnectOptions, 'tls' | 'token'> {
   const useTls = g.tls || Boolean(g.tlsCa || g.tlsCert || g.tlsKey);
-  const token = g.tokenFile ? tokenFromFile(g.tokenFile) : process.env.QSTEP_TOKEN || undefined;
+  const token = g.tokenFile ? lazy.security().tokenFromFile(g.tokenFile) : process.env.QSTEP_TOKEN || undefined;
   return {
     tls: useTls
-      ? tlsFromFiles({ ca: g.tlsCa, cert: g.tlsCert, key: g.tlsKey, serverName: g.tlsServerName })
+      ? lazy.security().tlsFromFiles({ ca: g.tlsCa, cert: g.tlsCert, key: g.tlsKey, serverName: g.tlsServerName })
       : undefined,
     token,
   };
@@ -47,7 +62,7 @@ function positiveInt(v: string): number {
 /** A progress bar on a terminal; nothing otherwise (pipes and CI logs stay clean). */
 function progressBar(label: string): { update: Progress; stop: () => void } {
   if (!process.stdout.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar({
+  const bar = new (lazy.progress().SingleBar)({
     format: `${label} [{bar}] {percentage}% | {done} of {all}`,
     hideCursor: true,
     clearOnComplete: false,
@@ -69,7 +84,7 @@ function progressBar(label: string): { update: Progress; stop: () => void } {
 
 async function withClient<T>(program: Command, fn: (c: QstepClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = program.opts<GlobalOptions>();
-  const client = connect(g.address, { unaryDeadlineMs: g.deadlineMs, ...securityOptions(g) });
+  const client = lazy.client().connect(g.address, { unaryDeadlineMs: g.deadlineMs, ...securityOptions(g) });
   try {
     return await fn(client, g);
   } finally {
@@ -114,7 +129,7 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
       const info = await withClient(program, (c) => c.serverInfo());
-      print(o.json ? JSON.stringify(info, null, 2) : formatInfo(info));
+      print(o.json ? JSON.stringify(info, null, 2) : lazy.format().formatInfo(info));
     });
 
   program
@@ -125,11 +140,11 @@ export function buildProgram(): Command {
       const models = await withClient(program, (c) => c.listModels());
       if (o.json) return print(JSON.stringify(models, null, 2));
       print(
-        table(
+        lazy.format().table(
           ['model', 'optimizer', 'params', 'elements', 'ready', 'step', 'memory'],
           models.map((m) => [
             m.name,
-            optimizers.decode(m.optimizer) ?? '?',
+            lazy.convert().optimizers.decode(m.optimizer) ?? '?',
             String(m.paramCount),
             String(m.numel),
             m.ready ? 'yes' : 'no',
@@ -149,7 +164,7 @@ export function buildProgram(): Command {
     .action(async (model: string, o: { json?: boolean; all?: boolean }) => {
       const res = await withClient(program, (c) => (o.all ? c.describeAll(model) : c.describe(model)));
       if (o.json) return print(JSON.stringify(res, null, 2));
-      print(formatStats(res.models[0], res.totals));
+      print(lazy.format().formatStats(res.models[0], res.totals));
     });
 
   program
@@ -184,7 +199,9 @@ export function buildProgram(): Command {
         };
         const bar = progressBar(`snapshot ${model}`);
         try {
-          const r = await withClient(program, (c) => writeSnapshotFile(c, model, file, options, bar.update));
+          const r = await withClient(program, (c) =>
+            lazy.snapshotFile().writeSnapshotFile(c, model, file, options, bar.update),
+          );
           bar.stop();
           print(`wrote ${file}: ${r.tensors} tensors, ${bytes(r.bytes)}`);
         } finally {
@@ -199,7 +216,7 @@ export function buildProgram(): Command {
     .action(async (model: string, file: string) => {
       const bar = progressBar(`restore ${model}`);
       try {
-        const r = await withClient(program, (c) => restoreSnapshotFile(c, model, file, bar.update));
+        const r = await withClient(program, (c) => lazy.snapshotFile().restoreSnapshotFile(c, model, file, bar.update));
         bar.stop();
         print(
           `restored ${r.params.length} parameters of ${r.model} (${bytes(r.bytes)}), model step ${r.modelStep}` +
@@ -248,7 +265,7 @@ export async function cli(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
   } catch (err) {
-    const e = err instanceof QstepError ? err : null;
+    const e = err instanceof lazy.errors().QstepError ? err : null;
     process.stderr.write(
       `qstep: ${e ? `${e.codeName}: ${e.details}` : err instanceof Error ? err.message : String(err)}\n`,
     );
