@@ -49,13 +49,16 @@ export class ProgressDeadline {
   /** `p`, or DEADLINE_EXCEEDED when the deadline passes first. */
   race<T>(p: Promise<T>): Promise<T> {
     if (this.at === Infinity) return p;
+    // A read left behind once the deadline has won is still running: when the server then ends the call, it fails
+    // with the call's own status, and nobody awaits it any more. Mark it handled before either way out, including
+    // the one that fails at once (a message that arrived just after the deadline, before its timer ran).
+    p.catch(() => undefined);
     const left = this.at - Date.now();
     if (left <= 0) return Promise.reject(fail.deadline(`stream too slow: ${this.why}`));
     let timer: NodeJS.Timeout | undefined;
     const expiry = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(fail.deadline(`stream too slow: ${this.why}`)), left);
     });
-    p.catch(() => undefined); // a read left behind after the deadline must not become an unhandled rejection
     return Promise.race([p, expiry]).finally(() => clearTimeout(timer));
   }
 }
