@@ -20,7 +20,11 @@ describe('service: a stream past its progress deadline', function () {
   before(async () => {
     // The rule's timer (60 s) never fires in this test: only the clock step makes the deadline pass.
     h = await startHarness({ streamGraceMs: 60_000, streamMinBytesPerSecond: 1024 * 1024 });
-    await h.client.createModel({ name: 'm', parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }], optimizer: { name: 'sgd', lr: 0.1 } });
+    await h.client.createModel({
+      name: 'm',
+      parameters: [{ name: 'w', shape: [N], dtype: 'fp32' }],
+      optimizer: { name: 'sgd', lr: 0.1 },
+    });
     await h.client.uploadParameters('m', { w: randomF32(N) });
   });
   after(async () => {
@@ -35,7 +39,14 @@ describe('service: a stream past its progress deadline', function () {
     try {
       const before = await fingerprint(h.client, 'm');
       const grad = bytesOf(randomF32(N, 0.1));
-      const chunk = (i: number) => ({ gradient: { param: 'w', offset: i * 1024, dtype: 'DTYPE_FP32' as const, data: grad.subarray(i * 4096, (i + 1) * 4096) } });
+      const chunk = (i: number) => ({
+        gradient: {
+          param: 'w',
+          offset: i * 1024,
+          dtype: 'DTYPE_FP32' as const,
+          data: grad.subarray(i * 4096, (i + 1) * 4096),
+        },
+      });
       for (let round = 0; round < 5; round++) {
         const call = h.client.grpc.Step();
         let status: grpc.StatusObject | null = null;
