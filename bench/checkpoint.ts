@@ -12,18 +12,16 @@
 //
 // Prints a table and writes bench/results/checkpoint.json.
 
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../client';
 import type { QstepClient } from '../client';
+import { ROOT, spawnServe } from '../test/helpers/serve-process';
+import type { ServeProcess } from '../test/helpers/serve-process';
 
 const GIB = 1024 ** 3;
-const ROOT = join(__dirname, '..');
-const BIN = join(ROOT, 'bin', 'qstep.js');
 const TENSORS = 8;
 
 function arg(name: string, fallback: number): number {
@@ -31,21 +29,11 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-interface Srv {
-  proc: ChildProcessWithoutNullStreams;
-  address: string;
-  lines: Record<string, unknown>[];
-  spawnedAt: number;
-  servingAt: number;
-}
+type Srv = ServeProcess;
 
 function serve(dir: string): Promise<Srv> {
-  const spawnedAt = performance.now();
-  const proc = spawn(
-    process.execPath,
+  return spawnServe(
     [
-      BIN,
-      'serve',
       '--port',
       '0',
       '--metrics-port',
@@ -61,27 +49,8 @@ function serve(dir: string): Promise<Srv> {
       '--shutdown-grace-ms',
       '60000',
     ],
-    { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
+    { inheritStderr: true },
   );
-  const lines: Record<string, unknown>[] = [];
-  let text = '';
-  return new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      text += d.toString();
-      let nl: number;
-      while ((nl = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, nl);
-        text = text.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        lines.push(rec);
-        if (rec.msg === 'serving')
-          resolve({ proc, address: String(rec.address), lines, spawnedAt, servingAt: performance.now() });
-      }
-    });
-    proc.stderr.on('data', (d: Buffer) => process.stderr.write(d));
-    proc.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-  });
 }
 
 function memKiB(pid: number, key: 'VmRSS' | 'VmHWM'): number {

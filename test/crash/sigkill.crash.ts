@@ -12,8 +12,6 @@
 //     digest recorded twice must be equal.
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,67 +19,27 @@ import { join } from 'node:path';
 import { QstepError, Status, connect, serverModelStep } from '../../client';
 import type { QstepClient } from '../../client';
 import { readSafetensorsData, readSafetensorsHeader } from '../../proto/safetensors';
+import { spawnServe } from '../helpers/serve-process';
+import type { ServeProcess } from '../helpers/serve-process';
 
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'qstep.js');
 const KILLS = Number(process.env.QSTEP_CRASH_KILLS ?? 20);
 const EVERY = 4;
 const N_W = 1 << 18;
 const N_V = 1000;
 
-interface Server {
-  proc: ChildProcessWithoutNullStreams;
-  address: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<void>;
-}
+type Server = ServeProcess;
 
-function serve(dir: string, onLine: (rec: Record<string, unknown>) => void = () => undefined): Promise<Server> {
-  const proc = spawn(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--port',
-      '0',
-      '--metrics-port',
-      '-1',
-      '--threads',
-      '2',
-      '--log-level',
-      'debug',
-      '--state-dir',
-      dir,
-      '--checkpoint-every-steps',
-      String(EVERY),
-      '--checkpoint-every-seconds',
-      '0',
-      '--keep-checkpoints',
-      '2',
-    ],
-    { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
-  );
-  const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
-  let text = '';
-  let err = '';
-  return new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      text += d.toString();
-      let nl: number;
-      while ((nl = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, nl);
-        text = text.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        lines.push(rec);
-        onLine(rec);
-        if (rec.msg === 'serving') resolve({ proc, address: String(rec.address), lines, exited });
-      }
-    });
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    void exited.then(() => reject(new Error(`qstep serve exited before serving: ${err.slice(-2000)}`)));
-  });
+function serve(dir: string): Promise<Server> {
+  const flags = ['--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'debug', '--state-dir', dir];
+  return spawnServe([
+    ...flags,
+    '--checkpoint-every-steps',
+    String(EVERY),
+    '--checkpoint-every-seconds',
+    '0',
+    '--keep-checkpoints',
+    '2',
+  ]);
 }
 
 /** Gradients as a function of the step number only (mulberry32 seeded by the step). */

@@ -3,18 +3,17 @@
 // safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM with --state-dir.
 
 import { expect } from 'chai';
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../client';
 import type { QstepClient } from '../../client';
 import { readSafetensorsData, readSafetensorsHeader } from '../../proto/safetensors';
+import { BIN, ROOT, spawnServe } from '../helpers/serve-process';
+import type { ServeProcess } from '../helpers/serve-process';
 import { fingerprint, randomBf16, randomF32, reflectionServices } from './helpers';
 
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'qstep.js');
 const PYTHON = '/usr/bin/python3';
 
 function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -63,46 +62,19 @@ print(json.dumps(out))
 
 describe('service: CLI', function () {
   this.timeout(120_000);
-  let server: ChildProcessWithoutNullStreams;
+  let server: ServeProcess['proc'];
   let address: string;
   let client: QstepClient;
   let dir: string;
-  let logs = '';
+  let current: ServeProcess;
+  /** The `msg` of every log line of the server started last. */
+  const logged = () => current.lines.map((l) => l.msg);
 
   /** `qstep serve` with models kept in <dir>/state; resolves with the process once it serves. */
-  async function serve(): Promise<{ proc: ChildProcessWithoutNullStreams; address: string }> {
-    logs = '';
-    const proc = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--port',
-        '0',
-        '--metrics-port',
-        '-1',
-        '--threads',
-        '2',
-        '--log-level',
-        'info',
-        '--state-dir',
-        join(dir, 'state'),
-      ],
-      { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } },
-    );
-    const addr = await new Promise<string>((resolve, reject) => {
-      proc.stdout.on('data', (d: Buffer) => {
-        logs += d.toString();
-        for (const line of logs.split('\n')) {
-          if (!line.startsWith('{')) continue;
-          const rec = JSON.parse(line) as { msg?: string; address?: string };
-          if (rec.msg === 'serving' && rec.address) resolve(rec.address);
-        }
-      });
-      proc.stderr.on('data', (d: Buffer) => (logs += d.toString()));
-      proc.on('exit', (code) => reject(new Error(`qstep serve exited (${code}): ${logs}`)));
-    });
-    return { proc, address: addr };
+  async function serve(): Promise<{ proc: ServeProcess['proc']; address: string }> {
+    const flags = ['--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'info'];
+    current = await spawnServe([...flags, '--state-dir', join(dir, 'state')]);
+    return { proc: current.proc, address: current.address };
   }
 
   before(async () => {
@@ -238,9 +210,8 @@ describe('service: CLI', function () {
     const exited = new Promise<number | null>((resolve) => server.on('exit', (code) => resolve(code)));
     server.kill('SIGTERM');
     expect(await exited).to.equal(0);
-    expect(logs).to.match(/"msg":"draining"/);
-    expect(logs).to.match(/"msg":"state-dir: models saved"/);
-    expect(logs).to.match(/"msg":"stopped"/);
+    await current.closed; // every line it wrote has been read
+    expect(logged()).to.include.members(['draining', 'state-dir: models saved', 'stopped']);
     const down = await qstep(['health', '-a', address, '--deadline-ms', '1000']);
     expect(down.code).to.not.equal(0);
     expect(readdirSync(join(dir, 'state')).sort()).to.deep.equal(['cli', 'cli2']);
@@ -252,7 +223,7 @@ describe('service: CLI', function () {
     client.close();
     ({ proc: server, address } = await serve());
     client = connect(address);
-    expect(logs).to.match(/"msg":"state-dir: models loaded"/);
+    expect(logged()).to.include('state-dir: models loaded');
     expect(await fingerprint(client, 'cli'), 'model cli after the restart').to.equal(before);
     const stats = await qstep(['stats', 'cli', '--json', '-a', address]);
     expect(stats.code, stats.stderr).to.equal(0);

@@ -4,51 +4,15 @@
 // instead of serving on as an orphan.
 
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../client';
+import { spawnServe } from '../helpers/serve-process';
+import type { ServeProcess } from '../helpers/serve-process';
 import { eventually, fingerprint, randomF32 } from './helpers';
 
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'qstep.js');
-
-interface Proc {
-  proc: ChildProcessWithoutNullStreams;
-  address: string;
-  lines: Record<string, unknown>[];
-  /** Resolves when every holder of the output pipes is gone (the server process itself has exited). */
-  closed: Promise<void>;
-}
-
-function serve(cmd: string, args: string[]): Promise<Proc> {
-  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, QSTEP_HOST: '127.0.0.1' } });
-  const lines: Record<string, unknown>[] = [];
-  let text = '';
-  const closed = new Promise<void>((r) => proc.stdout.on('close', () => r()));
-  return new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      text += d.toString();
-      let nl: number;
-      while ((nl = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, nl);
-        text = text.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        lines.push(rec);
-        if (rec.msg === 'serving') resolve({ proc, address: String(rec.address), lines, closed });
-      }
-    });
-    proc.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    proc.on('error', reject);
-    void closed.then(() => reject(new Error(`serve ended before serving: ${text}`)));
-  });
-}
-
 const FLAGS = (dir: string) => [
-  'serve',
   '--port',
   '0',
   '--metrics-port',
@@ -80,7 +44,7 @@ async function populate(address: string, name: string, n: number): Promise<strin
 }
 
 async function fingerprintAfterRestart(dir: string, name: string): Promise<{ fp: string; step: number }> {
-  const s = await serve(process.execPath, [BIN, ...FLAGS(dir)]);
+  const s = await spawnServe(FLAGS(dir));
   const c = connect(s.address);
   try {
     return { fp: await fingerprint(c, name), step: (await c.describe(name)).models[0].modelStep };
@@ -94,7 +58,7 @@ async function fingerprintAfterRestart(dir: string, name: string): Promise<{ fp:
 describe('service: signals', function () {
   this.timeout(120_000);
   let dir: string;
-  const started: ChildProcessWithoutNullStreams[] = [];
+  const started: ServeProcess['proc'][] = [];
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qstep-sig-'));
@@ -105,7 +69,7 @@ describe('service: signals', function () {
   });
 
   it('a second SIGTERM during the save is logged, the save completes, the process exits 0', async () => {
-    const s = await serve(process.execPath, [BIN, ...FLAGS(dir)]);
+    const s = await spawnServe(FLAGS(dir));
     started.push(s.proc);
     // 4M parameters with fp32 Adam state: 48 MiB to write and fsync, long enough for a second signal to land.
     const fp = await populate(s.address, 'big', 4 << 20);
@@ -127,7 +91,7 @@ describe('service: signals', function () {
   });
 
   it('SIGTERM to `npx qstep serve` stops the server too: it saves and exits, no orphan', async () => {
-    const s = await serve('npx', ['--no-install', 'qstep', ...FLAGS(dir)]);
+    const s = await spawnServe(['--no-install', 'qstep', 'serve', ...FLAGS(dir)], { command: 'npx' });
     started.push(s.proc);
     const fp = await populate(s.address, 'm', 4096);
     s.proc.kill('SIGTERM'); // npm's process, not the server's
