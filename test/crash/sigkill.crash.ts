@@ -24,22 +24,26 @@ import type { ServeProcess } from '../helpers/serve-process';
 
 const KILLS = Number(process.env.QSTEP_CRASH_KILLS ?? 20);
 const EVERY = 4;
-const N_W = 1 << 18;
+// Large enough that a checkpoint's write and fsync take a while (a file of about 12 MiB), so that a kill sent when
+// the server logs the start of the write lands inside it even on a loaded machine.
+const N_W = 1 << 21;
 const N_V = 1000;
 
 type Server = ServeProcess;
 
+/** Set while a round wants its kill at the start of a checkpoint write; called from the log-line handler. */
+let onCheckpointWrite: (() => void) | null = null;
+
 function serve(dir: string): Promise<Server> {
   const flags = ['--port', '0', '--metrics-port', '-1', '--threads', '2', '--log-level', 'debug', '--state-dir', dir];
-  return spawnServe([
-    ...flags,
-    '--checkpoint-every-steps',
-    String(EVERY),
-    '--checkpoint-every-seconds',
-    '0',
-    '--keep-checkpoints',
-    '2',
-  ]);
+  return spawnServe(
+    [...flags, '--checkpoint-every-steps', String(EVERY), '--checkpoint-every-seconds', '0', '--keep-checkpoints', '2'],
+    {
+      onLine: (rec) => {
+        if (rec.msg === 'checkpoint copied; writing') onCheckpointWrite?.();
+      },
+    },
+  );
 }
 
 /** Gradients as a function of the step number only (mulberry32 seeded by the step). */
@@ -116,6 +120,7 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
     let interrupted = 0; // kills that left an interrupted write behind
     let resyncs = 0;
     let maxLost = 0;
+    let kills = 0;
 
     server = await serve(dir);
     let client = connect(server.address);
@@ -133,7 +138,9 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
     seen.set(0, (await digest(client)).hash);
     await client.checkpoint('crash'); // the model exists on disk from step 0 on
 
-    for (let round = 0; round < KILLS; round++) {
+    // KILLS rounds; if none of the kills at a write's start left an interrupted write behind (the write won the
+    // race every time), up to 10 more rounds until one does.
+    for (let round = 0; round < KILLS || (interrupted === 0 && round < KILLS + 10); round++) {
       // Train until the server dies under us.
       let stop = false;
       let trained = false;
@@ -165,17 +172,16 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
       const srv = server;
       const atWrite = round % 2 === 1;
       if (atWrite) {
-        // Kill right as a checkpoint starts being written (the server logs the end of the copy at debug level).
-        const already = srv.lines.length;
+        // Kill the moment the server logs that a checkpoint's copy is taken and its write begins: from the log
+        // line's handler, not a poll, so that a busy event loop here does not let the write finish first.
         await new Promise<void>((resolve) => {
-          const t = setInterval(() => {
-            if (srv.lines.slice(already).some((l) => l.msg === 'checkpoint copied; writing') || trained) {
-              clearInterval(t);
-              resolve();
-            }
-          }, 1);
+          onCheckpointWrite = () => {
+            srv.proc.kill('SIGKILL');
+            resolve();
+          };
+          void train.then(() => resolve());
         });
-        await new Promise((r) => setTimeout(r, Math.random() * 3));
+        onCheckpointWrite = null;
       } else {
         // At a random moment once this round has trained past a checkpoint interval.
         const from = clientStep;
@@ -183,6 +189,7 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
         await new Promise((r) => setTimeout(r, Math.random() * 500));
       }
       srv.proc.kill('SIGKILL');
+      kills++;
       await srv.exited;
       stop = true;
       await train;
@@ -246,7 +253,7 @@ describe('crash: SIGKILL at random moments, restart, resync, train on', function
     server.proc.kill('SIGTERM');
     await server.exited;
     process.stdout.write(
-      `      ${KILLS} kills, ${interrupted} during a checkpoint write, ${resyncs} resyncs, ` +
+      `      ${kills} kills, ${interrupted} during a checkpoint write, ${resyncs} resyncs, ` +
         `at most ${maxLost} steps lost (bound ${2 * EVERY}), final model step ${r.modelStep}\n`,
     );
     expect(interrupted, 'some kills landed during a checkpoint write').to.be.above(0);
