@@ -259,8 +259,10 @@ async function main() {
     libs.push(...expandAll(cudaThen.libraries));
   }
   await runJobs(jobs, o.jobs);
-  const out =
-    o.out ?? path.join(ROOT, 'build', 'native', o.mode === 'cuda' ? 'qstep-cuda-check' : `qstep-cuda-check-${o.mode}`);
+  // A cross build (npm_config_arch other than this machine's) gets its own name, beside the native one.
+  const arch = process.env.npm_config_arch || process.arch;
+  const base = o.mode === 'cuda' ? 'qstep-cuda-check' : `qstep-cuda-check-${o.mode}`;
+  const out = o.out ?? path.join(ROOT, 'build', 'native', arch === process.arch ? base : `${base}-${arch}`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const link = ['-pthread', ...sanitize, '-o', out, ...jobs.map((j) => j.out), ...libs, ...expandAll(target.ldflags)];
   await runOne([CXX, addon ? ['-shared', ...link] : link]);

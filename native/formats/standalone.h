@@ -16,7 +16,12 @@ void quantize_blockwise(const FastQuantizer& fq, const raw_t<T>* in, int64_t n, 
   for (int64_t start = 0, b = 0; start < n; start += block, ++b) {
     const int64_t end = start + block < n ? start + block : n;
     float m = 0.f;
-    for (int64_t i = start; i < end; ++i) m = fmaxf(m, fabsf(load_raw<T>(in[i])));
+    // A compare-and-select, not fmaxf: the same result (a NaN never wins either way), and GCC 12's aarch64 vectorizer
+    // stops with an internal compiler error on the fmaxf reduction over fp16 loads.
+    for (int64_t i = start; i < end; ++i) {
+      const float v = fabsf(load_raw<T>(in[i]));
+      m = v > m ? v : m;
+    }
     absmax[b] = m;
     const float inv = 1.f / m;
     for (int64_t i = start; i < end; ++i) codes[i] = uint8_t(fq.nearest(load_raw<T>(in[i]) * inv));

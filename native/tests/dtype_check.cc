@@ -1,19 +1,29 @@
-// Exhaustive check of the host fp16 conversions in qstep/dtype.h against the hardware's (_Float16, F16C):
+// Exhaustive check of the host fp16 conversions in qstep/dtype.h against the hardware's (_Float16: F16C on x86-64,
+// FCVT on aarch64 through __fp16, IEEE half there, since GCC before 13 has no _Float16 in C++):
 // every one of the 65536 half patterns to fp32, and every fp32 pattern whose low 8 bits are 0, 0x80, 0xff or 1
 // (the rounding boundaries of the 13 dropped bits fall on these) plus ties, to fp16; and the one-pass round trip
 // round_to<f16> and round_to<bf16> against the two conversions for every fp32 pattern. Build and run:
 //   g++ -std=c++17 -O2 -march=x86-64-v3 -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check && /tmp/dtype_check
+// aarch64 from an x86-64 machine (Debian's g++-aarch64-linux-gnu and qemu-user-static):
+//   aarch64-linux-gnu-g++ -std=c++17 -O2 -static -Inative/include native/tests/dtype_check.cc -o /tmp/dtype_check_a64
+//   qemu-aarch64-static /tmp/dtype_check_a64
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
 
 #include "qstep/dtype.h"
 
+#if defined(__aarch64__)
+using hw_half = __fp16;
+#else
+using hw_half = _Float16;
+#endif
+
 int main() {
   using namespace qstep;
   long bad = 0;
   for (uint32_t h = 0; h < 0x10000u; ++h) {
-    _Float16 hw;
+    hw_half hw;
     const uint16_t hb = uint16_t(h);
     std::memcpy(&hw, &hb, 2);
     const float want = float(hw), got = f16_to_f32(hb);
@@ -25,7 +35,7 @@ int main() {
     for (uint32_t lo : {0x00u, 0x01u, 0x80u, 0xffu}) {
       const uint32_t u = uint32_t(hi << 8) | lo;
       const float f = bits_f32(u);
-      const _Float16 hw = _Float16(f);
+      const hw_half hw = hw_half(f);
       uint16_t want;
       std::memcpy(&want, &hw, 2);
       const uint16_t got = f32_to_f16(f);
