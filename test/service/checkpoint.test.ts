@@ -6,7 +6,6 @@
 // is refused with the server's model step, resyncs and goes on.
 
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,8 +18,7 @@ import { startServer } from '../../server/main';
 import type { RunningServer } from '../../server/main';
 import type { ServerConfig } from '../../server/config';
 import { eventually, fingerprint, randomBf16, randomF32, startHarness } from './helpers';
-
-const PYTHON = '/usr/bin/python3';
+import { pythonReadSafetensors } from '../helpers/safetensors-py';
 
 const SPEC: ModelSpec = {
   name: 'm',
@@ -133,14 +131,8 @@ describe('service: checkpoints (--state-dir)', function () {
         body: { headerCrc32: string; fileBytes: number };
       };
       const snap = await s.client.snapshot('m', { weights: true, state: 'raw' });
-      const py = spawnSync(PYTHON, ['-c', PY_CHECK, r.file], { encoding: 'utf8' });
-      if (py.error) this.skip(); // Python is the independent opinion here; without it there is nothing to compare
-      expect(py.status, py.stderr).to.equal(0);
-      const parsed = JSON.parse(py.stdout) as {
-        headerCrc32: string;
-        size: number;
-        tensors: Record<string, { sha256: string; dtype: string }>;
-      };
+      const parsed = pythonReadSafetensors(r.file);
+      if (!parsed) this.skip(); // Python is the independent opinion here; without it there is nothing to compare
       expect(parsed.headerCrc32).to.equal(manifest.body.headerCrc32);
       expect(parsed.size).to.equal(manifest.body.fileBytes);
       const { createHash } = await import('node:crypto');
@@ -476,31 +468,3 @@ describe('service: checkpoints (--state-dir)', function () {
     }
   });
 });
-
-/** Python's standard library only: the layout, each tensor's CRC-32 (zlib) against the file's, the header's CRC. */
-const PY_CHECK = `
-import json, struct, sys, hashlib, zlib
-path = sys.argv[1]
-with open(path, 'rb') as f:
-    data = f.read()
-(n,) = struct.unpack('<Q', data[:8])
-header = json.loads(data[8:8 + n])
-meta = header.pop('__metadata__', {})
-crcs = json.loads(meta['qstep_crc32'])
-base = 8 + n
-size = {'F32': 4, 'F16': 2, 'BF16': 2, 'U8': 1}
-out = {'headerCrc32': '%08x' % zlib.crc32(data[:8 + n]), 'size': len(data), 'tensors': {}}
-end = 0
-for name, t in header.items():
-    b, e = t['data_offsets']
-    count = 1
-    for d in t['shape']:
-        count *= d
-    assert e - b == count * size[t['dtype']], name
-    end = max(end, e)
-    body = data[base + b:base + e]
-    assert '%08x' % zlib.crc32(body) == crcs[name], name
-    out['tensors'][name] = {'dtype': t['dtype'], 'sha256': hashlib.sha256(body).hexdigest()}
-assert base + end == len(data)
-print(json.dumps(out))
-`;

@@ -3,7 +3,7 @@
 // safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM with --state-dir.
 
 import { expect } from 'chai';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,7 @@ import { readSafetensorsData, readSafetensorsHeader } from '../../proto/safetens
 import { BIN, ROOT, spawnServe } from '../helpers/serve-process';
 import type { ServeProcess } from '../helpers/serve-process';
 import { fingerprint, randomBf16, randomF32, reflectionServices } from './helpers';
-
-const PYTHON = '/usr/bin/python3';
+import { pythonReadSafetensors } from '../helpers/safetensors-py';
 
 function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -28,37 +27,6 @@ function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: 
     });
   });
 }
-
-/** Parses the file with nothing but Python's standard library: the format, not our reader, is under test. */
-const PY_CHECK = `
-import json, struct, sys, hashlib
-path = sys.argv[1]
-with open(path, 'rb') as f:
-    data = f.read()
-(n,) = struct.unpack('<Q', data[:8])
-header = json.loads(data[8:8 + n])
-meta = header.pop('__metadata__', {})
-base = 8 + n
-out = {'metadata': meta, 'tensors': {}}
-size = {'F32': 4, 'F16': 2, 'BF16': 2, 'U8': 1}
-end = 0
-for name, t in header.items():
-    b, e = t['data_offsets']
-    count = 1
-    for d in t['shape']:
-        count *= d
-    assert e - b == count * size[t['dtype']], name
-    end = max(end, e)
-    out['tensors'][name] = {'dtype': t['dtype'], 'shape': t['shape'], 'sha256': hashlib.sha256(data[base + b:base + e]).hexdigest()}
-assert base + end == len(data)
-try:
-    from safetensors.numpy import load_file
-    loaded = load_file(path)
-    out['safetensors_module'] = sorted(loaded.keys())
-except ImportError:
-    out['safetensors_module'] = None
-print(json.dumps(out))
-`;
 
 describe('service: CLI', function () {
   this.timeout(120_000);
@@ -167,14 +135,8 @@ describe('service: CLI', function () {
     for (const [name, t] of snap.tensors) expect(Buffer.concat(ours.get(name)!).equals(t.data), name).to.equal(true);
 
     // Python is only a second opinion: without /usr/bin/python3 this part is skipped, not the test.
-    const py = spawnSync(PYTHON, ['-c', PY_CHECK, file], { encoding: 'utf8' });
-    if (!py.error) {
-      expect(py.status, py.stderr).to.equal(0);
-      const parsed = JSON.parse(py.stdout) as {
-        metadata: Record<string, string>;
-        tensors: Record<string, { dtype: string; shape: number[]; sha256: string }>;
-        safetensors_module: string[] | null;
-      };
+    const parsed = pythonReadSafetensors(file);
+    if (parsed) {
       expect(parsed.metadata.format).to.equal('qstep.snapshot');
       expect(parsed.tensors['encoder.weight']).to.include({ dtype: 'F32' });
       expect(parsed.tensors['encoder.weight'].shape).to.deep.equal([64, 128]);
