@@ -4,11 +4,13 @@
 // Senders may leave fields out, as with any protobuf library: a serializer first completes the message with
 // the generated `fromPartial` (defaults for scalars), so `X` (what a sender passes) is a DeepPartial of the
 // decoded message type `X__Output` (every scalar present, message and oneof fields optional).
+// The tensor messages are decoded into views of the received bytes (fast-decode.ts); everything else as generated.
 
 import * as grpc from '@grpc/grpc-js';
 import type { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { QstepDefinition as Generated } from './gen/qstep/v1/service';
 import type { DeepPartial } from './gen/qstep/v1/common';
+import { hotDecoders } from './fast-decode';
 
 /** What ts-proto generates for each message (encode/decode/fromPartial). */
 interface MessageCodec<T> {
@@ -97,9 +99,32 @@ function method<Req, Res>(
 
 export const SERVICE_NAME = Generated.fullName;
 
-export const qstepService: QstepDefinition = Object.fromEntries(
+/** The service exactly as generated (the codec tests and bench/codec.ts compare against it). */
+export const generatedService: QstepDefinition = Object.fromEntries(
   Object.values(Generated.methods).map((m) => [m.name, method(SERVICE_NAME, m)]),
 ) as unknown as QstepDefinition;
+
+/** The service both ends run: the generated one with view-returning decoders for the tensor messages. */
+export const qstepService: QstepDefinition = {
+  ...generatedService,
+  Step: {
+    ...generatedService.Step,
+    requestDeserialize: hotDecoders.stepRequest(generatedService.Step.requestDeserialize),
+    responseDeserialize: hotDecoders.stepResponse(generatedService.Step.responseDeserialize),
+  },
+  UploadParameters: {
+    ...generatedService.UploadParameters,
+    requestDeserialize: hotDecoders.uploadRequest(generatedService.UploadParameters.requestDeserialize),
+  },
+  Restore: {
+    ...generatedService.Restore,
+    requestDeserialize: hotDecoders.restoreRequest(generatedService.Restore.requestDeserialize),
+  },
+  Snapshot: {
+    ...generatedService.Snapshot,
+    responseDeserialize: hotDecoders.snapshotResponse(generatedService.Snapshot.responseDeserialize),
+  },
+};
 
 /** The client constructor: `new QstepGrpcClient(address, credentials, options)`. */
 export const QstepGrpcClient = grpc.makeGenericClientConstructor(

@@ -22,7 +22,7 @@ export function reflectionPackageDefinition(): protoLoader.PackageDefinition {
   return protoLoader.loadSync(PROTO_FILE, { keepCase: true, includeDirs: [protoDir()] });
 }
 
-export { qstepService, QstepGrpcClient } from './grpc-service';
+export { generatedService, qstepService, QstepGrpcClient } from './grpc-service';
 export type { QstepClient, QstepDefinition, QstepHandlers, Method } from './grpc-service';
 
 /** The contract's enums: the generated value-name objects and their name -> wire number functions. */
