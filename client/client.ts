@@ -5,7 +5,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import type { MethodDefinition } from '@grpc/proto-loader';
 import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
 import { passThroughSerializer } from '../proto/fast-codec';
@@ -125,7 +124,7 @@ export class QstepClient {
       throw new TypeError(`laneMinBytes must be an integer >= 0, got ${String(this.laneMinBytes).slice(0, 40)}`);
     }
     this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
-    const stepDef = qstepService.Step as MethodDefinition<StepRequest, StepResponse__Output>;
+    const stepDef = qstepService.Step;
     this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
     this.stepDeserialize = stepDef.responseDeserialize;
     this.stepPath = stepDef.path;

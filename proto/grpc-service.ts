@@ -130,4 +130,8 @@ export const qstepService: QstepDefinition = {
 export const QstepGrpcClient = grpc.makeGenericClientConstructor(
   qstepService as unknown as grpc.ServiceDefinition,
   SERVICE_NAME,
-) as unknown as new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => QstepClient;
+) as unknown as new (
+  address: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => QstepClient;

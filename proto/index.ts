@@ -1,46 +1,43 @@
 // The qstep.v1 contract at run time, shared by server/ and client/: the messages and codecs that ts-proto
 // generates into gen/ (`npm run codegen`; never edit gen/ by hand) and the grpc-js service built on them
 // (grpc-service.ts), so the types in messages.ts describe exactly the objects the codecs produce.
-// proto-loader stays for one thing: @grpc/reflection needs a PackageDefinition built from the .proto files.
+// proto-loader stays for one thing: @grpc/reflection needs a PackageDefinition (reflection.ts, server only).
 
-import * as protoLoader from '@grpc/proto-loader';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import * as checkpoint from './gen/qstep/v1/checkpoint';
 import * as common from './gen/qstep/v1/common';
+import * as info from './gen/qstep/v1/info';
+import * as model from './gen/qstep/v1/model';
 import * as snapshot from './gen/qstep/v1/snapshot';
-
-/** The .proto files: beside this file in the source tree, in the package's proto/ when compiled (dist/proto/). */
-function protoDir(): string {
-  return existsSync(join(__dirname, 'qstep', 'v1', 'service.proto')) ? __dirname : join(__dirname, '..', '..', 'proto');
-}
+import * as step from './gen/qstep/v1/step';
 
 export { SERVICE_NAME } from './grpc-service';
-export const PROTO_FILE = 'qstep/v1/service.proto';
-
-/** The .proto files as a PackageDefinition, for server reflection only (loaded on first use). */
-export function reflectionPackageDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(PROTO_FILE, { keepCase: true, includeDirs: [protoDir()] });
-}
 
 export { generatedService, qstepService, QstepGrpcClient } from './grpc-service';
 export type { QstepClient, QstepDefinition, QstepHandlers, Method } from './grpc-service';
 
-/** The contract's enums: the generated value-name objects and their name -> wire number functions. */
-const ENUMS: Record<string, { values: Record<string, string>; toNumber: (name: never) => number }> = {
-  DType: { values: common.DType, toNumber: common.dTypeToNumber },
-  ElementType: { values: common.ElementType, toNumber: common.elementTypeToNumber },
-  StateMode: { values: common.StateMode, toNumber: common.stateModeToNumber },
-  Optimizer: { values: common.Optimizer, toNumber: common.optimizerToNumber },
-  NonFinitePolicy: { values: common.NonFinitePolicy, toNumber: common.nonFinitePolicyToNumber },
-  StateFormat: { values: snapshot.StateFormat, toNumber: snapshot.stateFormatToNumber },
-  TensorRole: { values: snapshot.TensorRole, toNumber: snapshot.tensorRoleToNumber },
-};
+/** Every generated module; the enums among their exports are found by shape, never listed by hand. */
+const MODULES: Record<string, unknown>[] = [checkpoint, common, info, model, snapshot, step];
+
+interface EnumEntry {
+  values: Record<string, string>;
+  toNumber: (name: string) => number;
+}
+
+/** ts-proto (enumsAsLiterals, stringEnums) writes `const X = { NAME: "NAME", ... }` and `function xToNumber(name)`. */
+const ENUMS = new Map<string, EnumEntry>();
+for (const mod of MODULES) {
+  for (const [name, values] of Object.entries(mod)) {
+    const toNumber = mod[`${name[0].toLowerCase()}${name.slice(1)}ToNumber`];
+    if (typeof toNumber === 'function' && values && typeof values === 'object')
+      ENUMS.set(name, { values: values as Record<string, string>, toNumber: toNumber as EnumEntry['toNumber'] });
+  }
+}
 
 /** Value name a decoder gives a wire number the contract does not have (ts-proto's `UNRECOGNIZED`). */
 export const UNRECOGNIZED = 'UNRECOGNIZED';
 
-function enumEntry(name: string): (typeof ENUMS)[string] {
-  const e = ENUMS[name];
+function enumEntry(name: string): EnumEntry {
+  const e = ENUMS.get(name);
   if (!e) throw new Error(`no enum qstep.v1.${name}`);
   return e;
 }
@@ -53,7 +50,7 @@ export function enumValues(name: string): string[] {
 /** Wire numbers of an enum's values by name. */
 export function enumNumbers(name: string): Map<string, number> {
   const e = enumEntry(name);
-  return new Map(enumValues(name).map((v) => [v, e.toNumber(v as never)]));
+  return new Map(enumValues(name).map((v) => [v, e.toNumber(v)]));
 }
 
 export type * from './messages';
