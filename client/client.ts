@@ -5,10 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import type { MethodDefinition } from '@grpc/proto-loader';
 import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
 import { passThroughSerializer } from '../proto/fast-codec';
+import { stepIdToWire } from '../proto/step-id';
 import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import type {
   DescribeResponse__Output,
@@ -124,7 +124,7 @@ export class QstepClient {
       throw new TypeError(`laneMinBytes must be an integer >= 0, got ${String(this.laneMinBytes).slice(0, 40)}`);
     }
     this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
-    const stepDef = qstepService.Step as MethodDefinition<StepRequest, StepResponse__Output>;
+    const stepDef = qstepService.Step;
     this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
     this.stepDeserialize = stepDef.responseDeserialize;
     this.stepPath = stepDef.path;
@@ -271,11 +271,7 @@ export class QstepClient {
   }
 
   private normalize(tensors: TensorMap, dtype: DType | undefined) {
-    try {
-      return normalizeTensors(tensors, dtype);
-    } catch (err) {
-      throw new QstepError(Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
-    }
+    return invalidArgument(() => normalizeTensors(tensors, dtype));
   }
 
   /**
@@ -330,8 +326,8 @@ export class QstepClient {
       header: {
         model,
         workerId: o.workerId ?? '',
-        // protobufjs takes a decimal string for a uint64 exactly; a number only up to 2^53.
-        stepId: typeof o.stepId === 'bigint' ? o.stepId.toString() : (o.stepId ?? 0),
+        // StepHeader.step_id is [jstype = JS_STRING]: an exact decimal string, whatever the caller passed.
+        stepId: invalidArgument(() => stepIdToWire(o.stepId)),
         ...(o.expectedModelStep === undefined ? {} : { expectedModelStep: o.expectedModelStep }),
         gradients: list.map((t) => ({
           param: t.name,
@@ -523,6 +519,15 @@ export class QstepClient {
 }
 
 /** A client for the qstep server at `address` ("host:port"). */
+/** A caller's bad argument, refused before anything is sent. */
+function invalidArgument<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new QstepError(Status.INVALID_ARGUMENT, err instanceof Error ? err.message : String(err));
+  }
+}
+
 export function connect(address: string, options: ConnectOptions = {}): QstepClient {
   return new QstepClient(address, options);
 }

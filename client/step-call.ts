@@ -55,7 +55,7 @@ export function runStep(
   opts: StepCallOptions,
 ): Promise<StepReply> {
   const { into, onWeights, alloc } = opts;
-  let result: StepResponse__Output['result'] = null;
+  let result: StepResponse__Output['result'];
   const parts = new Map<string, WeightParts>();
   let failure: QstepError | null = null;
   let over = false;

@@ -15,7 +15,7 @@ import type {
   StateMode,
 } from '../native/lib/types';
 import { DTYPE_BYTES, HYPER_KEYS, LAYOUT_KEYS } from '../native/lib/vocab';
-import { enumValues } from './index';
+import { UNRECOGNIZED, enumValues } from './index';
 import type {
   DType__Output as DTypeWire,
   ElementType__Output as ElementTypeWire,
@@ -86,6 +86,8 @@ export class EnumCodec<Name extends string, Wire extends string = string> {
       return undefined;
     }
     const name = typeof wire === 'string' ? this.fromWire.get(wire) : undefined;
+    // The generated decoder names every wire number the contract lacks UNRECOGNIZED (the number itself is gone).
+    if (wire === UNRECOGNIZED) throw new ContractError(field, `a ${this.enumName} number this server does not know`);
     if (name === undefined) throw new ContractError(field, `unknown ${this.enumName} value ${JSON.stringify(wire)}`);
     return name;
   }

@@ -2,15 +2,14 @@
 // SnapshotResponse.data). They write into one reusable scratch buffer and return a view of it: grpc-js's server
 // copies a serialized message into its frame synchronously (server-interceptors serializeMessage), so the scratch
 // can be reused for the next message and each MiB sent costs one allocation less. Other messages fall back to the
-// generated (protobufjs) serializer. Server side only: a client's serialized message may be kept for retries.
+// generated (ts-proto) serializer, which copies the data twice (BinaryWriter.finish, then Buffer.from); bench/codec.ts
+// measures both. Server side only: a client's serialized message may be kept for retries.
 // Field numbers and wire types must match step.proto (StepResponse, TensorChunk) and snapshot.proto
-// (SnapshotResponse, TensorData); like protobufjs, a field is written when it is set (even to its default).
-// test/service/codec.test.ts compares the bytes with protobufjs.
+// (SnapshotResponse, TensorData); like the generated encoder, a scalar is written only when it is not its default.
+// test/service/codec.test.ts compares the bytes with the generated encoder's.
 
-import type { MethodDefinition } from '@grpc/proto-loader';
 import { enumNumbers } from './index';
-import type { QstepDefinition } from './gen/qstep/v1/Qstep';
-import { exactStepIds } from './step-id';
+import type { QstepDefinition } from './grpc-service';
 import type { SnapshotResponse, StepResponse, TensorChunk, TensorData } from './messages';
 
 const DTYPE_NUMBER = enumNumbers('DType');
@@ -34,15 +33,16 @@ class ProtoWriter {
     this.buf[this.pos++] = b;
   }
 
-  /** A varint field (its key byte, then the value), only when the message field is set. */
-  varintField(key: number, field: unknown, value: number): void {
-    if (!set(field)) return;
+  /** A varint field (its key byte, then the value), only when the value is not the default 0. */
+  varintField(key: number, value: number): void {
+    if (value === 0) return;
     this.byte(key);
     this.varint(value);
   }
 
-  /** A length-delimited field of raw bytes. */
+  /** A length-delimited field of raw bytes, only when not empty. */
   bytesField(key: number, data: Buffer): void {
+    if (data.length === 0) return;
     this.byte(key);
     this.varint(data.length);
     this.bytes(data);
@@ -87,38 +87,34 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v ?? 0);
 }
 
-function set(v: unknown): boolean {
-  return v !== undefined && v !== null;
+/** Size of a field with a one-byte key: nothing when the value is the default (0, empty). */
+function fieldSize(value: number, payload = 0): number {
+  return value === 0 ? 0 : 1 + varintSize(value) + payload;
 }
 
 /** TensorChunk {1: param string, 2: offset uint64, 3: dtype enum, 4: data bytes}. */
-function tensorChunkSize(c: TensorChunk, param: number, dtype: number): number {
-  const data = c.data as Buffer;
-  let n = 0;
-  if (set(c.param)) n += 1 + varintSize(param) + param;
-  if (set(c.offset)) n += 1 + varintSize(num(c.offset));
-  if (set(c.dtype)) n += 1 + varintSize(dtype);
-  n += 1 + varintSize(data.length) + data.length;
-  return n;
+function tensorChunkSize(offset: number, param: number, dtype: number, data: number): number {
+  return fieldSize(param, param) + fieldSize(offset) + fieldSize(dtype) + fieldSize(data, data);
 }
 
 const w = new ScratchWriter();
 
 function encodeStepWeights(c: TensorChunk): Buffer {
   const param = Buffer.byteLength(c.param ?? '', 'utf8');
-  const dtype = typeof c.dtype === 'number' ? c.dtype : (DTYPE_NUMBER.get(c.dtype ?? 'DTYPE_UNSPECIFIED') ?? 0);
-  const inner = tensorChunkSize(c, param, dtype);
+  const dtype = DTYPE_NUMBER.get(c.dtype ?? 'DTYPE_UNSPECIFIED') ?? 0;
+  const offset = num(c.offset);
   const data = c.data as Buffer;
+  const inner = tensorChunkSize(offset, param, dtype, data.length);
   w.reset(inner + 16);
   w.byte(0x12); // StepResponse.weights = 2, length-delimited
   w.varint(inner);
-  if (set(c.param)) {
+  if (param > 0) {
     w.byte(0x0a);
     w.varint(param);
     w.utf8(c.param as string);
   }
-  w.varintField(0x10, c.offset, num(c.offset));
-  w.varintField(0x18, c.dtype, dtype);
+  w.varintField(0x10, offset);
+  w.varintField(0x18, dtype);
   w.bytesField(0x22, data);
   return w.view();
 }
@@ -127,14 +123,12 @@ function encodeSnapshotData(d: TensorData): Buffer {
   const tensor = num(d.tensor);
   const offset = num(d.byteOffset);
   const data = d.data as Buffer;
-  let inner = 1 + varintSize(data.length) + data.length;
-  if (set(d.tensor)) inner += 1 + varintSize(tensor);
-  if (set(d.byteOffset)) inner += 1 + varintSize(offset);
+  const inner = fieldSize(data.length, data.length) + fieldSize(tensor) + fieldSize(offset);
   w.reset(inner + 16);
   w.byte(0x12); // SnapshotResponse.data = 2, length-delimited
   w.varint(inner);
-  w.varintField(0x08, d.tensor, tensor);
-  w.varintField(0x10, d.byteOffset, offset);
+  w.varintField(0x08, tensor);
+  w.varintField(0x10, offset);
   w.bytesField(0x1a, data);
   return w.view();
 }
@@ -154,13 +148,11 @@ export function snapshotResponseSerializer(fallback: (m: SnapshotResponse) => Bu
 
 /** The service definition with the scratch serializers installed (for grpc.Server.addService only). */
 export function serverDefinition(def: QstepDefinition): QstepDefinition {
-  const step = def.Step as MethodDefinition<unknown, StepResponse>;
-  const snap = def.Snapshot as MethodDefinition<unknown, SnapshotResponse>;
   return {
     ...def,
-    Step: exactStepIds({ ...def.Step, responseSerialize: stepResponseSerializer(step.responseSerialize) }),
-    Snapshot: { ...def.Snapshot, responseSerialize: snapshotResponseSerializer(snap.responseSerialize) },
-  } as QstepDefinition;
+    Step: { ...def.Step, responseSerialize: stepResponseSerializer(def.Step.responseSerialize) },
+    Snapshot: { ...def.Snapshot, responseSerialize: snapshotResponseSerializer(def.Snapshot.responseSerialize) },
+  };
 }
 
 /**
@@ -177,19 +169,18 @@ export function encodeStepGradient(
 ): Buffer {
   const paramBytes = Buffer.byteLength(param, 'utf8');
   const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
-  let inner = 1 + varintSize(paramBytes) + paramBytes + 1 + varintSize(offset) + 1 + varintSize(dtypeNum);
-  inner += 1 + varintSize(data.length) + data.length;
+  const inner = tensorChunkSize(offset, paramBytes, dtypeNum, data.length);
   const size = 1 + varintSize(inner) + inner;
   const out = new ProtoWriter(alloc(size));
   out.byte(0x12); // StepRequest.gradient = 2, length-delimited
   out.varint(inner);
-  out.byte(0x0a); // TensorChunk.param = 1
-  out.varint(paramBytes);
-  out.utf8(param);
-  out.byte(0x10); // offset = 2
-  out.varint(offset);
-  out.byte(0x18); // dtype = 3
-  out.varint(dtypeNum);
+  if (paramBytes > 0) {
+    out.byte(0x0a); // TensorChunk.param = 1
+    out.varint(paramBytes);
+    out.utf8(param);
+  }
+  out.varintField(0x10, offset); // offset = 2
+  out.varintField(0x18, dtypeNum); // dtype = 3
   out.bytesField(0x22, data); // data = 4
   return out.view();
 }

@@ -1,57 +1,56 @@
-// The qstep.v1 contract at run time, shared by server/ and client/: the .proto files loaded once with the
-// options that the generated types in gen/ assume (`npm run codegen` writes gen/; never edit it by hand).
-// protobufjs decodes `bytes` fields as views of grpc-js's receive buffer, so tensor data is not copied again.
+// The qstep.v1 contract at run time, shared by server/ and client/: the messages and codecs that ts-proto
+// generates into gen/ (`npm run codegen`; never edit gen/ by hand) and the grpc-js service built on them
+// (grpc-service.ts), so the types in messages.ts describe exactly the objects the codecs produce.
+// proto-loader stays for one thing: @grpc/reflection needs a PackageDefinition (reflection.ts, server only).
 
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ProtoGrpcType } from './gen/service';
-import type { QstepClient, QstepDefinition } from './gen/qstep/v1/Qstep';
+import * as checkpoint from './gen/qstep/v1/checkpoint';
+import * as common from './gen/qstep/v1/common';
+import * as info from './gen/qstep/v1/info';
+import * as model from './gen/qstep/v1/model';
+import * as snapshot from './gen/qstep/v1/snapshot';
+import * as step from './gen/qstep/v1/step';
 
-/** The .proto files: beside this file in the source tree, in the package's proto/ when compiled (dist/proto/). */
-function protoDir(): string {
-  return existsSync(join(__dirname, 'qstep', 'v1', 'service.proto')) ? __dirname : join(__dirname, '..', '..', 'proto');
+export { SERVICE_NAME } from './grpc-service';
+
+export { generatedService, qstepService, QstepGrpcClient } from './grpc-service';
+export type { QstepClient, QstepDefinition, QstepHandlers, Method } from './grpc-service';
+
+/** Every generated module; the enums among their exports are found by shape, never listed by hand. */
+const MODULES: Record<string, unknown>[] = [checkpoint, common, info, model, snapshot, step];
+
+interface EnumEntry {
+  values: Record<string, string>;
+  toNumber: (name: string) => number;
 }
 
-/** Must match the flags of the `codegen` script (longs=Number, enums=String, defaults, oneofs). */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [protoDir()],
-};
-
-export const SERVICE_NAME = 'qstep.v1.Qstep';
-export const PROTO_FILE = 'qstep/v1/service.proto';
-
-export const packageDefinition: protoLoader.PackageDefinition = protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS);
-
-const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as ProtoGrpcType;
-
-export const qstepService: QstepDefinition = loaded.qstep.v1.Qstep.service;
-
-/** The generated client constructor: `new QstepGrpcClient(address, credentials, options)`. */
-export const QstepGrpcClient = loaded.qstep.v1.Qstep;
-export type { QstepClient, QstepDefinition };
-export type { QstepHandlers } from './gen/qstep/v1/Qstep';
-
-function enumDescriptor(name: string): { name: string; number: number }[] {
-  const def = packageDefinition[`qstep.v1.${name}`] as protoLoader.EnumTypeDefinition | undefined;
-  if (!def || def.format !== 'Protocol Buffer 3 EnumDescriptorProto') throw new Error(`no enum qstep.v1.${name}`);
-  return (def.type as { value: { name: string; number: number }[] }).value;
+/** ts-proto (enumsAsLiterals, stringEnums) writes `const X = { NAME: "NAME", ... }` and `function xToNumber(name)`. */
+const ENUMS = new Map<string, EnumEntry>();
+for (const mod of MODULES) {
+  for (const [name, values] of Object.entries(mod)) {
+    const toNumber = mod[`${name[0].toLowerCase()}${name.slice(1)}ToNumber`];
+    if (typeof toNumber === 'function' && values && typeof values === 'object')
+      ENUMS.set(name, { values: values as Record<string, string>, toNumber: toNumber as EnumEntry['toNumber'] });
+  }
 }
 
-/** Names of an enum's values in declaration order (read from the loaded descriptor, never retyped). */
+/** Value name a decoder gives a wire number the contract does not have (ts-proto's `UNRECOGNIZED`). */
+export const UNRECOGNIZED = 'UNRECOGNIZED';
+
+function enumEntry(name: string): EnumEntry {
+  const e = ENUMS.get(name);
+  if (!e) throw new Error(`no enum qstep.v1.${name}`);
+  return e;
+}
+
+/** Names of an enum's values in declaration order (read from the generated code, never retyped). */
 export function enumValues(name: string): string[] {
-  return enumDescriptor(name).map((v) => v.name);
+  return Object.values(enumEntry(name).values).filter((v) => v !== UNRECOGNIZED);
 }
 
 /** Wire numbers of an enum's values by name. */
 export function enumNumbers(name: string): Map<string, number> {
-  return new Map(enumDescriptor(name).map((v) => [v.name, v.number]));
+  const e = enumEntry(name);
+  return new Map(enumValues(name).map((v) => [v, e.toNumber(v)]));
 }
 
 export type * from './messages';

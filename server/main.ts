@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { Engine } from '../native/lib';
-import { SERVICE_NAME, packageDefinition, qstepService } from '../proto';
+import { SERVICE_NAME, qstepService } from '../proto';
+import { reflectionPackageDefinition } from '../proto/reflection';
 import { serverDefinition } from '../proto/fast-codec';
 import type { QstepHandlers } from '../proto';
 import { HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
@@ -219,7 +220,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     defaults: true,
     oneofs: true,
   });
-  if (security.reflection) new ReflectionService({ ...packageDefinition, ...healthPackage }).addToServer(server);
+  if (security.reflection)
+    new ReflectionService({ ...reflectionPackageDefinition(), ...healthPackage }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, security.credentials, (err, p) =>

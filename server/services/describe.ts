@@ -36,7 +36,7 @@ export function describeHandler(deps: ServiceDeps): UnaryImpl<DescribeRequest__O
         device:
           device && everything
             ? { name: device.name, totalBytes: device.totalBytes, freeBytes: device.freeBytes }
-            : null,
+            : undefined,
       },
     };
   };

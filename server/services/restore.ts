@@ -8,12 +8,16 @@ import { RestoreStage } from '../domain/restore';
 import type { Lease } from '../domain/staging-budget';
 import { ProgressDeadline } from '../domain/stream-progress';
 import type { ClientStreamImpl } from '../rpc';
+import { oneofCase } from '../../proto/oneof';
+
+const RESTORE_KINDS = ['header', 'data'] as const;
 
 export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
   return async (input, ctx) => {
     const first = await input.next();
     if (!first) throw fail.invalid('empty restore stream: expected a header first');
-    if (first.kind !== 'header' || !first.header) throw fail.invalid('the first restore message must be a header');
+    if (oneofCase(first, RESTORE_KINDS) !== 'header' || !first.header)
+      throw fail.invalid('the first restore message must be a header');
     ctx.set({ model: first.header.model });
     const model = deps.registry.get(first.header.model);
     const endRestore = model.beginRestore();
@@ -28,7 +32,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
       let lease: Lease | null = null;
       try {
         for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
-          if (msg.kind !== 'data' || !msg.data)
+          if (oneofCase(msg, RESTORE_KINDS) !== 'data' || !msg.data)
             throw fail.invalid('expected tensor data after the header, got another header');
           if (!lease) {
             lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);

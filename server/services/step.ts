@@ -8,7 +8,8 @@
 
 import type { DType, Hyperparameters, NonFinitePolicy } from '../../native/lib';
 import type { StepRequest__Output, StepResponse, StepResult } from '../../proto';
-import type { StepHeaderExact } from '../../proto/step-id';
+import { exactHeader, type StepHeaderExact } from '../../proto/step-id';
+import { oneofCase } from '../../proto/oneof';
 import { DTYPE_WIDTH, dtypes, hyperFromWire, policies } from '../../proto/convert';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
@@ -25,6 +26,8 @@ import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 import { ReplySender, weightsBytes } from './step-reply';
 import type { WeightsDtype } from './step-reply';
+
+const STEP_KINDS = ['header', 'gradient', 'commit'] as const;
 
 interface StepPlan {
   model: Model;
@@ -122,12 +125,10 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
   return async (input: MessageReader<StepRequest__Output>, out: MessageWriter<StepResponse>, ctx: CallContext) => {
     const first = await input.next();
     if (!first) throw fail.invalid('empty step stream: expected a header first');
-    if (first.kind !== 'header' || !first.header) throw fail.invalid('the first step message must be a header');
-    const h = first.header as unknown as StepHeaderExact;
+    if (oneofCase(first, STEP_KINDS) !== 'header' || !first.header)
+      throw fail.invalid('the first step message must be a header');
+    const h = exactHeader(first.header);
     ctx.set({ model: h.model, worker: h.workerId, stepId: String(h.stepId) });
-    // proto/step-id.ts decodes step_id as a bigint; anything else is a wiring fault (INTERNAL), never the client's.
-    if (typeof h.stepId !== 'bigint')
-      throw new Error('step_id was not decoded exactly: the Step deserializer is not installed');
     if (Buffer.byteLength(h.workerId, 'utf8') > WORKER_ID_MAX_BYTES) {
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
@@ -207,7 +208,8 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
     try {
       let commit = null;
       for (let msg = await progress.race(input.next()); msg; msg = await progress.race(input.next())) {
-        if (msg.kind === 'gradient') {
+        const kind = oneofCase(msg, STEP_KINDS);
+        if (kind === 'gradient') {
           if (!lease) {
             lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
             progress.holding(gradientBytes);
@@ -221,7 +223,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
           stage.add(c);
           bytesIn += c.data.length;
           chunks++;
-        } else if (msg.kind === 'commit' && msg.commit) {
+        } else if (kind === 'commit' && msg.commit) {
           commit = msg.commit;
           break;
         } else {

@@ -8,12 +8,16 @@ import { RangeSet } from '../domain/range-set';
 import type { Model, ParamEntry } from '../domain/model';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { ClientStreamImpl } from '../rpc';
+import { oneofCase } from '../../proto/oneof';
+
+const UPLOAD_KINDS = ['header', 'chunk'] as const;
 
 export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<UploadRequest__Output, UploadResponse> {
   return async (input, ctx) => {
     const first = await input.next();
     if (!first) throw fail.invalid('empty upload: expected a header first');
-    if (first.kind !== 'header' || !first.header) throw fail.invalid('the first upload message must be a header');
+    if (oneofCase(first, UPLOAD_KINDS) !== 'header' || !first.header)
+      throw fail.invalid('the first upload message must be a header');
     const model: Model = deps.registry.get(first.header.model);
     ctx.set({ model: model.name });
     if (model.ready)
@@ -25,7 +29,8 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
     let bytes = 0;
     try {
       for (let msg = await input.next(); msg; msg = await input.next()) {
-        if (msg.kind !== 'chunk') throw fail.invalid('expected value chunks after the header, got another header');
+        if (oneofCase(msg, UPLOAD_KINDS) !== 'chunk')
+          throw fail.invalid('expected value chunks after the header, got another header');
         const c = checkChunk(model, msg.chunk, deps.config.maxChunkBytes, () => undefined);
         let ranges = seen.get(c.entry);
         if (!ranges) seen.set(c.entry, (ranges = new RangeSet()));

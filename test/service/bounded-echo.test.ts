@@ -97,7 +97,7 @@ describe('service: bounded echo', function () {
       [
         'Step worker id',
         async () => {
-          const r = await rawStep(client, [{ header: { model: 'keep', workerId: name, stepId: 1 } }]);
+          const r = await rawStep(client, [{ header: { model: 'keep', workerId: name, stepId: '1' } }]);
           return { codeName: String(r.code), details: r.details };
         },
       ],

@@ -18,7 +18,7 @@ call.write({
   header: {
     model,
     workerId: 'lanes',
-    stepId: 1,
+    stepId: '1',
     gradients: [{ param }],
     lane: { index: 1, count: 2, slices: [{ param, offset: lo, count: n }] },
   },

@@ -13,7 +13,7 @@ const grad = new Float32Array(n);
 for (let i = 0; i < n; i++) grad[i] = Math.random() - 0.5;
 const bytes = Buffer.from(grad.buffer);
 const chunk = 256 * 1024;
-call.write({ header: { model, workerId: 'doomed', stepId: 1 } });
+call.write({ header: { model, workerId: 'doomed', stepId: '1' } });
 for (let at = 0; at < bytes.length / 2; at += chunk) {
   call.write({ gradient: { param, offset: at / 4, dtype: 'DTYPE_FP32', data: bytes.subarray(at, at + chunk) } });
 }

@@ -159,7 +159,7 @@ describe('service: lanes', function () {
       header: {
         model: 'cancel',
         workerId: 'w',
-        stepId: 1,
+        stepId: '1',
         gradients: [{ param: 'a' }],
         lane: { index, count: 2, slices },
       },
@@ -207,7 +207,7 @@ describe('service: lanes', function () {
         header: {
           model: 'killed',
           workerId: 'lanes',
-          stepId: 1,
+          stepId: '1',
           gradients: [{ param: 'a' }],
           lane: { index: 0, count: 2, slices: [{ param: 'a', offset: 0, count: half }] },
         },
@@ -266,7 +266,7 @@ describe('service: lanes', function () {
           header: {
             model: 'retry',
             workerId: 'w',
-            stepId: 9,
+            stepId: '9',
             gradients: list.map((t) => ({ param: t.name })),
             returnWeights: true,
             lane: { index: 1, count: 2, slices: plan[1].slices },
@@ -308,7 +308,7 @@ describe('service: lanes', function () {
     const g = randomF32(SHAPES.a, 0.1);
     const n = SHAPES.a;
     const head = (lane: object, extra: object = {}): StepRequest => ({
-      header: { model: 'bad', workerId: 'w', stepId: 3, gradients: [{ param: 'a' }], lane, ...extra },
+      header: { model: 'bad', workerId: 'w', stepId: '3', gradients: [{ param: 'a' }], lane, ...extra },
     });
     const alone: [string, StepRequest[], RegExp][] = [
       [

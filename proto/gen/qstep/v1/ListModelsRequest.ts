@@ -1,8 +1,0 @@
-// Original file: proto/qstep/v1/model.proto
-
-
-export interface ListModelsRequest {
-}
-
-export interface ListModelsRequest__Output {
-}
