@@ -33,9 +33,18 @@ function fingerprint() {
   }
   const cuda = spawnSync(process.execPath, [path.join(__dirname, 'cuda-config.js'), 'enabled'], { encoding: 'utf8' });
   h.update(`cuda=${cuda.stdout}\n`);
+  // Of package.json only what reaches the build: the version (compiled in as QSTEP_VERSION) and the node-addon-api
+  // that is installed. A new script or dependency elsewhere must not cost a CUDA rebuild.
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  let napi = 'none';
+  try {
+    napi = JSON.parse(readFileSync(require.resolve('node-addon-api/package.json', { paths: [ROOT] }), 'utf8')).version;
+  } catch {
+    // not installed yet: the build would fail anyway and say so
+  }
+  h.update(`version=${pkg.version} node-addon-api=${napi}\n`);
   const inputs = [
     path.join(ROOT, 'binding.gyp'),
-    path.join(ROOT, 'package.json'),
     path.join(__dirname, 'cuda-config.js'),
     ...files(path.join(ROOT, 'native')).filter(
       (p) =>
