@@ -14,7 +14,7 @@
 // copy into the worker's Float32Arrays).
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
@@ -194,6 +194,25 @@ interface Addresses {
   rawTuned: string;
   tcp: number;
   window: number;
+  /** The server process (its CPU time is read from /proc). */
+  serverPid?: number;
+}
+
+/**
+ * CPU milliseconds used so far by this process and by the server process (user + system): on a machine shared
+ * with other work, wall time says how busy the machine was; CPU time per round says what a path costs.
+ */
+function cpuNow(serverPid: number | undefined): { client: number; server: number } {
+  const c = process.cpuUsage();
+  let server = NaN;
+  try {
+    // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks (100 per second on Linux), after the ")".
+    const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(')')[1].trim().split(' ');
+    server = (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    // not Linux: client CPU only
+  }
+  return { client: (c.user + c.system) / 1000, server };
 }
 
 /** One round over the raw TCP echo: the same bytes in (1 MiB writes), as many back; resolves with bytes back. */
@@ -233,6 +252,8 @@ interface ModelRun {
   tensors: number;
   optimizer: string;
   times: Partial<Record<Path, number[]>>;
+  /** CPU ms per round, client and server processes together. */
+  cpu: Partial<Record<Path, number[]>>;
 }
 
 /**
@@ -321,35 +342,51 @@ async function runModel(
       if (back !== params * 4) throw new Error(`short weights: ${back}`);
       return ms;
     };
-    const timed = async (f: () => Promise<unknown>) => {
+    const cpu: ModelRun['cpu'] = {};
+    const round: Partial<Record<Path, number>> = {};
+    const roundCpu: Partial<Record<Path, number>> = {};
+    // Runs one path's round; records its wall time and the CPU time both processes spent on it.
+    const measure = async (k: Path, f: () => Promise<unknown>): Promise<void> => {
+      const c0 = cpuNow(a.serverPid);
       const t0 = performance.now();
-      await f();
-      return performance.now() - t0;
+      const ms = await f();
+      round[k] = typeof ms === 'number' ? ms : performance.now() - t0;
+      const c1 = cpuNow(a.serverPid);
+      roundCpu[k] = c1.client - c0.client + (c1.server - c0.server);
     };
     for (let i = 0; i < o.warmup + o.steps; i++) {
       const grads = gradSets[i % gradSets.length];
-      const round: Partial<Record<Path, number>> = {};
-      round.tcp = await timed(async () => {
+      for (const k of Object.keys(round)) delete round[k as Path];
+      await measure('tcp', async () => {
         if ((await tcpRound(sock, grads, o.chunk)) !== params * 4) throw new Error('short raw TCP transfer');
       });
-      round.raw = await timed(async () => {
+      await measure('raw', async () => {
         if ((await rawRound(raw, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
       });
-      round.rawTuned = await timed(async () => {
+      await measure('rawTuned', async () => {
         if ((await rawRound(rawTuned, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
       });
-      round.today = await stepOnce(today, grads, false);
-      round.step = await stepOnce(step, grads, false);
-      if (o.into) round.into = await stepOnce(step, grads, true);
-      if (i >= o.warmup) for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
+      await measure('today', () => stepOnce(today, grads, false));
+      await measure('step', () => stepOnce(step, grads, false));
+      if (o.into) await measure('into', () => stepOnce(step, grads, true));
+      if (i >= o.warmup) {
+        for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
+        for (const [k, v] of Object.entries(roundCpu)) (cpu[k as Path] ??= []).push(v);
+      }
       process.stderr.write(
         `${o.tag} round ${i + 1}/${o.warmup + o.steps}: ${Object.entries(round)
-          .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+          .map(([k, v]) => `${k} ${v.toFixed(0)} ms (cpu ${roundCpu[k as Path]?.toFixed(0)})`)
           .join(', ')}\n`,
       );
     }
     for (const c of [step, today]) await c.deleteModel(model);
-    return { params, tensors: o.tensors, optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state', times };
+    return {
+      params,
+      tensors: o.tensors,
+      optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state',
+      times,
+      cpu,
+    };
   } finally {
     step.close();
     today.close();
@@ -372,7 +409,8 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
     ['step', `Step, new defaults (${a.window / MIB} MiB windows, ${lanes} lane${lanes > 1 ? 's' : ''})`],
     ['into', 'Step, new defaults, weights copied (weightsInto)'],
   ];
-  const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step"]];
+  const cpuMed = (k: Path) => median(run.cpu[k] ?? []);
+  const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step", 'CPU ms', 'CPU ms/GiB']];
   for (const [k, label] of labels) {
     if (!run.times[k]?.length) continue;
     rows.push([
@@ -382,6 +420,8 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
       mibs(k).toFixed(1),
       (mibs(k) / mibs('tcp')).toFixed(3),
       (mibs(k) / mibs('today')).toFixed(2),
+      cpuMed(k).toFixed(0),
+      ((cpuMed(k) * 1024 * MIB) / bytes).toFixed(0),
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -417,6 +457,11 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
       : {}),
     chunk_bytes: chunk,
     rounds: run.times.step?.length,
+    // CPU ms per round of both processes together (median), and per GiB moved: what each path costs, apart from
+    // how busy the machine was.
+    cpu_ms_median: Object.fromEntries(Object.entries(run.cpu).map(([k, v]) => [k, f(median(v), 0)])),
+    step_cpu_ms_per_gib: f((cpuMed('step') * 1024 * MIB) / bytes, 0),
+    step_default_cpu_ms_per_gib: f((cpuMed('today') * 1024 * MIB) / bytes, 0),
     ms_median: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, f(median(v), 1)])),
     ms: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, v.map((t) => f(t, 1))])),
   };
@@ -456,6 +501,7 @@ async function main(): Promise<void> {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  addresses.serverPid = child.pid;
   try {
     const small = await runModel(addresses, {
       params: arg('params', 16 * MIB),
