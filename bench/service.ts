@@ -6,20 +6,26 @@
 // blockwise Adam (256M parameters by default; --large-params 0 leaves it out).
 //
 //   npm run bench:service [-- --steps 8 --params 16777216 --tensors 8 --chunk 1048576 --lanes K --window BYTES
+//                             --upload-lanes 2,4 --upload-rounds 5
 //                             --large-params 268435456 --large-tensors 16 --large-steps 3]
+//
+// --upload-lanes: the K values UploadParameters is timed with besides one call (bench/service-upload.ts); 0 skips.
 //
 // Writes bench/results/service.json: raw_tcp_mib_s, raw_grpc_default_mib_s, step_default_mib_s, step_mib_s, lanes,
 // window_bytes, speedup_vs_default, ratio_to_tcp for the 16M model, the same under "large", and the fields it had
 // before (raw_mib_s = the raw grpc-js stream, ratio = Step / raw grpc-js, step_into_mib_s and ratio_into for the
-// copy into the worker's Float32Arrays).
+// copy into the worker's Float32Arrays); "upload" for UploadParameters over K lanes; CPU ms per round of both
+// processes (cpu_ms_median, *_cpu_ms_per_gib).
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_LANES } from '../client/lanes';
+import { cpuNow, median } from './measure';
+import { uploadBench } from './service-upload';
 import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES } from '../proto/transport';
 
 const MIB = 1024 * 1024;
@@ -182,11 +188,6 @@ async function rawRound(
   return { out: bytes, back };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 interface Addresses {
   qstep: string;
   today: string;
@@ -196,23 +197,6 @@ interface Addresses {
   window: number;
   /** The server process (its CPU time is read from /proc). */
   serverPid?: number;
-}
-
-/**
- * CPU milliseconds used so far by this process and by the server process (user + system): on a machine shared
- * with other work, wall time says how busy the machine was; CPU time per round says what a path costs.
- */
-function cpuNow(serverPid: number | undefined): { client: number; server: number } {
-  const c = process.cpuUsage();
-  let server = NaN;
-  try {
-    // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks (100 per second on Linux), after the ")".
-    const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(')')[1].trim().split(' ');
-    server = (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    // not Linux: client CPU only
-  }
-  return { client: (c.user + c.system) / 1000, server };
 }
 
 /** One round over the raw TCP echo: the same bytes in (1 MiB writes), as many back; resolves with bytes back. */
@@ -515,6 +499,16 @@ async function main(): Promise<void> {
       tag: 'small',
     });
     const result: Record<string, unknown> = report(small, addresses, lanes, chunk);
+    const uploadLanes = String(process.argv[process.argv.indexOf('--upload-lanes') + 1] ?? '');
+    if (!process.argv.includes('--upload-lanes') || uploadLanes !== '0') {
+      result.upload = await uploadBench(addresses, {
+        params: arg('params', 16 * MIB),
+        tensors: arg('tensors', 8),
+        rounds: arg('upload-rounds', 5),
+        chunk,
+        lanes: process.argv.includes('--upload-lanes') ? uploadLanes.split(',').map(Number) : [2, 4],
+      });
+    }
     const largeParams = arg('large-params', 256 * MIB);
     if (largeParams > 0) {
       const large = await runModel(addresses, {
