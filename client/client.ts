@@ -275,7 +275,10 @@ export class QstepClient {
     if (this.uploadLanes > 1 && total >= this.laneMinBytes) {
       const plans = planLanes(list, this.uploadLanes);
       if (plans.length > 1) {
-        return uploadOverLanes(plans, o.signal, (lane: LanePlan, signal) =>
+        // Whether the model already had all its values tells a refused lane from one that found the model
+        // completed during this upload (client/upload-lanes.ts); one page of one parameter keeps the answer small.
+        const readyBefore = (await this.describe(model, { ...o, pageSize: 1 })).models[0]?.ready ?? false;
+        return uploadOverLanes(model, plans, o.signal, readyBefore, (lane: LanePlan, signal) =>
           this.uploadCall(this.laneClient(lane.index), model, lane.tensors, { ...o, signal }),
         );
       }

@@ -12,23 +12,24 @@ export const DEFAULT_UPLOAD_LANES = 1;
 
 /**
  * Runs one upload over lanes. The first lane to fail cancels the others and its error is the upload's, with one
- * exception: a lane refused FAILED_PRECONDITION because the model already has all its values counts as done when
- * another lane of this upload reports the model ready. That happens when an upload is retried: a lane whose
- * ranges an earlier, broken attempt had written may still be re-sending them when another lane writes the model's
- * last missing element, and the values it would have re-sent are the ones already there.
+ * exception: FAILED_PRECONDITION, UploadParameters' answer once the model has all its values (model.proto). When
+ * the model was not ready as the upload began (`readyBefore` false), that answer means the model became ready
+ * during this upload, and such a lane counts as done. That happens when an upload is retried: a lane may still be
+ * re-sending ranges an earlier, broken attempt had written when another lane (or this one) writes the model's last
+ * missing element; the values it would have re-sent are the ones already there. The answer is then `ready`.
  */
 export async function uploadOverLanes(
+  model: string,
   plans: LanePlan[],
   signal: AbortSignal | undefined,
+  readyBefore: boolean,
   run: (lane: LanePlan, signal: AbortSignal) => Promise<UploadResponse__Output>,
 ): Promise<UploadResponse__Output> {
   const abort = new AbortController();
   const onAbort = () => abort.abort();
   if (signal?.aborted) abort.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
-  // FAILED_PRECONDITION is UploadParameters' answer to a model that has all its values (model.proto); whether this
-  // upload completed it is known only once every lane has answered, so such a lane does not cancel the others.
-  const complete = (err: QstepError) => err.code === Status.FAILED_PRECONDITION;
+  const complete = (err: QstepError) => !readyBefore && err.code === Status.FAILED_PRECONDITION;
   let first: unknown = null;
   let last: UploadResponse__Output | null = null;
   try {
@@ -50,15 +51,14 @@ export async function uploadOverLanes(
     );
     if (first) throw first;
     const answers = outcomes.filter((o): o is UploadResponse__Output => !(o instanceof QstepError));
-    const ready = answers.some((a) => a.ready);
-    if (!ready && answers.length < outcomes.length) throw outcomes.find((o) => o instanceof QstepError);
+    const ready = answers.length < outcomes.length || answers.some((a) => a.ready);
     const base = last ?? answers[0];
     return {
-      model: base.model,
+      model,
       chunks: answers.reduce((n, a) => n + Number(a.chunks), 0),
       bytes: answers.reduce((n, a) => n + Number(a.bytes), 0),
       ready,
-      pendingParams: ready ? [] : base.pendingParams,
+      pendingParams: ready || !base ? [] : base.pendingParams,
     };
   } finally {
     signal?.removeEventListener('abort', onAbort);
