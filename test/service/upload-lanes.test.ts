@@ -157,6 +157,15 @@ describe('service: upload lanes', function () {
     }
   });
 
+  it('refuses uploadLanes outside [1, 64] when the client is made', () => {
+    for (const bad of [0, 65, 1.5, Number.NaN]) {
+      expect(() => connect(h.server.address, { uploadLanes: bad }), String(bad)).to.throw(
+        TypeError,
+        /uploadLanes must be an integer in \[1, 64\]/,
+      );
+    }
+  });
+
   describe('uploadOverLanes (the merge of the lanes answers)', () => {
     const plans = planLanes([{ name: 'p', dtype: 'fp32', width: 4, bytes: Buffer.alloc(4 * 300) }], 3);
     const answer = (ready: boolean, chunks: number): UploadResponse__Output => ({
