@@ -6,12 +6,16 @@
 // blockwise Adam (256M parameters by default; --large-params 0 leaves it out).
 //
 //   npm run bench:service [-- --steps 8 --params 16777216 --tensors 8 --chunk 1048576 --lanes K --window BYTES
+//                             --upload-lanes 2,4 --upload-rounds 5
 //                             --large-params 268435456 --large-tensors 16 --large-steps 3]
+//
+// --upload-lanes: the K values UploadParameters is timed with besides one call (bench/service-upload.ts); 0 skips.
 //
 // Writes bench/results/service.json: raw_tcp_mib_s, raw_grpc_default_mib_s, step_default_mib_s, step_mib_s, lanes,
 // window_bytes, speedup_vs_default, ratio_to_tcp for the 16M model, the same under "large", and the fields it had
 // before (raw_mib_s = the raw grpc-js stream, ratio = Step / raw grpc-js, step_into_mib_s and ratio_into for the
-// copy into the worker's Float32Arrays).
+// copy into the worker's Float32Arrays); "upload" for UploadParameters over K lanes; CPU ms per round of both
+// processes (cpu_ms_median, *_cpu_ms_per_gib).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +24,8 @@ import { join } from 'node:path';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_LANES } from '../client/lanes';
+import { cpuNow, median } from './measure';
+import { uploadBench } from './service-upload';
 import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES } from '../proto/transport';
 
 const MIB = 1024 * 1024;
@@ -182,11 +188,6 @@ async function rawRound(
   return { out: bytes, back };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 interface Addresses {
   qstep: string;
   today: string;
@@ -194,6 +195,8 @@ interface Addresses {
   rawTuned: string;
   tcp: number;
   window: number;
+  /** The server process (its CPU time is read from /proc). */
+  serverPid?: number;
 }
 
 /** One round over the raw TCP echo: the same bytes in (1 MiB writes), as many back; resolves with bytes back. */
@@ -233,6 +236,8 @@ interface ModelRun {
   tensors: number;
   optimizer: string;
   times: Partial<Record<Path, number[]>>;
+  /** CPU ms per round, client and server processes together. */
+  cpu: Partial<Record<Path, number[]>>;
 }
 
 /**
@@ -321,35 +326,51 @@ async function runModel(
       if (back !== params * 4) throw new Error(`short weights: ${back}`);
       return ms;
     };
-    const timed = async (f: () => Promise<unknown>) => {
+    const cpu: ModelRun['cpu'] = {};
+    const round: Partial<Record<Path, number>> = {};
+    const roundCpu: Partial<Record<Path, number>> = {};
+    // Runs one path's round; records its wall time and the CPU time both processes spent on it.
+    const measure = async (k: Path, f: () => Promise<unknown>): Promise<void> => {
+      const c0 = cpuNow(a.serverPid);
       const t0 = performance.now();
-      await f();
-      return performance.now() - t0;
+      const ms = await f();
+      round[k] = typeof ms === 'number' ? ms : performance.now() - t0;
+      const c1 = cpuNow(a.serverPid);
+      roundCpu[k] = c1.client - c0.client + (c1.server - c0.server);
     };
     for (let i = 0; i < o.warmup + o.steps; i++) {
       const grads = gradSets[i % gradSets.length];
-      const round: Partial<Record<Path, number>> = {};
-      round.tcp = await timed(async () => {
+      for (const k of Object.keys(round)) delete round[k as Path];
+      await measure('tcp', async () => {
         if ((await tcpRound(sock, grads, o.chunk)) !== params * 4) throw new Error('short raw TCP transfer');
       });
-      round.raw = await timed(async () => {
+      await measure('raw', async () => {
         if ((await rawRound(raw, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
       });
-      round.rawTuned = await timed(async () => {
+      await measure('rawTuned', async () => {
         if ((await rawRound(rawTuned, grads, o.chunk)).back !== params * 4) throw new Error('short raw transfer');
       });
-      round.today = await stepOnce(today, grads, false);
-      round.step = await stepOnce(step, grads, false);
-      if (o.into) round.into = await stepOnce(step, grads, true);
-      if (i >= o.warmup) for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
+      await measure('today', () => stepOnce(today, grads, false));
+      await measure('step', () => stepOnce(step, grads, false));
+      if (o.into) await measure('into', () => stepOnce(step, grads, true));
+      if (i >= o.warmup) {
+        for (const [k, v] of Object.entries(round)) times[k as Path]?.push(v);
+        for (const [k, v] of Object.entries(roundCpu)) (cpu[k as Path] ??= []).push(v);
+      }
       process.stderr.write(
         `${o.tag} round ${i + 1}/${o.warmup + o.steps}: ${Object.entries(round)
-          .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+          .map(([k, v]) => `${k} ${v.toFixed(0)} ms (cpu ${roundCpu[k as Path]?.toFixed(0)})`)
           .join(', ')}\n`,
       );
     }
     for (const c of [step, today]) await c.deleteModel(model);
-    return { params, tensors: o.tensors, optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state', times };
+    return {
+      params,
+      tensors: o.tensors,
+      optimizer: o.bits === 8 ? 'adam 8-bit blockwise' : 'adam fp32 state',
+      times,
+      cpu,
+    };
   } finally {
     step.close();
     today.close();
@@ -372,7 +393,8 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
     ['step', `Step, new defaults (${a.window / MIB} MiB windows, ${lanes} lane${lanes > 1 ? 's' : ''})`],
     ['into', 'Step, new defaults, weights copied (weightsInto)'],
   ];
-  const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step"]];
+  const cpuMed = (k: Path) => median(run.cpu[k] ?? []);
+  const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step", 'CPU ms', 'CPU ms/GiB']];
   for (const [k, label] of labels) {
     if (!run.times[k]?.length) continue;
     rows.push([
@@ -382,6 +404,8 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
       mibs(k).toFixed(1),
       (mibs(k) / mibs('tcp')).toFixed(3),
       (mibs(k) / mibs('today')).toFixed(2),
+      cpuMed(k).toFixed(0),
+      ((cpuMed(k) * 1024 * MIB) / bytes).toFixed(0),
     ]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -417,6 +441,11 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
       : {}),
     chunk_bytes: chunk,
     rounds: run.times.step?.length,
+    // CPU ms per round of both processes together (median), and per GiB moved: what each path costs, apart from
+    // how busy the machine was.
+    cpu_ms_median: Object.fromEntries(Object.entries(run.cpu).map(([k, v]) => [k, f(median(v), 0)])),
+    step_cpu_ms_per_gib: f((cpuMed('step') * 1024 * MIB) / bytes, 0),
+    step_default_cpu_ms_per_gib: f((cpuMed('today') * 1024 * MIB) / bytes, 0),
     ms_median: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, f(median(v), 1)])),
     ms: Object.fromEntries(Object.entries(run.times).map(([k, v]) => [k, v.map((t) => f(t, 1))])),
   };
@@ -456,6 +485,7 @@ async function main(): Promise<void> {
     });
     child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  addresses.serverPid = child.pid;
   try {
     const small = await runModel(addresses, {
       params: arg('params', 16 * MIB),
@@ -469,6 +499,16 @@ async function main(): Promise<void> {
       tag: 'small',
     });
     const result: Record<string, unknown> = report(small, addresses, lanes, chunk);
+    const uploadLanes = String(process.argv[process.argv.indexOf('--upload-lanes') + 1] ?? '');
+    if (!process.argv.includes('--upload-lanes') || uploadLanes !== '0') {
+      result.upload = await uploadBench(addresses, {
+        params: arg('params', 16 * MIB),
+        tensors: arg('tensors', 8),
+        rounds: arg('upload-rounds', 5),
+        chunk,
+        lanes: process.argv.includes('--upload-lanes') ? uploadLanes.split(',').map(Number) : [2, 4],
+      });
+    }
     const largeParams = arg('large-params', 256 * MIB);
     if (largeParams > 0) {
       const large = await runModel(addresses, {

@@ -37,6 +37,8 @@ import { channelCredentials, checkToken, tlsChannelOptions } from './security';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
 import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, planLanes, stepOverLanes } from './lanes';
+import type { LanePlan } from './lanes';
+import { DEFAULT_UPLOAD_LANES, uploadOverLanes } from './upload-lanes';
 import { WIDTH, bytesOf, chunksOf, normalizeTensors } from './tensors';
 import type { NormalizedTensor, TensorMap } from './tensors';
 import type {
@@ -74,6 +76,8 @@ export class QstepClient {
   private readonly stepPath: string;
   /** Lanes per step (client/lanes.ts) and the gradient bytes below which a step uses one stream. */
   readonly lanes: number;
+  /** Calls one UploadParameters is carried over (client/upload-lanes.ts). */
+  readonly uploadLanes: number;
   private readonly laneMinBytes: number;
   private readonly laneClients: grpc.Client[] = [];
   private readonly credentials: grpc.ChannelCredentials;
@@ -118,6 +122,13 @@ export class QstepClient {
     this.lanes = options.lanes ?? envInt('QSTEP_LANES') ?? DEFAULT_LANES;
     if (!Number.isSafeInteger(this.lanes) || this.lanes < 1 || this.lanes > MAX_LANES) {
       throw new TypeError(`lanes must be an integer in [1, ${MAX_LANES}], got ${String(this.lanes).slice(0, 40)}`);
+    }
+    this.uploadLanes =
+      options.uploadLanes ?? envInt('QSTEP_UPLOAD_LANES') ?? envInt('QSTEP_LANES') ?? DEFAULT_UPLOAD_LANES;
+    if (!Number.isSafeInteger(this.uploadLanes) || this.uploadLanes < 1 || this.uploadLanes > MAX_LANES) {
+      throw new TypeError(
+        `uploadLanes must be an integer in [1, ${MAX_LANES}], got ${String(this.uploadLanes).slice(0, 40)}`,
+      );
     }
     this.laneMinBytes = options.laneMinBytes ?? envInt('QSTEP_LANE_MIN_BYTES') ?? LANE_MIN_BYTES;
     if (!Number.isSafeInteger(this.laneMinBytes) || this.laneMinBytes < 0) {
@@ -252,17 +263,47 @@ export class QstepClient {
     });
   }
 
-  /** Initial values, chunked; resolves when the server has written them all. */
+  /**
+   * Initial values, chunked; resolves when the server has written them all. With uploadLanes > 1 and at least
+   * laneMinBytes of values, the values are cut into shares (as a step's gradients) and sent over that many calls,
+   * each on its own connection; a failed lane cancels the others, and what was written stays (uploads are not
+   * atomic; send the same values again to complete them).
+   */
   async uploadParameters(model: string, tensors: TensorMap, o: UploadOptions = {}): Promise<UploadResponse__Output> {
     const list = this.normalize(tensors, o.dtype);
+    const total = list.reduce((n, t) => n + t.bytes.length, 0);
+    if (this.uploadLanes > 1 && total >= this.laneMinBytes) {
+      const plans = planLanes(list, this.uploadLanes);
+      if (plans.length > 1) {
+        // Whether the model already had all its values tells a refused lane from one that found the model
+        // completed during this upload (client/upload-lanes.ts); one page of one parameter keeps the answer small.
+        const readyBefore = (await this.describe(model, { ...o, pageSize: 1 })).models[0]?.ready ?? false;
+        return uploadOverLanes(model, plans, o.signal, readyBefore, (lane: LanePlan, signal) =>
+          this.uploadCall(this.laneClient(lane.index), model, lane.tensors, { ...o, signal }),
+        );
+      }
+    }
+    return this.uploadCall(this.grpc, model, list, o);
+  }
+
+  /** One UploadParameters call on `client`'s connection (a lane's tensors carry their element offsets). */
+  private uploadCall(
+    client: grpc.Client,
+    model: string,
+    list: NormalizedTensor[],
+    o: CallOptions,
+  ): Promise<UploadResponse__Output> {
+    const def = qstepService.UploadParameters as MethodDefinition<UploadRequest, UploadResponse__Output>;
     return this.clientStream<UploadRequest, UploadResponse__Output>(
-      (md, opts, cb) => this.grpc.UploadParameters(md, opts, cb),
+      (md, opts, cb) =>
+        client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, opts, cb),
       async (write) => {
         await write({ header: { model } });
         for (const t of list) {
           const dtype = t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype);
           for (const c of chunksOf(t.bytes, this.maxChunkBytes)) {
-            await write({ chunk: { param: t.name, offset: c.byteOffset / t.width, dtype, data: c.data } });
+            const offset = (t.elementOffset ?? 0) + c.byteOffset / t.width;
+            await write({ chunk: { param: t.name, offset, dtype, data: c.data } });
           }
         }
       },

@@ -45,7 +45,12 @@ export interface ConnectOptions {
    * committed. Only steps with a stepId and at least laneMinBytes of gradients use lanes; 1 = one stream always.
    */
   lanes?: number;
-  /** Gradient bytes below which a step goes over one stream (default 4 MiB, or QSTEP_LANE_MIN_BYTES). */
+  /**
+   * Calls one uploadParameters is carried over, each on its own connection (1 to 64; default 1, or
+   * QSTEP_UPLOAD_LANES, else QSTEP_LANES). Only uploads of at least laneMinBytes use lanes.
+   */
+  uploadLanes?: number;
+  /** Gradient (or upload) bytes below which a step (or upload) goes over one stream (default 4 MiB, or QSTEP_LANE_MIN_BYTES). */
   laneMinBytes?: number;
 }
 
