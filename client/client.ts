@@ -293,7 +293,7 @@ export class QstepClient {
     list: NormalizedTensor[],
     o: CallOptions,
   ): Promise<UploadResponse__Output> {
-    const def = qstepService.UploadParameters as MethodDefinition<UploadRequest, UploadResponse__Output>;
+    const def = qstepService.UploadParameters;
     return this.clientStream<UploadRequest, UploadResponse__Output>(
       (md, opts, cb) =>
         client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, opts, cb),
