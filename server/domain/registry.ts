@@ -147,11 +147,35 @@ export class ModelRegistry {
     return model;
   }
 
+  /**
+   * Makes a just-created model's memory real (issue 10, "Memory admission"): the engine allocates lazily, so an
+   * admitted model would otherwise get its pages only as they are first written, and a host that overcommitted
+   * would kill the whole server then. Runs on the engine's worker threads; contents are kept, so an upload racing
+   * with it is safe. If the host cannot give the memory, the model is deleted and RESOURCE_EXHAUSTED thrown.
+   */
+  async commit(model: Model): Promise<void> {
+    try {
+      await Promise.all(model.params.map((e) => e.param.commit()));
+    } catch (e) {
+      if (this.models.get(model.name) === model) this.delete(model.name);
+      if (e instanceof EngineError && e.code === 'OUT_OF_MEMORY') {
+        throw fail.exhausted(`model ${model.name}: ${e.message}; the host has less free memory than --memory-limit`);
+      }
+      if (e instanceof EngineError && e.code === 'FREED') {
+        throw fail.notFound(`model ${model.name} was deleted while its memory was being committed`);
+      }
+      throw e;
+    }
+  }
+
   /** Removes and frees a model; operations in flight on it finish or fail NOT_FOUND. Returns freed bytes. */
   delete(name: string): number {
     const model = this.get(name);
     this.models.delete(name);
-    return model.free();
+    const bytes = model.free();
+    // Small buffers came from the heap: hand what their release left free back to the OS, off the JS thread.
+    this.engine.trim().catch(() => undefined);
+    return bytes;
   }
 
   /** Frees every model (server shutdown). */
