@@ -24,6 +24,12 @@ class SizedPool<T extends { readonly byteLength: number }> {
     return item;
   }
 
+  clear(): void {
+    this.free.clear();
+    this.order.length = 0;
+    this.idle = 0;
+  }
+
   give(key: string, item: T): void {
     if (item.byteLength === 0 || item.byteLength > this.maxIdleBytes) return;
     let list = this.free.get(key);
@@ -48,6 +54,12 @@ export class BufferPool {
   constructor(readonly maxIdleBytes: number) {
     this.gradients = new SizedPool(maxIdleBytes);
     this.bytes = new SizedPool(maxIdleBytes);
+  }
+
+  /** Drops every idle buffer (after a model's deletion: its sizes may never come back). */
+  clear(): void {
+    this.gradients.clear();
+    this.bytes.clear();
   }
 
   /** A GradientBuffer of `numel` x `dtype`, ready to write (contents finite but otherwise undefined). */

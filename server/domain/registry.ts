@@ -6,6 +6,7 @@ import { EngineError } from '../../native/lib';
 import { fail } from '../errors';
 import { quote } from './bounded';
 import { Model } from './model';
+import { MemoryReclaimer } from './reclaim';
 
 export interface RegistryLimits {
   maxModels: number;
@@ -51,10 +52,25 @@ export class ModelRegistry {
   /** Called with each new model's bytes (counted among the models already); throws to refuse it. */
   private admit: (name: string, bytes: number) => void = () => undefined;
 
+  /** Runs after each delete (server/domain/reclaim.ts); main.ts adds the staging pools. */
+  private reclaimer: MemoryReclaimer;
+
   constructor(
     private readonly engine: Engine,
     readonly limits: RegistryLimits,
-  ) {}
+  ) {
+    this.reclaimer = new MemoryReclaimer(engine);
+  }
+
+  /** Installs the reclaimer that runs after deletes (one that also empties the staging pools). */
+  reclaimWith(reclaimer: MemoryReclaimer): void {
+    this.reclaimer = reclaimer;
+  }
+
+  /** Resolves once the memory of models deleted so far was given back (tests, scripts). */
+  reclaimed(): Promise<void> {
+    return this.reclaimer.settled();
+  }
 
   /** Installs memory admission (server/domain/memory-admission.ts). */
   admitWith(admit: (name: string, bytes: number) => void): void {
@@ -173,8 +189,7 @@ export class ModelRegistry {
     const model = this.get(name);
     this.models.delete(name);
     const bytes = model.free();
-    // Small buffers came from the heap: hand what their release left free back to the OS, off the JS thread.
-    this.engine.trim().catch(() => undefined);
+    this.reclaimer.schedule();
     return bytes;
   }
 

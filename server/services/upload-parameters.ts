@@ -23,6 +23,7 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
     const seen = new Map<ParamEntry, RangeSet>();
     let chunks = 0;
     let bytes = 0;
+    let inflight: Promise<void> | null = null;
     try {
       for (let msg = await input.next(); msg; msg = await input.next()) {
         if (msg.kind !== 'chunk') throw fail.invalid('expected value chunks after the header, got another header');
@@ -34,17 +35,26 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
             `chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`,
           );
         }
-        await model.exclusive(async () => {
+        // One write in flight while the next message is received and decoded: waiting for each write before
+        // reading on left both ends idle half the time (a stop-and-wait pipeline). Writes still run one at a
+        // time, in order, on the model's queue; at most two chunks are held.
+        const write = model.exclusive(async () => {
           model.assertAlive();
           if (model.ready)
             throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);
           model.markUploaded(c.entry, c.offset, c.offset + c.count);
         }, ctx.signal);
+        write.catch(() => undefined); // awaited below or after the next message; never left unobserved
+        if (inflight) await inflight;
+        inflight = write;
         chunks++;
         bytes += c.data.length;
       }
+      if (inflight) await inflight;
     } finally {
+      // A failed call still waits for its last write, so that its reply follows every change it made.
+      if (inflight) await (inflight as Promise<void>).catch(() => undefined);
       ctx.set({ chunks, bytesIn: bytes });
     }
     return { model: model.name, chunks, bytes, ready: model.ready, pendingParams: model.pendingParams() };
