@@ -20,7 +20,7 @@ export interface Drainable {
 let collector: (() => void) | null | undefined;
 
 /** V8's gc(), made available at run time (Node starts without --expose-gc); null if that is refused. */
-function fullCollection(): (() => void) | null {
+export function fullCollection(): (() => void) | null {
   if (collector === undefined) {
     try {
       setFlagsFromString('--expose-gc');
