@@ -10,7 +10,8 @@
 // --today runs with the transport settings from before issue 15 ("today's settings"): 64 KiB HTTP/2 windows on
 // both ends (server --window-bytes, client windowBytes) and one stream per step. --lanes N steps over N lanes.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { connect } from '../client';
 import { HTTP2_DEFAULT_WINDOW_BYTES } from '../proto/transport';
 import { procMemory, startServeChild } from './serve-child';
@@ -38,6 +39,12 @@ function resetPeak(pid: number): void {
 
 const mib = (bytes: number) => Math.round(bytes / MIB);
 
+/** CPU seconds the process has used (user + system, /proc/PID/stat): on a shared machine, wall time is not the cost. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+}
+
 async function main(): Promise<void> {
   const n = arg('params', 1_000_000_000);
   const today = process.argv.includes('--today');
@@ -47,6 +54,7 @@ async function main(): Promise<void> {
   const rpcLines = server.rpcLines;
   const report: Record<string, unknown> = {
     params: n,
+    loadAverage: loadavg().map((l) => Math.round(l * 10) / 10),
     settings: today ? 'today (64 KiB windows, 1 lane)' : `defaults (${lanes} lane${lanes > 1 ? 's' : ''})`,
     memoryLimit: server.serving.memoryLimit,
     stagingBudget: server.serving.stagingBudget,
@@ -69,18 +77,22 @@ async function main(): Promise<void> {
     const values = randomInto(new Float32Array(n), 1);
     resetPeak(pid);
     t = performance.now();
+    let cpu = cpuSeconds(pid);
     await client.uploadParameters('big', { w: values });
     report.uploadMiBps = Math.round((4 * n) / MIB / ((performance.now() - t) / 1000));
+    report.uploadServerCpuS = Math.round((cpuSeconds(pid) - cpu) * 10) / 10;
     report.peakRssUploadMiB = mib(procMemory(pid).hwm);
     const grad = randomInto(values, 0.01); // the values buffer is reused for the gradient: one large array here
     resetPeak(pid);
     t = performance.now();
+    cpu = cpuSeconds(pid);
     const r = await client.step(
       'big',
       { w: grad },
       { returnWeights: true, onWeights: () => undefined, workerId: 'large-model', stepId: 1 },
     );
     report.stepMs = Math.round(performance.now() - t);
+    report.stepServerCpuS = Math.round((cpuSeconds(pid) - cpu) * 10) / 10;
     report.stepSkipped = r.skipped;
     report.peakRssStepMiB = mib(procMemory(pid).hwm);
     // The server writes its log line as the call ends; it reaches this process through a pipe a moment later.
@@ -96,12 +108,14 @@ async function main(): Promise<void> {
     };
     resetPeak(pid);
     t = performance.now();
+    cpu = cpuSeconds(pid);
     let snapBytes = 0;
     for await (const ev of client.snapshotStream('big', { weights: true, state: 'raw' })) {
       if (ev.kind === 'data') snapBytes += ev.data.length;
     }
     report.snapshotMiB = mib(snapBytes);
     report.snapshotMiBps = Math.round(snapBytes / MIB / ((performance.now() - t) / 1000));
+    report.snapshotServerCpuS = Math.round((cpuSeconds(pid) - cpu) * 10) / 10;
     report.peakRssSnapshotMiB = mib(procMemory(pid).hwm);
     const desc = await client.describe('big');
     const modelBytes = desc.models[0].memory?.total ?? 0;
@@ -115,6 +129,7 @@ async function main(): Promise<void> {
     await new Promise((res) => setTimeout(res, 2000));
     report.rssBeforeMiB = mib(rssBefore);
     report.rssAfterDeleteMiB = mib(procMemory(pid).rss);
+    report.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 10) / 10);
   } finally {
     client.close();
     await server.stop();
