@@ -35,19 +35,18 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
             `chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`,
           );
         }
-        // One write in flight while the next message is received and decoded: waiting for each write before
-        // reading on left both ends idle half the time (a stop-and-wait pipeline). Writes still run one at a
-        // time, in order, on the model's queue; at most two chunks are held.
-        const write = model.exclusive(async () => {
+        // The previous chunk's write ran while this message was received and decoded: waiting for each write
+        // before reading on left both ends idle half the time (a stop-and-wait pipeline). It must have succeeded
+        // before this chunk is queued, so a failed call writes nothing after its failure.
+        if (inflight) await inflight;
+        inflight = model.exclusive(async () => {
           model.assertAlive();
           if (model.ready)
             throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);
           model.markUploaded(c.entry, c.offset, c.offset + c.count);
         }, ctx.signal);
-        write.catch(() => undefined); // awaited below or after the next message; never left unobserved
-        if (inflight) await inflight;
-        inflight = write;
+        inflight.catch(() => undefined); // awaited after the next message (or at the end); never left unobserved
         chunks++;
         bytes += c.data.length;
       }
