@@ -10,7 +10,11 @@ import type { QstepClient, QstepError } from '../../client';
 import { connect } from '../../client';
 import { BIN, spawnServe } from '../helpers/serve-process';
 import type { ServeProcess } from '../helpers/serve-process';
+import { openCpuEngine } from '../helpers/engine';
 import { fingerprint, randomF32, sleep } from './helpers';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MIB = 1024 * 1024;
 /** --staging-pool-mib given to the server: idle buffers it may keep (twice: gradients and weights). */
@@ -27,6 +31,48 @@ const adam8 = { name: 'adam', lr: 1e-3, optimBits: 8, blockWise: true } as const
 async function modelBytes(c: QstepClient, name: string): Promise<number> {
   return (await c.describe(name)).models[0].memory?.total ?? 0;
 }
+
+describe('engine: Param.commit', () => {
+  it('keeps values and state (heap buffers, own maps, a paged file); a freed parameter answers FREED', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qstep-commit-'));
+    const engine = openCpuEngine({ pagedDir: dir });
+    try {
+      // 1000 elements: heap buffers; 2^20: own maps (values 4 MiB); paged: the state in a file.
+      for (const [numel, paged] of [
+        [1000, false],
+        [1 << 20, false],
+        [1 << 20, true],
+      ] as const) {
+        const p = engine.createParam({
+          name: 'w',
+          shape: [numel],
+          dtype: 'fp32',
+          config: { name: 'adam', lr: 1e-3, optimBits: 8, blockWise: true, paged },
+        });
+        const values = Buffer.from(randomF32(numel).buffer);
+        await p.write(0, values);
+        await engine.step([{ param: p, grad: Buffer.from(randomF32(numel, 0.01).buffer), gradDtype: 'fp32' }]);
+        const weights = await p.read();
+        const state = await p.exportState();
+        await p.commit();
+        expect((await p.read()).equals(weights), `values after commit, ${numel} paged=${paged}`).to.equal(true);
+        const again = await p.exportState();
+        for (const [k, t] of Object.entries(state.tensors)) {
+          expect(again.tensors[k].data.equals(t.data), `${k} after commit, ${numel} paged=${paged}`).to.equal(true);
+        }
+        expect(p.memory().paged > 0).to.equal(paged);
+        p.free();
+        const err = await p.commit().then(
+          () => null,
+          (e: { code?: string }) => e,
+        );
+        expect(err?.code).to.equal('FREED');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('service: memory is real (a qstep serve process)', function () {
   this.timeout(300_000);
