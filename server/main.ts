@@ -20,6 +20,7 @@ import { HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport
 import { DEFAULT_CONFIG } from './config';
 import type { ServerConfig, ServiceDeps } from './config';
 import { BufferPool } from './domain/buffer-pool';
+import { MemoryReclaimer, fullCollection } from './domain/reclaim';
 import { Checkpointer } from './checkpoint/checkpointer';
 import { recoverModels } from './checkpoint/load';
 import { fail } from './errors';
@@ -157,7 +158,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   registry.admitWith((name, bytes) => memory.admitModel(name, bytes, false));
   budget.capBy(() => memory.stagingRoom());
   const metrics = new ServerMetrics(registry, budget);
-  const pool = new BufferPool(config.stagingPoolBytes);
+  const pool = new BufferPool(config.stagingPoolBytes, () => fullCollection()?.());
+  registry.reclaimWith(new MemoryReclaimer(engine, [pool]));
   const checkpointer = config.stateDir
     ? new Checkpointer(
         config.stateDir,

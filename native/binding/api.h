@@ -25,6 +25,8 @@ Napi::Value param_read_into(const Napi::CallbackInfo& info);
 Napi::Value param_step(const Napi::CallbackInfo& info);
 Napi::Value param_memory(const Napi::CallbackInfo& info);
 Napi::Value param_free(const Napi::CallbackInfo& info);
+Napi::Value param_commit(const Napi::CallbackInfo& info);
+Napi::Value backend_trim(const Napi::CallbackInfo& info);
 Napi::Value step_many(const Napi::CallbackInfo& info);
 Napi::Value grad_copy_checked(const Napi::CallbackInfo& info);
 Napi::Value state_export(const Napi::CallbackInfo& info);

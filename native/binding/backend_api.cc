@@ -57,6 +57,18 @@ Napi::Value backend_bandwidth_probe(const Napi::CallbackInfo& info) {
       [=](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, *ms); });
 }
 
+// backendTrim(backend): gives freed heap memory back to the OS on a worker thread (after a model's deletion).
+Napi::Value backend_trim(const Napi::CallbackInfo& info) {
+  auto backend = unwrap<BackendBox>(arg(info, 0), "backend").backend;
+  return TaskWorker::Start(
+      info.Env(),
+      [=]() {
+        backend->trim();
+        return Status::Ok();
+      },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
 Napi::Value cuda_probe_js(const Napi::CallbackInfo& info) {
   CudaProbe p = cuda_probe();
   Napi::Object o = Napi::Object::New(info.Env());

@@ -143,6 +143,19 @@ Napi::Value param_memory(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// paramCommit(param): makes the parameter's memory real (Backend::commit) on a worker thread: faulting in a few
+// GiB takes about a second, which the event loop must not wait for.
+Napi::Value param_commit(const Napi::CallbackInfo& info) {
+  auto ps = unwrap<ParamBox>(arg(info, 0), "param").state;
+  return TaskWorker::Start(
+      info.Env(),
+      [=]() {
+        ParamGuard g(*ps);
+        return commit_param(*ps);
+      },
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
 Napi::Value param_free(const Napi::CallbackInfo& info) {
   request_free(*unwrap<ParamBox>(arg(info, 0), "param").state);
   return info.Env().Undefined();

@@ -2,7 +2,9 @@
 // results in a fixed order so that every step is deterministic whatever the thread count.
 #include "cpu_backend.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,6 +29,18 @@ namespace qstep {
 namespace {
 
 constexpr int64_t kChunk = 1 << 16;  // elements per task: large enough to amortise, small enough to balance
+// Buffers from this size up get their own anonymous map; smaller ones come from the heap (a model of 100,000
+// small tensors would otherwise pass the kernel's limit of 65,530 maps per process).
+constexpr size_t kOwnMapBytes = size_t(1) << 20;
+#ifdef MADV_POPULATE_WRITE
+constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kPopulateWrite = 23;  // the Linux value; older headers lack the name, older kernels answer EINVAL
+#endif
+
+Status oom(size_t bytes) {
+  return Status::Error(Code::OUT_OF_MEMORY, "host allocation of " + std::to_string(bytes) + " bytes failed");
+}
 
 int64_t chunks_of(int64_t n, int64_t chunk) { return (n + chunk - 1) / chunk; }
 
@@ -82,20 +96,63 @@ class CpuBackend final : public Backend {
       s = Storage{p, bytes, Location::HOST_MAPPED, fd};
       return Status::Ok();
     }
+    if (bytes >= kOwnMapBytes) {
+      // Its own anonymous map (zero-filled): munmap gives every page back at once when the model is deleted,
+      // where heap memory could stay with the allocator (issue 10, "Delete returns memory").
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return oom(bytes);
+      s = Storage{p, bytes, Location::HOST, -1, true};
+      return Status::Ok();
+    }
     void* p = std::calloc(1, bytes);
-    if (!p) return Status::Error(Code::OUT_OF_MEMORY, "host allocation of " + std::to_string(bytes) + " bytes failed");
+    if (!p) return oom(bytes);
     s = Storage{p, bytes, Location::HOST, -1};
     return Status::Ok();
   }
 
   void release(Storage& s) override {
-    if (s.loc == Location::HOST) std::free(s.ptr);
+    if (s.loc == Location::HOST && s.own_map) munmap(s.ptr, s.bytes);
+    if (s.loc == Location::HOST && !s.own_map) std::free(s.ptr);
     if (s.loc == Location::HOST_MAPPED) {
       munmap(s.ptr, s.bytes);
       close(s.fd);
     }
     s = Storage{};
   }
+
+  Status commit(Storage& s) override {
+    if (s.bytes == 0) return Status::Ok();
+    if (s.loc == Location::HOST_MAPPED) {
+      // Paged state may live outside RAM, but its file's blocks must exist: a write into a hole on a full disk
+      // would kill the process with SIGBUS.
+      const int err = posix_fallocate(s.fd, 0, off_t(s.bytes));
+      if (err != 0) {
+        return Status::Error(Code::OUT_OF_MEMORY, "cannot reserve " + std::to_string(s.bytes) +
+                                                      " bytes of disk for paged state: " + std::strerror(err));
+      }
+      return Status::Ok();
+    }
+    if (s.loc != Location::HOST) return Status::Ok();
+    const size_t page = size_t(sysconf(_SC_PAGESIZE));
+    uint8_t* begin = reinterpret_cast<uint8_t*>(reinterpret_cast<uintptr_t>(s.ptr) & ~uintptr_t(page - 1));
+    uint8_t* end = s.as<uint8_t>() + s.bytes;
+    // MADV_POPULATE_WRITE (Linux 5.14) faults every page in as if written, keeps the contents, and fails with
+    // ENOMEM where a touch would summon the OOM killer.
+    int rc;
+    do rc = madvise(begin, size_t(end - begin), kPopulateWrite);
+    while (rc != 0 && errno == EINTR);
+    if (rc == 0) return Status::Ok();
+    if (errno != EINVAL) {
+      return Status::Error(Code::OUT_OF_MEMORY, "cannot fault in " + std::to_string(s.bytes) + " bytes of host memory");
+    }
+    // Older kernels: write every page's first byte back to itself (the caller holds the parameter's lock).
+    volatile uint8_t* v = s.as<uint8_t>();
+    for (size_t off = 0; off < s.bytes; off += page) v[off] = v[off];
+    v[s.bytes - 1] = v[s.bytes - 1];
+    return Status::Ok();
+  }
+
+  void trim() override { malloc_trim(0); }
 
   Status to_host(const Storage& s, size_t offset, void* dst, size_t bytes) override {
     if (offset + bytes > s.bytes) return Status::Error(Code::INTERNAL, "read past a buffer");

@@ -64,6 +64,12 @@ class Backend {
   // Zero-filled memory; `paged` asks for pageable state (file-backed map on the CPU, managed memory on CUDA).
   virtual Status alloc(Storage& s, size_t bytes, bool paged, const std::string& paged_dir) = 0;
   virtual void release(Storage& s) = 0;
+  // Makes an allocation's memory real so that later writes cannot fail or summon the OOM killer (issue 10,
+  // "Memory admission"): host pages faulted in, a paged file's blocks reserved on disk. Keeps the contents. Runs
+  // off the JS thread (it costs about a second per few GiB). Memory that is real from the start needs nothing.
+  virtual Status commit(Storage& s) { (void)s; return Status::Ok(); }
+  // Returns freed heap memory to the operating system (after a model is deleted). Nothing to do by default.
+  virtual void trim() {}
   virtual Status to_host(const Storage& s, size_t offset, void* dst, size_t bytes) = 0;
   virtual Status from_host(Storage& s, size_t offset, const void* src, size_t bytes) = 0;
   // Bytes of a paged buffer resident in fast memory now (RAM for a file-backed map, the device for managed memory).

@@ -89,6 +89,14 @@ static void release_locked(ParamState& ps) {
   for (Storage* s : {&ps.param, &ps.state1, &ps.state2, &ps.scales1, &ps.scales2}) ps.backend->release(*s);
 }
 
+Status commit_param(ParamState& ps) {
+  if (ps.freed) return Status::Error(Code::FREED, "parameter was freed");
+  for (Storage* s : {&ps.param, &ps.state1, &ps.state2, &ps.scales1, &ps.scales2}) {
+    QSTEP_RETURN_IF_ERROR(ps.backend->commit(*s));
+  }
+  return Status::Ok();
+}
+
 // Whoever sets free_requested and whoever unlocks both try the lock afterwards, so one of them releases.
 static void release_if_requested(ParamState& ps) {
   if (ps.free_requested.load() && ps.mu.try_lock()) {

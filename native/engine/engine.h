@@ -35,6 +35,8 @@ Status create_param(Backend& backend, const ParamSpec& spec, std::shared_ptr<Par
 // Asks for the parameter's buffers to be released without waiting: at once if no call holds it, else by the
 // holder as it lets go (ParamGuard). Later calls fail with FREED. Never blocks the caller.
 void request_free(ParamState& ps);
+// Makes every buffer of the parameter real (Backend::commit); expects ps.mu held by the caller.
+Status commit_param(ParamState& ps);
 
 // Holds ps.mu for one native call, and honours a free requested meanwhile when it lets go.
 class ParamGuard {

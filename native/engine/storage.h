@@ -14,6 +14,7 @@ struct Storage {
   size_t bytes = 0;
   Location loc = Location::NONE;
   int fd = -1;  // HOST_MAPPED: the (already unlinked) backing file
+  bool own_map = false;  // HOST: an anonymous map of its own (munmap), else heap memory (free)
 
   bool paged() const { return loc == Location::HOST_MAPPED || loc == Location::MANAGED; }
   template <typename T> T* as() const { return static_cast<T*>(ptr); }

@@ -271,6 +271,16 @@ export class Param {
     );
   }
 
+  /**
+   * Makes the parameter's memory real, contents kept: host pages faulted in (paged state: its file's blocks
+   * reserved), so that no later write can fail for want of memory. Rejects OUT_OF_MEMORY if the host cannot give
+   * it; the caller then frees the parameter. Runs on a worker thread.
+   */
+  async commit(): Promise<void> {
+    const h = this.nativeHandle();
+    return wrapAsync(() => binding.paramCommit(h));
+  }
+
   /** Frees values and state. Calls already running finish first (the addon holds its own reference). */
   free(): void {
     if (!this.handle) return;
@@ -329,6 +339,11 @@ export class Engine {
     if (!Number.isSafeInteger(numel) || numel < 1) throw invalid('numel', 'a positive integer', numel);
     if (!Number.isSafeInteger(iters) || iters < 1) throw invalid('iters', 'a positive integer', iters);
     return wrapAsync(() => binding.backendBandwidthProbe(this.handle, numel, iters));
+  }
+
+  /** Gives heap memory freed by deleted parameters back to the operating system (a worker thread's job). */
+  async trim(): Promise<void> {
+    return wrapAsync(() => binding.backendTrim(this.handle));
   }
 
   deviceInfo(): { name: string; totalBytes: number; freeBytes: number } | null {

@@ -148,6 +148,10 @@ export interface NativeBinding {
   paramStep(p: ParamHandle): number;
   paramMemory(p: ParamHandle): NativeMemory;
   paramFree(p: ParamHandle): void;
+  /** Faults in (or reserves on disk) every buffer of the parameter, contents kept; OUT_OF_MEMORY if it cannot. */
+  paramCommit(p: ParamHandle): Promise<void>;
+  /** Returns freed heap memory to the OS. */
+  backendTrim(b: BackendHandle): Promise<void>;
   /** Copies src into dst at a byte offset; false if src held NaN or Inf. */
   gradCopyChecked(dst: Buffer, dstByteOffset: number, src: Buffer, dtype: DTypeCode): boolean;
   stepMany(b: BackendHandle, items: NativeStepItem[], errorOnNonFinite: boolean): Promise<NativeStepOutcome>;

@@ -56,6 +56,7 @@ export async function loadCheckpoint(registry: ModelRegistry, ref: CheckpointRef
     overrides: spec.overrides,
     nonFinite: spec.nonFinite,
   });
+  await registry.commit(model); // deletes the model itself if the memory is not there
   try {
     await streamInto(model, file.entries.length, header, ref.dataPath, file);
     for (const e of model.params) {

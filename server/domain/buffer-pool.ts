@@ -24,8 +24,15 @@ class SizedPool<T extends { readonly byteLength: number }> {
     return item;
   }
 
-  give(key: string, item: T): void {
-    if (item.byteLength === 0 || item.byteLength > this.maxIdleBytes) return;
+  clear(): void {
+    this.free.clear();
+    this.order.length = 0;
+    this.idle = 0;
+  }
+
+  /** Keeps `item` for reuse; false if it is too large to keep (the caller drops it). */
+  give(key: string, item: T): boolean {
+    if (item.byteLength === 0 || item.byteLength > this.maxIdleBytes) return false;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
     list.push(item);
@@ -37,6 +44,7 @@ class SizedPool<T extends { readonly byteLength: number }> {
       l.splice(l.indexOf(old.item), 1);
       this.idle -= old.item.byteLength;
     }
+    return true;
   }
 }
 
@@ -44,10 +52,35 @@ export class BufferPool {
   private readonly gradients: SizedPool<GradientBuffer>;
   private readonly bytes: SizedPool<Buffer>;
 
-  /** Keeps up to `maxIdleBytes` of gradient buffers and as much again of weight buffers. */
-  constructor(readonly maxIdleBytes: number) {
+  private dropped = 0;
+
+  /**
+   * Keeps up to `maxIdleBytes` of gradient buffers and as much again of weight buffers. `collect` runs once the
+   * buffers dropped since its last run pass max(maxIdleBytes, 64 MiB): a dropped Buffer's memory comes back only
+   * when V8 collects it, and V8 counts external memory loosely, so a large model's gradient (GiBs, too large to
+   * pool) would otherwise still be resident while its step reads the weights back into fresh buffers (issue 10:
+   * peak RSS of a step at most tensors + one gradient staging + 15%).
+   */
+  constructor(
+    readonly maxIdleBytes: number,
+    private readonly collect?: () => void,
+  ) {
     this.gradients = new SizedPool(maxIdleBytes);
     this.bytes = new SizedPool(maxIdleBytes);
+  }
+
+  private drop(bytes: number): void {
+    this.dropped += bytes;
+    if (this.collect && this.dropped >= Math.max(this.maxIdleBytes, 64 * 1024 * 1024)) {
+      this.dropped = 0;
+      this.collect();
+    }
+  }
+
+  /** Drops every idle buffer (after a model's deletion: its sizes may never come back). */
+  clear(): void {
+    this.gradients.clear();
+    this.bytes.clear();
   }
 
   /** A GradientBuffer of `numel` x `dtype`, ready to write (contents finite but otherwise undefined). */
@@ -60,7 +93,7 @@ export class BufferPool {
 
   /** Returns a GradientBuffer once no step reads it; the caller must not touch it afterwards. */
   giveGradient(buf: GradientBuffer): void {
-    this.gradients.give(`${buf.dtype}:${buf.numel}`, buf);
+    if (!this.gradients.give(`${buf.dtype}:${buf.numel}`, buf)) this.drop(buf.byteLength);
   }
 
   /** A Buffer of exactly `size` bytes, contents undefined; its own memory (never a slice of Node's shared pool). */
@@ -70,6 +103,6 @@ export class BufferPool {
 
   /** Returns a Buffer from takeBytes() once nothing reads it; the caller must not touch it afterwards. */
   giveBytes(buf: Buffer): void {
-    this.bytes.give(String(buf.length), buf);
+    if (!this.bytes.give(String(buf.length), buf)) this.drop(buf.length);
   }
 }

@@ -6,6 +6,7 @@ import { EngineError } from '../../native/lib';
 import { fail } from '../errors';
 import { quote } from './bounded';
 import { Model } from './model';
+import { MemoryReclaimer } from './reclaim';
 
 export interface RegistryLimits {
   maxModels: number;
@@ -51,10 +52,25 @@ export class ModelRegistry {
   /** Called with each new model's bytes (counted among the models already); throws to refuse it. */
   private admit: (name: string, bytes: number) => void = () => undefined;
 
+  /** Runs after each delete (server/domain/reclaim.ts); main.ts adds the staging pools. */
+  private reclaimer: MemoryReclaimer;
+
   constructor(
     private readonly engine: Engine,
     readonly limits: RegistryLimits,
-  ) {}
+  ) {
+    this.reclaimer = new MemoryReclaimer(engine);
+  }
+
+  /** Installs the reclaimer that runs after deletes (one that also empties the staging pools). */
+  reclaimWith(reclaimer: MemoryReclaimer): void {
+    this.reclaimer = reclaimer;
+  }
+
+  /** Resolves once the memory of models deleted so far was given back (tests, scripts). */
+  reclaimed(): Promise<void> {
+    return this.reclaimer.settled();
+  }
 
   /** Installs memory admission (server/domain/memory-admission.ts). */
   admitWith(admit: (name: string, bytes: number) => void): void {
@@ -147,11 +163,34 @@ export class ModelRegistry {
     return model;
   }
 
+  /**
+   * Makes a just-created model's memory real (issue 10, "Memory admission"): the engine allocates lazily, so an
+   * admitted model would otherwise get its pages only as they are first written, and a host that overcommitted
+   * would kill the whole server then. Runs on the engine's worker threads; contents are kept, so an upload racing
+   * with it is safe. If the host cannot give the memory, the model is deleted and RESOURCE_EXHAUSTED thrown.
+   */
+  async commit(model: Model): Promise<void> {
+    try {
+      await Promise.all(model.params.map((e) => e.param.commit()));
+    } catch (e) {
+      if (this.models.get(model.name) === model) this.delete(model.name);
+      if (e instanceof EngineError && e.code === 'OUT_OF_MEMORY') {
+        throw fail.exhausted(`model ${model.name}: ${e.message}; the host has less free memory than --memory-limit`);
+      }
+      if (e instanceof EngineError && e.code === 'FREED') {
+        throw fail.notFound(`model ${model.name} was deleted while its memory was being committed`);
+      }
+      throw e;
+    }
+  }
+
   /** Removes and frees a model; operations in flight on it finish or fail NOT_FOUND. Returns freed bytes. */
   delete(name: string): number {
     const model = this.get(name);
     this.models.delete(name);
-    return model.free();
+    const bytes = model.free();
+    this.reclaimer.schedule();
+    return bytes;
   }
 
   /** Frees every model (server shutdown). */

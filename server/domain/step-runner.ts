@@ -151,11 +151,11 @@ export class StepRunner {
         await job.deliver(r, true);
         return { result: r, replayed: true };
       }
-      const items = job.items();
       const t0 = performance.now();
       let outcome: StepOutcome;
       try {
-        outcome = await engine(items, job.policy);
+        // No local keeps the items: release() may drop a gradient of GiBs, which must then be collectable.
+        outcome = await engine(job.items(), job.policy);
       } finally {
         job.release();
       }

@@ -39,6 +39,7 @@ export function createModelHandler(deps: ServiceDeps): UnaryImpl<CreateModelRequ
         nonFinite: nonFinite ?? 'skip',
       }),
     );
+    await deps.registry.commit(model);
     deps.checkpointer?.attach(model, policy ?? {});
     ctx.set({ optimizer: config.name, numel: model.numel });
     return {

@@ -27,6 +27,7 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
     const seen = new Map<ParamEntry, RangeSet>();
     let chunks = 0;
     let bytes = 0;
+    let inflight: Promise<void> | null = null;
     try {
       for (let msg = await input.next(); msg; msg = await input.next()) {
         if (oneofCase(msg, UPLOAD_KINDS) !== 'chunk')
@@ -39,17 +40,25 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
             `chunk [${c.offset}, ${c.offset + c.count}) of ${c.entry.name} overlaps one sent earlier in this call`,
           );
         }
-        await model.exclusive(async () => {
+        // The previous chunk's write ran while this message was received and decoded: waiting for each write
+        // before reading on left both ends idle half the time (a stop-and-wait pipeline). It must have succeeded
+        // before this chunk is queued, so a failed call writes nothing after its failure.
+        if (inflight) await inflight;
+        inflight = model.exclusive(async () => {
           model.assertAlive();
           if (model.ready)
             throw fail.precondition(`model ${model.name} already has all its values; use Restore to replace them`);
           await c.entry.param.write(c.offset, c.data, c.dtype);
           model.markUploaded(c.entry, c.offset, c.offset + c.count);
         }, ctx.signal);
+        inflight.catch(() => undefined); // awaited after the next message (or at the end); never left unobserved
         chunks++;
         bytes += c.data.length;
       }
+      if (inflight) await inflight;
     } finally {
+      // A failed call still waits for its last write, so that its reply follows every change it made.
+      if (inflight) await (inflight as Promise<void>).catch(() => undefined);
       ctx.set({ chunks, bytesIn: bytes });
     }
     return { model: model.name, chunks, bytes, ready: model.ready, pendingParams: model.pendingParams() };
