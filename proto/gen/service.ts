@@ -37,14 +37,17 @@ import type { RestoreResponse as _qstep_v1_RestoreResponse, RestoreResponse__Out
 import type { ServerInfoRequest as _qstep_v1_ServerInfoRequest, ServerInfoRequest__Output as _qstep_v1_ServerInfoRequest__Output } from './qstep/v1/ServerInfoRequest';
 import type { ServerInfoResponse as _qstep_v1_ServerInfoResponse, ServerInfoResponse__Output as _qstep_v1_ServerInfoResponse__Output } from './qstep/v1/ServerInfoResponse';
 import type { SnapshotHeader as _qstep_v1_SnapshotHeader, SnapshotHeader__Output as _qstep_v1_SnapshotHeader__Output } from './qstep/v1/SnapshotHeader';
+import type { SnapshotHeaderMore as _qstep_v1_SnapshotHeaderMore, SnapshotHeaderMore__Output as _qstep_v1_SnapshotHeaderMore__Output } from './qstep/v1/SnapshotHeaderMore';
 import type { SnapshotRequest as _qstep_v1_SnapshotRequest, SnapshotRequest__Output as _qstep_v1_SnapshotRequest__Output } from './qstep/v1/SnapshotRequest';
 import type { SnapshotResponse as _qstep_v1_SnapshotResponse, SnapshotResponse__Output as _qstep_v1_SnapshotResponse__Output } from './qstep/v1/SnapshotResponse';
 import type { StepCommit as _qstep_v1_StepCommit, StepCommit__Output as _qstep_v1_StepCommit__Output } from './qstep/v1/StepCommit';
 import type { StepHeader as _qstep_v1_StepHeader, StepHeader__Output as _qstep_v1_StepHeader__Output } from './qstep/v1/StepHeader';
+import type { StepHeaderMore as _qstep_v1_StepHeaderMore, StepHeaderMore__Output as _qstep_v1_StepHeaderMore__Output } from './qstep/v1/StepHeaderMore';
 import type { StepLane as _qstep_v1_StepLane, StepLane__Output as _qstep_v1_StepLane__Output } from './qstep/v1/StepLane';
 import type { StepRequest as _qstep_v1_StepRequest, StepRequest__Output as _qstep_v1_StepRequest__Output } from './qstep/v1/StepRequest';
 import type { StepResponse as _qstep_v1_StepResponse, StepResponse__Output as _qstep_v1_StepResponse__Output } from './qstep/v1/StepResponse';
 import type { StepResult as _qstep_v1_StepResult, StepResult__Output as _qstep_v1_StepResult__Output } from './qstep/v1/StepResult';
+import type { StepResultMore as _qstep_v1_StepResultMore, StepResultMore__Output as _qstep_v1_StepResultMore__Output } from './qstep/v1/StepResultMore';
 import type { TensorChunk as _qstep_v1_TensorChunk, TensorChunk__Output as _qstep_v1_TensorChunk__Output } from './qstep/v1/TensorChunk';
 import type { TensorData as _qstep_v1_TensorData, TensorData__Output as _qstep_v1_TensorData__Output } from './qstep/v1/TensorData';
 import type { TensorDescriptor as _qstep_v1_TensorDescriptor, TensorDescriptor__Output as _qstep_v1_TensorDescriptor__Output } from './qstep/v1/TensorDescriptor';
@@ -99,16 +102,19 @@ export interface ProtoGrpcType {
       ServerInfoRequest: MessageTypeDefinition<_qstep_v1_ServerInfoRequest, _qstep_v1_ServerInfoRequest__Output>
       ServerInfoResponse: MessageTypeDefinition<_qstep_v1_ServerInfoResponse, _qstep_v1_ServerInfoResponse__Output>
       SnapshotHeader: MessageTypeDefinition<_qstep_v1_SnapshotHeader, _qstep_v1_SnapshotHeader__Output>
+      SnapshotHeaderMore: MessageTypeDefinition<_qstep_v1_SnapshotHeaderMore, _qstep_v1_SnapshotHeaderMore__Output>
       SnapshotRequest: MessageTypeDefinition<_qstep_v1_SnapshotRequest, _qstep_v1_SnapshotRequest__Output>
       SnapshotResponse: MessageTypeDefinition<_qstep_v1_SnapshotResponse, _qstep_v1_SnapshotResponse__Output>
       StateFormat: EnumTypeDefinition
       StateMode: EnumTypeDefinition
       StepCommit: MessageTypeDefinition<_qstep_v1_StepCommit, _qstep_v1_StepCommit__Output>
       StepHeader: MessageTypeDefinition<_qstep_v1_StepHeader, _qstep_v1_StepHeader__Output>
+      StepHeaderMore: MessageTypeDefinition<_qstep_v1_StepHeaderMore, _qstep_v1_StepHeaderMore__Output>
       StepLane: MessageTypeDefinition<_qstep_v1_StepLane, _qstep_v1_StepLane__Output>
       StepRequest: MessageTypeDefinition<_qstep_v1_StepRequest, _qstep_v1_StepRequest__Output>
       StepResponse: MessageTypeDefinition<_qstep_v1_StepResponse, _qstep_v1_StepResponse__Output>
       StepResult: MessageTypeDefinition<_qstep_v1_StepResult, _qstep_v1_StepResult__Output>
+      StepResultMore: MessageTypeDefinition<_qstep_v1_StepResultMore, _qstep_v1_StepResultMore__Output>
       TensorChunk: MessageTypeDefinition<_qstep_v1_TensorChunk, _qstep_v1_TensorChunk__Output>
       TensorData: MessageTypeDefinition<_qstep_v1_TensorData, _qstep_v1_TensorData__Output>
       TensorDescriptor: MessageTypeDefinition<_qstep_v1_TensorDescriptor, _qstep_v1_TensorDescriptor__Output>

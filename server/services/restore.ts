@@ -8,6 +8,7 @@ import { RestoreStage } from '../domain/restore';
 import type { Lease } from '../domain/staging-budget';
 import { ProgressDeadline } from '../domain/stream-progress';
 import type { ClientStreamImpl } from '../rpc';
+import { joinRestoreHeader } from './header-parts';
 
 export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
   return async (input, ctx) => {
@@ -16,6 +17,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
     if (first.kind !== 'header' || !first.header) throw fail.invalid('the first restore message must be a header');
     ctx.set({ model: first.header.model });
     const model = deps.registry.get(first.header.model);
+    if (first.header.snapshot) await joinRestoreHeader(first.header.snapshot, input, model.params.length);
     const endRestore = model.beginRestore();
     try {
       const stage = new RestoreStage(model, first.header);

@@ -24,6 +24,7 @@ import { quote } from '../domain/bounded';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 import { ReplySender, weightsBytes } from './step-reply';
+import { joinStepHeader } from './header-parts';
 import type { WeightsDtype } from './step-reply';
 
 interface StepPlan {
@@ -132,6 +133,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
     const model = deps.registry.get(h.model);
+    await joinStepHeader(h, input, model.params.length);
     const plan = planStep(model, h);
     const runner = model.steps;
     const lane = checkLane(h, plan);

@@ -42,6 +42,15 @@ export interface QstepClient extends grpc.Client {
   createModel(argument: _qstep_v1_CreateModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientUnaryCall;
   createModel(argument: _qstep_v1_CreateModelRequest, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientUnaryCall;
   
+  CreateModelStream(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  CreateModelStream(metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  CreateModelStream(options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  CreateModelStream(callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  createModelStream(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  createModelStream(metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  createModelStream(options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  createModelStream(callback: grpc.requestCallback<_qstep_v1_CreateModelResponse__Output>): grpc.ClientWritableStream<_qstep_v1_CreateModelRequest>;
+  
   DeleteModel(argument: _qstep_v1_DeleteModelRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_DeleteModelResponse__Output>): grpc.ClientUnaryCall;
   DeleteModel(argument: _qstep_v1_DeleteModelRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_qstep_v1_DeleteModelResponse__Output>): grpc.ClientUnaryCall;
   DeleteModel(argument: _qstep_v1_DeleteModelRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_qstep_v1_DeleteModelResponse__Output>): grpc.ClientUnaryCall;
@@ -113,6 +122,8 @@ export interface QstepHandlers extends grpc.UntypedServiceImplementation {
   
   CreateModel: grpc.handleUnaryCall<_qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse>;
   
+  CreateModelStream: grpc.handleClientStreamingCall<_qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse>;
+  
   DeleteModel: grpc.handleUnaryCall<_qstep_v1_DeleteModelRequest__Output, _qstep_v1_DeleteModelResponse>;
   
   Describe: grpc.handleUnaryCall<_qstep_v1_DescribeRequest__Output, _qstep_v1_DescribeResponse>;
@@ -134,6 +145,7 @@ export interface QstepHandlers extends grpc.UntypedServiceImplementation {
 export interface QstepDefinition extends grpc.ServiceDefinition {
   Checkpoint: MethodDefinition<_qstep_v1_CheckpointRequest, _qstep_v1_CheckpointResponse, _qstep_v1_CheckpointRequest__Output, _qstep_v1_CheckpointResponse__Output>
   CreateModel: MethodDefinition<_qstep_v1_CreateModelRequest, _qstep_v1_CreateModelResponse, _qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse__Output>
+  CreateModelStream: MethodDefinition<_qstep_v1_CreateModelRequest, _qstep_v1_CreateModelResponse, _qstep_v1_CreateModelRequest__Output, _qstep_v1_CreateModelResponse__Output>
   DeleteModel: MethodDefinition<_qstep_v1_DeleteModelRequest, _qstep_v1_DeleteModelResponse, _qstep_v1_DeleteModelRequest__Output, _qstep_v1_DeleteModelResponse__Output>
   Describe: MethodDefinition<_qstep_v1_DescribeRequest, _qstep_v1_DescribeResponse, _qstep_v1_DescribeRequest__Output, _qstep_v1_DescribeResponse__Output>
   ListModels: MethodDefinition<_qstep_v1_ListModelsRequest, _qstep_v1_ListModelsResponse, _qstep_v1_ListModelsRequest__Output, _qstep_v1_ListModelsResponse__Output>

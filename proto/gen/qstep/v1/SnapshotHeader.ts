@@ -15,6 +15,7 @@ export interface SnapshotHeader {
   'params'?: (_qstep_v1_ParamSnapshot)[];
   'tensors'?: (_qstep_v1_TensorDescriptor)[];
   'totalBytes'?: (number | string | Long);
+  'headerParts'?: (number);
 }
 
 export interface SnapshotHeader__Output {
@@ -26,4 +27,5 @@ export interface SnapshotHeader__Output {
   'params': (_qstep_v1_ParamSnapshot__Output)[];
   'tensors': (_qstep_v1_TensorDescriptor__Output)[];
   'totalBytes': (number);
+  'headerParts': (number);
 }

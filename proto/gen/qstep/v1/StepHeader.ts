@@ -20,6 +20,7 @@ export interface StepHeader {
   'nonFinite'?: (_qstep_v1_NonFinitePolicy);
   'expectedModelStep'?: (number | string | Long);
   'lane'?: (_qstep_v1_StepLane | null);
+  'headerParts'?: (number);
   '_expectedModelStep'?: "expectedModelStep";
 }
 
@@ -36,5 +37,6 @@ export interface StepHeader__Output {
   'nonFinite': (_qstep_v1_NonFinitePolicy__Output);
   'expectedModelStep'?: (number);
   'lane': (_qstep_v1_StepLane__Output | null);
+  'headerParts': (number);
   '_expectedModelStep'?: "expectedModelStep";
 }

@@ -12,6 +12,7 @@ export interface StepResult {
   'params'?: (_qstep_v1_ParamResult)[];
   'weightChunks'?: (number | string | Long);
   'weightBytes'?: (number | string | Long);
+  'resultParts'?: (number);
 }
 
 export interface StepResult__Output {
@@ -23,4 +24,5 @@ export interface StepResult__Output {
   'params': (_qstep_v1_ParamResult__Output)[];
   'weightChunks': (number);
   'weightBytes': (number);
+  'resultParts': (number);
 }
