@@ -29,11 +29,7 @@ import type {
   UploadResponse__Output,
 } from '../proto';
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
-import type {
-  CheckpointResponse__Output,
-  CreateModelRequest,
-  ParamOverride as ParamOverrideMsg,
-} from '../proto';
+import type { CheckpointResponse__Output, CreateModelRequest, ParamOverride as ParamOverrideMsg } from '../proto';
 import { createModelParts, restoreHeaderParts, snapshotHeaderJoiner, stepHeaderParts } from './message-parts';
 import { resync } from './resync';
 import type { Resynced } from './resync';
@@ -57,6 +53,9 @@ import type {
   StepReply,
   UploadOptions,
 } from './types';
+
+/** grpc-js's per-call retry buffer (see the constructor). */
+const RETRY_BUFFER_BYTES = 16 * 1024;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -112,6 +111,11 @@ export class QstepClient {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
       'grpc-node.flow_control_window': windowBytes,
+      // grpc-js keeps each call's unsent messages in a retry buffer and re-slices it after every write: with the
+      // default 256 KiB, a stream of many small messages (one per tensor of a 100,000-parameter model) costs time
+      // quadratic in their number. A small buffer keeps few messages pending (docs/service.md, "Many-parameter
+      // models"); messages larger than it are sent one at a time, as they already were.
+      'grpc.per_rpc_retry_buffer_size': RETRY_BUFFER_BYTES,
       ...tlsChannelOptions(options.tls),
       ...options.channelOptions,
     };
@@ -200,7 +204,11 @@ export class QstepClient {
         ? await this.unary(this.grpc.CreateModel as Unary<object, Res>, req, o)
         : await this.clientStream<CreateModelRequest, Res>(
             (md, opts, cb) =>
-              this.grpc.CreateModelStream(md, { ...opts, ...this.callOpts(o, true) }, cb as grpc.requestCallback<unknown>),
+              this.grpc.CreateModelStream(
+                md,
+                { ...opts, ...this.callOpts(o, true) },
+                cb as grpc.requestCallback<unknown>,
+              ),
             async (write) => {
               for (const p of parts) await write(p);
             },

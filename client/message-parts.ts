@@ -20,7 +20,7 @@ export function createModelParts(req: CreateModelRequest): CreateModelRequest[] 
   const [head, ...more] = splitLists({ parameters: req.parameters ?? [], overrides: entriesOf(req.overrides) });
   if (more.length === 0) return [req];
   return [
-    { ...req, parameters: head.parameters, overrides: mapOf(head.overrides) },
+    { ...req, parameters: head.parameters, overrides: mapOf(head.overrides), parts: 1 + more.length },
     ...more.map((p) => ({ parameters: p.parameters, overrides: mapOf(p.overrides) })),
   ] as CreateModelRequest[];
 }

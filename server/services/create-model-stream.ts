@@ -29,14 +29,22 @@ export function createModelStreamHandler(
       append(joined.parameters, part.parameters);
     };
     add(head, 0);
+    // The announced count makes a stream cut short detectable: grpc-js half-closes a client stream it cancels.
+    const announced = head.parts;
+    if (announced < 1 || announced > 2 * max + 1) {
+      throw fail.invalid(`expected parts in [1, ${2 * max + 1}] in the first part of the stream, got ${announced}`);
+    }
     let parts = 1;
     for (let part = await input.next(); part; part = await input.next()) {
-      if (part.name !== '' || part.optimizer || part.checkpoint) {
+      if (parts >= announced) throw fail.invalid(`the stream carries more than the ${announced} parts it announced`);
+      if (part.name !== '' || part.optimizer || part.checkpoint || part.parts !== 0) {
         throw fail.invalid(
-          `part ${parts} of the stream sets name, optimizer or checkpoint; only the first part may (got name ` +
-            `${quote(part.name)})`,
+          `part ${parts} of the stream sets name, optimizer, checkpoint or parts; only the first part may (got ` +
+            `name ${quote(part.name)})`,
         );
       }
+      if (part.parameters.length === 0 && Object.keys(part.overrides).length === 0)
+        throw fail.invalid(`part ${parts} of the stream is empty`);
       add(part, parts);
       for (const [key, o] of Object.entries(part.overrides)) {
         if (Object.hasOwn(joined.overrides, key)) throw fail.invalid(`override for ${quote(key)} is given twice`);
@@ -47,7 +55,10 @@ export function createModelStreamHandler(
       }
       parts++;
     }
+    if (parts !== announced) {
+      throw fail.invalid(`the stream ended after ${parts} of the ${announced} parts it announced; nothing was created`);
+    }
     ctx.set({ parts });
-    return createModel(deps, joined, ctx);
+    return createModel(deps, { ...joined, parts: 0 }, ctx);
   };
 }

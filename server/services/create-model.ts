@@ -23,6 +23,7 @@ export async function createModel(
   ctx: CallContext,
 ): Promise<CreateModelResponse> {
   ctx.set({ model: req.name, params: req.parameters.length });
+  if (req.parts > 1) throw fail.invalid(`CreateModel is one message; for ${req.parts} parts use CreateModelStream`);
   const params = req.parameters.map((p, i) => {
     const dtype: DType = dtypes.require(p.dtype, `parameters[${i}].dtype`);
     if (p.shape.length > constants.maxDims) {

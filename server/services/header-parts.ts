@@ -65,7 +65,9 @@ export async function joinRestoreHeader(
   for (let i = 0; i < snap.headerParts; i++) {
     const msg = await next(input.next());
     if (!msg || msg.kind !== 'headerMore' || !msg.headerMore) {
-      throw fail.invalid(`the snapshot header announced ${snap.headerParts} header_more parts; part ${i + 1} is missing`);
+      throw fail.invalid(
+        `the snapshot header announced ${snap.headerParts} header_more parts; part ${i + 1} is missing`,
+      );
     }
     const more = msg.headerMore;
     if (more.params.length + more.tensors.length === 0) throw fail.invalid(`header_more part ${i + 1} is empty`);

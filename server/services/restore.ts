@@ -34,7 +34,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
             throw fail.invalid('expected tensor data after the header, got another header');
           if (!lease) {
             lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);
-            progress.holding(stage.totalBytes);
+            progress.holding(stage.totalBytes, stage.tensors.length);
           }
           stage.add(msg.data, deps.config.maxChunkBytes);
         }

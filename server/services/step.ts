@@ -212,7 +212,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         if (msg.kind === 'gradient') {
           if (!lease) {
             lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
-            progress.holding(gradientBytes);
+            progress.holding(gradientBytes, parts.length);
           }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {

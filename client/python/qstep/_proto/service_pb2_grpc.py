@@ -98,13 +98,15 @@ class QstepServicer(object):
     def CreateModelStream(self, request_iterator, context):
         """CreateModel for a specification larger than one message (tens of thousands of parameters): the same request
         sent in parts, each under Limits.max_message_bytes (a client aims at 256 KiB). The first part carries name,
-        optimizer, checkpoint policy and the first parameters; later parts carry only more `parameters` and
-        `overrides` (parameters in order, appended). The model is created once the client half-closes, exactly as
-        CreateModel would create the concatenated request, and answered the same way; a stream that is cancelled,
+        optimizer, checkpoint policy, the number of parts (CreateModelRequest.parts) and the first parameters; later
+        parts carry only more `parameters` and `overrides` (parameters in order, appended; each part adds at least
+        one). The model is created once all announced parts arrived and the client half-closed, exactly as CreateModel
+        would create the concatenated request, and answered the same way; a stream that is cancelled, cut short,
         fails or times out creates nothing. Same authorization as CreateModel (role, namespace of the first part's
-        name, quotas). Status codes as CreateModel, and INVALID_ARGUMENT: no part, a later part that sets name,
-        optimizer or checkpoint, more parameters in all than Limits.max_params_per_model (refused as soon as a part
-        passes it), a name repeated across parts, an override key set twice or naming no parameter.
+        name, quotas). Status codes as CreateModel, and INVALID_ARGUMENT: no part, more or fewer parts than announced,
+        an empty later part or one that sets name, optimizer, checkpoint or parts, more parameters in all than
+        Limits.max_params_per_model (refused as soon as a part passes it), a name repeated across parts, an override
+        key set twice or naming no parameter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

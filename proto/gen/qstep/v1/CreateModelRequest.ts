@@ -11,6 +11,7 @@ export interface CreateModelRequest {
   'optimizer'?: (_qstep_v1_OptimizerConfig | null);
   'overrides'?: ({[key: string]: _qstep_v1_ParamOverride});
   'checkpoint'?: (_qstep_v1_CheckpointPolicy | null);
+  'parts'?: (number);
 }
 
 export interface CreateModelRequest__Output {
@@ -19,4 +20,5 @@ export interface CreateModelRequest__Output {
   'optimizer': (_qstep_v1_OptimizerConfig__Output | null);
   'overrides': ({[key: string]: _qstep_v1_ParamOverride__Output});
   'checkpoint': (_qstep_v1_CheckpointPolicy__Output | null);
+  'parts': (number);
 }
