@@ -15,6 +15,9 @@ import { fail } from '../errors';
 import { quote } from '../domain/bounded';
 import type { MessageReader } from '../rpc';
 
+/** Names listed in a unary reply (RestoreResponse.params, UploadResponse.pending_params); the count says the rest. */
+export const MAX_LISTED_NAMES = 1000;
+
 /** At most this many snapshot tensors per parameter (weights and state tensors; an 8-bit Adam has 7). */
 export const MAX_TENSORS_PER_PARAM = 16;
 

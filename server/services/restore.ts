@@ -8,7 +8,7 @@ import { RestoreStage } from '../domain/restore';
 import type { Lease } from '../domain/staging-budget';
 import { ProgressDeadline } from '../domain/stream-progress';
 import type { ClientStreamImpl } from '../rpc';
-import { joinRestoreHeader } from './header-parts';
+import { MAX_LISTED_NAMES, joinRestoreHeader } from './header-parts';
 
 export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
   return async (input, ctx) => {
@@ -48,7 +48,14 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
         }, ctx.signal);
         deps.metrics.snapshotBytes.inc({ direction: 'in' }, stage.totalBytes);
         ctx.set({ bytesIn: stage.totalBytes, params: params.length });
-        return { model: model.name, modelStep: model.modelStep, params, bytes: stage.totalBytes, ready: model.ready };
+        return {
+          model: model.name,
+          modelStep: model.modelStep,
+          params: params.slice(0, MAX_LISTED_NAMES), // the reply must not grow with the parameter count
+          paramCount: params.length,
+          bytes: stage.totalBytes,
+          ready: model.ready,
+        };
       } finally {
         stage.discard();
         lease?.release();

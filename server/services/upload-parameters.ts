@@ -8,6 +8,7 @@ import { RangeSet } from '../domain/range-set';
 import type { Model, ParamEntry } from '../domain/model';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { ClientStreamImpl } from '../rpc';
+import { MAX_LISTED_NAMES } from './header-parts';
 
 export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<UploadRequest__Output, UploadResponse> {
   return async (input, ctx) => {
@@ -47,6 +48,14 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
     } finally {
       ctx.set({ chunks, bytesIn: bytes });
     }
-    return { model: model.name, chunks, bytes, ready: model.ready, pendingParams: model.pendingParams() };
+    const pending = model.pendingParams();
+    return {
+      model: model.name,
+      chunks,
+      bytes,
+      ready: model.ready,
+      pendingParams: pending.slice(0, MAX_LISTED_NAMES), // the reply must not grow with the parameter count
+      pendingCount: pending.length,
+    };
   };
 }

@@ -1,18 +1,19 @@
 // A 100,000-parameter model at the default flags, end to end (issue 10, "Many-tensor models"): create (the
 // specification goes over CreateModelStream in parts), upload, steps with weights back (checked against a float64
-// SGD-with-momentum reference written here, docs/math.md §6.3), a step over two lanes, a replay, snapshot and a
-// bit-exact restore, the `qstep snapshot` / `restore` / `stats` CLI, describeAll, while another model's fingerprint
-// stays unchanged. Then the multi-part messages' bad inputs: each is INVALID_ARGUMENT (or CANCELLED) and changes
+// SGD-with-momentum reference written here, docs/math.md §6.3), a replay, a step over two lanes, a snapshot, and a
+// bit-exact round trip through a safetensors file with the `qstep snapshot` / `restore` CLI, `qstep stats`,
+// describeAll, while another model's fingerprint stays unchanged. Then the multi-part messages' bad inputs: each is INVALID_ARGUMENT (or CANCELLED) and changes
 // nothing.
 
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { connect } from '../../client';
-import type { QstepClient } from '../../client';
+import type { QstepClient, Snapshot, StepReply } from '../../client';
 import type { CreateModelRequest, CreateModelResponse__Output, StepResponse__Output } from '../../proto';
 import { fingerprint, randomF32, rawStep, startHarness } from './helpers';
 
@@ -79,6 +80,17 @@ function tensors(list: Float32Array[]): Record<string, Float32Array> {
 
 const ms = (t0: number) => Math.round(performance.now() - t0);
 
+/** What fingerprint() hashes, of a snapshot already taken (a snapshot of 100,000 parameters is not cheap). */
+function digest(snap: Snapshot): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ step: snap.header.modelStep, params: snap.header.params.map((p) => [p.name, p.step]) }));
+  for (const [name, t] of snap.tensors) {
+    h.update(name);
+    h.update(t.data);
+  }
+  return h.digest('hex');
+}
+
 describe('service: a 100,000-parameter model at the default flags', function () {
   this.timeout(600_000);
 
@@ -111,14 +123,22 @@ describe('service: a 100,000-parameter model at the default flags', function () 
 
       const init = names.map(() => randomF32(NUMEL));
       t0 = performance.now();
-      const up = await c.uploadParameters('moe', tensors(init));
+      // In two calls: the first reply lists the first 1000 missing parameters and counts them all.
+      const all0 = tensors(init);
+      const half = (from: number, to: number) => Object.fromEntries(names.slice(from, to).map((n) => [n, all0[n]]));
+      const first = await c.uploadParameters('moe', half(0, N / 2));
+      expect(first.ready).to.equal(false);
+      expect(first.pendingCount).to.equal(N / 2);
+      expect(first.pendingParams).to.deep.equal(names.slice(N / 2, N / 2 + 1000));
+      const up = await c.uploadParameters('moe', half(N / 2, N));
       timings.uploadMs = ms(t0);
       expect(up.ready).to.equal(true);
-      expect(up.chunks).to.equal(N);
+      expect(up.pendingCount).to.equal(0);
+      expect(first.chunks + up.chunks).to.equal(N);
       const ref = new SgdReference(init);
 
       // Two steps with weights back; the header (100,000 gradient entries) and the result go in parts.
-      let lastWeights: Map<string, { data: Buffer }> = new Map();
+      let lastParams: StepReply['params'] = [];
       for (const stepId of [1, 2]) {
         const grads = names.map(() => randomF32(NUMEL, 0.5));
         ref.step(grads);
@@ -133,20 +153,14 @@ describe('service: a 100,000-parameter model at the default flags', function () 
         expect(r.params.every((p, i) => p.name === names[i] && p.step === stepId)).to.equal(true);
         expect(r.weights.size).to.equal(N);
         for (let i = 0; i < N; i++) expectClose(r.weights.get(names[i])?.data, ref.p[i], names[i]);
-        lastWeights = r.weights;
+        lastParams = r.params;
       }
-      // A repeat of step 2 replays its recorded result, in parts again, with the same weights.
-      const replay = await c.step('moe', tensors(names.map(() => randomF32(NUMEL))), {
-        workerId: 'w0',
-        stepId: 2,
-        returnWeights: true,
-      });
+      // A repeat of step 2 replays its recorded result, in parts again.
+      const replay = await c.step('moe', tensors(names.map(() => randomF32(NUMEL))), { workerId: 'w0', stepId: 2 });
       expect(replay.replayed).to.equal(true);
       expect(replay.modelStep).to.equal(2);
       expect(replay.params.length).to.equal(N);
-      for (const i of [0, 1, N / 2, N - 1]) {
-        expect(replay.weights.get(names[i])?.data.equals(lastWeights.get(names[i])!.data)).to.equal(true);
-      }
+      expect(replay.params[N - 1]).to.deep.equal(lastParams[N - 1]);
 
       // Step 3 over two lanes: each lane's header (slices and gradients of 50,000 parameters) goes in parts.
       lanes = connect(h.server.address, { lanes: 2, laneMinBytes: 0 });
@@ -159,34 +173,28 @@ describe('service: a 100,000-parameter model at the default flags', function () 
       expect(r3.params.length).to.equal(N);
       for (let i = 0; i < N; i++) expectClose(r3.weights.get(names[i])?.data, ref.p[i], `lanes ${names[i]}`);
 
-      // Snapshot (a header of 200,000 tensors, in parts), a step that changes everything, restore: bit-exact.
+      // Snapshot (a header of 200,000 tensors, in parts) into memory and, through the CLI, into a safetensors file;
+      // a step that changes every weight; the CLI restores the file: the model is bit-exactly what it was.
       t0 = performance.now();
       const snap = await c.snapshot('moe', { state: 'raw' });
       timings.snapshotMs = ms(t0);
       expect(snap.header.params.length).to.equal(N);
       expect(snap.header.tensors.length).to.equal(2 * N);
       expect(snap.header.headerParts).to.equal(0);
-      const before = await fingerprint(c, 'moe');
-      await c.step('moe', tensors(names.map(() => randomF32(NUMEL, 0.5))));
-      expect(await fingerprint(c, 'moe')).to.not.equal(before);
-      t0 = performance.now();
-      const restored = await c.restore('moe', snap);
-      timings.restoreMs = ms(t0);
-      expect(restored.params.length).to.equal(N);
-      expect(restored.modelStep).to.equal(3);
-      expect(await fingerprint(c, 'moe')).to.equal(before);
-
-      // The CLI: a safetensors file of the model, restored after another step; stats of the first page.
+      const before = digest(snap);
       const file = join(dir, 'moe.safetensors');
       t0 = performance.now();
       const saved = await qstep(['snapshot', 'moe', file, '-a', h.server.address]);
+      timings.cliSnapshotMs = ms(t0);
       expect(saved.code, saved.stderr).to.equal(0);
-      await c.step('moe', tensors(names.map(() => randomF32(NUMEL, 0.5))));
+      const r4 = await c.step('moe', tensors(names.map(() => randomF32(NUMEL, 0.5))), { returnWeights: true });
+      expect(r4.weights.get(names[0])?.data.equals(snap.tensors.get(names[0])!.data)).to.equal(false);
+      t0 = performance.now();
       const loaded = await qstep(['restore', 'moe', file, '-a', h.server.address]);
-      timings.cliSnapshotRestoreMs = ms(t0);
+      timings.cliRestoreMs = ms(t0);
       expect(loaded.code, loaded.stderr).to.equal(0);
       expect(loaded.stdout).to.contain(`restored ${N} parameters`);
-      expect(await fingerprint(c, 'moe')).to.equal(before);
+      expect(digest(await c.snapshot('moe', { state: 'raw' }))).to.equal(before);
       const stats = await qstep(['stats', 'moe', '-a', h.server.address]);
       expect(stats.code, stats.stderr).to.equal(0);
       expect(stats.stdout).to.contain(`${N} parameters`);

@@ -8,6 +8,7 @@ export interface RestoreResponse {
   'params'?: (string)[];
   'bytes'?: (number | string | Long);
   'ready'?: (boolean);
+  'paramCount'?: (number);
 }
 
 export interface RestoreResponse__Output {
@@ -16,4 +17,5 @@ export interface RestoreResponse__Output {
   'params': (string)[];
   'bytes': (number);
   'ready': (boolean);
+  'paramCount': (number);
 }

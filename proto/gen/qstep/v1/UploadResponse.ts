@@ -8,6 +8,7 @@ export interface UploadResponse {
   'bytes'?: (number | string | Long);
   'ready'?: (boolean);
   'pendingParams'?: (string)[];
+  'pendingCount'?: (number);
 }
 
 export interface UploadResponse__Output {
@@ -16,4 +17,5 @@ export interface UploadResponse__Output {
   'bytes': (number);
   'ready': (boolean);
   'pendingParams': (string)[];
+  'pendingCount': (number);
 }
