@@ -204,11 +204,8 @@ export class QstepClient {
         ? await this.unary(this.grpc.CreateModel as Unary<object, Res>, req, o)
         : await this.clientStream<CreateModelRequest, Res>(
             (md, opts, cb) =>
-              this.grpc.CreateModelStream(
-                md,
-                { ...opts, ...this.callOpts(o, true) },
-                cb as grpc.requestCallback<unknown>,
-              ),
+              // Takes time in proportion to the parameter count: no default deadline, as for other streams.
+              this.grpc.CreateModelStream(md, opts, cb as grpc.requestCallback<unknown>),
             async (write) => {
               for (const p of parts) await write(p);
             },
