@@ -219,7 +219,7 @@ export function buildProgram(): Command {
         const r = await withClient(program, (c) => lazy.snapshotFile().restoreSnapshotFile(c, model, file, bar.update));
         bar.stop();
         print(
-          `restored ${r.params.length} parameters of ${r.model} (${bytes(r.bytes)}), model step ${r.modelStep}` +
+          `restored ${r.paramCount || r.params.length} parameters of ${r.model} (${bytes(r.bytes)}), model step ${r.modelStep}` +
             `${r.ready ? '' : '; the model still lacks values'}`,
         );
       } finally {

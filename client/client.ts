@@ -29,7 +29,8 @@ import type {
   UploadResponse__Output,
 } from '../proto';
 import { configToWire, dtypes, hyperToWire, overrideToWire, policies, stateFormats } from '../proto/convert';
-import type { CheckpointResponse__Output, ParamOverride as ParamOverrideMsg } from '../proto';
+import type { CheckpointResponse__Output, CreateModelRequest, ParamOverride as ParamOverrideMsg } from '../proto';
+import { createModelParts, restoreHeaderParts, snapshotHeaderJoiner, stepHeaderParts } from './message-parts';
 import { resync } from './resync';
 import type { Resynced } from './resync';
 import { QstepError, Status } from './errors';
@@ -54,6 +55,9 @@ import type {
   StepReply,
   UploadOptions,
 } from './types';
+
+/** grpc-js's per-call retry buffer (see the constructor). */
+const RETRY_BUFFER_BYTES = 16 * 1024;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -111,6 +115,11 @@ export class QstepClient {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
       'grpc-node.flow_control_window': windowBytes,
+      // grpc-js keeps each call's unsent messages in a retry buffer and re-slices it after every write: with the
+      // default 256 KiB, a stream of many small messages (one per tensor of a 100,000-parameter model) costs time
+      // quadratic in their number. A small buffer keeps few messages pending (docs/service.md, "Many-parameter
+      // models"); messages larger than it are sent one at a time, as they already were.
+      'grpc.per_rpc_retry_buffer_size': RETRY_BUFFER_BYTES,
       ...tlsChannelOptions(options.tls),
       ...options.channelOptions,
     };
@@ -181,24 +190,38 @@ export class QstepClient {
     return this.unary(this.grpc.ServerInfo as Unary<object, ServerInfoResponse__Output>, {}, o);
   }
 
+  /**
+   * Allocates a model. A specification larger than one message (many parameters) goes over CreateModelStream in
+   * parts (client/message-parts.ts); the server creates the model only once every part has arrived.
+   */
   async createModel(spec: ModelSpec, o?: CallOptions): Promise<ModelDescription__Output> {
     const overrides: Record<string, ParamOverrideMsg> = {};
     for (const [k, v] of Object.entries(spec.overrides ?? {})) overrides[k] = overrideToWire(v);
-    const res = await this.unary(
-      this.grpc.CreateModel as Unary<object, { model: ModelDescription__Output | null }>,
-      {
-        name: spec.name,
-        parameters: spec.parameters.map((p) => ({
-          name: p.name,
-          shape: p.shape,
-          dtype: dtypes.encode(p.dtype, `${p.name}.dtype`),
-        })),
-        optimizer: configToWire(spec.optimizer, spec.nonFinite),
-        overrides,
-        ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
-      },
-      o,
-    );
+    const req: CreateModelRequest = {
+      name: spec.name,
+      parameters: spec.parameters.map((p) => ({
+        name: p.name,
+        shape: p.shape,
+        dtype: dtypes.encode(p.dtype, `${p.name}.dtype`),
+      })),
+      optimizer: configToWire(spec.optimizer, spec.nonFinite),
+      overrides,
+      ...(spec.checkpoint ? { checkpoint: spec.checkpoint } : {}),
+    };
+    const parts = createModelParts(req);
+    type Res = { model: ModelDescription__Output | null };
+    const res =
+      parts.length === 1
+        ? await this.unary(this.grpc.CreateModel as Unary<object, Res>, req, o)
+        : await this.clientStream<CreateModelRequest, Res>(
+            (md, opts, cb) =>
+              // Takes time in proportion to the parameter count: no default deadline, as for other streams.
+              this.grpc.CreateModelStream(md, opts, cb as grpc.requestCallback<unknown>),
+            async (write) => {
+              for (const p of parts) await write(p);
+            },
+            o,
+          );
     return res.model as ModelDescription__Output;
   }
 
@@ -410,9 +433,9 @@ export class QstepClient {
         return stepOverLanes(plans, list, into, o, (lane, w) =>
           this.stepCall(
             this.laneClient(lane.index),
-            {
+            stepHeaderParts({
               header: { ...header.header, lane: { index: lane.index, count: plans.length, slices: lane.slices } },
-            },
+            }),
             lane.tensors,
             w,
             o,
@@ -420,13 +443,19 @@ export class QstepClient {
         );
       }
     }
-    return this.stepCall(this.grpc, header, list, { signal: o.signal, into, onWeights: o.onWeights }, o);
+    return this.stepCall(
+      this.grpc,
+      stepHeaderParts(header),
+      list,
+      { signal: o.signal, into, onWeights: o.onWeights },
+      o,
+    );
   }
 
   /** One Step stream on `client`'s connection. */
   private stepCall(
     client: grpc.Client,
-    header: StepRequest,
+    header: StepRequest[],
     list: NormalizedTensor[],
     w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] },
     o: StepOptions,
@@ -484,11 +513,27 @@ export class QstepClient {
     const onAbort = () => call.cancel();
     o.signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      // A header in parts (header_parts continuations) is joined before it is handed on.
+      let joiner: ReturnType<typeof snapshotHeaderJoiner> | null = null;
+      let announced = false;
       for await (const msg of call as AsyncIterable<SnapshotResponse__Output>) {
-        if (msg.header) yield { kind: 'header', header: msg.header };
-        else if (msg.data)
+        if (msg.header) {
+          if (joiner) throw new QstepError(Status.DATA_LOSS, 'the snapshot stream carried two headers');
+          joiner = snapshotHeaderJoiner(msg.header);
+        } else if (msg.headerMore) {
+          if (!joiner) throw new QstepError(Status.DATA_LOSS, 'a snapshot header part before the header');
+          joiner.add(msg.headerMore);
+        } else if (msg.data) {
+          joiner?.expectComplete('snapshot data');
           yield { kind: 'data', tensor: msg.data.tensor, byteOffset: msg.data.byteOffset, data: msg.data.data };
+        }
+        if (joiner && !announced && joiner.complete) {
+          announced = true;
+          joiner.head.headerParts = 0; // joined
+          yield { kind: 'header', header: joiner.head };
+        }
       }
+      joiner?.expectComplete('the end of the stream');
     } catch (err) {
       throw QstepError.from(err);
     } finally {
@@ -547,7 +592,7 @@ export class QstepClient {
     return this.clientStream<RestoreRequest, RestoreResponse__Output>(
       (md, opts, cb) => this.grpc.Restore(md, opts, cb),
       async (write) => {
-        await write({ header: { model, snapshot: source.header } });
+        for (const m of restoreHeaderParts(model, source.header)) await write(m);
         for await (const d of source.data) {
           for (const c of chunksOf(d.data, this.maxChunkBytes)) {
             await write({ data: { tensor: d.tensor, byteOffset: d.byteOffset + c.byteOffset, data: c.data } });

@@ -8,6 +8,7 @@ import type { StepRequest, StepResponse__Output } from '../proto';
 import { dtypes } from '../proto/convert';
 import { encodeStepGradient } from '../proto/fast-codec';
 import { QstepError, Status } from './errors';
+import { stepResultJoiner } from './message-parts';
 import { WIDTH, chunksOf } from './tensors';
 import type { NormalizedTensor, Tensor } from './tensors';
 import type { StepOptions, StepReply } from './types';
@@ -50,12 +51,13 @@ export interface StepCallOptions {
  */
 export function runStep(
   call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output>,
-  header: StepRequest,
+  header: StepRequest[],
   grads: NormalizedTensor[],
   opts: StepCallOptions,
 ): Promise<StepReply> {
   const { into, onWeights, alloc } = opts;
   let result: StepResponse__Output['result'];
+  let joiner: ReturnType<typeof stepResultJoiner> | null = null;
   const parts = new Map<string, WeightParts>();
   let failure: QstepError | null = null;
   let over = false;
@@ -63,8 +65,19 @@ export function runStep(
     call.on('data', (msg: StepResponse__Output) => {
       if (msg.result) {
         result = msg.result;
+        joiner = stepResultJoiner(msg.result); // continued by result_more parts when it lists many parameters
         over = true; // the server answered: whatever is still unsent is not needed
+      } else if (msg.resultMore) {
+        if (!joiner) failure ??= new QstepError(Status.DATA_LOSS, 'a step result part before the result');
+        else {
+          try {
+            joiner.add(msg.resultMore);
+          } catch (err) {
+            failure ??= QstepError.from(err);
+          }
+        }
       } else if (msg.weights) {
+        if (joiner && !joiner.complete) failure ??= new QstepError(Status.DATA_LOSS, 'weights before the whole result');
         const w = msg.weights;
         const dtype = dtypes.require(w.dtype, 'weights.dtype');
         let p = parts.get(w.param);
@@ -106,7 +119,7 @@ export function runStep(
       if (over) return;
       if (!call.write(msg)) await waitWritable(call, finished);
     };
-    await write(header);
+    for (const m of header) await write(m);
     let chunks = 0;
     for (const g of grads) {
       const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
@@ -123,6 +136,7 @@ export function runStep(
     async () => {
       await finished;
       if (failure) throw failure;
+      joiner?.expectComplete('the end of the step stream');
       return assembleReply(result, parts);
     },
     async (err: unknown) => {

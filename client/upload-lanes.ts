@@ -59,6 +59,7 @@ export async function uploadOverLanes(
       bytes: answers.reduce((n, a) => n + Number(a.bytes), 0),
       ready,
       pendingParams: ready || !base ? [] : base.pendingParams,
+      pendingCount: ready || !base ? 0 : base.pendingCount,
     };
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -111,6 +111,13 @@ export function encodeHeader(entries: SafetensorsEntry[], metadata: Record<strin
     offset += e.byteLength;
   }
   let json = Buffer.from(JSON.stringify(obj), 'utf8');
+  // A header no reader would accept is refused here, so that no file (or checkpoint) is written that cannot be read.
+  if (json.length > MAX_HEADER_BYTES) {
+    throw new Error(
+      `safetensors: the header of ${entries.length} tensors takes ${json.length} bytes; the format's limit is ` +
+        `${MAX_HEADER_BYTES} (docs/service.md, "Many-parameter models")`,
+    );
+  }
   const pad = (8 - (json.length % 8)) % 8;
   if (pad > 0) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(8);

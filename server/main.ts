@@ -41,6 +41,7 @@ import type { HealthPort } from './security/health-port';
 import { bidi, clientStream, serverStream, unary } from './rpc';
 import type { RpcDeps } from './rpc';
 import { createModelHandler } from './services/create-model';
+import { createModelStreamHandler } from './services/create-model-stream';
 import { deleteModelHandler } from './services/delete-model';
 import { describeHandler } from './services/describe';
 import { listModelsHandler } from './services/list-models';
@@ -196,6 +197,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   const handlers: QstepHandlers = {
     ServerInfo: unary(rpc, 'ServerInfo', serverInfoHandler(deps)),
     CreateModel: unary(rpc, 'CreateModel', gate(createModelHandler(deps))),
+    CreateModelStream: clientStream(rpc, 'CreateModelStream', gate(createModelStreamHandler(deps))),
     UploadParameters: clientStream(rpc, 'UploadParameters', gate(uploadParametersHandler(deps))),
     Step: bidi(rpc, 'Step', gate(stepHandler(deps))),
     Snapshot: serverStream(rpc, 'Snapshot', gate(snapshotHandler(deps))),

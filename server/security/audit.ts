@@ -5,7 +5,12 @@
 import type { Logger } from 'pino';
 import type { Principal } from './authorize';
 
-export const AUDITED_METHODS: ReadonlySet<string> = new Set(['CreateModel', 'Restore', 'DeleteModel']);
+export const AUDITED_METHODS: ReadonlySet<string> = new Set([
+  'CreateModel',
+  'CreateModelStream',
+  'Restore',
+  'DeleteModel',
+]);
 
 export interface AuditEvent {
   method: string;

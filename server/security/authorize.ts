@@ -5,7 +5,7 @@
 // Refusals (docs/service.md "Security"):
 //   no token, a malformed header or an unknown token              UNAUTHENTICATED
 //   an RPC the token's role does not allow                        PERMISSION_DENIED (says nothing about models)
-//   CreateModel of a name outside the token's namespace           PERMISSION_DENIED (names the namespace)
+//   CreateModel(Stream) of a name outside the token's namespace   PERMISSION_DENIED (names the namespace)
 //   any other RPC on a model outside the namespace                NOT_FOUND, worded exactly as for a model that
 //                                                                 does not exist, so that existence does not leak
 //   a create that would put the namespace over a quota            RESOURCE_EXHAUSTED naming the quota
@@ -22,6 +22,7 @@ export type Principal = Readonly<Omit<TokenEntry, 'hash'>>;
 export const QSTEP_METHODS = [
   'ServerInfo',
   'CreateModel',
+  'CreateModelStream',
   'UploadParameters',
   'Step',
   'Snapshot',
@@ -39,6 +40,7 @@ export const ROLE_METHODS: Record<Role, readonly QstepMethod[]> = {
   trainer: [
     'ServerInfo',
     'CreateModel',
+    'CreateModelStream',
     'UploadParameters',
     'Step',
     'Snapshot',
@@ -70,6 +72,7 @@ const field =
  */
 const MODEL_OF: Partial<Record<QstepMethod, (m: Msg) => string | undefined>> = {
   CreateModel: field('name'),
+  CreateModelStream: field('name'), // the first part
   DeleteModel: field('name'),
   Snapshot: field('model'),
   Checkpoint: field('model'),
@@ -143,7 +146,7 @@ export function modelOf(method: string, msg: unknown): string | undefined {
  */
 export function checkNamespace(p: Principal | null, method: string, model: string | undefined): void {
   if (p === null || model === undefined || model === '' || inNamespace(p, model)) return;
-  if (method === 'CreateModel') {
+  if (method === 'CreateModel' || method === 'CreateModelStream') {
     throw new ServiceError(
       Status.PERMISSION_DENIED,
       `token ${p.name} may only create models whose name starts with ${JSON.stringify(p.namespace)}`,

@@ -9,8 +9,7 @@ import type { Lease } from '../domain/staging-budget';
 import { ProgressDeadline } from '../domain/stream-progress';
 import type { ClientStreamImpl } from '../rpc';
 import { oneofCase } from '../../proto/oneof';
-
-const RESTORE_KINDS = ['header', 'data'] as const;
+import { MAX_LISTED_NAMES, RESTORE_KINDS, joinRestoreHeader } from './header-parts';
 
 export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreRequest__Output, RestoreResponse> {
   return async (input, ctx) => {
@@ -20,6 +19,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
       throw fail.invalid('the first restore message must be a header');
     ctx.set({ model: first.header.model });
     const model = deps.registry.get(first.header.model);
+    if (first.header.snapshot) await joinRestoreHeader(first.header.snapshot, input, model.params.length);
     const endRestore = model.beginRestore();
     try {
       const stage = new RestoreStage(model, first.header);
@@ -36,7 +36,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
             throw fail.invalid('expected tensor data after the header, got another header');
           if (!lease) {
             lease = await deps.budget.acquire(stage.reserveBytes, ctx.signal, model.chargeStaging, ctx.peer);
-            progress.holding(stage.totalBytes);
+            progress.holding(stage.totalBytes, stage.tensors.length);
           }
           stage.add(msg.data, deps.config.maxChunkBytes);
         }
@@ -50,7 +50,14 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
         }, ctx.signal);
         deps.metrics.snapshotBytes.inc({ direction: 'in' }, stage.totalBytes);
         ctx.set({ bytesIn: stage.totalBytes, params: params.length });
-        return { model: model.name, modelStep: model.modelStep, params, bytes: stage.totalBytes, ready: model.ready };
+        return {
+          model: model.name,
+          modelStep: model.modelStep,
+          params: params.slice(0, MAX_LISTED_NAMES), // the reply must not grow with the parameter count
+          paramCount: params.length,
+          bytes: stage.totalBytes,
+          ready: model.ready,
+        };
       } finally {
         stage.discard();
         lease?.release();

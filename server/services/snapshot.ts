@@ -1,8 +1,9 @@
 // Snapshot: weights and/or optimizer state of chosen parameters, copied between two steps (inside the model's
-// queue) and then streamed: a header describing every tensor, then each tensor's bytes in order.
+// queue) and then streamed: a header describing every tensor (in parts when it is large), then each tensor's bytes in order.
 
 import type { SnapshotRequest__Output, SnapshotResponse } from '../../proto';
 import { dtypes, stateFormats } from '../../proto/convert';
+import { splitLists } from '../../proto/header-parts';
 import type { ServiceDeps } from '../config';
 import { fail } from '../errors';
 import type { ParamEntry } from '../domain/model';
@@ -32,7 +33,10 @@ export function snapshotHandler(deps: ServiceDeps): ServerStreamImpl<SnapshotReq
         if (ctx.cancelled) throw fail.cancelled();
         return captureSnapshot(model, plan);
       }, ctx.signal);
-      await out.write({ header: snap.header });
+      // A header listing many parameters continues in header_more messages (proto/header-parts.ts).
+      const [head, ...more] = splitLists({ params: snap.header.params ?? [], tensors: snap.header.tensors ?? [] });
+      await out.write({ header: { ...snap.header, ...head, headerParts: more.length } });
+      for (const part of more) await out.write({ headerMore: part });
       let bytes = 0;
       for (const [index, t] of snap.tensors.entries()) {
         for (const s of slices(t.pieces, deps.config.maxChunkBytes, 4)) {

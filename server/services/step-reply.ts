@@ -1,9 +1,10 @@
-// The Step reply stream: the result first, then the weights of the stream's parts (every stepped parameter, or a
+// The Step reply stream: the result first (in parts when it lists many parameters), then the weights of the stream's parts (every stepped parameter, or a
 // lane's slices of them) in chunks of at most maxChunkBytes, written in order and with back-pressure by one chain
 // of writes.
 
 import type { DType } from '../../native/lib';
 import type { StepResponse, StepResult } from '../../proto';
+import { splitLists } from '../../proto/header-parts';
 import { DTYPE_WIDTH, dtypes } from '../../proto/convert';
 import type { BufferPool } from '../domain/buffer-pool';
 import type { LanePart } from '../domain/lane-join';
@@ -55,8 +56,15 @@ export class ReplySender {
         bytes += p.count * width;
       }
     }
-    const msg: StepResponse = { result: { ...r, weightChunks: chunks, weightBytes: bytes } };
-    this.then(() => this.out.write(msg));
+    // Per-parameter results that would pass PART_BYTES continue in result_more messages (proto/header-parts.ts).
+    const [head, ...more] = splitLists({ nonFinite: r.nonFinite ?? [], params: r.params ?? [] });
+    const msg: StepResponse = {
+      result: { ...r, ...head, resultParts: more.length, weightChunks: chunks, weightBytes: bytes },
+    };
+    this.then(async () => {
+      await this.out.write(msg);
+      for (const part of more) await this.out.write({ resultMore: part });
+    });
   }
 
   /** Reads the planned weights (call inside the model's queue) and queues them for sending as each arrives. */

@@ -25,9 +25,8 @@ import { quote } from '../domain/bounded';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { BidiImpl, CallContext, MessageReader, MessageWriter } from '../rpc';
 import { ReplySender, weightsBytes } from './step-reply';
+import { STEP_KINDS, joinStepHeader } from './header-parts';
 import type { WeightsDtype } from './step-reply';
-
-const STEP_KINDS = ['header', 'gradient', 'commit'] as const;
 
 interface StepPlan {
   model: Model;
@@ -133,6 +132,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
       throw fail.invalid(`expected at most ${WORKER_ID_MAX_BYTES} bytes for worker_id, got ${quote(h.workerId)}`);
     }
     const model = deps.registry.get(h.model);
+    await joinStepHeader(h, input, model.params.length);
     const plan = planStep(model, h);
     const runner = model.steps;
     const lane = checkLane(h, plan);
@@ -212,7 +212,7 @@ export function stepHandler(deps: ServiceDeps): BidiImpl<StepRequest__Output, St
         if (kind === 'gradient') {
           if (!lease) {
             lease = await budget.acquire(reserve, ctx.signal, model.chargeStaging, ctx.peer);
-            progress.holding(gradientBytes);
+            progress.holding(gradientBytes, parts.length);
           }
           const c = checkChunk(model, msg.gradient, config.maxChunkBytes, (e) => stage.dtypeFor(e));
           if (lane && !partsCover(parts, c.entry, c.offset, c.count)) {

@@ -9,6 +9,7 @@ import type { Model, ParamEntry } from '../domain/model';
 import { checkChunk } from '../domain/tensor-chunks';
 import type { ClientStreamImpl } from '../rpc';
 import { oneofCase } from '../../proto/oneof';
+import { MAX_LISTED_NAMES } from './header-parts';
 
 const UPLOAD_KINDS = ['header', 'chunk'] as const;
 
@@ -61,6 +62,14 @@ export function uploadParametersHandler(deps: ServiceDeps): ClientStreamImpl<Upl
       if (inflight) await (inflight as Promise<void>).catch(() => undefined);
       ctx.set({ chunks, bytesIn: bytes });
     }
-    return { model: model.name, chunks, bytes, ready: model.ready, pendingParams: model.pendingParams() };
+    const pending = model.pendingParams();
+    return {
+      model: model.name,
+      chunks,
+      bytes,
+      ready: model.ready,
+      pendingParams: pending.slice(0, MAX_LISTED_NAMES), // the reply must not grow with the parameter count
+      pendingCount: pending.length,
+    };
   };
 }

@@ -21,6 +21,7 @@ const ALLOWED: Record<string, string[]> = {
   admin: [
     'ServerInfo',
     'CreateModel',
+    'CreateModelStream',
     'UploadParameters',
     'Step',
     'Snapshot',
@@ -33,6 +34,7 @@ const ALLOWED: Record<string, string[]> = {
   trainer: [
     'ServerInfo',
     'CreateModel',
+    'CreateModelStream',
     'UploadParameters',
     'Step',
     'Snapshot',
@@ -48,6 +50,17 @@ const N = 1000;
 const spec = (name: string, n = N): ModelSpec => ({
   name,
   parameters: [{ name: 'w', shape: [n], dtype: 'fp32' }],
+  optimizer: { name: 'adam', lr: 1e-3 },
+});
+
+/** A specification too large for one message: the client creates it over CreateModelStream, in parts. */
+const manySpec = (name: string): ModelSpec => ({
+  name,
+  parameters: Array.from({ length: 6000 }, (_, i) => ({
+    name: `layers.${i}.experts.mlp.weight`,
+    shape: [2],
+    dtype: 'fp32' as const,
+  })),
   optimizer: { name: 'adam', lr: 1e-3 },
 });
 
@@ -211,6 +224,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
       const calls: Record<string, () => Promise<unknown>> = {
         ServerInfo: () => c.serverInfo(),
         CreateModel: () => c.createModel(spec(`${m}-new`)),
+        CreateModelStream: () => c.createModel(manySpec(`${m}-many`)),
         UploadParameters: () => c.uploadParameters(`${m}-up`, { w: randomF32(N) }),
         Step: () => c.step(m, { w: randomF32(N, 0.01) }),
         Snapshot: () => c.snapshot(m),
@@ -237,6 +251,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
       }
       const names = (await root.listModels()).map((x) => x.name);
       expect(names.includes(`${m}-new`), `${role} created`).to.equal(ALLOWED[role].includes('CreateModel'));
+      expect(names.includes(`${m}-many`), `${role} created`).to.equal(ALLOWED[role].includes('CreateModelStream'));
       expect(names.includes(`${m}-del`), `${role} deleted`).to.equal(!ALLOWED[role].includes('DeleteModel'));
     }
   });
@@ -283,6 +298,9 @@ describe('service: tokens, roles, namespaces, quotas', function () {
       const create = await refusal(c.createModel(spec('team-b:intruder')));
       expect(create.codeName).to.equal('PERMISSION_DENIED');
       expect(create.details).to.include('team-a:');
+      const inParts = await refusal(c.createModel(manySpec('team-b:intruder')));
+      expect(inParts.codeName).to.equal('PERMISSION_DENIED');
+      expect(inParts.details).to.equal(create.details);
     }
     expect((await root.listModels()).map((m) => m.name))
       .to.include('team-b:secret')
@@ -301,12 +319,18 @@ describe('service: tokens, roles, namespaces, quotas', function () {
     const e = await refusal(q.createModel(spec('team-q:two')));
     expect(e.codeName).to.equal('RESOURCE_EXHAUSTED');
     expect(e.details).to.include('max-models');
+    const many = await refusal(q.createModel(manySpec('team-q:two')));
+    expect(many.codeName).to.equal('RESOURCE_EXHAUSTED');
+    expect(many.details).to.equal(e.details);
     expect((await q.listModels()).map((m) => m.name)).to.deep.equal(['team-q:one']);
 
     const r = as('q-bytes');
     const big = await refusal(r.createModel(spec('team-r:big', 2 * N)));
     expect(big.codeName).to.equal('RESOURCE_EXHAUSTED');
     expect(big.details).to.include('max-bytes');
+    const manyBig = await refusal(r.createModel(manySpec('team-r:big'))); // 12,000 elements in parts
+    expect(manyBig.codeName).to.equal('RESOURCE_EXHAUSTED');
+    expect(manyBig.details).to.include('max-bytes');
     expect(await r.listModels()).to.have.length(0);
     await r.createModel(spec('team-r:first'));
     const second = await refusal(r.createModel(spec('team-r:second')));
@@ -363,6 +387,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
   it('audit lines for create, restore and delete name the token and the outcome; no log line holds a token', async () => {
     const a = as('trainer-a');
     await a.createModel(spec('team-a:audited'));
+    await a.createModel(manySpec('team-a:audited-many'));
     await refusal(as('reader-a').createModel(spec('team-a:audited-2')));
     await refusal(a.deleteModel('team-a:audited'));
     await as('root').deleteModel('team-a:audited');
@@ -371,6 +396,7 @@ describe('service: tokens, roles, namespaces, quotas', function () {
     const find = (event: string, token: string, model: string) =>
       audit.filter((l) => l.event === event && l.token === token && l.model === model).map((l) => l.outcome);
     expect(find('CreateModel', 'trainer-a', 'team-a:audited')).to.deep.equal(['OK']);
+    expect(find('CreateModelStream', 'trainer-a', 'team-a:audited-many')).to.deep.equal(['OK']);
     expect(find('CreateModel', 'reader-a', 'team-a:audited-2')).to.deep.equal(['PERMISSION_DENIED']);
     expect(find('DeleteModel', 'trainer-a', 'team-a:audited')).to.deep.equal(['PERMISSION_DENIED']);
     expect(find('DeleteModel', 'root', 'team-a:audited')).to.deep.equal(['OK']);

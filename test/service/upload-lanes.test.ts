@@ -174,6 +174,7 @@ describe('service: upload lanes', function () {
       bytes: chunks * 400,
       ready,
       pendingParams: ready ? [] : ['p'],
+      pendingCount: ready ? 0 : 1,
     });
     const refused = () => new QstepError(Status.FAILED_PRECONDITION, 'model m already has all its values');
 

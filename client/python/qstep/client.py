@@ -25,6 +25,8 @@ from .snapshots import Snapshot, SnapshotAssembler
 from .steps import StepResult, WeightTargets
 from .tensors import (DTYPE_OF_WIRE, WIRE_DTYPE, chunk_views, dtype_name, is_torch_tensor, named_items,
                       tensor_bytes)
+from .parts import (create_model_parts, restore_header_parts, snapshot_header_joiner, step_header_parts,
+                    step_result_joiner)
 from .wire import decode_step_response, encode_chunk
 
 # Transport failures after which a step is sent again with the same (worker id, step id): the server either never
@@ -164,7 +166,14 @@ class Client:
             if pname not in names:
                 raise invalid(f"overrides: {quote(pname)} is not a parameter of this model")
             request.overrides[pname].CopyFrom(cfg.override_message(o, f"overrides[{pname!r}]"))
-        return self._unary(self.stub.CreateModel, request, timeout).model
+        parts = create_model_parts(request)
+        if len(parts) == 1:
+            return self._unary(self.stub.CreateModel, request, timeout).model
+        # Too large for one message: CreateModelStream, in parts; the server creates the model once all arrived.
+        try:
+            return self.stub.CreateModelStream(iter(parts), timeout=timeout, metadata=self._metadata).model
+        except grpc.RpcError as err:
+            raise QstepError.from_rpc(err) from None
 
     @staticmethod
     def _param_spec(p: Any):
@@ -263,7 +272,7 @@ class Client:
             header.param_hyper[pname].CopyFrom(cfg.hyper_message(h, f"param_hyper[{pname!r}]"))
         if non_finite is not None:
             header.non_finite = cfg.policy_enum(non_finite)
-        head = step_pb2.StepRequest(header=header).SerializeToString()
+        head = [m.SerializeToString() for m in step_header_parts(header)]  # in parts when it names many
         limit = self.chunk_bytes()
         attempts = 1 + (self.step_retries if retries is None else retries) if header.step_id else 1
         for attempt in range(attempts):
@@ -275,14 +284,14 @@ class Client:
                 time.sleep(self.retry_backoff * (2 ** attempt))
         raise AssertionError("unreachable")
 
-    def _step_once(self, head: bytes, header, items, targets: "WeightTargets", limit: int,
+    def _step_once(self, head: List[bytes], header, items, targets: "WeightTargets", limit: int,
                    timeout: Optional[float]) -> StepResult:
         answered = threading.Event()
         chunk_count = 0
 
         def requests():
             nonlocal chunk_count
-            yield head
+            yield from head
             for t in items:
                 name = t.name.encode("utf-8")
                 width = t.nbytes // max(t.numel, 1)
@@ -295,18 +304,30 @@ class Client:
 
         targets.reset()
         result = None
+        joiner = None
         call = self._step(requests(), timeout=timeout, metadata=self._metadata)
         try:
             for msg in call:
                 if isinstance(msg, step_pb2.StepResult):
                     result = msg
+                    joiner = step_result_joiner(msg)  # continued by result_more parts when it lists many
                     answered.set()
+                elif isinstance(msg, step_pb2.StepResultMore):
+                    if joiner is None:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, "a step result part before the result")
+                    joiner.add(msg)
                 else:
+                    if joiner is not None and not joiner.complete:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, "weights before the whole step result")
                     targets.receive(msg.param, DTYPE_OF_WIRE.get(msg.dtype), msg.offset, msg.data)
         except grpc.RpcError as err:
             raise QstepError.from_rpc(err) from None
+        except ValueError as err:
+            raise QstepError(grpc.StatusCode.DATA_LOSS, str(err)) from None
         if result is None:
             raise QstepError(grpc.StatusCode.INTERNAL, "the step stream ended without a result")
+        if not joiner.complete:
+            raise QstepError(grpc.StatusCode.DATA_LOSS, "the step stream ended before the whole result")
         weights = targets.finish(result.weight_bytes)
         return StepResult(model=result.model, model_step=result.model_step, skipped=result.skipped,
                           replayed=result.replayed, non_finite=list(result.non_finite), params=list(result.params),
@@ -332,15 +353,32 @@ class Client:
         assembler = SnapshotAssembler()
         out = AtomicFile(path) if path is not None else None
         try:
+            joiner = None
             for msg in self._snapshot_call(model, params, weights, state, weights_dtype, timeout):
                 kind = msg.WhichOneof("kind")
                 if kind == "header":
-                    assembler.header(msg.header, keep=out is None)
+                    if joiner is not None:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, "the snapshot stream carried two headers")
+                    joiner = snapshot_header_joiner(msg.header)
+                elif kind == "header_more":
+                    if joiner is None:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, "a snapshot header part before the header")
+                    try:
+                        joiner.add(msg.header_more)
+                    except ValueError as err:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, str(err)) from None
+                if kind in ("header", "header_more") and joiner.complete:
+                    # The header is whole (joined from its parts when it came in several).
+                    header = joiner.head
+                    header.header_parts = 0
+                    assembler.header(header, keep=out is None)
                     if out is not None:
                         entries = [(t.name, element_name(t.element_type), list(t.shape), t.byte_length)
-                                   for t in msg.header.tensors]
-                        out.f.write(encode_header(entries, snapshot_metadata(msg.header)))
+                                   for t in header.tensors]
+                        out.f.write(encode_header(entries, snapshot_metadata(header)))
                 elif kind == "data":
+                    if joiner is not None and not joiner.complete:
+                        raise QstepError(grpc.StatusCode.DATA_LOSS, "snapshot data before the whole header")
                     assembler.data(msg.data.tensor, msg.data.byte_offset, msg.data.data)
                     if out is not None:
                         out.f.write(msg.data.data)
@@ -374,7 +412,7 @@ class Client:
 
     def _restore(self, model: str, header, pieces, timeout) -> model_pb2.RestoreResponse:
         def requests():
-            yield snapshot_pb2.RestoreRequest(header=snapshot_pb2.RestoreHeader(model=model, snapshot=header))
+            yield from restore_header_parts(model, header)  # in parts when it lists many tensors
             for index, offset, data in pieces:
                 yield snapshot_pb2.RestoreRequest(
                     data=snapshot_pb2.TensorData(tensor=index, byte_offset=offset, data=bytes(data)))

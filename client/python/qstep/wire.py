@@ -4,7 +4,7 @@ Through the generated classes a gradient chunk's bytes would be copied into a `b
 serialized message; here the message is assembled in one join straight from a view of the caller's tensor. Replies
 are parsed the same way: a weights chunk's data stays a view of the received message until it is copied into its
 target. Everything else goes through the generated classes. The field numbers below are those of
-proto/qstep/v1/step.proto and common.proto (StepRequest.gradient = 2, StepResponse.result = 1 / weights = 2,
+proto/qstep/v1/step.proto and common.proto (StepRequest.gradient = 2, StepResponse.result = 1 / weights = 2 / result_more = 3,
 UploadRequest.chunk = 2, TensorChunk param = 1, offset = 2, dtype = 3, data = 4); tests/test_wire.py checks them against the generated code.
 """
 
@@ -122,15 +122,22 @@ def _parse_chunk(buf: memoryview) -> WeightsChunk:
     return WeightsChunk(param, offset, dtype, data)
 
 
-def decode_step_response(raw: bytes) -> Union[step_pb2.StepResult, WeightsChunk]:
-    """A StepResponse: the StepResult message, or a WeightsChunk viewing `raw`."""
+def decode_step_response(raw: bytes) -> Union[step_pb2.StepResult, step_pb2.StepResultMore, WeightsChunk]:
+    """A StepResponse: the StepResult message, a continuation of it (StepResultMore), or a WeightsChunk viewing
+    `raw`."""
     buf = memoryview(raw)
     at = 0
-    found: Union[step_pb2.StepResult, WeightsChunk, None] = None
+    found: Union[step_pb2.StepResult, step_pb2.StepResultMore, WeightsChunk, None] = None
     while at < len(buf):
         key, at = _read_varint(buf, at)
         field, wt = key >> 3, key & 7
-        if wt == _LEN and field in (1, 2):
+        if wt == _LEN and field == 3:  # StepResponse.result_more
+            n, at = _read_varint(buf, at)
+            if at + n > len(buf):
+                raise ValueError("truncated StepResponse")
+            found = step_pb2.StepResultMore.FromString(bytes(buf[at : at + n]))
+            at += n
+        elif wt == _LEN and field in (1, 2):
             n, at = _read_varint(buf, at)
             if at + n > len(buf):
                 raise ValueError("truncated StepResponse")

@@ -15,7 +15,7 @@ from . import common_pb2 as qstep_dot_v1_dot_common__pb2
 from . import checkpoint_pb2 as qstep_dot_v1_dot_checkpoint__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14qstep/v1/model.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\x1a\x19qstep/v1/checkpoint.proto\"\xb8\x02\n\x12\x43reateModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x03(\x0b\x32\x17.qstep.v1.ParameterSpec\x12,\n\toptimizer\x18\x03 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12>\n\toverrides\x18\x04 \x03(\x0b\x32+.qstep.v1.CreateModelRequest.OverridesEntry\x12.\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1a.qstep.v1.CheckpointPolicy\x1aI\n\x0eOverridesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.qstep.v1.ParamOverride:\x02\x38\x01\"i\n\x13\x43reateModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.qstep.v1.ModelDescription\x12\'\n\x07summary\x18\x02 \x01(\x0b\x32\x16.qstep.v1.ModelSummary\"i\n\rUploadRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.qstep.v1.UploadHeaderH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x42\x06\n\x04kind\"\x1d\n\x0cUploadHeader\x12\r\n\x05model\x18\x01 \x01(\t\"e\n\x0eUploadResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\r\n\x05ready\x18\x04 \x01(\x08\x12\x16\n\x0epending_params\x18\x05 \x03(\t\"G\n\x0f\x44\x65scribeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x10\x44\x65scribeResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.qstep.v1.ModelDescription\x12\'\n\x06totals\x18\x02 \x01(\x0b\x32\x17.qstep.v1.BackendTotals\"\x9b\x01\n\rBackendTotals\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x01(\r\x12%\n\x06memory\x18\x03 \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12\x1c\n\x14staging_budget_bytes\x18\x04 \x01(\x04\x12$\n\x06\x64\x65vice\x18\x05 \x01(\x0b\x32\x14.qstep.v1.DeviceInfo\"\xad\x03\n\x10ModelDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\toptimizer\x18\x02 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12<\n\toverrides\x18\x03 \x03(\x0b\x32).qstep.v1.ModelDescription.OverridesEntry\x12\r\n\x05ready\x18\x04 \x01(\x08\x12\x12\n\nmodel_step\x18\x05 \x01(\x04\x12*\n\x06params\x18\x06 \x03(\x0b\x32\x1a.qstep.v1.ParamDescription\x12%\n\x06memory\x18\x07 \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12\x19\n\x11queued_operations\x18\x08 \x01(\r\x12\x13\n\x0bparam_count\x18\t \x01(\r\x12\x15\n\rparams_offset\x18\n \x01(\r\x12\x17\n\x0fnext_page_token\x18\x0b \x01(\t\x1aI\n\x0eOverridesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.qstep.v1.ParamOverride:\x02\x38\x01\"\xc9\x02\n\x10ParamDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x1e\n\x05\x64type\x18\x03 \x01(\x0e\x32\x0f.qstep.v1.DType\x12\r\n\x05numel\x18\x04 \x01(\x04\x12\'\n\nstate_mode\x18\x05 \x01(\x0e\x32\x13.qstep.v1.StateMode\x12\x12\n\nblock_size\x18\x06 \x01(\r\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x10\n\x08uploaded\x18\x08 \x01(\x08\x12\x19\n\x11uploaded_elements\x18\t \x01(\x04\x12%\n\x06memory\x18\n \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12(\n\x05hyper\x18\x0b \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12 \n\x06layout\x18\x0c \x01(\x0b\x32\x10.qstep.v1.Layout\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.qstep.v1.ModelSummary\"\xa1\x01\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\toptimizer\x18\x02 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12\x13\n\x0bparam_count\x18\x03 \x01(\r\x12\r\n\x05numel\x18\x04 \x01(\x04\x12\r\n\x05ready\x18\x05 \x01(\x08\x12\x12\n\nmodel_step\x18\x06 \x01(\x04\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x04\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x13\x44\x65leteModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14qstep/v1/model.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\x1a\x19qstep/v1/checkpoint.proto\"\xc7\x02\n\x12\x43reateModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\nparameters\x18\x02 \x03(\x0b\x32\x17.qstep.v1.ParameterSpec\x12,\n\toptimizer\x18\x03 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12>\n\toverrides\x18\x04 \x03(\x0b\x32+.qstep.v1.CreateModelRequest.OverridesEntry\x12.\n\ncheckpoint\x18\x05 \x01(\x0b\x32\x1a.qstep.v1.CheckpointPolicy\x12\r\n\x05parts\x18\x06 \x01(\r\x1aI\n\x0eOverridesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.qstep.v1.ParamOverride:\x02\x38\x01\"i\n\x13\x43reateModelResponse\x12)\n\x05model\x18\x01 \x01(\x0b\x32\x1a.qstep.v1.ModelDescription\x12\'\n\x07summary\x18\x02 \x01(\x0b\x32\x16.qstep.v1.ModelSummary\"i\n\rUploadRequest\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.qstep.v1.UploadHeaderH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x42\x06\n\x04kind\"\x1d\n\x0cUploadHeader\x12\r\n\x05model\x18\x01 \x01(\t\"|\n\x0eUploadResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06\x63hunks\x18\x02 \x01(\x04\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\r\n\x05ready\x18\x04 \x01(\x08\x12\x16\n\x0epending_params\x18\x05 \x03(\t\x12\x15\n\rpending_count\x18\x06 \x01(\r\"G\n\x0f\x44\x65scribeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x10\x44\x65scribeResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x1a.qstep.v1.ModelDescription\x12\'\n\x06totals\x18\x02 \x01(\x0b\x32\x17.qstep.v1.BackendTotals\"\x9b\x01\n\rBackendTotals\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x01(\r\x12%\n\x06memory\x18\x03 \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12\x1c\n\x14staging_budget_bytes\x18\x04 \x01(\x04\x12$\n\x06\x64\x65vice\x18\x05 \x01(\x0b\x32\x14.qstep.v1.DeviceInfo\"\xad\x03\n\x10ModelDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\toptimizer\x18\x02 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12<\n\toverrides\x18\x03 \x03(\x0b\x32).qstep.v1.ModelDescription.OverridesEntry\x12\r\n\x05ready\x18\x04 \x01(\x08\x12\x12\n\nmodel_step\x18\x05 \x01(\x04\x12*\n\x06params\x18\x06 \x03(\x0b\x32\x1a.qstep.v1.ParamDescription\x12%\n\x06memory\x18\x07 \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12\x19\n\x11queued_operations\x18\x08 \x01(\r\x12\x13\n\x0bparam_count\x18\t \x01(\r\x12\x15\n\rparams_offset\x18\n \x01(\r\x12\x17\n\x0fnext_page_token\x18\x0b \x01(\t\x1aI\n\x0eOverridesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.qstep.v1.ParamOverride:\x02\x38\x01\"\xc9\x02\n\x10ParamDescription\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x1e\n\x05\x64type\x18\x03 \x01(\x0e\x32\x0f.qstep.v1.DType\x12\r\n\x05numel\x18\x04 \x01(\x04\x12\'\n\nstate_mode\x18\x05 \x01(\x0e\x32\x13.qstep.v1.StateMode\x12\x12\n\nblock_size\x18\x06 \x01(\r\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x10\n\x08uploaded\x18\x08 \x01(\x08\x12\x19\n\x11uploaded_elements\x18\t \x01(\x04\x12%\n\x06memory\x18\n \x01(\x0b\x32\x15.qstep.v1.MemoryBytes\x12(\n\x05hyper\x18\x0b \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12 \n\x06layout\x18\x0c \x01(\x0b\x32\x10.qstep.v1.Layout\"\x13\n\x11ListModelsRequest\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.qstep.v1.ModelSummary\"\xa1\x01\n\x0cModelSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\toptimizer\x18\x02 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12\x13\n\x0bparam_count\x18\x03 \x01(\r\x12\r\n\x05numel\x18\x04 \x01(\x04\x12\r\n\x05ready\x18\x05 \x01(\x08\x12\x12\n\nmodel_step\x18\x06 \x01(\x04\x12\x14\n\x0cmemory_bytes\x18\x07 \x01(\x04\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x13\x44\x65leteModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x66reed_bytes\x18\x02 \x01(\x04\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qstep.v1.model_pb2', globals())
@@ -27,37 +27,37 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _MODELDESCRIPTION_OVERRIDESENTRY._options = None
   _MODELDESCRIPTION_OVERRIDESENTRY._serialized_options = b'8\001'
   _CREATEMODELREQUEST._serialized_start=85
-  _CREATEMODELREQUEST._serialized_end=397
-  _CREATEMODELREQUEST_OVERRIDESENTRY._serialized_start=324
-  _CREATEMODELREQUEST_OVERRIDESENTRY._serialized_end=397
-  _CREATEMODELRESPONSE._serialized_start=399
-  _CREATEMODELRESPONSE._serialized_end=504
-  _UPLOADREQUEST._serialized_start=506
-  _UPLOADREQUEST._serialized_end=611
-  _UPLOADHEADER._serialized_start=613
-  _UPLOADHEADER._serialized_end=642
-  _UPLOADRESPONSE._serialized_start=644
-  _UPLOADRESPONSE._serialized_end=745
-  _DESCRIBEREQUEST._serialized_start=747
-  _DESCRIBEREQUEST._serialized_end=818
-  _DESCRIBERESPONSE._serialized_start=820
-  _DESCRIBERESPONSE._serialized_end=923
-  _BACKENDTOTALS._serialized_start=926
-  _BACKENDTOTALS._serialized_end=1081
-  _MODELDESCRIPTION._serialized_start=1084
-  _MODELDESCRIPTION._serialized_end=1513
-  _MODELDESCRIPTION_OVERRIDESENTRY._serialized_start=324
-  _MODELDESCRIPTION_OVERRIDESENTRY._serialized_end=397
-  _PARAMDESCRIPTION._serialized_start=1516
-  _PARAMDESCRIPTION._serialized_end=1845
-  _LISTMODELSREQUEST._serialized_start=1847
-  _LISTMODELSREQUEST._serialized_end=1866
-  _LISTMODELSRESPONSE._serialized_start=1868
-  _LISTMODELSRESPONSE._serialized_end=1928
-  _MODELSUMMARY._serialized_start=1931
-  _MODELSUMMARY._serialized_end=2092
-  _DELETEMODELREQUEST._serialized_start=2094
-  _DELETEMODELREQUEST._serialized_end=2128
-  _DELETEMODELRESPONSE._serialized_start=2130
-  _DELETEMODELRESPONSE._serialized_end=2186
+  _CREATEMODELREQUEST._serialized_end=412
+  _CREATEMODELREQUEST_OVERRIDESENTRY._serialized_start=339
+  _CREATEMODELREQUEST_OVERRIDESENTRY._serialized_end=412
+  _CREATEMODELRESPONSE._serialized_start=414
+  _CREATEMODELRESPONSE._serialized_end=519
+  _UPLOADREQUEST._serialized_start=521
+  _UPLOADREQUEST._serialized_end=626
+  _UPLOADHEADER._serialized_start=628
+  _UPLOADHEADER._serialized_end=657
+  _UPLOADRESPONSE._serialized_start=659
+  _UPLOADRESPONSE._serialized_end=783
+  _DESCRIBEREQUEST._serialized_start=785
+  _DESCRIBEREQUEST._serialized_end=856
+  _DESCRIBERESPONSE._serialized_start=858
+  _DESCRIBERESPONSE._serialized_end=961
+  _BACKENDTOTALS._serialized_start=964
+  _BACKENDTOTALS._serialized_end=1119
+  _MODELDESCRIPTION._serialized_start=1122
+  _MODELDESCRIPTION._serialized_end=1551
+  _MODELDESCRIPTION_OVERRIDESENTRY._serialized_start=339
+  _MODELDESCRIPTION_OVERRIDESENTRY._serialized_end=412
+  _PARAMDESCRIPTION._serialized_start=1554
+  _PARAMDESCRIPTION._serialized_end=1883
+  _LISTMODELSREQUEST._serialized_start=1885
+  _LISTMODELSREQUEST._serialized_end=1904
+  _LISTMODELSRESPONSE._serialized_start=1906
+  _LISTMODELSRESPONSE._serialized_end=1966
+  _MODELSUMMARY._serialized_start=1969
+  _MODELSUMMARY._serialized_end=2130
+  _DELETEMODELREQUEST._serialized_start=2132
+  _DELETEMODELREQUEST._serialized_end=2166
+  _DELETEMODELRESPONSE._serialized_start=2168
+  _DELETEMODELRESPONSE._serialized_end=2224
 # @@protoc_insertion_point(module_scope)

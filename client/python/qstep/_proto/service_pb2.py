@@ -18,7 +18,7 @@ from . import info_pb2 as qstep_dot_v1_dot_info__pb2
 from . import checkpoint_pb2 as qstep_dot_v1_dot_checkpoint__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16qstep/v1/service.proto\x12\x08qstep.v1\x1a\x14qstep/v1/model.proto\x1a\x13qstep/v1/step.proto\x1a\x17qstep/v1/snapshot.proto\x1a\x13qstep/v1/info.proto\x1a\x19qstep/v1/checkpoint.proto2\xc8\x05\n\x05Qstep\x12G\n\nServerInfo\x12\x1b.qstep.v1.ServerInfoRequest\x1a\x1c.qstep.v1.ServerInfoResponse\x12J\n\x0b\x43reateModel\x12\x1c.qstep.v1.CreateModelRequest\x1a\x1d.qstep.v1.CreateModelResponse\x12G\n\x10UploadParameters\x12\x17.qstep.v1.UploadRequest\x1a\x18.qstep.v1.UploadResponse(\x01\x12\x39\n\x04Step\x12\x15.qstep.v1.StepRequest\x1a\x16.qstep.v1.StepResponse(\x01\x30\x01\x12\x43\n\x08Snapshot\x12\x19.qstep.v1.SnapshotRequest\x1a\x1a.qstep.v1.SnapshotResponse0\x01\x12@\n\x07Restore\x12\x18.qstep.v1.RestoreRequest\x1a\x19.qstep.v1.RestoreResponse(\x01\x12\x41\n\x08\x44\x65scribe\x12\x19.qstep.v1.DescribeRequest\x1a\x1a.qstep.v1.DescribeResponse\x12G\n\nListModels\x12\x1b.qstep.v1.ListModelsRequest\x1a\x1c.qstep.v1.ListModelsResponse\x12J\n\x0b\x44\x65leteModel\x12\x1c.qstep.v1.DeleteModelRequest\x1a\x1d.qstep.v1.DeleteModelResponse\x12G\n\nCheckpoint\x12\x1b.qstep.v1.CheckpointRequest\x1a\x1c.qstep.v1.CheckpointResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16qstep/v1/service.proto\x12\x08qstep.v1\x1a\x14qstep/v1/model.proto\x1a\x13qstep/v1/step.proto\x1a\x17qstep/v1/snapshot.proto\x1a\x13qstep/v1/info.proto\x1a\x19qstep/v1/checkpoint.proto2\x9c\x06\n\x05Qstep\x12G\n\nServerInfo\x12\x1b.qstep.v1.ServerInfoRequest\x1a\x1c.qstep.v1.ServerInfoResponse\x12J\n\x0b\x43reateModel\x12\x1c.qstep.v1.CreateModelRequest\x1a\x1d.qstep.v1.CreateModelResponse\x12R\n\x11\x43reateModelStream\x12\x1c.qstep.v1.CreateModelRequest\x1a\x1d.qstep.v1.CreateModelResponse(\x01\x12G\n\x10UploadParameters\x12\x17.qstep.v1.UploadRequest\x1a\x18.qstep.v1.UploadResponse(\x01\x12\x39\n\x04Step\x12\x15.qstep.v1.StepRequest\x1a\x16.qstep.v1.StepResponse(\x01\x30\x01\x12\x43\n\x08Snapshot\x12\x19.qstep.v1.SnapshotRequest\x1a\x1a.qstep.v1.SnapshotResponse0\x01\x12@\n\x07Restore\x12\x18.qstep.v1.RestoreRequest\x1a\x19.qstep.v1.RestoreResponse(\x01\x12\x41\n\x08\x44\x65scribe\x12\x19.qstep.v1.DescribeRequest\x1a\x1a.qstep.v1.DescribeResponse\x12G\n\nListModels\x12\x1b.qstep.v1.ListModelsRequest\x1a\x1c.qstep.v1.ListModelsResponse\x12J\n\x0b\x44\x65leteModel\x12\x1c.qstep.v1.DeleteModelRequest\x1a\x1d.qstep.v1.DeleteModelResponse\x12G\n\nCheckpoint\x12\x1b.qstep.v1.CheckpointRequest\x1a\x1c.qstep.v1.CheckpointResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qstep.v1.service_pb2', globals())
@@ -26,5 +26,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _QSTEP._serialized_start=153
-  _QSTEP._serialized_end=865
+  _QSTEP._serialized_end=949
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,11 @@ class QstepStub(object):
                 request_serializer=qstep_dot_v1_dot_model__pb2.CreateModelRequest.SerializeToString,
                 response_deserializer=qstep_dot_v1_dot_model__pb2.CreateModelResponse.FromString,
                 )
+        self.CreateModelStream = channel.stream_unary(
+                '/qstep.v1.Qstep/CreateModelStream',
+                request_serializer=qstep_dot_v1_dot_model__pb2.CreateModelRequest.SerializeToString,
+                response_deserializer=qstep_dot_v1_dot_model__pb2.CreateModelResponse.FromString,
+                )
         self.UploadParameters = channel.stream_unary(
                 '/qstep.v1.Qstep/UploadParameters',
                 request_serializer=qstep_dot_v1_dot_model__pb2.UploadRequest.SerializeToString,
@@ -85,6 +90,23 @@ class QstepServicer(object):
         INVALID_ARGUMENT bad name, shape, dtype, option or override key; ALREADY_EXISTS name taken;
         RESOURCE_EXHAUSTED too many models, out of memory, or past the server's memory limit (Limits.memory_limit_bytes).
         All or nothing. The reply holds a summary and the first page of parameters (see Describe).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateModelStream(self, request_iterator, context):
+        """CreateModel for a specification larger than one message (tens of thousands of parameters): the same request
+        sent in parts, each under Limits.max_message_bytes (a client aims at 256 KiB). The first part carries name,
+        optimizer, checkpoint policy, the number of parts (CreateModelRequest.parts) and the first parameters; later
+        parts carry only more `parameters` and `overrides` (parameters in order, appended; each part adds at least
+        one). The model is created once all announced parts arrived and the client half-closed, exactly as CreateModel
+        would create the concatenated request, and answered the same way; a stream that is cancelled, cut short,
+        fails or times out creates nothing. Same authorization as CreateModel (role, namespace of the first part's
+        name, quotas). Status codes as CreateModel, and INVALID_ARGUMENT: no part, more or fewer parts than announced,
+        an empty later part or one that sets name, optimizer, checkpoint or parts, more parameters in all than
+        Limits.max_params_per_model (refused as soon as a part passes it), a name repeated across parts, an override
+        key set twice or naming no parameter.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,6 +210,11 @@ def add_QstepServicer_to_server(servicer, server):
                     request_deserializer=qstep_dot_v1_dot_model__pb2.CreateModelRequest.FromString,
                     response_serializer=qstep_dot_v1_dot_model__pb2.CreateModelResponse.SerializeToString,
             ),
+            'CreateModelStream': grpc.stream_unary_rpc_method_handler(
+                    servicer.CreateModelStream,
+                    request_deserializer=qstep_dot_v1_dot_model__pb2.CreateModelRequest.FromString,
+                    response_serializer=qstep_dot_v1_dot_model__pb2.CreateModelResponse.SerializeToString,
+            ),
             'UploadParameters': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadParameters,
                     request_deserializer=qstep_dot_v1_dot_model__pb2.UploadRequest.FromString,
@@ -267,6 +294,23 @@ class Qstep(object):
             timeout=None,
             metadata=None):
         return grpc.experimental.unary_unary(request, target, '/qstep.v1.Qstep/CreateModel',
+            qstep_dot_v1_dot_model__pb2.CreateModelRequest.SerializeToString,
+            qstep_dot_v1_dot_model__pb2.CreateModelResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateModelStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(request_iterator, target, '/qstep.v1.Qstep/CreateModelStream',
             qstep_dot_v1_dot_model__pb2.CreateModelRequest.SerializeToString,
             qstep_dot_v1_dot_model__pb2.CreateModelResponse.FromString,
             options, channel_credentials,

@@ -14,33 +14,35 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as qstep_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17qstep/v1/snapshot.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\"\x8f\x01\n\x0fSnapshotRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06params\x18\x02 \x03(\t\x12\x0f\n\x07weights\x18\x03 \x01(\x08\x12&\n\rweights_dtype\x18\x04 \x01(\x0e\x32\x0f.qstep.v1.DType\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.qstep.v1.StateFormat\"l\n\x10SnapshotResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.qstep.v1.SnapshotHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.qstep.v1.TensorDataH\x00\x42\x06\n\x04kind\"\x8a\x02\n\x0eSnapshotHeader\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\r\n\x05model\x18\x02 \x01(\t\x12,\n\toptimizer\x18\x03 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12\x12\n\nmodel_step\x18\x04 \x01(\x04\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.qstep.v1.StateFormat\x12\'\n\x06params\x18\x06 \x03(\x0b\x32\x17.qstep.v1.ParamSnapshot\x12+\n\x07tensors\x18\x07 \x03(\x0b\x32\x1a.qstep.v1.TensorDescriptor\x12\x13\n\x0btotal_bytes\x18\x08 \x01(\x04\"\xbf\x01\n\rParamSnapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x1e\n\x05\x64type\x18\x03 \x01(\x0e\x32\x0f.qstep.v1.DType\x12&\n\toptimizer\x18\x04 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12\'\n\nstate_mode\x18\x05 \x01(\x0e\x32\x13.qstep.v1.StateMode\x12\x12\n\nblock_size\x18\x06 \x01(\r\x12\x0c\n\x04step\x18\x07 \x01(\x04\"\xb7\x01\n\x10TensorDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05param\x18\x02 \x01(\t\x12\"\n\x04role\x18\x03 \x01(\x0e\x32\x14.qstep.v1.TensorRole\x12\x11\n\tstate_key\x18\x04 \x01(\t\x12+\n\x0c\x65lement_type\x18\x05 \x01(\x0e\x32\x15.qstep.v1.ElementType\x12\r\n\x05shape\x18\x06 \x03(\x04\x12\x13\n\x0b\x62yte_length\x18\x07 \x01(\x04\"?\n\nTensorData\x12\x0e\n\x06tensor\x18\x01 \x01(\r\x12\x13\n\x0b\x62yte_offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"i\n\x0eRestoreRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.qstep.v1.RestoreHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.qstep.v1.TensorDataH\x00\x42\x06\n\x04kind\"J\n\rRestoreHeader\x12\r\n\x05model\x18\x01 \x01(\t\x12*\n\x08snapshot\x18\x02 \x01(\x0b\x32\x18.qstep.v1.SnapshotHeader\"b\n\x0fRestoreResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nmodel_step\x18\x02 \x01(\x04\x12\x0e\n\x06params\x18\x03 \x03(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x04\x12\r\n\x05ready\x18\x05 \x01(\x08*v\n\x0bStateFormat\x12\x1c\n\x18STATE_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11STATE_FORMAT_NONE\x10\x01\x12\x14\n\x10STATE_FORMAT_RAW\x10\x02\x12\x1c\n\x18STATE_FORMAT_DEQUANTIZED\x10\x03*Y\n\nTensorRole\x12\x1b\n\x17TENSOR_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13TENSOR_ROLE_WEIGHTS\x10\x01\x12\x15\n\x11TENSOR_ROLE_STATE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17qstep/v1/snapshot.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\"\x8f\x01\n\x0fSnapshotRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06params\x18\x02 \x03(\t\x12\x0f\n\x07weights\x18\x03 \x01(\x08\x12&\n\rweights_dtype\x18\x04 \x01(\x0e\x32\x0f.qstep.v1.DType\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.qstep.v1.StateFormat\"\xa1\x01\n\x10SnapshotResponse\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.qstep.v1.SnapshotHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.qstep.v1.TensorDataH\x00\x12\x33\n\x0bheader_more\x18\x03 \x01(\x0b\x32\x1c.qstep.v1.SnapshotHeaderMoreH\x00\x42\x06\n\x04kind\"\xa0\x02\n\x0eSnapshotHeader\x12\x16\n\x0e\x66ormat_version\x18\x01 \x01(\r\x12\r\n\x05model\x18\x02 \x01(\t\x12,\n\toptimizer\x18\x03 \x01(\x0b\x32\x19.qstep.v1.OptimizerConfig\x12\x12\n\nmodel_step\x18\x04 \x01(\x04\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.qstep.v1.StateFormat\x12\'\n\x06params\x18\x06 \x03(\x0b\x32\x17.qstep.v1.ParamSnapshot\x12+\n\x07tensors\x18\x07 \x03(\x0b\x32\x1a.qstep.v1.TensorDescriptor\x12\x13\n\x0btotal_bytes\x18\x08 \x01(\x04\x12\x14\n\x0cheader_parts\x18\t \x01(\r\"j\n\x12SnapshotHeaderMore\x12\'\n\x06params\x18\x01 \x03(\x0b\x32\x17.qstep.v1.ParamSnapshot\x12+\n\x07tensors\x18\x02 \x03(\x0b\x32\x1a.qstep.v1.TensorDescriptor\"\xbf\x01\n\rParamSnapshot\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x1e\n\x05\x64type\x18\x03 \x01(\x0e\x32\x0f.qstep.v1.DType\x12&\n\toptimizer\x18\x04 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12\'\n\nstate_mode\x18\x05 \x01(\x0e\x32\x13.qstep.v1.StateMode\x12\x12\n\nblock_size\x18\x06 \x01(\r\x12\x0c\n\x04step\x18\x07 \x01(\x04\"\xb7\x01\n\x10TensorDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05param\x18\x02 \x01(\t\x12\"\n\x04role\x18\x03 \x01(\x0e\x32\x14.qstep.v1.TensorRole\x12\x11\n\tstate_key\x18\x04 \x01(\t\x12+\n\x0c\x65lement_type\x18\x05 \x01(\x0e\x32\x15.qstep.v1.ElementType\x12\r\n\x05shape\x18\x06 \x03(\x04\x12\x13\n\x0b\x62yte_length\x18\x07 \x01(\x04\"?\n\nTensorData\x12\x0e\n\x06tensor\x18\x01 \x01(\r\x12\x13\n\x0b\x62yte_offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x9e\x01\n\x0eRestoreRequest\x12)\n\x06header\x18\x01 \x01(\x0b\x32\x17.qstep.v1.RestoreHeaderH\x00\x12$\n\x04\x64\x61ta\x18\x02 \x01(\x0b\x32\x14.qstep.v1.TensorDataH\x00\x12\x33\n\x0bheader_more\x18\x03 \x01(\x0b\x32\x1c.qstep.v1.SnapshotHeaderMoreH\x00\x42\x06\n\x04kind\"J\n\rRestoreHeader\x12\r\n\x05model\x18\x01 \x01(\t\x12*\n\x08snapshot\x18\x02 \x01(\x0b\x32\x18.qstep.v1.SnapshotHeader\"w\n\x0fRestoreResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nmodel_step\x18\x02 \x01(\x04\x12\x0e\n\x06params\x18\x03 \x03(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x04\x12\r\n\x05ready\x18\x05 \x01(\x08\x12\x13\n\x0bparam_count\x18\x06 \x01(\r*v\n\x0bStateFormat\x12\x1c\n\x18STATE_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11STATE_FORMAT_NONE\x10\x01\x12\x14\n\x10STATE_FORMAT_RAW\x10\x02\x12\x1c\n\x18STATE_FORMAT_DEQUANTIZED\x10\x03*Y\n\nTensorRole\x12\x1b\n\x17TENSOR_ROLE_UNSPECIFIED\x10\x00\x12\x17\n\x13TENSOR_ROLE_WEIGHTS\x10\x01\x12\x15\n\x11TENSOR_ROLE_STATE\x10\x02\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qstep.v1.snapshot_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _STATEFORMAT._serialized_start=1313
-  _STATEFORMAT._serialized_end=1431
-  _TENSORROLE._serialized_start=1433
-  _TENSORROLE._serialized_end=1522
+  _STATEFORMAT._serialized_start=1572
+  _STATEFORMAT._serialized_end=1690
+  _TENSORROLE._serialized_start=1692
+  _TENSORROLE._serialized_end=1781
   _SNAPSHOTREQUEST._serialized_start=61
   _SNAPSHOTREQUEST._serialized_end=204
-  _SNAPSHOTRESPONSE._serialized_start=206
-  _SNAPSHOTRESPONSE._serialized_end=314
-  _SNAPSHOTHEADER._serialized_start=317
-  _SNAPSHOTHEADER._serialized_end=583
-  _PARAMSNAPSHOT._serialized_start=586
-  _PARAMSNAPSHOT._serialized_end=777
-  _TENSORDESCRIPTOR._serialized_start=780
-  _TENSORDESCRIPTOR._serialized_end=963
-  _TENSORDATA._serialized_start=965
-  _TENSORDATA._serialized_end=1028
-  _RESTOREREQUEST._serialized_start=1030
-  _RESTOREREQUEST._serialized_end=1135
-  _RESTOREHEADER._serialized_start=1137
-  _RESTOREHEADER._serialized_end=1211
-  _RESTORERESPONSE._serialized_start=1213
-  _RESTORERESPONSE._serialized_end=1311
+  _SNAPSHOTRESPONSE._serialized_start=207
+  _SNAPSHOTRESPONSE._serialized_end=368
+  _SNAPSHOTHEADER._serialized_start=371
+  _SNAPSHOTHEADER._serialized_end=659
+  _SNAPSHOTHEADERMORE._serialized_start=661
+  _SNAPSHOTHEADERMORE._serialized_end=767
+  _PARAMSNAPSHOT._serialized_start=770
+  _PARAMSNAPSHOT._serialized_end=961
+  _TENSORDESCRIPTOR._serialized_start=964
+  _TENSORDESCRIPTOR._serialized_end=1147
+  _TENSORDATA._serialized_start=1149
+  _TENSORDATA._serialized_end=1212
+  _RESTOREREQUEST._serialized_start=1215
+  _RESTOREREQUEST._serialized_end=1373
+  _RESTOREHEADER._serialized_start=1375
+  _RESTOREHEADER._serialized_end=1449
+  _RESTORERESPONSE._serialized_start=1451
+  _RESTORERESPONSE._serialized_end=1570
 # @@protoc_insertion_point(module_scope)

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from . import common_pb2 as qstep_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13qstep/v1/step.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\"\x90\x01\n\x0bStepRequest\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x14.qstep.v1.StepHeaderH\x00\x12)\n\x08gradient\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x12&\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x14.qstep.v1.StepCommitH\x00\x42\x06\n\x04kind\"\x91\x04\n\nStepHeader\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x13\n\x07step_id\x18\x03 \x01(\x04\x42\x02\x30\x01\x12)\n\tgradients\x18\x04 \x03(\x0b\x32\x16.qstep.v1.GradientSpec\x12#\n\ngrad_dtype\x18\x05 \x01(\x0e\x32\x0f.qstep.v1.DType\x12(\n\x05hyper\x18\x06 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12\x39\n\x0bparam_hyper\x18\x07 \x03(\x0b\x32$.qstep.v1.StepHeader.ParamHyperEntry\x12\x16\n\x0ereturn_weights\x18\x08 \x01(\x08\x12&\n\rweights_dtype\x18\t \x01(\x0e\x32\x0f.qstep.v1.DType\x12-\n\nnon_finite\x18\n \x01(\x0e\x32\x19.qstep.v1.NonFinitePolicy\x12 \n\x13\x65xpected_model_step\x18\x0b \x01(\x04H\x00\x88\x01\x01\x12 \n\x04lane\x18\x0c \x01(\x0b\x32\x12.qstep.v1.StepLane\x1aL\n\x0fParamHyperEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters:\x02\x38\x01\x42\x16\n\x14_expected_model_step\"M\n\x08StepLane\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12#\n\x06slices\x18\x03 \x03(\x0b\x32\x13.qstep.v1.LaneSlice\"9\n\tLaneSlice\x12\r\n\x05param\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"=\n\x0cGradientSpec\x12\r\n\x05param\x18\x01 \x01(\t\x12\x1e\n\x05\x64type\x18\x02 \x01(\x0e\x32\x0f.qstep.v1.DType\"!\n\nStepCommit\x12\x13\n\x0b\x63hunk_count\x18\x01 \x01(\x04\"h\n\x0cStepResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x14.qstep.v1.StepResultH\x00\x12(\n\x07weights\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x42\x06\n\x04kind\"\xba\x01\n\nStepResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nmodel_step\x18\x02 \x01(\x04\x12\x0f\n\x07skipped\x18\x03 \x01(\x08\x12\x10\n\x08replayed\x18\x04 \x01(\x08\x12\x12\n\nnon_finite\x18\x05 \x03(\t\x12%\n\x06params\x18\x06 \x03(\x0b\x32\x15.qstep.v1.ParamResult\x12\x15\n\rweight_chunks\x18\x07 \x01(\x04\x12\x14\n\x0cweight_bytes\x18\x08 \x01(\x04\"T\n\x0bParamResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x13\n\x0bgnorm_scale\x18\x03 \x01(\x01\x12\x14\n\x0cupdate_scale\x18\x04 \x01(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13qstep/v1/step.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\"\xc1\x01\n\x0bStepRequest\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x14.qstep.v1.StepHeaderH\x00\x12)\n\x08gradient\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x12&\n\x06\x63ommit\x18\x03 \x01(\x0b\x32\x14.qstep.v1.StepCommitH\x00\x12/\n\x0bheader_more\x18\x04 \x01(\x0b\x32\x18.qstep.v1.StepHeaderMoreH\x00\x42\x06\n\x04kind\"\xa7\x04\n\nStepHeader\x12\r\n\x05model\x18\x01 \x01(\t\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x13\n\x07step_id\x18\x03 \x01(\x04\x42\x02\x30\x01\x12)\n\tgradients\x18\x04 \x03(\x0b\x32\x16.qstep.v1.GradientSpec\x12#\n\ngrad_dtype\x18\x05 \x01(\x0e\x32\x0f.qstep.v1.DType\x12(\n\x05hyper\x18\x06 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12\x39\n\x0bparam_hyper\x18\x07 \x03(\x0b\x32$.qstep.v1.StepHeader.ParamHyperEntry\x12\x16\n\x0ereturn_weights\x18\x08 \x01(\x08\x12&\n\rweights_dtype\x18\t \x01(\x0e\x32\x0f.qstep.v1.DType\x12-\n\nnon_finite\x18\n \x01(\x0e\x32\x19.qstep.v1.NonFinitePolicy\x12 \n\x13\x65xpected_model_step\x18\x0b \x01(\x04H\x00\x88\x01\x01\x12 \n\x04lane\x18\x0c \x01(\x0b\x32\x12.qstep.v1.StepLane\x12\x14\n\x0cheader_parts\x18\r \x01(\r\x1aL\n\x0fParamHyperEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters:\x02\x38\x01\x42\x16\n\x14_expected_model_step\"\xf2\x01\n\x0eStepHeaderMore\x12)\n\tgradients\x18\x01 \x03(\x0b\x32\x16.qstep.v1.GradientSpec\x12=\n\x0bparam_hyper\x18\x02 \x03(\x0b\x32(.qstep.v1.StepHeaderMore.ParamHyperEntry\x12(\n\x0blane_slices\x18\x03 \x03(\x0b\x32\x13.qstep.v1.LaneSlice\x1aL\n\x0fParamHyperEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters:\x02\x38\x01\"M\n\x08StepLane\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12#\n\x06slices\x18\x03 \x03(\x0b\x32\x13.qstep.v1.LaneSlice\"9\n\tLaneSlice\x12\r\n\x05param\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\"=\n\x0cGradientSpec\x12\r\n\x05param\x18\x01 \x01(\t\x12\x1e\n\x05\x64type\x18\x02 \x01(\x0e\x32\x0f.qstep.v1.DType\"!\n\nStepCommit\x12\x13\n\x0b\x63hunk_count\x18\x01 \x01(\x04\"\x99\x01\n\x0cStepResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x14.qstep.v1.StepResultH\x00\x12(\n\x07weights\x18\x02 \x01(\x0b\x32\x15.qstep.v1.TensorChunkH\x00\x12/\n\x0bresult_more\x18\x03 \x01(\x0b\x32\x18.qstep.v1.StepResultMoreH\x00\x42\x06\n\x04kind\"\xd0\x01\n\nStepResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\x12\n\nmodel_step\x18\x02 \x01(\x04\x12\x0f\n\x07skipped\x18\x03 \x01(\x08\x12\x10\n\x08replayed\x18\x04 \x01(\x08\x12\x12\n\nnon_finite\x18\x05 \x03(\t\x12%\n\x06params\x18\x06 \x03(\x0b\x32\x15.qstep.v1.ParamResult\x12\x15\n\rweight_chunks\x18\x07 \x01(\x04\x12\x14\n\x0cweight_bytes\x18\x08 \x01(\x04\x12\x14\n\x0cresult_parts\x18\t \x01(\r\"K\n\x0eStepResultMore\x12\x12\n\nnon_finite\x18\x01 \x03(\t\x12%\n\x06params\x18\x02 \x03(\x0b\x32\x15.qstep.v1.ParamResult\"T\n\x0bParamResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x04\x12\x13\n\x0bgnorm_scale\x18\x03 \x01(\x01\x12\x14\n\x0cupdate_scale\x18\x04 \x01(\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qstep.v1.step_pb2', globals())
@@ -25,24 +25,32 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _STEPHEADER_PARAMHYPERENTRY._serialized_options = b'8\001'
   _STEPHEADER.fields_by_name['step_id']._options = None
   _STEPHEADER.fields_by_name['step_id']._serialized_options = b'0\001'
+  _STEPHEADERMORE_PARAMHYPERENTRY._options = None
+  _STEPHEADERMORE_PARAMHYPERENTRY._serialized_options = b'8\001'
   _STEPREQUEST._serialized_start=57
-  _STEPREQUEST._serialized_end=201
-  _STEPHEADER._serialized_start=204
-  _STEPHEADER._serialized_end=733
-  _STEPHEADER_PARAMHYPERENTRY._serialized_start=633
-  _STEPHEADER_PARAMHYPERENTRY._serialized_end=709
-  _STEPLANE._serialized_start=735
-  _STEPLANE._serialized_end=812
-  _LANESLICE._serialized_start=814
-  _LANESLICE._serialized_end=871
-  _GRADIENTSPEC._serialized_start=873
-  _GRADIENTSPEC._serialized_end=934
-  _STEPCOMMIT._serialized_start=936
-  _STEPCOMMIT._serialized_end=969
-  _STEPRESPONSE._serialized_start=971
-  _STEPRESPONSE._serialized_end=1075
-  _STEPRESULT._serialized_start=1078
-  _STEPRESULT._serialized_end=1264
-  _PARAMRESULT._serialized_start=1266
-  _PARAMRESULT._serialized_end=1350
+  _STEPREQUEST._serialized_end=250
+  _STEPHEADER._serialized_start=253
+  _STEPHEADER._serialized_end=804
+  _STEPHEADER_PARAMHYPERENTRY._serialized_start=704
+  _STEPHEADER_PARAMHYPERENTRY._serialized_end=780
+  _STEPHEADERMORE._serialized_start=807
+  _STEPHEADERMORE._serialized_end=1049
+  _STEPHEADERMORE_PARAMHYPERENTRY._serialized_start=704
+  _STEPHEADERMORE_PARAMHYPERENTRY._serialized_end=780
+  _STEPLANE._serialized_start=1051
+  _STEPLANE._serialized_end=1128
+  _LANESLICE._serialized_start=1130
+  _LANESLICE._serialized_end=1187
+  _GRADIENTSPEC._serialized_start=1189
+  _GRADIENTSPEC._serialized_end=1250
+  _STEPCOMMIT._serialized_start=1252
+  _STEPCOMMIT._serialized_end=1285
+  _STEPRESPONSE._serialized_start=1288
+  _STEPRESPONSE._serialized_end=1441
+  _STEPRESULT._serialized_start=1444
+  _STEPRESULT._serialized_end=1652
+  _STEPRESULTMORE._serialized_start=1654
+  _STEPRESULTMORE._serialized_end=1729
+  _PARAMRESULT._serialized_start=1731
+  _PARAMRESULT._serialized_end=1815
 # @@protoc_insertion_point(module_scope)

@@ -43,7 +43,16 @@ export interface CreateModelRequest {
   /** Per-parameter changes keyed by parameter name; every key must name a parameter of this request. */
   overrides: { [key: string]: ParamOverride };
   /** The model's own checkpoint schedule; needs a server with --state-dir (else FAILED_PRECONDITION). */
-  checkpoint?: CheckpointPolicy | undefined;
+  checkpoint?:
+    | CheckpointPolicy
+    | undefined;
+  /**
+   * CreateModelStream only, set in the first part: how many parts the stream carries, this one included. The model
+   * is created only when exactly that many parts arrived before the client half-closed, so a stream cut short (a
+   * client that cancels may half-close before the cancel reaches the server) creates nothing. 0 or 1 in a unary
+   * CreateModel; 0 in later parts. Wrong counts: INVALID_ARGUMENT.
+   */
+  parts: number;
 }
 
 export interface CreateModelRequest_OverridesEntry {
@@ -78,8 +87,13 @@ export interface UploadResponse {
   bytes: number;
   /** every parameter of the model now has its values */
   ready: boolean;
-  /** parameters still missing values (some or all elements) */
+  /**
+   * Parameters still missing values (some or all elements), in model order: the first 1000 at most, so that the
+   * reply does not grow with the parameter count (pending_count says how many there are).
+   */
   pendingParams: string[];
+  /** parameters still missing values (all of them) */
+  pendingCount: number;
 }
 
 export interface DescribeRequest {
@@ -204,7 +218,7 @@ export interface DeleteModelResponse {
 }
 
 function createBaseCreateModelRequest(): CreateModelRequest {
-  return { name: "", parameters: [], optimizer: undefined, overrides: {}, checkpoint: undefined };
+  return { name: "", parameters: [], optimizer: undefined, overrides: {}, checkpoint: undefined, parts: 0 };
 }
 
 export const CreateModelRequest: MessageFns<CreateModelRequest> = {
@@ -223,6 +237,9 @@ export const CreateModelRequest: MessageFns<CreateModelRequest> = {
     });
     if (message.checkpoint !== undefined) {
       CheckpointPolicy.encode(message.checkpoint, writer.uint32(42).fork()).join();
+    }
+    if (message.parts !== 0) {
+      writer.uint32(48).uint32(message.parts);
     }
     return writer;
   },
@@ -283,6 +300,14 @@ export const CreateModelRequest: MessageFns<CreateModelRequest> = {
             message.checkpoint = CheckpointPolicy.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.parts = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -317,6 +342,7 @@ export const CreateModelRequest: MessageFns<CreateModelRequest> = {
     message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
       ? CheckpointPolicy.fromPartial(object.checkpoint)
       : undefined;
+    message.parts = object.parts ?? 0;
     return message;
   },
 };
@@ -588,7 +614,7 @@ export const UploadHeader: MessageFns<UploadHeader> = {
 };
 
 function createBaseUploadResponse(): UploadResponse {
-  return { model: "", chunks: 0, bytes: 0, ready: false, pendingParams: [] };
+  return { model: "", chunks: 0, bytes: 0, ready: false, pendingParams: [], pendingCount: 0 };
 }
 
 export const UploadResponse: MessageFns<UploadResponse> = {
@@ -607,6 +633,9 @@ export const UploadResponse: MessageFns<UploadResponse> = {
     }
     for (const v of message.pendingParams) {
       writer.uint32(42).string(v!);
+    }
+    if (message.pendingCount !== 0) {
+      writer.uint32(48).uint32(message.pendingCount);
     }
     return writer;
   },
@@ -664,6 +693,14 @@ export const UploadResponse: MessageFns<UploadResponse> = {
             message.pendingParams.push(reader.string());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pendingCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -686,6 +723,7 @@ export const UploadResponse: MessageFns<UploadResponse> = {
     message.bytes = object.bytes ?? 0;
     message.ready = object.ready ?? false;
     message.pendingParams = object.pendingParams?.map((e) => e) || [];
+    message.pendingCount = object.pendingCount ?? 0;
     return message;
   },
 };

@@ -78,6 +78,27 @@ export const QstepDefinition = {
       options: {},
     },
     /**
+     * CreateModel for a specification larger than one message (tens of thousands of parameters): the same request
+     * sent in parts, each under Limits.max_message_bytes (a client aims at 256 KiB). The first part carries name,
+     * optimizer, checkpoint policy, the number of parts (CreateModelRequest.parts) and the first parameters; later
+     * parts carry only more `parameters` and `overrides` (parameters in order, appended; each part adds at least
+     * one). The model is created once all announced parts arrived and the client half-closed, exactly as CreateModel
+     * would create the concatenated request, and answered the same way; a stream that is cancelled, cut short,
+     * fails or times out creates nothing. Same authorization as CreateModel (role, namespace of the first part's
+     * name, quotas). Status codes as CreateModel, and INVALID_ARGUMENT: no part, more or fewer parts than announced,
+     * an empty later part or one that sets name, optimizer, checkpoint or parts, more parameters in all than
+     * Limits.max_params_per_model (refused as soon as a part passes it), a name repeated across parts, an override
+     * key set twice or naming no parameter.
+     */
+    createModelStream: {
+      name: "CreateModelStream",
+      requestType: CreateModelRequest as typeof CreateModelRequest,
+      requestStream: true,
+      responseType: CreateModelResponse as typeof CreateModelResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
      * Initial values: a header, then chunks in any order. Within one call chunks must not overlap. A model is
      * ready once every element of every parameter was written (by this call or earlier ones); after that,
      * uploads fail FAILED_PRECONDITION (use Restore to replace values). Chunks written before a failure stay

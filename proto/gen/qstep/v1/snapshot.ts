@@ -150,12 +150,14 @@ export interface SnapshotRequest {
 }
 
 /**
- * Snapshot stream: one header, then the bytes of every tensor of header.tensors, in header order, each tensor's
- * bytes in order, in chunks of at most max_chunk_bytes.
+ * Snapshot stream: one header, then header.header_parts continuations of it (header_more), then the bytes of
+ * every tensor of header.tensors, in header order, each tensor's bytes in order, in chunks of at most
+ * max_chunk_bytes.
  */
 export interface SnapshotResponse {
   header?: SnapshotHeader | undefined;
   data?: TensorData | undefined;
+  headerMore?: SnapshotHeaderMore | undefined;
 }
 
 export interface SnapshotHeader {
@@ -170,6 +172,19 @@ export interface SnapshotHeader {
   tensors: TensorDescriptor[];
   /** sum of tensors[].byte_length */
   totalBytes: number;
+  /**
+   * SnapshotHeaderMore messages that follow this header (0: none). A header is kept under 256 KiB per message:
+   * with many parameters, the rest of `params` and `tensors` come in continuations, in order, appended by the
+   * reader (tensor indexes count over the joined list). Restore takes a header in parts the same way
+   * (RestoreRequest.header_more); a snapshot file holds the joined header.
+   */
+  headerParts: number;
+}
+
+/** A continuation of SnapshotHeader (see SnapshotHeader.header_parts). */
+export interface SnapshotHeaderMore {
+  params: ParamSnapshot[];
+  tensors: TensorDescriptor[];
 }
 
 export interface ParamSnapshot {
@@ -206,12 +221,15 @@ export interface TensorData {
 }
 
 /**
- * Restore stream: one header, then the data of every tensor of header.snapshot.tensors (any chunking, in order
- * per tensor), then the client half-closes.
+ * Restore stream: one header, then header.snapshot.header_parts continuations (header_more), then the data of
+ * every tensor of the joined header's tensors (any chunking, in order per tensor), then the client half-closes.
+ * More continuations than announced, fewer (data first), or more params or tensors in all than the target model
+ * could hold: INVALID_ARGUMENT.
  */
 export interface RestoreRequest {
   header?: RestoreHeader | undefined;
   data?: TensorData | undefined;
+  headerMore?: SnapshotHeaderMore | undefined;
 }
 
 export interface RestoreHeader {
@@ -224,10 +242,15 @@ export interface RestoreHeader {
 export interface RestoreResponse {
   model: string;
   modelStep: number;
-  /** parameters restored */
+  /**
+   * Parameters restored, in snapshot order: the first 1000 at most, so that the reply does not grow with the
+   * parameter count (param_count says how many were restored).
+   */
   params: string[];
   bytes: number;
   ready: boolean;
+  /** parameters restored (all of them, also those past `params`) */
+  paramCount: number;
 }
 
 function createBaseSnapshotRequest(): SnapshotRequest {
@@ -340,7 +363,7 @@ export const SnapshotRequest: MessageFns<SnapshotRequest> = {
 };
 
 function createBaseSnapshotResponse(): SnapshotResponse {
-  return { header: undefined, data: undefined };
+  return { header: undefined, data: undefined, headerMore: undefined };
 }
 
 export const SnapshotResponse: MessageFns<SnapshotResponse> = {
@@ -350,6 +373,9 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     }
     if (message.data !== undefined) {
       TensorData.encode(message.data, writer.uint32(18).fork()).join();
+    }
+    if (message.headerMore !== undefined) {
+      SnapshotHeaderMore.encode(message.headerMore, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -383,6 +409,14 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
             message.data = TensorData.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.headerMore = SnapshotHeaderMore.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -406,6 +440,9 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
     message.data = (object.data !== undefined && object.data !== null)
       ? TensorData.fromPartial(object.data)
       : undefined;
+    message.headerMore = (object.headerMore !== undefined && object.headerMore !== null)
+      ? SnapshotHeaderMore.fromPartial(object.headerMore)
+      : undefined;
     return message;
   },
 };
@@ -420,6 +457,7 @@ function createBaseSnapshotHeader(): SnapshotHeader {
     params: [],
     tensors: [],
     totalBytes: 0,
+    headerParts: 0,
   };
 }
 
@@ -448,6 +486,9 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     }
     if (message.totalBytes !== 0) {
       writer.uint32(64).uint64(message.totalBytes);
+    }
+    if (message.headerParts !== 0) {
+      writer.uint32(72).uint32(message.headerParts);
     }
     return writer;
   },
@@ -529,6 +570,14 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
             message.totalBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.headerParts = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -556,6 +605,74 @@ export const SnapshotHeader: MessageFns<SnapshotHeader> = {
     message.params = object.params?.map((e) => ParamSnapshot.fromPartial(e)) || [];
     message.tensors = object.tensors?.map((e) => TensorDescriptor.fromPartial(e)) || [];
     message.totalBytes = object.totalBytes ?? 0;
+    message.headerParts = object.headerParts ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotHeaderMore(): SnapshotHeaderMore {
+  return { params: [], tensors: [] };
+}
+
+export const SnapshotHeaderMore: MessageFns<SnapshotHeaderMore> = {
+  encode(message: SnapshotHeaderMore, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.params) {
+      ParamSnapshot.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.tensors) {
+      TensorDescriptor.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotHeaderMore {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotHeaderMore();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.params.push(ParamSnapshot.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tensors.push(TensorDescriptor.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SnapshotHeaderMore>): SnapshotHeaderMore {
+    return SnapshotHeaderMore.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotHeaderMore>): SnapshotHeaderMore {
+    const message = createBaseSnapshotHeaderMore();
+    message.params = object.params?.map((e) => ParamSnapshot.fromPartial(e)) || [];
+    message.tensors = object.tensors?.map((e) => TensorDescriptor.fromPartial(e)) || [];
     return message;
   },
 };
@@ -938,7 +1055,7 @@ export const TensorData: MessageFns<TensorData> = {
 };
 
 function createBaseRestoreRequest(): RestoreRequest {
-  return { header: undefined, data: undefined };
+  return { header: undefined, data: undefined, headerMore: undefined };
 }
 
 export const RestoreRequest: MessageFns<RestoreRequest> = {
@@ -948,6 +1065,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     }
     if (message.data !== undefined) {
       TensorData.encode(message.data, writer.uint32(18).fork()).join();
+    }
+    if (message.headerMore !== undefined) {
+      SnapshotHeaderMore.encode(message.headerMore, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -981,6 +1101,14 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
             message.data = TensorData.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.headerMore = SnapshotHeaderMore.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1003,6 +1131,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
       : undefined;
     message.data = (object.data !== undefined && object.data !== null)
       ? TensorData.fromPartial(object.data)
+      : undefined;
+    message.headerMore = (object.headerMore !== undefined && object.headerMore !== null)
+      ? SnapshotHeaderMore.fromPartial(object.headerMore)
       : undefined;
     return message;
   },
@@ -1078,7 +1209,7 @@ export const RestoreHeader: MessageFns<RestoreHeader> = {
 };
 
 function createBaseRestoreResponse(): RestoreResponse {
-  return { model: "", modelStep: 0, params: [], bytes: 0, ready: false };
+  return { model: "", modelStep: 0, params: [], bytes: 0, ready: false, paramCount: 0 };
 }
 
 export const RestoreResponse: MessageFns<RestoreResponse> = {
@@ -1097,6 +1228,9 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
     }
     if (message.ready !== false) {
       writer.uint32(40).bool(message.ready);
+    }
+    if (message.paramCount !== 0) {
+      writer.uint32(48).uint32(message.paramCount);
     }
     return writer;
   },
@@ -1154,6 +1288,14 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
             message.ready = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.paramCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1176,6 +1318,7 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
     message.params = object.params?.map((e) => e) || [];
     message.bytes = object.bytes ?? 0;
     message.ready = object.ready ?? false;
+    message.paramCount = object.paramCount ?? 0;
     return message;
   },
 };

@@ -24,13 +24,14 @@ export const protobufFileName = "qstep/v1/step.proto";
 /** Step: gradients in, an optimizer update applied atomically, the result (and optionally weights) out. */
 
 /**
- * Client messages, in this order: exactly one header, any number of gradient chunks, exactly one commit; then
- * the client half-closes.
+ * Client messages, in this order: exactly one header, header.header_parts continuations (header_more), any
+ * number of gradient chunks, exactly one commit; then the client half-closes.
  */
 export interface StepRequest {
   header?: StepHeader | undefined;
   gradient?: TensorChunk | undefined;
   commit?: StepCommit | undefined;
+  headerMore?: StepHeaderMore | undefined;
 }
 
 export interface StepHeader {
@@ -78,10 +79,35 @@ export interface StepHeader {
    * Unset (or count <= 1): this stream carries the whole step. Set: this stream is one lane of a step carried over
    * several streams (docs/service.md, Transport): see StepLane.
    */
-  lane?: StepLane | undefined;
+  lane?:
+    | StepLane
+    | undefined;
+  /**
+   * StepHeaderMore messages that follow this header before any gradient chunk (0: none). A header that would
+   * pass the message limit (a step of tens of thousands of parameters names each one) is sent in parts: the
+   * repeated fields of every continuation are appended to this header's (`param_hyper` merged; a key set twice is
+   * INVALID_ARGUMENT). The joined header is checked as one. More continuations than announced, fewer (a gradient
+   * or commit first), or more entries in all than the model has parameters (per field): INVALID_ARGUMENT.
+   */
+  headerParts: number;
 }
 
 export interface StepHeader_ParamHyperEntry {
+  key: string;
+  value?: Hyperparameters | undefined;
+}
+
+/**
+ * A continuation of StepHeader (see StepHeader.header_parts); its fields extend the header's fields of the same
+ * name (lane_slices extends lane.slices).
+ */
+export interface StepHeaderMore {
+  gradients: GradientSpec[];
+  paramHyper: { [key: string]: Hyperparameters };
+  laneSlices: LaneSlice[];
+}
+
+export interface StepHeaderMore_ParamHyperEntry {
   key: string;
   value?: Hyperparameters | undefined;
 }
@@ -126,10 +152,14 @@ export interface StepCommit {
   chunkCount: number;
 }
 
-/** Server messages: one result, then `weight_chunks` chunks of weights (if asked), then status OK. */
+/**
+ * Server messages: one result, then `result.result_parts` continuations of it (result_more), then
+ * `weight_chunks` chunks of weights (if asked), then status OK.
+ */
 export interface StepResponse {
   result?: StepResult | undefined;
   weights?: TensorChunk | undefined;
+  resultMore?: StepResultMore | undefined;
 }
 
 export interface StepResult {
@@ -147,6 +177,18 @@ export interface StepResult {
   /** weight chunks that follow this message */
   weightChunks: number;
   weightBytes: number;
+  /**
+   * StepResultMore messages that follow this one (0: none, the reply of every step with a few thousand parameters
+   * or fewer). The server keeps each reply message under 256 KiB: when `params` or `non_finite` would make it
+   * larger, the rest of them come in continuations, in order, and a reader appends them to these fields.
+   */
+  resultParts: number;
+}
+
+/** A continuation of StepResult (see StepResult.result_parts): more entries of its repeated fields, in order. */
+export interface StepResultMore {
+  nonFinite: string[];
+  params: ParamResult[];
 }
 
 export interface ParamResult {
@@ -160,7 +202,7 @@ export interface ParamResult {
 }
 
 function createBaseStepRequest(): StepRequest {
-  return { header: undefined, gradient: undefined, commit: undefined };
+  return { header: undefined, gradient: undefined, commit: undefined, headerMore: undefined };
 }
 
 export const StepRequest: MessageFns<StepRequest> = {
@@ -173,6 +215,9 @@ export const StepRequest: MessageFns<StepRequest> = {
     }
     if (message.commit !== undefined) {
       StepCommit.encode(message.commit, writer.uint32(26).fork()).join();
+    }
+    if (message.headerMore !== undefined) {
+      StepHeaderMore.encode(message.headerMore, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -214,6 +259,14 @@ export const StepRequest: MessageFns<StepRequest> = {
             message.commit = StepCommit.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.headerMore = StepHeaderMore.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -240,6 +293,9 @@ export const StepRequest: MessageFns<StepRequest> = {
     message.commit = (object.commit !== undefined && object.commit !== null)
       ? StepCommit.fromPartial(object.commit)
       : undefined;
+    message.headerMore = (object.headerMore !== undefined && object.headerMore !== null)
+      ? StepHeaderMore.fromPartial(object.headerMore)
+      : undefined;
     return message;
   },
 };
@@ -258,6 +314,7 @@ function createBaseStepHeader(): StepHeader {
     nonFinite: NonFinitePolicy.NON_FINITE_POLICY_UNSPECIFIED,
     expectedModelStep: undefined,
     lane: undefined,
+    headerParts: 0,
   };
 }
 
@@ -298,6 +355,9 @@ export const StepHeader: MessageFns<StepHeader> = {
     }
     if (message.lane !== undefined) {
       StepLane.encode(message.lane, writer.uint32(98).fork()).join();
+    }
+    if (message.headerParts !== 0) {
+      writer.uint32(104).uint32(message.headerParts);
     }
     return writer;
   },
@@ -414,6 +474,14 @@ export const StepHeader: MessageFns<StepHeader> = {
             message.lane = StepLane.decode(reader, reader.uint32());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.headerParts = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -453,6 +521,7 @@ export const StepHeader: MessageFns<StepHeader> = {
     message.nonFinite = object.nonFinite ?? NonFinitePolicy.NON_FINITE_POLICY_UNSPECIFIED;
     message.expectedModelStep = object.expectedModelStep ?? undefined;
     message.lane = (object.lane !== undefined && object.lane !== null) ? StepLane.fromPartial(object.lane) : undefined;
+    message.headerParts = object.headerParts ?? 0;
     return message;
   },
 };
@@ -518,6 +587,165 @@ export const StepHeader_ParamHyperEntry: MessageFns<StepHeader_ParamHyperEntry> 
   },
   fromPartial(object: DeepPartial<StepHeader_ParamHyperEntry>): StepHeader_ParamHyperEntry {
     const message = createBaseStepHeader_ParamHyperEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? Hyperparameters.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStepHeaderMore(): StepHeaderMore {
+  return { gradients: [], paramHyper: {}, laneSlices: [] };
+}
+
+export const StepHeaderMore: MessageFns<StepHeaderMore> = {
+  encode(message: StepHeaderMore, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.gradients) {
+      GradientSpec.encode(v!, writer.uint32(10).fork()).join();
+    }
+    globalThis.Object.entries(message.paramHyper).forEach(([key, value]: [string, Hyperparameters]) => {
+      StepHeaderMore_ParamHyperEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    for (const v of message.laneSlices) {
+      LaneSlice.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepHeaderMore {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepHeaderMore();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.gradients.push(GradientSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = StepHeaderMore_ParamHyperEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.paramHyper[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.laneSlices.push(LaneSlice.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StepHeaderMore>): StepHeaderMore {
+    return StepHeaderMore.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepHeaderMore>): StepHeaderMore {
+    const message = createBaseStepHeaderMore();
+    message.gradients = object.gradients?.map((e) => GradientSpec.fromPartial(e)) || [];
+    message.paramHyper = (globalThis.Object.entries(object.paramHyper ?? {}) as [string, Hyperparameters][]).reduce(
+      (acc: { [key: string]: Hyperparameters }, [key, value]: [string, Hyperparameters]) => {
+        if (value !== undefined) {
+          acc[key] = Hyperparameters.fromPartial(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.laneSlices = object.laneSlices?.map((e) => LaneSlice.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStepHeaderMore_ParamHyperEntry(): StepHeaderMore_ParamHyperEntry {
+  return { key: "", value: undefined };
+}
+
+export const StepHeaderMore_ParamHyperEntry: MessageFns<StepHeaderMore_ParamHyperEntry> = {
+  encode(message: StepHeaderMore_ParamHyperEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      Hyperparameters.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepHeaderMore_ParamHyperEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepHeaderMore_ParamHyperEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Hyperparameters.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StepHeaderMore_ParamHyperEntry>): StepHeaderMore_ParamHyperEntry {
+    return StepHeaderMore_ParamHyperEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepHeaderMore_ParamHyperEntry>): StepHeaderMore_ParamHyperEntry {
+    const message = createBaseStepHeaderMore_ParamHyperEntry();
     message.key = object.key ?? "";
     message.value = (object.value !== undefined && object.value !== null)
       ? Hyperparameters.fromPartial(object.value)
@@ -807,7 +1035,7 @@ export const StepCommit: MessageFns<StepCommit> = {
 };
 
 function createBaseStepResponse(): StepResponse {
-  return { result: undefined, weights: undefined };
+  return { result: undefined, weights: undefined, resultMore: undefined };
 }
 
 export const StepResponse: MessageFns<StepResponse> = {
@@ -817,6 +1045,9 @@ export const StepResponse: MessageFns<StepResponse> = {
     }
     if (message.weights !== undefined) {
       TensorChunk.encode(message.weights, writer.uint32(18).fork()).join();
+    }
+    if (message.resultMore !== undefined) {
+      StepResultMore.encode(message.resultMore, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -850,6 +1081,14 @@ export const StepResponse: MessageFns<StepResponse> = {
             message.weights = TensorChunk.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resultMore = StepResultMore.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -873,6 +1112,9 @@ export const StepResponse: MessageFns<StepResponse> = {
     message.weights = (object.weights !== undefined && object.weights !== null)
       ? TensorChunk.fromPartial(object.weights)
       : undefined;
+    message.resultMore = (object.resultMore !== undefined && object.resultMore !== null)
+      ? StepResultMore.fromPartial(object.resultMore)
+      : undefined;
     return message;
   },
 };
@@ -887,6 +1129,7 @@ function createBaseStepResult(): StepResult {
     params: [],
     weightChunks: 0,
     weightBytes: 0,
+    resultParts: 0,
   };
 }
 
@@ -915,6 +1158,9 @@ export const StepResult: MessageFns<StepResult> = {
     }
     if (message.weightBytes !== 0) {
       writer.uint32(64).uint64(message.weightBytes);
+    }
+    if (message.resultParts !== 0) {
+      writer.uint32(72).uint32(message.resultParts);
     }
     return writer;
   },
@@ -996,6 +1242,14 @@ export const StepResult: MessageFns<StepResult> = {
             message.weightBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.resultParts = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1021,6 +1275,74 @@ export const StepResult: MessageFns<StepResult> = {
     message.params = object.params?.map((e) => ParamResult.fromPartial(e)) || [];
     message.weightChunks = object.weightChunks ?? 0;
     message.weightBytes = object.weightBytes ?? 0;
+    message.resultParts = object.resultParts ?? 0;
+    return message;
+  },
+};
+
+function createBaseStepResultMore(): StepResultMore {
+  return { nonFinite: [], params: [] };
+}
+
+export const StepResultMore: MessageFns<StepResultMore> = {
+  encode(message: StepResultMore, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nonFinite) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.params) {
+      ParamResult.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepResultMore {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepResultMore();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nonFinite.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.params.push(ParamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StepResultMore>): StepResultMore {
+    return StepResultMore.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepResultMore>): StepResultMore {
+    const message = createBaseStepResultMore();
+    message.nonFinite = object.nonFinite?.map((e) => e) || [];
+    message.params = object.params?.map((e) => ParamResult.fromPartial(e)) || [];
     return message;
   },
 };
