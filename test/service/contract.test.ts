@@ -102,7 +102,7 @@ describe('service: generated contract at run time', function () {
     const before = await fingerprint(h.client, 'c');
     const first = await rawStep(h.client, [{ header: { model: 'c' }, commit: { chunkCount: 0 } }]);
     expect(first.code).to.equal(grpc.status.INVALID_ARGUMENT);
-    expect(first.details).to.match(/kind: expected one of header, gradient, commit, got header and commit/);
+    expect(first.details).to.match(/kind: expected one of header, headerMore, gradient, commit, got header and commit/);
     const later = await rawStep(h.client, [
       { header: { model: 'c', gradients: [{ param: 'w' }] } },
       { gradient: { param: 'w', dtype: 'DTYPE_FP32', data: bytesOf(randomF32(N, 0.01)) }, commit: { chunkCount: 1 } },

@@ -183,7 +183,14 @@ describe('service: upload lanes', function () {
         await new Promise((r) => setTimeout(r, 5 * lane.index));
         return answer(lane.index === 2, 1 + lane.index);
       });
-      expect(res).to.deep.equal({ model: 'm', chunks: 6, bytes: 2400, ready: true, pendingParams: [] });
+      expect(res).to.deep.equal({
+        model: 'm',
+        chunks: 6,
+        bytes: 2400,
+        ready: true,
+        pendingParams: [],
+        pendingCount: 0,
+      });
     });
 
     it('lanes refused FAILED_PRECONDITION count as done when the model was not ready before the upload', async () => {
@@ -209,7 +216,14 @@ describe('service: upload lanes', function () {
       const meanwhile = await uploadOverLanes('m', plans, undefined, false, async () => {
         throw refused();
       });
-      expect(meanwhile).to.deep.equal({ model: 'm', chunks: 0, bytes: 0, ready: true, pendingParams: [] });
+      expect(meanwhile).to.deep.equal({
+        model: 'm',
+        chunks: 0,
+        bytes: 0,
+        ready: true,
+        pendingParams: [],
+        pendingCount: 0,
+      });
     });
 
     it('any other failure cancels the other lanes and is the upload error', async () => {
