@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { restoreSnapshotFile, writeSnapshotFile } from '../../client';
 import type { StepReply } from '../../client';
-import { fingerprint, randomF32, startHarness } from '../service/helpers';
+import { fingerprint, randomF32, snapshotDigest, startHarness } from '../service/helpers';
 import {
   N,
   NUMEL,
@@ -23,7 +23,6 @@ import {
   expectClose,
   tensors,
   ms,
-  digest,
 } from '../service/many-params-shared';
 
 describe('service: a 100,000-parameter model at the default flags', function () {
@@ -105,7 +104,7 @@ describe('service: a 100,000-parameter model at the default flags', function () 
       expect(snap.header.params.length).to.equal(N);
       expect(snap.header.tensors.length).to.equal(2 * N);
       expect(snap.header.headerParts).to.equal(0);
-      const before = digest(snap);
+      const before = snapshotDigest(snap);
       const file = join(dir, 'moe.safetensors');
       t0 = performance.now();
       const saved = await writeSnapshotFile(c, 'moe', file, { state: 'raw' });
@@ -123,7 +122,7 @@ describe('service: a 100,000-parameter model at the default flags', function () 
       expect(loaded.paramCount).to.equal(N);
       expect(loaded.params).to.deep.equal(names.slice(0, 1000));
       expect(loaded.modelStep).to.equal(2);
-      expect(digest(await c.snapshot('moe', { state: 'raw' }))).to.equal(before);
+      expect(snapshotDigest(await c.snapshot('moe', { state: 'raw' }))).to.equal(before);
       const stats = await qstep(['stats', 'moe', '-a', h.server.address]);
       expect(stats.code, stats.stderr).to.equal(0);
       expect(stats.stdout).to.contain(`${N} parameters`);

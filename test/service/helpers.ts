@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { connect } from '../../client';
-import type { QstepClient } from '../../client';
+import type { QstepClient, Snapshot } from '../../client';
 import type { StepRequest, StepResponse__Output } from '../../proto';
 import { startServer } from '../../server/main';
 import type { RunningServer } from '../../server/main';
@@ -76,7 +76,11 @@ export function bytesOf(a: Float32Array | Uint16Array | Buffer): Buffer {
  * Equal fingerprints before and after a failed call prove that the call changed nothing.
  */
 export async function fingerprint(client: QstepClient, model: string): Promise<string> {
-  const snap = await client.snapshot(model, { weights: true, state: 'raw' });
+  return snapshotDigest(await client.snapshot(model, { weights: true, state: 'raw' }));
+}
+
+/** What fingerprint() hashes, of a snapshot already taken (weights and raw state). */
+export function snapshotDigest(snap: Snapshot): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ step: snap.header.modelStep, params: snap.header.params.map((p) => [p.name, p.step]) }));
   for (const [name, t] of snap.tensors) {

@@ -1,11 +1,9 @@
 // What the many-parameter tests share: parameter names, an SGD-with-momentum reference in float64
-// (docs/math.md §6.3), a closeness check against it, the CLI runner, and a snapshot digest.
+// (docs/math.md §6.3), a closeness check against it, and the CLI runner.
 
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { Snapshot } from '../../client';
 
 export const ROOT = join(__dirname, '..', '..');
 export const N = 100_000;
@@ -69,14 +67,3 @@ export function tensors(list: Float32Array[]): Record<string, Float32Array> {
 }
 
 export const ms = (t0: number) => Math.round(performance.now() - t0);
-
-/** What fingerprint() hashes, of a snapshot already taken (a snapshot of 100,000 parameters is not cheap). */
-export function digest(snap: Snapshot): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ step: snap.header.modelStep, params: snap.header.params.map((p) => [p.name, p.step]) }));
-  for (const [name, t] of snap.tensors) {
-    h.update(name);
-    h.update(t.data);
-  }
-  return h.digest('hex');
-}
