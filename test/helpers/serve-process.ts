@@ -1,7 +1,7 @@
 // `qstep serve` in a child process, for the tests and benchmarks that need a real process (signals, SIGKILL, the
 // CLI, restart timing): spawns it on loopback, collects its JSON log lines and resolves once it logs "serving".
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -69,5 +69,30 @@ export function spawnServe(args: string[], o: ServeOptions = {}): Promise<ServeP
     proc.stderr.on('data', (d: Buffer) => (o.inheritStderr ? process.stderr.write(d) : (err += d.toString())));
     proc.on('error', reject);
     void closed.then(() => reject(new Error(`qstep serve ended before serving: ${(err || text).slice(-2000)}`)));
+  });
+}
+
+export interface CliRun {
+  /** The exit status; 1 where the process was killed (timeout) or could not start. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `qstep ARGS` to its end (a client command, not `serve`): exit status and everything it printed. */
+export function runQstep(
+  args: string[],
+  o: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, timeout: o.timeoutMs ?? 60_000, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...o.env } },
+      (err, stdout, stderr) => {
+        const status = (err as { code?: unknown } | null)?.code;
+        resolve({ code: err ? (typeof status === 'number' ? status : 1) : 0, stdout, stderr });
+      },
+    );
   });
 }

@@ -12,18 +12,8 @@ import { join } from 'node:path';
 import { restoreSnapshotFile, writeSnapshotFile } from '../../client';
 import type { StepReply } from '../../client';
 import { fingerprint, randomF32, snapshotDigest, startHarness } from '../service/helpers';
-import {
-  N,
-  NUMEL,
-  LR,
-  MOMENTUM,
-  qstep,
-  names,
-  SgdReference,
-  expectClose,
-  tensors,
-  ms,
-} from '../service/many-params-shared';
+import { runQstep } from '../helpers/serve-process';
+import { N, NUMEL, LR, MOMENTUM, names, SgdReference, expectClose, tensors, ms } from '../service/many-params-shared';
 
 describe('service: a 100,000-parameter model at the default flags', function () {
   this.timeout(1_200_000); // about 6 minutes on the 2-core build machine under a load average of 9
@@ -123,7 +113,7 @@ describe('service: a 100,000-parameter model at the default flags', function () 
       expect(loaded.params).to.deep.equal(names.slice(0, 1000));
       expect(loaded.modelStep).to.equal(2);
       expect(snapshotDigest(await c.snapshot('moe', { state: 'raw' }))).to.equal(before);
-      const stats = await qstep(['stats', 'moe', '-a', h.server.address]);
+      const stats = await runQstep(['stats', 'moe', '-a', h.server.address], { timeoutMs: 300_000 });
       expect(stats.code, stats.stderr).to.equal(0);
       expect(stats.stdout).to.contain(`${N} parameters`);
 

@@ -3,30 +3,16 @@
 // safetensors.torch when the module is installed), `qstep restore`, `qstep health`, and SIGTERM with --state-dir.
 
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../client';
 import type { QstepClient } from '../../client';
 import { readSafetensorsData, readSafetensorsHeader } from '../../proto/safetensors';
-import { BIN, ROOT, spawnServe } from '../helpers/serve-process';
+import { runQstep as qstep, spawnServe } from '../helpers/serve-process';
 import type { ServeProcess } from '../helpers/serve-process';
 import { fingerprint, randomBf16, randomF32, reflectionServices } from './helpers';
 import { pythonReadSafetensors } from '../helpers/safetensors-py';
-
-function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err
-        ? typeof (err as { code?: unknown }).code === 'number'
-          ? (err as { code: number }).code
-          : 1
-        : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('service: CLI', function () {
   this.timeout(120_000);

@@ -1,26 +1,12 @@
-// What the many-parameter tests share: parameter names, an SGD-with-momentum reference in float64
-// (docs/math.md §6.3), a closeness check against it, and the CLI runner.
+// What the many-parameter tests share: parameter names, an SGD-with-momentum reference in float64 (docs/math.md
+// §6.3) and a closeness check against it.
 
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 
-export const ROOT = join(__dirname, '..', '..');
 export const N = 100_000;
 export const NUMEL = 4;
 export const LR = 0.01;
 export const MOMENTUM = 0.9;
-
-export function qstep(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'qstep.js'), ...args],
-      { cwd: ROOT, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
-    );
-  });
-}
 
 export const names = Array.from({ length: N }, (_, i) => `blocks.${Math.floor(i / 128)}.experts.${i % 128}.w`);
 

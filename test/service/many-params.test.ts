@@ -3,24 +3,10 @@
 // the first page), Describe pages, every other model stays describable, and `qstep stats` prints the first page.
 
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import type { CreateModelResponse__Output } from '../../proto';
 import { DEFAULT_PAGE_SIZE } from '../../server/domain/param-pages';
 import { fingerprint, randomF32, startHarness } from './helpers';
-
-const ROOT = join(__dirname, '..', '..');
-
-function qstep(args: string[]): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin', 'qstep.js'), ...args],
-      { cwd: ROOT, timeout: 120_000, maxBuffer: 256 * 1024 * 1024 },
-      (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
-    );
-  });
-}
+import { runQstep } from '../helpers/serve-process';
 
 function names(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `layers.${Math.floor(i / 64)}.experts.${i % 64}.w`);
@@ -64,7 +50,7 @@ describe('service: many-tensor models', function () {
         (e: { codeName: string }) => e,
       );
       expect(bad?.codeName).to.equal('INVALID_ARGUMENT');
-      const stats = await qstep(['stats', 'moe', '-a', h.server.address]);
+      const stats = await runQstep(['stats', 'moe', '-a', h.server.address], { timeoutMs: 120_000 });
       expect(stats.code).to.equal(0);
       expect(stats.stdout).to.contain('7500 parameters');
       expect(stats.stdout).to.contain('of 7500 shown');

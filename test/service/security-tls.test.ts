@@ -3,7 +3,6 @@
 // connect with --tls-ca/--tls-cert/--tls-key and --token-file.
 
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,30 +14,7 @@ import type { RunningServer } from '../../server/main';
 import { makeTestPki } from './certs';
 import type { TestPki } from './certs';
 import { eventually, fingerprint, randomF32 } from './helpers';
-
-const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'qstep.js');
-
-function qstep(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : 1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { runQstep as qstep } from '../helpers/serve-process';
 
 describe('service: TLS, mutual TLS and certificate reload', function () {
   this.timeout(60_000);
@@ -253,7 +229,7 @@ describe('service: TLS, mutual TLS and certificate reload', function () {
     const ok = await qstep([...base, '--token-file', tokenFile, 'info', '--json']);
     expect(ok.code, ok.stderr).to.equal(0);
     expect(JSON.parse(ok.stdout).version).to.be.a('string');
-    const viaEnv = await qstep([...base, 'list'], { QSTEP_TOKEN: token });
+    const viaEnv = await qstep([...base, 'list'], { env: { QSTEP_TOKEN: token } });
     expect(viaEnv.code, viaEnv.stderr).to.equal(0);
     const noToken = await qstep([...base, 'list']);
     expect(noToken.code).to.equal(2);
