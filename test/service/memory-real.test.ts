@@ -169,7 +169,11 @@ describe('service: memory is real (a qstep serve process)', function () {
     const afterFourth = rss(pid);
     expect(await fingerprint(c, 'm')).to.equal(fp);
     // Each restore stages a snapshot of `bytes` and copies the old values; three more must not hold three more.
-    expect(afterFourth - afterFirst, `RSS after 1 restore ${afterFirst}, after 4 ${afterFourth}`).to.be.lessThan(bytes);
+    // The last one's staging may still wait for V8's next collection (seen in CI: 1.02 x bytes), so the bound is
+    // two snapshots' worth: a pile-up of three more would be about three.
+    expect(afterFourth - afterFirst, `RSS after 1 restore ${afterFirst}, after 4 ${afterFourth}`).to.be.lessThan(
+      2 * bytes,
+    );
 
     await c.deleteModel('m');
     const tolerance = 2 * POOL_MIB * MIB + 32 * MIB;
