@@ -189,8 +189,16 @@ export class ModelRegistry {
     const model = this.get(name);
     this.models.delete(name);
     const bytes = model.free();
-    this.reclaimer.schedule();
+    this.reclaimSoon();
     return bytes;
+  }
+
+  /**
+   * Gives back soon what a large operation left for V8 to collect (a delete's buffers; a Restore's staged snapshot
+   * and its copies of the old values): an idle server does not collect by itself, so repeated Restores would pile up.
+   */
+  reclaimSoon(): void {
+    this.reclaimer.schedule();
   }
 
   /** Frees every model (server shutdown). */

@@ -64,6 +64,7 @@ export function restoreHandler(deps: ServiceDeps): ClientStreamImpl<RestoreReque
       }
     } finally {
       endRestore();
+      deps.registry.reclaimSoon();
     }
   };
 }
