@@ -99,7 +99,8 @@ async function serve(): Promise<void> {
   };
   const window = arg('window', DEFAULT_WINDOW_BYTES);
   const qstep = await startServer({ ...common, windowBytes: window });
-  const today = await startServer({ ...common, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
+  // Today's settings: 64 KiB windows and Step over gRPC only (no direct transport).
+  const today = await startServer({ ...common, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES, directPort: -1 });
   const raw = new grpc.Server({ 'grpc.max_receive_message_length': qstep.config.maxMessageBytes });
   // The same raw stream with the new windows (the grpc-js server honours them through patches/).
   const rawTuned = new grpc.Server({
@@ -270,7 +271,12 @@ async function runModel(
   const params = per * o.tensors;
   const names = Array.from({ length: o.tensors }, (_, i) => `layers.${i}.weight`);
   const step = connect(a.qstep, { maxChunkBytes: o.chunk, lanes: o.lanes, windowBytes: a.window });
-  const today = connect(a.today, { maxChunkBytes: o.chunk, lanes: 1, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES });
+  const today = connect(a.today, {
+    maxChunkBytes: o.chunk,
+    lanes: 1,
+    windowBytes: HTTP2_DEFAULT_WINDOW_BYTES,
+    direct: false,
+  });
   const raw = new grpc.Client(a.raw, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 });
   const rawTuned = new grpc.Client(a.rawTuned, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,

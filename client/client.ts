@@ -7,7 +7,8 @@ import type { ClientDuplexStream, ClientReadableStream, ClientWritableStream } f
 import { service as healthService } from 'grpc-health-check';
 import type { DType } from '../native/lib/types';
 import { QstepGrpcClient, qstepService } from '../proto';
-import { passThroughSerializer } from '../proto/fast-codec';
+import { encodeStepGradient, passThroughSerializer, tensorChunkPieces } from '../proto/fast-codec';
+import { FRAME_HEADER_BYTES } from '../proto/direct-frames';
 import { stepIdToWire } from '../proto/step-id';
 import { DEFAULT_WINDOW_BYTES, HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import type {
@@ -37,6 +38,8 @@ import { QstepError, Status } from './errors';
 import { channelCredentials, checkToken, tlsChannelOptions } from './security';
 import { SerializePool } from './serialize-pool';
 import { runStep, waitWritable } from './step-call';
+import type { GradientMessage } from './step-call';
+import { DirectCall, DirectConnections, targetHost } from './direct';
 import { DEFAULT_LANES, LANE_MIN_BYTES, MAX_LANES, planLanes, stepOverLanes } from './lanes';
 import type { LanePlan } from './lanes';
 import { DEFAULT_UPLOAD_LANES, uploadOverLanes } from './upload-lanes';
@@ -84,6 +87,11 @@ export class QstepClient {
   readonly uploadLanes: number;
   private readonly laneMinBytes: number;
   private readonly laneClients: grpc.Client[] = [];
+  /** Whether Step may use the server's direct transport (ConnectOptions.direct). */
+  readonly direct: boolean;
+  private readonly tls: ConnectOptions['tls'];
+  /** The direct transport once ServerInfo announced one (null: the server offers none). */
+  private directConnections: Promise<DirectConnections | null> | null = null;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions;
 
@@ -143,6 +151,10 @@ export class QstepClient {
     if (!Number.isSafeInteger(this.laneMinBytes) || this.laneMinBytes < 0) {
       throw new TypeError(`laneMinBytes must be an integer >= 0, got ${String(this.laneMinBytes).slice(0, 40)}`);
     }
+    // QSTEP_DIRECT=0: Step over gRPC only, for clients that do not say (CI runs the service suite both ways).
+    // A client given raw `credentials` cannot derive the direct connection's TLS from them: gRPC only.
+    this.direct = options.credentials === undefined && (options.direct ?? process.env.QSTEP_DIRECT !== '0');
+    this.tls = options.tls;
     this.pool = new SerializePool(options.serializePoolBytes ?? 256 * 1024 * 1024);
     const stepDef = qstepService.Step;
     this.stepSerialize = passThroughSerializer(stepDef.requestSerialize);
@@ -153,6 +165,9 @@ export class QstepClient {
   }
 
   close(): void {
+    const direct = this.directConnections;
+    this.directConnections = Promise.resolve(null);
+    void direct?.then((d) => d?.close());
     for (const c of this.laneClients) c.close();
     this.grpc.close();
     this.healthClient.close();
@@ -452,34 +467,89 @@ export class QstepClient {
     );
   }
 
-  /** One Step stream on `client`'s connection. */
-  private stepCall(
+  /**
+   * One Step stream: on a direct connection when the server offers one (client/direct.ts), else on `client`'s gRPC
+   * connection. A direct connection that cannot be made sends nothing, so the step then goes over gRPC.
+   */
+  private async stepCall(
     client: grpc.Client,
     header: StepRequest[],
     list: NormalizedTensor[],
     w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] },
     o: StepOptions,
   ): Promise<StepReply> {
+    const direct = await this.directStepCall(o);
+    if (direct) {
+      return runStep(direct, header, list, {
+        maxChunkBytes: this.maxChunkBytes,
+        // The data goes to the socket from the caller's memory: no copy on this side.
+        encodeGradient: (param, offset, dtype, data) => tensorChunkPieces(param, offset, dtype, data, FRAME_HEADER_BYTES),
+        ...w,
+      });
+    }
     // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
-    const call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output> = client.makeBidiStreamRequest(
+    const call: ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output> = client.makeBidiStreamRequest(
       this.stepPath,
-      this.stepSerialize,
+      this.stepSerialize as (m: StepRequest | GradientMessage) => Buffer,
       this.stepDeserialize,
       this.md(),
       this.callOpts(o, false),
     );
     const used: Buffer[] = [];
     call.on('status', () => this.pool.give(used.splice(0)));
+    const alloc = (n: number) => {
+      const b = this.pool.take(n);
+      used.push(b);
+      return b;
+    };
     return runStep(call, header, list, {
       maxChunkBytes: this.maxChunkBytes,
-      alloc: (n) => {
-        const b = this.pool.take(n);
-        used.push(b);
-        return b;
-      },
+      encodeGradient: (param, offset, dtype, data) => encodeStepGradient(param, offset, dtype, data, alloc),
       ...w,
     });
+  }
+
+  /** A Step call on a direct connection, or null when Step goes over gRPC. */
+  private async directStepCall(
+    o: StepOptions,
+  ): Promise<ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output> | null> {
+    if (!this.direct) return null;
+    const found = this.directConnections ?? (this.directConnections = this.findDirect());
+    const connections = await found.catch(() => null);
+    if (!connections) {
+      if (this.directConnections === found) this.directConnections = null; // asked again by the next step
+      return null;
+    }
+    let socket;
+    try {
+      socket = await connections.take();
+    } catch {
+      // The server moved (a restart on another port) or a network in between refuses: ask again next time.
+      if (this.directConnections === found) this.directConnections = null;
+      connections.close();
+      return null;
+    }
+    const deadline = this.callOpts(o, false).deadline as number | undefined;
+    const call = new DirectCall<StepRequest, StepResponse__Output>(
+      socket,
+      connections,
+      'Step',
+      this.metadata,
+      deadline,
+      this.stepSerialize,
+      this.stepDeserialize,
+    );
+    return call as unknown as ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output>;
+  }
+
+  /** The server's direct transport, from ServerInfo; null when it offers none or the address is not host:port. */
+  private async findDirect(): Promise<DirectConnections | null> {
+    const host = targetHost(this.address);
+    if (host === null) return null;
+    const info = await this.serverInfo();
+    if (!info.directPort) return null;
+    return new DirectConnections({ host, port: info.directPort, tls: this.tls ?? null });
   }
 
   /** Lane i's grpc client: lane 0 is the main channel, the others each have a connection of their own. */

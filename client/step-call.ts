@@ -6,7 +6,6 @@ import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { DType } from '../native/lib/types';
 import type { StepRequest, StepResponse__Output } from '../proto';
 import { dtypes } from '../proto/convert';
-import { encodeStepGradient } from '../proto/fast-codec';
 import { QstepError, Status } from './errors';
 import { stepResultJoiner } from './message-parts';
 import { WIDTH, chunksOf } from './tensors';
@@ -35,10 +34,13 @@ export function waitWritable(stream: NodeJS.EventEmitter, finished: Promise<unkn
   });
 }
 
+/** A gradient message as the call's transport writes it: encoded, or as pieces (client/direct.ts). */
+export type GradientMessage = Buffer | Buffer[];
+
 export interface StepCallOptions {
   maxChunkBytes: number;
-  /** A buffer of at least n bytes for one encoded gradient message. */
-  alloc: (n: number) => Buffer;
+  /** Encodes one gradient chunk (StepRequest.gradient) for the call's transport. */
+  encodeGradient: (param: string, offset: number, dtype: string, data: Buffer) => GradientMessage;
   signal?: AbortSignal;
   /** Caller memory for returned weights, by parameter name (checked by the caller). */
   into: Map<string, Buffer>;
@@ -46,16 +48,16 @@ export interface StepCallOptions {
 }
 
 /**
- * Drives one Step stream: header, gradient chunks (each encoded by encodeStepGradient), commit; collects the result
+ * Drives one Step stream: header, gradient chunks (each encoded by opts.encodeGradient), commit; collects the result
  * and the weights. Stops sending as soon as the server has answered (a replayed step is answered at the header).
  */
 export function runStep(
-  call: ClientDuplexStream<StepRequest | Buffer, StepResponse__Output>,
+  call: ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output>,
   header: StepRequest[],
   grads: NormalizedTensor[],
   opts: StepCallOptions,
 ): Promise<StepReply> {
-  const { into, onWeights, alloc } = opts;
+  const { into, onWeights, encodeGradient } = opts;
   let result: StepResponse__Output['result'];
   let joiner: ReturnType<typeof stepResultJoiner> | null = null;
   const parts = new Map<string, WeightParts>();
@@ -115,7 +117,7 @@ export function runStep(
   opts.signal?.addEventListener('abort', () => call.cancel(), { once: true });
 
   const send = async () => {
-    const write = async (msg: StepRequest | Buffer) => {
+    const write = async (msg: StepRequest | GradientMessage) => {
       if (over) return;
       if (!call.write(msg)) await waitWritable(call, finished);
     };
@@ -125,7 +127,7 @@ export function runStep(
       const dtype = g.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(g.dtype);
       for (const c of chunksOf(g.bytes, opts.maxChunkBytes)) {
         if (over) return;
-        await write(encodeStepGradient(g.name, (g.elementOffset ?? 0) + c.byteOffset / g.width, dtype, c.data, alloc));
+        await write(encodeGradient(g.name, (g.elementOffset ?? 0) + c.byteOffset / g.width, dtype, c.data));
         chunks++;
       }
     }

@@ -50,6 +50,12 @@ export interface ConnectOptions {
    * QSTEP_UPLOAD_LANES, else QSTEP_LANES). Only uploads of at least laneMinBytes use lanes.
    */
   uploadLanes?: number;
+  /**
+   * Step over the server's direct transport (a plain TCP or TLS connection to ServerInfo.direct_port, without
+   * HTTP/2; docs/service.md, Direct transport) when the server offers one. Default true, or false when QSTEP_DIRECT
+   * is '0' or `credentials` is given (its TLS cannot be derived from them). Every other call stays on gRPC.
+   */
+  direct?: boolean;
   /** Gradient (or upload) bytes below which a step (or upload) goes over one stream (default 4 MiB, or QSTEP_LANE_MIN_BYTES). */
   laneMinBytes?: number;
 }

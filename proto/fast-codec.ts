@@ -99,24 +99,74 @@ function tensorChunkSize(offset: number, param: number, dtype: number, data: num
 
 const w = new ScratchWriter();
 
+/**
+ * The front of a TensorChunk carried in field 2 (StepRequest.gradient, StepResponse.weights): the field's key and
+ * length, then param, offset and dtype, then the data field's key and length; the data bytes follow.
+ */
+function chunkPrefix(out: ProtoWriter, param: string, paramBytes: number, offset: number, dtype: number, n: number) {
+  out.byte(0x12); // field 2, length-delimited
+  out.varint(tensorChunkSize(offset, paramBytes, dtype, n));
+  if (paramBytes > 0) {
+    out.byte(0x0a); // TensorChunk.param = 1
+    out.varint(paramBytes);
+    out.utf8(param);
+  }
+  out.varintField(0x10, offset); // offset = 2
+  out.varintField(0x18, dtype); // dtype = 3
+  if (n > 0) {
+    out.byte(0x22); // data = 4
+    out.varint(n);
+  }
+}
+
+/** The bytes chunkPrefix writes. */
+function chunkPrefixSize(paramBytes: number, offset: number, dtype: number, n: number): number {
+  const inner = tensorChunkSize(offset, paramBytes, dtype, n);
+  return 1 + varintSize(inner) + inner - n;
+}
+
 function encodeStepWeights(c: TensorChunk): Buffer {
-  const param = Buffer.byteLength(c.param ?? '', 'utf8');
+  const param = c.param ?? '';
+  const paramBytes = Buffer.byteLength(param, 'utf8');
   const dtype = DTYPE_NUMBER.get(c.dtype ?? 'DTYPE_UNSPECIFIED') ?? 0;
   const offset = num(c.offset);
   const data = c.data as Buffer;
-  const inner = tensorChunkSize(offset, param, dtype, data.length);
-  w.reset(inner + 16);
-  w.byte(0x12); // StepResponse.weights = 2, length-delimited
-  w.varint(inner);
-  if (param > 0) {
-    w.byte(0x0a);
-    w.varint(param);
-    w.utf8(c.param as string);
-  }
-  w.varintField(0x10, offset);
-  w.varintField(0x18, dtype);
-  w.bytesField(0x22, data);
+  w.reset(chunkPrefixSize(paramBytes, offset, dtype, data.length) + data.length);
+  chunkPrefix(w, param, paramBytes, offset, dtype, data.length);
+  w.bytes(data);
   return w.view();
+}
+
+/**
+ * A TensorChunk message in field 2 (a Step gradient or weights chunk) as two pieces, for a writer that gathers them
+ * (the direct transport): a new buffer with `reserve` free bytes (for a frame header) and the protobuf prefix, then
+ * the data itself, not copied. The message's bytes are the first piece from `reserve` on, then the second.
+ */
+export function tensorChunkPieces(
+  param: string,
+  offset: number,
+  dtype: string,
+  data: Buffer,
+  reserve: number,
+): [Buffer, Buffer] {
+  const paramBytes = Buffer.byteLength(param, 'utf8');
+  const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
+  const head = new ProtoWriter(Buffer.allocUnsafe(reserve + chunkPrefixSize(paramBytes, offset, dtypeNum, data.length)));
+  head.pos = reserve;
+  chunkPrefix(head, param, paramBytes, offset, dtypeNum, data.length);
+  return [head.view(), data];
+}
+
+/** The pieces of a server Step response for the direct transport: weights chunks by tensorChunkPieces. */
+export function stepResponsePieces(fallback: (m: StepResponse) => Buffer, reserve: number) {
+  return (m: StepResponse): Buffer[] => {
+    const c = m.weights;
+    if (c && !m.result && isBufferData(c)) {
+      return tensorChunkPieces(c.param ?? '', num(c.offset), c.dtype ?? 'DTYPE_UNSPECIFIED', c.data as Buffer, reserve);
+    }
+    const b = fallback(m);
+    return [Buffer.alloc(reserve), b];
+  };
 }
 
 function encodeSnapshotData(d: TensorData): Buffer {
@@ -169,19 +219,9 @@ export function encodeStepGradient(
 ): Buffer {
   const paramBytes = Buffer.byteLength(param, 'utf8');
   const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
-  const inner = tensorChunkSize(offset, paramBytes, dtypeNum, data.length);
-  const size = 1 + varintSize(inner) + inner;
-  const out = new ProtoWriter(alloc(size));
-  out.byte(0x12); // StepRequest.gradient = 2, length-delimited
-  out.varint(inner);
-  if (paramBytes > 0) {
-    out.byte(0x0a); // TensorChunk.param = 1
-    out.varint(paramBytes);
-    out.utf8(param);
-  }
-  out.varintField(0x10, offset); // offset = 2
-  out.varintField(0x18, dtypeNum); // dtype = 3
-  out.bytesField(0x22, data); // data = 4
+  const out = new ProtoWriter(alloc(chunkPrefixSize(paramBytes, offset, dtypeNum, data.length) + data.length));
+  chunkPrefix(out, param, paramBytes, offset, dtypeNum, data.length);
+  out.bytes(data);
   return out.view();
 }
 

@@ -88,6 +88,11 @@ export interface ServerConfig {
    * before the server's acknowledgement (docs/service.md, Transport). 65535 = Node's default.
    */
   windowBytes: number;
+  /**
+   * Port of the direct transport for Step (server/direct, docs/service.md, Direct transport): 0 = ephemeral (the
+   * port is announced in ServerInfo.direct_port), -1 = not offered. Same host, TLS and tokens as the gRPC port.
+   */
+  directPort: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -132,6 +137,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   insecure: false,
   healthPort: -1,
   windowBytes: DEFAULT_WINDOW_BYTES,
+  directPort: 0,
 };
 
 export interface ServiceDeps {
@@ -146,4 +152,6 @@ export interface ServiceDeps {
   version: string;
   /** Null without a state dir. */
   checkpointer: Checkpointer | null;
+  /** The direct transport's port once it listens (ServerInfo.direct_port); 0 = not offered. */
+  directPort: number;
 }

@@ -215,6 +215,12 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
         .default(d.windowBytes)
         .argParser(int('window-bytes')),
     )
+    .addOption(
+      new Option('--direct-port <port>', 'port of the direct transport for Step (0 = ephemeral, -1 = off)')
+        .env('QSTEP_DIRECT_PORT')
+        .default(d.directPort)
+        .argParser(int('direct-port')),
+    )
     .exitOverride((err) => process.exit(err.exitCode));
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
@@ -243,6 +249,7 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     metricsHost: string;
     shutdownGraceMs: number;
     windowBytes: number;
+    directPort: number;
     tlsCert?: string;
     tlsKey?: string;
     tlsClientCa?: string;
@@ -296,5 +303,6 @@ export function parseServeFlags(argv: string[]): Partial<ServerConfig> {
     checkpointEverySeconds: num(o.checkpointEverySeconds),
     keepCheckpoints: num(o.keepCheckpoints),
     windowBytes: num(o.windowBytes),
+    directPort: num(o.directPort),
   };
 }

@@ -14,7 +14,8 @@ import type { Logger } from 'pino';
 import { Engine } from '../native/lib';
 import { SERVICE_NAME, qstepService } from '../proto';
 import { reflectionPackageDefinition } from '../proto/reflection';
-import { serverDefinition } from '../proto/fast-codec';
+import { serverDefinition, stepResponsePieces } from '../proto/fast-codec';
+import { FRAME_HEADER_BYTES } from '../proto/direct-frames';
 import type { QstepHandlers } from '../proto';
 import { HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES } from '../proto/transport';
 import { DEFAULT_CONFIG } from './config';
@@ -39,6 +40,8 @@ import { setupSecurity } from './security/setup';
 import { serveHealthPort } from './security/health-port';
 import type { HealthPort } from './security/health-port';
 import { bidi, clientStream, serverStream, unary } from './rpc';
+import { serveDirect } from './direct';
+import type { DirectMethod, DirectServer } from './direct';
 import type { RpcDeps } from './rpc';
 import { createModelHandler } from './services/create-model';
 import { createModelStreamHandler } from './services/create-model-stream';
@@ -58,6 +61,10 @@ export interface RunningServer {
   port: number;
   /** The Prometheus port, or -1 when metrics are off. */
   metricsPort: number;
+  /** The direct transport's port (server/direct.ts), or -1 when it is off. */
+  directPort: number;
+  /** Open direct-transport connections (0 when it is off). */
+  directConnections(): number;
   /** The plaintext health-only port, or -1 when there is none. */
   healthPort: number;
   config: ServerConfig;
@@ -110,6 +117,7 @@ function checkConfig(c: ServerConfig): void {
   int('checkpointEverySeconds', 0);
   int('keepCheckpoints', 1);
   int('windowBytes', HTTP2_DEFAULT_WINDOW_BYTES, MAX_WINDOW_BYTES);
+  int('directPort', -1, 65535);
   if (!['cpu', 'cuda', 'auto'].includes(c.backend))
     throw new Error(`backend: expected cpu, cuda or auto, got ${c.backend}`);
   if (c.maxChunkBytes % 4 !== 0) throw new Error(`maxChunkBytes: expected a multiple of 4, got ${c.maxChunkBytes}`);
@@ -183,6 +191,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     log,
     version: packageVersion(),
     checkpointer,
+    directPort: 0,
   };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs, access: security.access };
 
@@ -235,7 +244,33 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   let metricsServer: HttpServer | null = null;
   let metricsPort = -1;
   let healthPort: HealthPort | null = null;
+  let direct: DirectServer | null = null;
   try {
+    if (config.directPort >= 0) {
+      // Step over a plain socket (server/direct.ts): the same handler, codecs, TLS and tokens as the gRPC port.
+      const step = qstepService.Step;
+      const certs = security.certificates;
+      direct = await serveDirect({
+        host: config.host,
+        port: config.directPort,
+        tls: certs ? certs.tlsOptions() : null,
+        methods: {
+          Step: {
+            handler: handlers.Step as unknown as DirectMethod['handler'],
+            deserialize: step.requestDeserialize,
+            serialize: stepResponsePieces(step.responseSerialize, FRAME_HEADER_BYTES) as DirectMethod['serialize'],
+          },
+        },
+        maxMessageBytes: config.maxMessageBytes,
+        idleMs: config.streamIdleMs,
+        // As a Step's first data is due after its header, a connection's first call is due after it opens.
+        handshakeMs: config.streamGraceMs > 0 ? config.streamGraceMs : 10_000,
+        log,
+      });
+      const d = direct;
+      if (certs) certs.addIdentityCertificateListener(() => d.setSecureContext(certs.tlsOptions()));
+      deps.directPort = direct.port;
+    }
     if (config.metricsPort >= 0) {
       const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, security.metricsAuth);
       metricsServer = m.server;
@@ -262,6 +297,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   } catch (err) {
     checkpointer?.close();
     server.forceShutdown();
+    await direct?.close(0);
     await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
     await healthPort?.close();
     registry.clear();
@@ -277,6 +313,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       backend: engine.backend,
       threads: engine.threads,
       metricsPort,
+      directPort: deps.directPort || -1,
       version: deps.version,
       tls: config.tlsCert ? (config.tlsClientCa ? 'mutual' : 'server') : 'off',
       auth: Boolean(security.access),
@@ -292,6 +329,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       health.setStatus('', 'NOT_SERVING');
       health.setStatus(SERVICE_NAME, 'NOT_SERVING');
       log.info({ graceMs }, 'draining');
+      const directClosed = direct?.close(graceMs);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           log.warn('grace period over; cancelling calls still running');
@@ -303,6 +341,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
           resolve();
         });
       });
+      await directClosed;
       if (metricsServer) await new Promise<void>((r) => metricsServer?.close(() => r()));
       await healthPort?.close();
       if (checkpointer) {
@@ -329,6 +368,8 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     port,
     metricsPort,
     healthPort: healthPort?.port ?? -1,
+    directPort: direct?.port ?? -1,
+    directConnections: () => direct?.connections ?? 0,
     config,
     deps,
     health,

@@ -14,6 +14,8 @@ import { TokenSet } from './tokens';
 
 export interface Security {
   credentials: grpc.ServerCredentials;
+  /** The certificate files when TLS is on (the direct transport serves with the same, and follows reloads). */
+  certificates: CertificateFiles | null;
   interceptors: grpc.ServerInterceptor[];
   access: AccessControl | undefined;
   /** Whether server reflection is offered at all. */
@@ -63,6 +65,7 @@ export function setupSecurity(config: ServerConfig, log: Logger): Security {
 
   const security: Security = {
     credentials: certs ? certs.credentials() : grpc.ServerCredentials.createInsecure(),
+    certificates: certs,
     interceptors: access && config.reflection === 'token' ? [reflectionGate(access)] : [],
     access,
     reflection: config.reflection !== 'off',

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { experimental } from '@grpc/grpc-js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { TlsOptions } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 
 type CaCertificateUpdateListener = experimental.CaCertificateUpdateListener;
@@ -91,6 +92,19 @@ export class CertificateFiles implements experimental.CertificateProvider {
     const mutual = this.files.clientCa !== undefined && this.files.clientCa !== '';
     // The same object serves both roles, so the order of grpc-js's two provider arguments does not matter.
     return grpc.experimental.createCertificateProviderServerCredentials(this, mutual ? this : null, mutual);
+  }
+
+  /** The same credentials for a Node TLS server (the direct transport, server/direct.ts). */
+  tlsOptions(): TlsOptions {
+    const mutual = this.current.ca !== null;
+    return {
+      cert: this.current.cert,
+      key: this.current.key,
+      ...(mutual ? { ca: this.current.ca as Buffer } : {}),
+      requestCert: mutual,
+      rejectUnauthorized: mutual,
+      minVersion: 'TLSv1.2',
+    };
   }
 
   /** Re-reads and checks the files; pushes them to new connections if good. Throws (keeping the old) if not. */

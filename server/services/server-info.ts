@@ -45,6 +45,7 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
         blockSizes: [...constants.optimizerBlockSizes],
         snapshotStateFormats: stateFormats.names.map((f) => stateFormats.encode(f)),
       },
+      directPort: deps.directPort,
       limits: {
         maxMessageBytes: config.maxMessageBytes,
         maxChunkBytes: config.maxChunkBytes,

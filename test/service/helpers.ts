@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { connect } from '../../client';
-import type { QstepClient, Snapshot } from '../../client';
+import type { ConnectOptions, QstepClient, Snapshot } from '../../client';
 import type { StepRequest, StepResponse__Output } from '../../proto';
 import { startServer } from '../../server/main';
 import type { RunningServer } from '../../server/main';
@@ -20,7 +20,10 @@ export interface Harness {
 
 const open = new Set<Harness>();
 
-export async function startHarness(config: Partial<ServerConfig> = {}): Promise<Harness> {
+export async function startHarness(
+  config: Partial<ServerConfig> = {},
+  clientOptions: ConnectOptions = {},
+): Promise<Harness> {
   const server = await startServer({
     host: '127.0.0.1',
     port: 0,
@@ -31,7 +34,7 @@ export async function startHarness(config: Partial<ServerConfig> = {}): Promise<
     backend: (process.env.QSTEP_BACKEND ?? 'cpu') as 'cpu' | 'cuda' | 'auto',
     ...config,
   });
-  const client = connect(server.address);
+  const client = connect(server.address, clientOptions);
   const h: Harness = {
     server,
     client,

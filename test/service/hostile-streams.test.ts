@@ -101,13 +101,17 @@ describe('service: hostile streams', function () {
   });
 
   it('one connection holds at most its share: a second concurrent stream waits, then RESOURCE_EXHAUSTED', async () => {
-    const h2 = await startHarness({
-      stagingBudgetBytes: 40 * MIB,
-      stagingPerConnectionBytes: 10 * MIB,
-      stagingWaitMs: 500,
-      streamGraceMs: 20_000,
-      streamMinBytesPerSecond: MIB,
-    });
+    // Two streams on one HTTP/2 connection: gRPC only (a direct connection carries one call at a time).
+    const h2 = await startHarness(
+      {
+        stagingBudgetBytes: 40 * MIB,
+        stagingPerConnectionBytes: 10 * MIB,
+        stagingWaitMs: 500,
+        streamGraceMs: 20_000,
+        streamMinBytesPerSecond: MIB,
+      },
+      { direct: false },
+    );
     try {
       await h2.client.createModel({
         name: 'm',

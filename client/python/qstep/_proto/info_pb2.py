@@ -15,7 +15,7 @@ from . import common_pb2 as qstep_dot_v1_dot_common__pb2
 from . import snapshot_pb2 as qstep_dot_v1_dot_snapshot__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13qstep/v1/info.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\x1a\x17qstep/v1/snapshot.proto\"\x13\n\x11ServerInfoRequest\"\xbe\x01\n\x12ServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\x12%\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x14.qstep.v1.DeviceInfo\x12,\n\x0c\x63\x61pabilities\x18\x05 \x01(\x0b\x32\x16.qstep.v1.Capabilities\x12 \n\x06limits\x18\x06 \x01(\x0b\x32\x10.qstep.v1.Limits\"\xb3\x01\n\x0c\x43\x61pabilities\x12\x31\n\noptimizers\x18\x01 \x03(\x0b\x32\x1d.qstep.v1.OptimizerCapability\x12$\n\x0bgrad_dtypes\x18\x02 \x03(\x0e\x32\x0f.qstep.v1.DType\x12\x13\n\x0b\x62lock_sizes\x18\x03 \x03(\r\x12\x35\n\x16snapshot_state_formats\x18\x04 \x03(\x0e\x32\x15.qstep.v1.StateFormat\"\xff\x01\n\x13OptimizerCapability\x12&\n\toptimizer\x18\x01 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12(\n\x0bstate_modes\x18\x02 \x03(\x0e\x32\x13.qstep.v1.StateMode\x12\x1f\n\x06\x64types\x18\x03 \x03(\x0e\x32\x0f.qstep.v1.DType\x12+\n\x08\x64\x65\x66\x61ults\x18\x04 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12)\n\x0flayout_defaults\x18\x05 \x01(\x0b\x32\x10.qstep.v1.Layout\x12\r\n\x05\x62\x65tas\x18\x06 \x03(\t\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\"\x84\x03\n\x06Limits\x12\x19\n\x11max_message_bytes\x18\x01 \x01(\x04\x12\x17\n\x0fmax_chunk_bytes\x18\x02 \x01(\x04\x12\x12\n\nmax_models\x18\x03 \x01(\r\x12\x1c\n\x14max_params_per_model\x18\x04 \x01(\r\x12\x14\n\x0cmax_elements\x18\x05 \x01(\x04\x12\x10\n\x08max_dims\x18\x06 \x01(\r\x12\x1c\n\x14staging_budget_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fstaging_wait_ms\x18\x08 \x01(\x04\x12\x1a\n\x12idempotency_window\x18\t \x01(\r\x12\x1a\n\x12memory_limit_bytes\x18\n \x01(\x04\x12\x19\n\x11memory_held_bytes\x18\x0b \x01(\x04\x12$\n\x1cstaging_per_connection_bytes\x18\x0c \x01(\x04\x12\x17\n\x0fstream_grace_ms\x18\r \x01(\x04\x12#\n\x1bstream_min_bytes_per_second\x18\x0e \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13qstep/v1/info.proto\x12\x08qstep.v1\x1a\x15qstep/v1/common.proto\x1a\x17qstep/v1/snapshot.proto\"\x13\n\x11ServerInfoRequest\"\xd3\x01\n\x12ServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07threads\x18\x03 \x01(\r\x12%\n\x07\x64\x65vices\x18\x04 \x03(\x0b\x32\x14.qstep.v1.DeviceInfo\x12,\n\x0c\x63\x61pabilities\x18\x05 \x01(\x0b\x32\x16.qstep.v1.Capabilities\x12 \n\x06limits\x18\x06 \x01(\x0b\x32\x10.qstep.v1.Limits\x12\x13\n\x0b\x64irect_port\x18\x07 \x01(\r\"\xb3\x01\n\x0c\x43\x61pabilities\x12\x31\n\noptimizers\x18\x01 \x03(\x0b\x32\x1d.qstep.v1.OptimizerCapability\x12$\n\x0bgrad_dtypes\x18\x02 \x03(\x0e\x32\x0f.qstep.v1.DType\x12\x13\n\x0b\x62lock_sizes\x18\x03 \x03(\r\x12\x35\n\x16snapshot_state_formats\x18\x04 \x03(\x0e\x32\x15.qstep.v1.StateFormat\"\xff\x01\n\x13OptimizerCapability\x12&\n\toptimizer\x18\x01 \x01(\x0e\x32\x13.qstep.v1.Optimizer\x12(\n\x0bstate_modes\x18\x02 \x03(\x0e\x32\x13.qstep.v1.StateMode\x12\x1f\n\x06\x64types\x18\x03 \x03(\x0e\x32\x0f.qstep.v1.DType\x12+\n\x08\x64\x65\x66\x61ults\x18\x04 \x01(\x0b\x32\x19.qstep.v1.Hyperparameters\x12)\n\x0flayout_defaults\x18\x05 \x01(\x0b\x32\x10.qstep.v1.Layout\x12\r\n\x05\x62\x65tas\x18\x06 \x03(\t\x12\x0e\n\x06\x66ields\x18\x07 \x03(\t\"\x84\x03\n\x06Limits\x12\x19\n\x11max_message_bytes\x18\x01 \x01(\x04\x12\x17\n\x0fmax_chunk_bytes\x18\x02 \x01(\x04\x12\x12\n\nmax_models\x18\x03 \x01(\r\x12\x1c\n\x14max_params_per_model\x18\x04 \x01(\r\x12\x14\n\x0cmax_elements\x18\x05 \x01(\x04\x12\x10\n\x08max_dims\x18\x06 \x01(\r\x12\x1c\n\x14staging_budget_bytes\x18\x07 \x01(\x04\x12\x17\n\x0fstaging_wait_ms\x18\x08 \x01(\x04\x12\x1a\n\x12idempotency_window\x18\t \x01(\r\x12\x1a\n\x12memory_limit_bytes\x18\n \x01(\x04\x12\x19\n\x11memory_held_bytes\x18\x0b \x01(\x04\x12$\n\x1cstaging_per_connection_bytes\x18\x0c \x01(\x04\x12\x17\n\x0fstream_grace_ms\x18\r \x01(\x04\x12#\n\x1bstream_min_bytes_per_second\x18\x0e \x01(\x04\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qstep.v1.info_pb2', globals())
@@ -25,11 +25,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SERVERINFOREQUEST._serialized_start=81
   _SERVERINFOREQUEST._serialized_end=100
   _SERVERINFORESPONSE._serialized_start=103
-  _SERVERINFORESPONSE._serialized_end=293
-  _CAPABILITIES._serialized_start=296
-  _CAPABILITIES._serialized_end=475
-  _OPTIMIZERCAPABILITY._serialized_start=478
-  _OPTIMIZERCAPABILITY._serialized_end=733
-  _LIMITS._serialized_start=736
-  _LIMITS._serialized_end=1124
+  _SERVERINFORESPONSE._serialized_end=314
+  _CAPABILITIES._serialized_start=317
+  _CAPABILITIES._serialized_end=496
+  _OPTIMIZERCAPABILITY._serialized_start=499
+  _OPTIMIZERCAPABILITY._serialized_end=754
+  _LIMITS._serialized_start=757
+  _LIMITS._serialized_end=1145
 # @@protoc_insertion_point(module_scope)

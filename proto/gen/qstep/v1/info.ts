@@ -41,7 +41,14 @@ export interface ServerInfoResponse {
   /** CUDA devices in use; empty on the CPU backend */
   devices: DeviceInfo[];
   capabilities?: Capabilities | undefined;
-  limits?: Limits | undefined;
+  limits?:
+    | Limits
+    | undefined;
+  /**
+   * The port of the direct transport for Step on this server's host (docs/service.md, Direct transport): the same
+   * Step messages, length-prefixed on a plain TCP (or TLS) connection without HTTP/2. 0 = not offered.
+   */
+  directPort: number;
 }
 
 export interface Capabilities {
@@ -146,7 +153,15 @@ export const ServerInfoRequest: MessageFns<ServerInfoRequest> = {
 };
 
 function createBaseServerInfoResponse(): ServerInfoResponse {
-  return { version: "", backend: "", threads: 0, devices: [], capabilities: undefined, limits: undefined };
+  return {
+    version: "",
+    backend: "",
+    threads: 0,
+    devices: [],
+    capabilities: undefined,
+    limits: undefined,
+    directPort: 0,
+  };
 }
 
 export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
@@ -168,6 +183,9 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
     }
     if (message.limits !== undefined) {
       Limits.encode(message.limits, writer.uint32(50).fork()).join();
+    }
+    if (message.directPort !== 0) {
+      writer.uint32(56).uint32(message.directPort);
     }
     return writer;
   },
@@ -233,6 +251,14 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
             message.limits = Limits.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.directPort = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -260,6 +286,7 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? Limits.fromPartial(object.limits)
       : undefined;
+    message.directPort = object.directPort ?? 0;
     return message;
   },
 };
