@@ -483,7 +483,8 @@ export class QstepClient {
       return runStep(direct, header, list, {
         maxChunkBytes: this.maxChunkBytes,
         // The data goes to the socket from the caller's memory: no copy on this side.
-        encodeGradient: (param, offset, dtype, data) => tensorChunkPieces(param, offset, dtype, data, FRAME_HEADER_BYTES),
+        encodeGradient: (param, offset, dtype, data) =>
+          tensorChunkPieces(param, offset, dtype, data, FRAME_HEADER_BYTES),
         ...w,
       });
     }

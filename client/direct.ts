@@ -91,7 +91,10 @@ export class DirectConnections {
             checkServerIdentity: (_h, cert) => tls.checkServerIdentity(t.serverName ?? host, cert),
           })
         : net.connect({ host, port });
-      const timer = setTimeout(() => s.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), CONNECT_MS);
+      const timer = setTimeout(
+        () => s.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })),
+        CONNECT_MS,
+      );
       const fail = (err: Error) => {
         clearTimeout(timer);
         reject(err);

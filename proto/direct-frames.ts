@@ -80,7 +80,8 @@ export function controlBody(payload: Buffer): Record<string, unknown> {
   } catch {
     throw new FrameError('a control frame that is not JSON');
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new FrameError('a control frame that is not an object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new FrameError('a control frame that is not an object');
   return v as Record<string, unknown>;
 }
 

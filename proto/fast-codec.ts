@@ -151,7 +151,9 @@ export function tensorChunkPieces(
 ): [Buffer, Buffer] {
   const paramBytes = Buffer.byteLength(param, 'utf8');
   const dtypeNum = DTYPE_NUMBER.get(dtype) ?? 0;
-  const head = new ProtoWriter(Buffer.allocUnsafe(reserve + chunkPrefixSize(paramBytes, offset, dtypeNum, data.length)));
+  const head = new ProtoWriter(
+    Buffer.allocUnsafe(reserve + chunkPrefixSize(paramBytes, offset, dtypeNum, data.length)),
+  );
   head.pos = reserve;
   chunkPrefix(head, param, paramBytes, offset, dtypeNum, data.length);
   return [head.view(), data];
