@@ -61,6 +61,8 @@ import type {
 
 /** grpc-js's per-call retry buffer (see the constructor). */
 const RETRY_BUFFER_BYTES = 16 * 1024;
+/** How long steps stay on gRPC after the direct transport could not be reached. */
+const DIRECT_RETRY_MS = 60_000;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -92,6 +94,8 @@ export class QstepClient {
   private readonly tls: ConnectOptions['tls'];
   /** The direct transport once ServerInfo announced one (null: the server offers none). */
   private directConnections: Promise<DirectConnections | null> | null = null;
+  /** No direct connection is tried before this time (ms since the epoch) after one failed. */
+  private directRetryAt = 0;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions;
 
@@ -515,19 +519,28 @@ export class QstepClient {
   private async directStepCall(
     o: StepOptions,
   ): Promise<ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output> | null> {
-    if (!this.direct) return null;
+    if (!this.direct || Date.now() < this.directRetryAt) return null;
     const found = this.directConnections ?? (this.directConnections = this.findDirect());
-    const connections = await found.catch(() => null);
-    if (!connections) {
-      if (this.directConnections === found) this.directConnections = null; // asked again by the next step
+    // After a failure (ServerInfo refused, the port unreachable: a restart on another port, a firewall), steps go
+    // over gRPC for DIRECT_RETRY_MS before the port is asked for again, so that no step waits on connects.
+    const backOff = () => {
+      if (this.directConnections !== found) return;
+      this.directConnections = null;
+      this.directRetryAt = Date.now() + DIRECT_RETRY_MS;
+    };
+    let connections: DirectConnections | null;
+    try {
+      connections = await found;
+    } catch {
+      backOff();
       return null;
     }
+    if (!connections) return null; // the server offers none (kept: it is not asked again)
     let socket;
     try {
       socket = await connections.take();
     } catch {
-      // The server moved (a restart on another port) or a network in between refuses: ask again next time.
-      if (this.directConnections === found) this.directConnections = null;
+      backOff();
       connections.close();
       return null;
     }

@@ -29,7 +29,8 @@ export interface DirectTarget {
   tls: TlsOptions | null;
 }
 
-const CONNECT_MS = 10_000;
+/** A direct port that does not answer within this is taken as unreachable (the step then goes over gRPC). */
+const CONNECT_MS = 5_000;
 const MAX_IDLE = 64;
 /** The largest message accepted from the server (a weights chunk is about 1 MiB). */
 const MAX_MESSAGE_BYTES = 1 << 30;

@@ -7,8 +7,8 @@
 //
 //   npm run large-model -- [--params 1000000000] [--today] [--lanes N]
 //
-// --today runs with the transport settings from before issue 15 ("today's settings"): 64 KiB HTTP/2 windows on
-// both ends (server --window-bytes, client windowBytes) and one stream per step. --lanes N steps over N lanes.
+// --today runs with the transport settings from before issue 15 ("today's settings"): Step over gRPC (no direct
+// transport), 64 KiB HTTP/2 windows on both ends (server --window-bytes, client windowBytes), one stream per step. --lanes N steps over N lanes.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -49,20 +49,24 @@ async function main(): Promise<void> {
   const n = arg('params', 1_000_000_000);
   const today = process.argv.includes('--today');
   const lanes = today ? 1 : arg('lanes', 1);
-  const server = await startServeChild(today ? ['--window-bytes', String(HTTP2_DEFAULT_WINDOW_BYTES)] : []);
+  const server = await startServeChild(
+    today ? ['--window-bytes', String(HTTP2_DEFAULT_WINDOW_BYTES), '--direct-port', '-1'] : [],
+  );
   const pid = server.pid;
   const rpcLines = server.rpcLines;
   const report: Record<string, unknown> = {
     params: n,
     loadAverage: loadavg().map((l) => Math.round(l * 10) / 10),
-    settings: today ? 'today (64 KiB windows, 1 lane)' : `defaults (${lanes} lane${lanes > 1 ? 's' : ''})`,
+    settings: today
+      ? 'today (gRPC, 64 KiB windows, 1 lane)'
+      : `defaults (direct transport, ${lanes} lane${lanes > 1 ? 's' : ''})`,
     memoryLimit: server.serving.memoryLimit,
     stagingBudget: server.serving.stagingBudget,
   };
   const client = connect(server.address, {
     unaryDeadlineMs: 600_000,
     lanes,
-    ...(today ? { windowBytes: HTTP2_DEFAULT_WINDOW_BYTES } : {}),
+    ...(today ? { windowBytes: HTTP2_DEFAULT_WINDOW_BYTES, direct: false } : {}),
   });
   const rssBefore = procMemory(pid).rss;
   try {

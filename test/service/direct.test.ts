@@ -115,7 +115,7 @@ describe('service: direct transport', function () {
   let h: Harness;
 
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({}, { direct: true });
   });
   after(async () => {
     await h.close();
@@ -143,7 +143,7 @@ describe('service: direct transport', function () {
   it('steps over the direct transport equal steps over gRPC bit for bit, on one reused connection', async () => {
     const init = randomF32(N);
     const viaGrpc = connect(h.server.address, { direct: false });
-    const viaDirect = connect(h.server.address);
+    const viaDirect = connect(h.server.address, { direct: true }); // whatever QSTEP_DIRECT says
     try {
       await sgdModel(viaGrpc, 'g', init);
       await sgdModel(viaGrpc, 'd', init);
@@ -185,7 +185,7 @@ describe('service: direct transport', function () {
 
   it('a step cancelled mid-stream or past its deadline changes nothing; the same step id then applies once', async () => {
     const big = 8 * 1024 * 1024; // 32 MiB of gradient in 16 KiB messages: the call is still sending when cancelled
-    const small = connect(h.server.address, { maxChunkBytes: 16 * 1024 });
+    const small = connect(h.server.address, { maxChunkBytes: 16 * 1024, direct: true });
     try {
       await h.client.createModel({
         name: 'c',
@@ -459,8 +459,8 @@ describe('service: direct transport', function () {
       threads: 2,
       authTokens: file,
     });
-    const t = connect(s.address, { token: trainer });
-    const r = connect(s.address, { token: reader });
+    const t = connect(s.address, { token: trainer, direct: true });
+    const r = connect(s.address, { token: reader, direct: true });
     const none = connect(s.address, { metadata: {} });
     try {
       await sgdModel(t, 'm', randomF32(N));
@@ -524,7 +524,7 @@ describe('service: direct transport', function () {
         });
         servers.push(s);
         const tls = mutual ? { ca, cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } : { ca };
-        const c = connect(s.address, { tls });
+        const c = connect(s.address, { tls, direct: true });
         clients.push(c);
         await sgdModel(c, 'm', randomF32(N));
         const before = await fingerprint(c, 'm');
