@@ -1,9 +1,10 @@
-// Where the wire stands: one server process and one client process on loopback, moving the same bytes four ways
-// in one run, round by round interleaved: raw Node TCP; a raw grpc-js bidi stream with grpc-js defaults; Step with
-// today's settings (HTTP/2 windows of 64 KiB on both ends, one connection); Step with the new defaults (windows of
-// DEFAULT_WINDOW_BYTES, DEFAULT_LANES connections). Each moves all gradient bytes in, then all weight bytes back;
-// MiB/s counts both. A model of 16M fp32 parameters in 8 tensors (Adam, fp32 state), then a larger one in 8-bit
-// blockwise Adam (256M parameters by default; --large-params 0 leaves it out).
+// Where the wire stands: one server process and one client process on loopback, moving the same bytes several ways
+// in one run, round by round interleaved: raw Node TCP; a raw grpc-js bidi stream with grpc-js defaults and with
+// the new windows; Step with today's settings (gRPC only: HTTP/2 windows of 64 KiB on both ends, one connection, no
+// direct transport); Step with the new defaults (the direct transport, docs/service.md "Direct transport", over
+// DEFAULT_LANES connections; windows of DEFAULT_WINDOW_BYTES for what stays on gRPC). Each moves all gradient bytes
+// in, then all weight bytes back; MiB/s counts both. A model of 16M fp32 parameters in 8 tensors (Adam, fp32 state),
+// then a larger one in 8-bit blockwise Adam (256M parameters by default; --large-params 0 leaves it out).
 //
 //   npm run bench:service [-- --steps 8 --params 16777216 --tensors 8 --chunk 1048576 --lanes K --window BYTES
 //                             --upload-lanes 2,4 --upload-rounds 5
@@ -11,11 +12,13 @@
 //
 // --upload-lanes: the K values UploadParameters is timed with besides one call (bench/service-upload.ts); 0 skips.
 //
-// Writes bench/results/service.json: raw_tcp_mib_s, raw_grpc_default_mib_s, step_default_mib_s, step_mib_s, lanes,
-// window_bytes, speedup_vs_default, ratio_to_tcp for the 16M model, the same under "large", and the fields it had
-// before (raw_mib_s = the raw grpc-js stream, ratio = Step / raw grpc-js, step_into_mib_s and ratio_into for the
-// copy into the worker's Float32Arrays); "upload" for UploadParameters over K lanes; CPU ms per round of both
-// processes (cpu_ms_median, *_cpu_ms_per_gib).
+// QSTEP_DIRECT=0 runs the new defaults' Step over gRPC with the new windows instead (the labels say so).
+//
+// Writes bench/results/service.json: raw_tcp_mib_s, raw_grpc_default_mib_s, step_default_mib_s (today's settings),
+// step_mib_s (the new defaults: the direct transport), lanes, window_bytes, speedup_vs_default, ratio_to_tcp for the
+// 16M model, the same under "large", and the fields it had before (raw_mib_s = the raw grpc-js stream, ratio = Step /
+// raw grpc-js, step_into_mib_s and ratio_into for the copy into the worker's Float32Arrays); "upload" for
+// UploadParameters over K lanes; CPU ms per round of both processes (cpu_ms_median, *_cpu_ms_per_gib).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -84,8 +87,9 @@ function rawTcpServer(reply: Buffer): Promise<number> {
 }
 
 /**
- * Server role: two qstep servers (today's settings: HTTP/2 windows of 64 KiB; the new default windows), the raw
- * grpc-js stream server (grpc-js defaults) and the raw TCP echo in this process; prints their addresses.
+ * Server role: two qstep servers (today's settings: HTTP/2 windows of 64 KiB, no direct transport; the new defaults:
+ * default windows and the direct transport), the raw grpc-js stream servers (grpc-js defaults, new windows) and the
+ * raw TCP echo in this process; prints their addresses.
  */
 async function serve(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- the server role only
@@ -247,8 +251,8 @@ interface ModelRun {
  *   tcp    raw Node TCP (one socket; the same bytes in, then as many back);
  *   raw    a raw grpc-js bidi stream with grpc-js defaults (bytes in, then bytes back);
  *   rawTuned  the same with the new windows on both ends;
- *   today  Step with today's settings: HTTP/2 windows of 64 KiB on both ends, one connection;
- *   step   Step with the new defaults (windows, lanes), weights handed to onWeights chunk by chunk;
+ *   today  Step with today's settings: gRPC with HTTP/2 windows of 64 KiB on both ends, one connection;
+ *   step   Step with the new defaults (the direct transport, lanes), weights handed to onWeights chunk by chunk;
  *   into   the same, weights copied into the worker's Float32Arrays (one more memcpy on the client).
  */
 async function runModel(
@@ -391,13 +395,15 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
   const bytes = run.params * 4 * 2;
   const med = (k: Path) => median(run.times[k] ?? []);
   const mibs = (k: Path) => bytes / MIB / (med(k) / 1000);
+  // The new defaults' Step goes over the direct transport unless QSTEP_DIRECT=0 sends it over gRPC.
+  const transport = process.env.QSTEP_DIRECT === '0' ? `gRPC, ${a.window / MIB} MiB windows` : 'direct transport';
   const labels: [Path, string][] = [
     ['tcp', 'raw Node TCP, same bytes'],
     ['raw', 'raw grpc-js bidi stream, grpc-js defaults'],
     ['rawTuned', `raw grpc-js bidi stream, ${a.window / MIB} MiB windows`],
-    ['today', "Step, today's settings (64 KiB windows, 1 connection)"],
-    ['step', `Step, new defaults (${a.window / MIB} MiB windows, ${lanes} lane${lanes > 1 ? 's' : ''})`],
-    ['into', 'Step, new defaults, weights copied (weightsInto)'],
+    ['today', "Step, today's settings (gRPC, 64 KiB windows, 1 connection)"],
+    ['step', `Step, new defaults (${transport}, ${lanes} lane${lanes > 1 ? 's' : ''})`],
+    ['into', `Step, new defaults (${transport}), weights copied (weightsInto)`],
   ];
   const cpuMed = (k: Path) => median(run.cpu[k] ?? []);
   const rows = [['path', 'median ms', 'min ms', 'MiB/s total', 'vs TCP', "vs today's Step", 'CPU ms', 'CPU ms/GiB']];
@@ -423,7 +429,7 @@ function report(run: ModelRun, a: Addresses, lanes: number, chunk: number): Reco
     process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')}\n`);
   const f = (x: number, d = 2) => Number(x.toFixed(d));
   process.stdout.write(
-    `\nStep new defaults / today's Step: ${(mibs('step') / mibs('today')).toFixed(2)}x; ` +
+    `\nStep new defaults (${transport}) / today's Step (gRPC, 64 KiB windows): ${(mibs('step') / mibs('today')).toFixed(2)}x; ` +
       `/ raw TCP: ${(mibs('step') / mibs('tcp')).toFixed(3)} (goal 0.5); / raw grpc-js: ${(mibs('step') / mibs('raw')).toFixed(3)}\n`,
   );
   return {
