@@ -140,6 +140,35 @@ describe('service: direct transport', function () {
     }
   });
 
+  it('a direct port that refuses (a restart on another port): the step goes over gRPC and applies once', async () => {
+    const a = await startHarness({}, { direct: true });
+    const port = a.server.port;
+    const client = connect(a.server.address, { direct: true });
+    let b: Harness | null = null;
+    try {
+      await sgdModel(client, 'm', randomF32(N));
+      const first = await grpcStepStreams(() => client.step('m', { w: randomF32(N, 0.1), b: randomF32(3) }));
+      expect(first.streams).to.equal(0);
+      await a.close();
+      // The same gRPC port, a new direct port: the client's connection and port are stale.
+      b = await startHarness({ port }, { direct: true });
+      expect(b.server.directPort).to.not.equal(a.server.directPort);
+      await sgdModel(b.client, 'm', randomF32(N));
+      const before = await fingerprint(b.client, 'm');
+      const second = await grpcStepStreams(() =>
+        client.step('m', { w: randomF32(N, 0.1), b: randomF32(3) }, { workerId: 'w', stepId: 1 }),
+      );
+      expect(second.streams, 'fell back to gRPC').to.equal(1);
+      expect(second.value.modelStep).to.equal(1);
+      expect(await fingerprint(b.client, 'm')).to.not.equal(before);
+      expect(b.server.directConnections()).to.equal(0);
+    } finally {
+      client.close();
+      await a.close().catch(() => undefined);
+      await b?.close();
+    }
+  });
+
   it('steps over the direct transport equal steps over gRPC bit for bit, on one reused connection', async () => {
     const init = randomF32(N);
     const viaGrpc = connect(h.server.address, { direct: false });
