@@ -16,6 +16,7 @@ import {
   controlBody,
   controlFrame,
   frameHeader,
+  scratchGather,
   writeFrameHeader,
 } from '../proto/direct-frames';
 import { Status } from './errors';
@@ -31,6 +32,10 @@ export interface DirectTarget {
 
 /** A direct port that does not answer within this is taken as unreachable (the step then goes over gRPC). */
 const CONNECT_MS = 5_000;
+/** The read buffer of a plaintext direct connection (onread): what one read can take. */
+const READ_BUFFER_BYTES = 256 * 1024;
+/** Where each connection's received bytes go: the current call's frame reader (bytes valid during the call only). */
+const sinks = new WeakMap<net.Socket, { sink: ((chunk: Buffer) => void) | null }>();
 const MAX_IDLE = 64;
 /** The largest message accepted from the server (a weights chunk is about 1 MiB). */
 const MAX_MESSAGE_BYTES = 1 << 30;
@@ -80,6 +85,10 @@ export class DirectConnections {
     const { host, port } = this.target;
     const t = this.target.tls;
     return new Promise<net.Socket>((resolve, reject) => {
+      // Plaintext sockets read into one buffer of their own (onread) instead of new memory per read: with the
+      // message memory reused too (DirectCall), a step allocates nothing per MiB here, which spares the page
+      // faults of memory the C library keeps giving back to the OS and taking again.
+      const reads = { sink: null as ((chunk: Buffer) => void) | null };
       const s: net.Socket = t
         ? tls.connect({
             host,
@@ -91,7 +100,19 @@ export class DirectConnections {
             // As the gRPC channel does: the certificate names the server (or tls.serverName).
             checkServerIdentity: (_h, cert) => tls.checkServerIdentity(t.serverName ?? host, cert),
           })
-        : net.connect({ host, port });
+        : net.connect({
+            host,
+            port,
+            onread: {
+              buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+              callback: (n: number, buf: Uint8Array) => {
+                reads.sink?.((buf as Buffer).subarray(0, n));
+                return true;
+              },
+            },
+          });
+      if (t) s.on('data', (chunk: Buffer) => reads.sink?.(chunk));
+      sinks.set(s, reads);
       const timer = setTimeout(
         () => s.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })),
         CONNECT_MS,
@@ -129,6 +150,7 @@ function statusError(code: number, details: string): grpc.ServiceError {
 /**
  * One call on a direct connection, shaped as the grpc-js duplex stream client/step-call.ts drives: write() with
  * back-pressure ('drain'), end(), cancel(), and 'data', 'end' (status OK), 'error' (any other status), 'status'.
+ * A message emitted with 'data' (and the views its decoding made) is valid only while the listeners run.
  * A message may be written as pieces whose first leaves FRAME_HEADER_BYTES free at its front (fast-codec
  * tensorChunkPieces): its data goes to the socket from where it lies.
  */
@@ -157,11 +179,16 @@ export class DirectCall<Req, Res> extends EventEmitter {
     private readonly deserialize: (b: Buffer) => Res,
   ) {
     super();
+    // Every 'data' listener of a Step call is done with the message when it returns (client/step-call.ts copies the
+    // weights, and onWeights' data is valid during the call only), so one buffer serves every message.
     this.reader = new FrameReader(
       (t) => (t === FrameType.Message ? MAX_MESSAGE_BYTES : t === FrameType.Status ? MAX_CONTROL_BYTES : -1),
       (t, p) => this.frame(t, p),
+      null,
+      scratchGather(),
     );
-    socket.on('data', this.onData);
+    const reads = sinks.get(socket);
+    if (reads) reads.sink = this.onData;
     socket.on('drain', this.onDrain);
     socket.on('close', this.onClose);
     const timeoutMs = deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - Date.now()));
@@ -232,7 +259,8 @@ export class DirectCall<Req, Res> extends EventEmitter {
   private settle(keep: boolean): void {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
-    this.socket.off('data', this.onData);
+    const reads = sinks.get(this.socket);
+    if (reads && reads.sink === this.onData) reads.sink = null;
     this.socket.off('drain', this.onDrain);
     this.socket.off('close', this.onClose);
     if (keep) this.connections.give(this.socket);

@@ -14,12 +14,9 @@ import type { StepOptions, StepReply } from './types';
 
 interface WeightParts {
   dtype: DType;
-  chunks: { offset: number; data: Buffer }[];
+  /** Where the chunks are copied: the caller's weightsInto memory, or a buffer of the tensor's size. */
+  target: Buffer;
   bytes: number;
-  /** Caller memory the chunks were copied into (weightsInto). */
-  target: Buffer | null;
-  /** Handed to onWeights as they came. */
-  streamed: boolean;
 }
 
 /** Resolves on 'drain', or when the call is over (so a writer never waits forever). */
@@ -61,6 +58,9 @@ export function runStep(
   let result: StepResponse__Output['result'];
   let joiner: ReturnType<typeof stepResultJoiner> | null = null;
   const parts = new Map<string, WeightParts>();
+  /** Elements per stepped parameter (the whole tensor: a lane's share goes to onWeights). */
+  const numel = new Map(grads.map((g) => [g.name, (g.elementOffset ?? 0) + g.bytes.length / g.width]));
+  let bytesStreamed = 0;
   let failure: QstepError | null = null;
   let over = false;
   const finished = new Promise<void>((resolve, reject) => {
@@ -82,11 +82,6 @@ export function runStep(
         if (joiner && !joiner.complete) failure ??= new QstepError(Status.DATA_LOSS, 'weights before the whole result');
         const w = msg.weights;
         const dtype = dtypes.require(w.dtype, 'weights.dtype');
-        let p = parts.get(w.param);
-        if (!p) {
-          p = { dtype, chunks: [], bytes: 0, target: into.get(w.param) ?? null, streamed: onWeights !== undefined };
-          parts.set(w.param, p);
-        }
         const offset = w.offset * WIDTH[dtype];
         if (onWeights) {
           try {
@@ -94,16 +89,32 @@ export function runStep(
           } catch (err) {
             failure ??= QstepError.from(err);
           }
-        } else if (p.target && offset + w.data.length <= p.target.length) {
-          w.data.copy(p.target, offset);
-        } else {
-          if (p.target) {
-            // The target does not fit after all: keep what was copied as chunks and go on without it.
-            p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
-            p.target = null;
-          }
-          p.chunks.push({ offset, data: w.data });
+          bytesStreamed += w.data.length;
+          return;
         }
+        // Each chunk is copied where it belongs as it arrives, so that no received message is kept (the direct
+        // transport reuses the memory of a received message for the next, client/direct.ts).
+        let p = parts.get(w.param);
+        if (!p) {
+          const n = numel.get(w.param);
+          if (n === undefined) {
+            failure ??= new QstepError(
+              Status.DATA_LOSS,
+              `weights for ${w.param.slice(0, 200)}, which the step did not update`,
+            );
+            return;
+          }
+          const bytes = n * WIDTH[dtype];
+          // weightsInto memory of another size (the parameter's own dtype was not the one guessed): a buffer of ours.
+          const given = into.get(w.param);
+          p = { dtype, target: given && given.length === bytes ? given : Buffer.allocUnsafeSlow(bytes), bytes: 0 };
+          parts.set(w.param, p);
+        }
+        if (p.dtype !== dtype || offset + w.data.length > p.target.length) {
+          failure ??= new QstepError(Status.DATA_LOSS, `weights of ${w.param.slice(0, 200)} out of range`);
+          return;
+        }
+        w.data.copy(p.target, offset);
         p.bytes += w.data.length;
       }
     });
@@ -139,7 +150,7 @@ export function runStep(
       await finished;
       if (failure) throw failure;
       joiner?.expectComplete('the end of the step stream');
-      return assembleReply(result, parts);
+      return assembleReply(result, parts, bytesStreamed);
     },
     async (err: unknown) => {
       call.cancel();
@@ -149,31 +160,17 @@ export function runStep(
   );
 }
 
-function assembleReply(result: StepResponse__Output['result'], parts: Map<string, WeightParts>): StepReply {
+function assembleReply(
+  result: StepResponse__Output['result'],
+  parts: Map<string, WeightParts>,
+  streamed: number,
+): StepReply {
   if (!result) throw new QstepError(Status.INTERNAL, 'the step stream ended without a result');
   const weights = new Map<string, Tensor>();
-  let total = 0;
+  let total = streamed;
   for (const [name, p] of parts) {
-    if (p.streamed) {
-      total += p.bytes;
-      continue;
-    }
-    if (p.target && p.bytes === p.target.length) {
-      weights.set(name, { dtype: p.dtype, data: p.target });
-      total += p.bytes;
-      continue;
-    }
-    if (p.target) p.chunks.push({ offset: 0, data: p.target.subarray(0, p.bytes) });
-    const data = Buffer.allocUnsafeSlow(p.bytes); // own ArrayBuffer: aligned for typed-array views
-    let covered = 0;
-    for (const c of p.chunks) {
-      if (c.offset + c.data.length > data.length)
-        throw new QstepError(Status.DATA_LOSS, `weights of ${name} out of range`);
-      c.data.copy(data, c.offset);
-      covered += c.data.length;
-    }
-    if (covered !== p.bytes) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
-    weights.set(name, { dtype: p.dtype, data });
+    if (p.bytes !== p.target.length) throw new QstepError(Status.DATA_LOSS, `weights of ${name} incomplete`);
+    weights.set(name, { dtype: p.dtype, data: p.target });
     total += p.bytes;
   }
   if (total !== result.weightBytes) {

@@ -112,7 +112,8 @@ export interface StepOptions extends CallOptions {
   weightsInto?: TensorMap;
   /**
    * Receives returned weights chunk by chunk as they arrive (e.g. to copy them to a device), instead of the
-   * reply's `weights` map. `data` is a view of the received message.
+   * reply's `weights` map. `data` is a view of the received message, valid only until onWeights returns: the
+   * direct transport receives the next message into the same memory. Copy what you keep.
    */
   onWeights?: (param: string, dtype: DType, byteOffset: number, data: Buffer) => void;
 }
