@@ -11,7 +11,7 @@ import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { Engine } from '../native/lib';
+import { Engine, setHeapTrimThreshold } from '../native/lib';
 import { SERVICE_NAME, qstepService } from '../proto';
 import { reflectionPackageDefinition } from '../proto/reflection';
 import { serverDefinition, stepResponsePieces } from '../proto/fast-codec';
@@ -54,6 +54,9 @@ import { snapshotHandler } from './services/snapshot';
 import { checkpointHandler } from './services/checkpoint';
 import { stepHandler } from './services/step';
 import { uploadParametersHandler } from './services/upload-parameters';
+
+/** Freed heap memory the server keeps for reuse (glibc's M_TRIM_THRESHOLD). */
+const HEAP_TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024;
 
 export interface RunningServer {
   /** host:port the gRPC server listens on. */
@@ -128,6 +131,9 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
   checkConfig(config);
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'qstep' } });
   const security = setupSecurity(config, log);
+  // Freed heap stays for reuse rather than going back to the OS at every free (docs/service.md, Direct transport:
+  // Copies and memory); a model's deletion still returns it (server/domain/reclaim.ts).
+  setHeapTrimThreshold(HEAP_TRIM_THRESHOLD_BYTES);
 
   const health = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE_NAME]: 'NOT_SERVING' });
   const engine = Engine.open({

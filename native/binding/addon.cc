@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   QSTEP_EXPORT("paramFree", param_free);
   QSTEP_EXPORT("paramCommit", param_commit);
   QSTEP_EXPORT("backendTrim", backend_trim);
+  QSTEP_EXPORT("setHeapTrimThreshold", set_heap_trim_threshold);
   QSTEP_EXPORT("stepMany", step_many);
   QSTEP_EXPORT("gradCopyChecked", grad_copy_checked);
   QSTEP_EXPORT("stateExport", state_export);

@@ -27,6 +27,7 @@ Napi::Value param_memory(const Napi::CallbackInfo& info);
 Napi::Value param_free(const Napi::CallbackInfo& info);
 Napi::Value param_commit(const Napi::CallbackInfo& info);
 Napi::Value backend_trim(const Napi::CallbackInfo& info);
+Napi::Value set_heap_trim_threshold(const Napi::CallbackInfo& info);
 Napi::Value step_many(const Napi::CallbackInfo& info);
 Napi::Value grad_copy_checked(const Napi::CallbackInfo& info);
 Napi::Value state_export(const Napi::CallbackInfo& info);

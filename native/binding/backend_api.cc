@@ -1,4 +1,6 @@
 // Backends: creation (CPU or CUDA) and what they report.
+#include <malloc.h>
+
 #include "../cpu/cpu_backend.h"
 #include "../cuda/cuda_backend.h"
 #include "api.h"
@@ -67,6 +69,21 @@ Napi::Value backend_trim(const Napi::CallbackInfo& info) {
         return Status::Ok();
       },
       [](Napi::Env e) -> Napi::Value { return e.Undefined(); });
+}
+
+// setHeapTrimThreshold(bytes): freed heap memory up to this much stays with the process for reuse, instead of going
+// back to the OS whenever the top of the heap is free (glibc's M_TRIM_THRESHOLD, 128 KiB by default). A server that
+// receives and frees megabytes of socket buffers per step otherwise pays page faults for them again and again; the
+// reclaim after a model's deletion still returns everything (malloc_trim ignores the threshold). Returns false where
+// the C library is not glibc (nothing changed).
+Napi::Value set_heap_trim_threshold(const Napi::CallbackInfo& info) {
+  const int64_t bytes = integer(arg(info, 0), "bytes", 0, (int64_t(1) << 31) - 1);
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), mallopt(M_TRIM_THRESHOLD, int(bytes)) == 1);
+#else
+  (void)bytes;
+  return Napi::Boolean::New(info.Env(), false);
+#endif
 }
 
 Napi::Value cuda_probe_js(const Napi::CallbackInfo& info) {

@@ -8,7 +8,7 @@ export { EngineError } from './errors';
 export type { EngineErrorCode } from './errors';
 export type { CpuIsa } from './native';
 export { constants } from './constants';
-export { engineVersion, cudaBuilt } from './info';
+export { engineVersion, cudaBuilt, setHeapTrimThreshold } from './info';
 export { applicableDefaults, hyperDefaults, layoutDefaults, resolveHyper, resolveLayout } from './config';
 export { OPTIMIZERS, OPTIMIZER_TABLE, isOptimizerName, optimizerRow } from './optimizers';
 export type { OptimizerRow, OpFamily } from './optimizers';

@@ -152,6 +152,8 @@ export interface NativeBinding {
   paramCommit(p: ParamHandle): Promise<void>;
   /** Returns freed heap memory to the OS. */
   backendTrim(b: BackendHandle): Promise<void>;
+  /** glibc's M_TRIM_THRESHOLD for the process; false where the C library is not glibc. */
+  setHeapTrimThreshold(bytes: number): boolean;
   /** Copies src into dst at a byte offset; false if src held NaN or Inf. */
   gradCopyChecked(dst: Buffer, dstByteOffset: number, src: Buffer, dtype: DTypeCode): boolean;
   stepMany(b: BackendHandle, items: NativeStepItem[], errorOnNonFinite: boolean): Promise<NativeStepOutcome>;

@@ -4,6 +4,7 @@
 // copied into pooled GradientBuffers, which check them for NaN/Inf on the way (the step then skips that pass); a
 // gradient that arrives whole in one message is handed over as the message's own bytes, checked by the step.
 
+import { isLent } from './lent-memory';
 import type { DType, GradientBuffer, Hyperparameters, Param, StepItem } from '../../native/lib';
 import { DTYPE_WIDTH } from '../../proto/convert';
 import { fail } from '../errors';
@@ -74,8 +75,8 @@ export class GradientStage {
       );
     }
     this.chunkCount++;
-    if (slot.buffer === null && chunk.data.length === slot.bytes) {
-      slot.buffer = chunk.data; // the whole gradient in one message: keep the view, no copy
+    if (slot.buffer === null && chunk.data.length === slot.bytes && !isLent(chunk.data)) {
+      slot.buffer = chunk.data; // the whole gradient in one message: keep the view, no copy (unless it is lent)
       return;
     }
     if (slot.buffer === null) slot.buffer = this.pool.takeGradient(slot.plan.entry.numel, slot.plan.dtype);
