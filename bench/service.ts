@@ -204,20 +204,22 @@ interface Addresses {
   serverPid?: number;
 }
 
+/** Where the raw TCP socket's reads go (it reads into one buffer of its own, as the direct transport's client does). */
+const tcpReads: { sink: ((n: number) => void) | null } = { sink: null };
+
 /** One round over the raw TCP echo: the same bytes in (1 MiB writes), as many back; resolves with bytes back. */
 function tcpRound(sock: net.Socket, tensors: Float32Array[], chunk: number): Promise<number> {
   const bytes = tensors.reduce((n, t) => n + t.byteLength, 0);
   return new Promise<number>((resolve, reject) => {
     let back = 0;
-    const onData = (d: Buffer) => {
-      back += d.length;
+    tcpReads.sink = (n: number) => {
+      back += n;
       if (back >= bytes) {
-        sock.off('data', onData);
+        tcpReads.sink = null;
         sock.off('error', reject);
         resolve(back);
       }
     };
-    sock.on('data', onData);
     sock.once('error', reject);
     void (async () => {
       const head = Buffer.alloc(8);
@@ -286,7 +288,18 @@ async function runModel(
     'grpc.max_receive_message_length': -1,
     'grpc-node.flow_control_window': a.window,
   });
-  const sock = net.connect(a.tcp, '127.0.0.1');
+  // Plain Node TCP at its best: reads into one buffer (onread) rather than new memory per read.
+  const sock = net.connect({
+    port: a.tcp,
+    host: '127.0.0.1',
+    onread: {
+      buffer: Buffer.allocUnsafeSlow(256 * 1024),
+      callback: (n: number) => {
+        tcpReads.sink?.(n);
+        return true;
+      },
+    },
+  });
   sock.setNoDelay(true);
   await new Promise((r) => sock.once('connect', r));
   const model = `bench-${o.tag}`;

@@ -30,6 +30,9 @@ import { bytesOf, eventually, fingerprint, randomF32, sleep, startHarness } from
 import type { Harness } from './helpers';
 
 const N = 300_000; // over one 1 MiB chunk, so a step spans several messages
+// A whole gradient in one message that spans several socket reads: the server gathers it into memory it reuses for
+// later messages, so the stage must copy it rather than keep the view (server/domain/lent-memory.ts).
+const C = 100_000;
 
 /** Counts the gRPC Step streams clients open while `fn` runs (0 when every step went direct). */
 async function grpcStepStreams<T>(fn: () => Promise<T>): Promise<{ value: T; streams: number }> {
@@ -52,10 +55,11 @@ async function sgdModel(client: QstepClient, name: string, init: Float32Array): 
     parameters: [
       { name: 'w', shape: [N], dtype: 'fp32' },
       { name: 'b', shape: [3], dtype: 'fp32' },
+      { name: 'c', shape: [C], dtype: 'fp32' },
     ],
     optimizer: { name: 'adam', lr: 1e-2, weightDecay: 0.01 },
   });
-  await client.uploadParameters(name, { w: init, b: new Float32Array([1, 2, 3]) });
+  await client.uploadParameters(name, { w: init, b: new Float32Array([1, 2, 3]), c: init.subarray(0, C) });
 }
 
 interface RawResult {
@@ -177,7 +181,8 @@ describe('service: direct transport', function () {
       await sgdModel(viaGrpc, 'g', init);
       await sgdModel(viaGrpc, 'd', init);
       for (let s = 1; s <= 4; s++) {
-        const grads = { w: randomF32(N, 0.1), b: randomF32(3, 0.1) };
+        // c first: the buffer its one message was gathered into is reused for w's messages after it.
+        const grads = { c: randomF32(C, 0.1), w: randomF32(N, 0.1), b: randomF32(3, 0.1) };
         const o = { workerId: 'w', stepId: s, hyper: { lr: 1e-2 / s }, returnWeights: true };
         const g = await grpcStepStreams(() => viaGrpc.step('g', grads, o));
         expect(g.streams).to.equal(1);
