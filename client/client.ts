@@ -328,24 +328,57 @@ export class QstepClient {
     return this.uploadCall(this.grpc, model, list, o);
   }
 
-  /** One UploadParameters call on `client`'s connection (a lane's tensors carry their element offsets). */
-  private uploadCall(
+  /**
+   * One UploadParameters call: on a direct connection when the server offers one for it (client/direct.ts; the data
+   * goes to the socket from the caller's memory), else on `client`'s gRPC connection. A lane's tensors carry their
+   * element offsets.
+   */
+  private async uploadCall(
     client: grpc.Client,
     model: string,
     list: NormalizedTensor[],
     o: CallOptions,
   ): Promise<UploadResponse__Output> {
     const def = qstepService.UploadParameters;
-    return this.clientStream<UploadRequest, UploadResponse__Output>(
-      (md, opts, cb) =>
-        client.makeClientStreamRequest(def.path, def.requestSerialize, def.responseDeserialize, md, opts, cb),
+    const direct = await this.directCall<UploadRequest, UploadResponse__Output>(
+      'UploadParameters',
+      def.requestSerialize,
+      def.responseDeserialize,
+      o,
+    );
+    const open = direct
+      ? (_md: grpc.Metadata, _opts: grpc.CallOptions, cb: grpc.requestCallback<UploadResponse__Output>) => {
+          // A client stream's one response, then its status, as grpc-js reports them through the callback.
+          let response: UploadResponse__Output | undefined;
+          direct.on('data', (m: UploadResponse__Output) => (response = m));
+          direct.on('end', () => cb(null, response));
+          direct.on('error', (err: grpc.ServiceError) => cb(err));
+          return direct as unknown as ClientWritableStream<UploadRequest | Buffer[]>;
+        }
+      : (md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<UploadResponse__Output>) =>
+          // Only objects are written on this path (pieces go to direct connections).
+          client.makeClientStreamRequest(
+            def.path,
+            def.requestSerialize,
+            def.responseDeserialize,
+            md,
+            opts,
+            cb,
+          ) as unknown as ClientWritableStream<UploadRequest | Buffer[]>;
+    return this.clientStream<UploadRequest | Buffer[], UploadResponse__Output>(
+      open,
       async (write) => {
         await write({ header: { model } });
         for (const t of list) {
           const dtype = t.dtype === undefined ? 'DTYPE_UNSPECIFIED' : dtypes.encode(t.dtype);
           for (const c of chunksOf(t.bytes, this.maxChunkBytes)) {
             const offset = (t.elementOffset ?? 0) + c.byteOffset / t.width;
-            await write({ chunk: { param: t.name, offset, dtype, data: c.data } });
+            // UploadRequest.chunk is field 2, as StepRequest.gradient: the same pieces, no copy of the data.
+            await write(
+              direct
+                ? tensorChunkPieces(t.name, offset, dtype, c.data, FRAME_HEADER_BYTES)
+                : { chunk: { param: t.name, offset, dtype, data: c.data } },
+            );
           }
         }
       },
@@ -482,9 +515,15 @@ export class QstepClient {
     w: { signal?: AbortSignal; into: Map<string, Buffer>; onWeights?: StepOptions['onWeights'] },
     o: StepOptions,
   ): Promise<StepReply> {
-    const direct = await this.directStepCall(o);
+    const direct = await this.directCall<StepRequest, StepResponse__Output>(
+      'Step',
+      this.stepSerialize,
+      this.stepDeserialize,
+      o,
+    );
     if (direct) {
-      return runStep(direct, header, list, {
+      const call = direct as unknown as ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output>;
+      return runStep(call, header, list, {
         maxChunkBytes: this.maxChunkBytes,
         // The data goes to the socket from the caller's memory: no copy on this side.
         encodeGradient: (param, offset, dtype, data) =>
@@ -515,14 +554,17 @@ export class QstepClient {
     });
   }
 
-  /** A Step call on a direct connection, or null when Step goes over gRPC. */
-  private async directStepCall(
-    o: StepOptions,
-  ): Promise<ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output> | null> {
+  /** A call of `method` on a direct connection, or null when it goes over gRPC. */
+  private async directCall<Req, Res>(
+    method: 'Step' | 'UploadParameters',
+    serialize: (m: Req) => Buffer,
+    deserialize: (b: Buffer) => Res,
+    o: CallOptions,
+  ): Promise<DirectCall<Req, Res> | null> {
     if (!this.direct || Date.now() < this.directRetryAt) return null;
     const found = this.directConnections ?? (this.directConnections = this.findDirect());
-    // After a failure (ServerInfo refused, the port unreachable: a restart on another port, a firewall), steps go
-    // over gRPC for DIRECT_RETRY_MS before the port is asked for again, so that no step waits on connects.
+    // After a failure (ServerInfo refused, the port unreachable: a restart on another port, a firewall), calls go
+    // over gRPC for DIRECT_RETRY_MS before the port is asked for again, so that no call waits on connects.
     const backOff = () => {
       if (this.directConnections !== found) return;
       this.directConnections = null;
@@ -535,7 +577,8 @@ export class QstepClient {
       backOff();
       return null;
     }
-    if (!connections) return null; // the server offers none (kept: it is not asked again)
+    // The server offers none, or not for this method (kept: it is not asked again).
+    if (!connections || !connections.target.methods.includes(method)) return null;
     let socket;
     try {
       socket = await connections.take();
@@ -545,16 +588,7 @@ export class QstepClient {
       return null;
     }
     const deadline = this.callOpts(o, false).deadline as number | undefined;
-    const call = new DirectCall<StepRequest, StepResponse__Output>(
-      socket,
-      connections,
-      'Step',
-      this.metadata,
-      deadline,
-      this.stepSerialize,
-      this.stepDeserialize,
-    );
-    return call as unknown as ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output>;
+    return new DirectCall<Req, Res>(socket, connections, method, this.metadata, deadline, serialize, deserialize);
   }
 
   /** The server's direct transport, from ServerInfo; null when it offers none or the address is not host:port. */
@@ -563,7 +597,12 @@ export class QstepClient {
     if (host === null) return null;
     const info = await this.serverInfo();
     if (!info.directPort) return null;
-    return new DirectConnections({ host, port: info.directPort, tls: this.tls ?? null });
+    return new DirectConnections({
+      host,
+      port: info.directPort,
+      tls: this.tls ?? null,
+      methods: info.directMethods,
+    });
   }
 
   /** Lane i's grpc client: lane 0 is the main channel, the others each have a connection of their own. */

@@ -28,6 +28,8 @@ export interface DirectTarget {
   port: number;
   /** TLS as the gRPC channel uses it; null = plaintext. */
   tls: TlsOptions | null;
+  /** The RPCs it serves (ServerInfo.direct_methods). */
+  methods: string[];
 }
 
 /** A direct port that does not answer within this is taken as unreachable (the step then goes over gRPC). */

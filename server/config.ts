@@ -154,4 +154,6 @@ export interface ServiceDeps {
   checkpointer: Checkpointer | null;
   /** The direct transport's port once it listens (ServerInfo.direct_port); 0 = not offered. */
   directPort: number;
+  /** The RPCs it serves (ServerInfo.direct_methods). */
+  directMethods: string[];
 }

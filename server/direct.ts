@@ -1,4 +1,5 @@
-// The direct transport (docs/service.md, "Direct transport"): Step's messages on a plain TCP or TLS connection,
+// The direct transport (docs/service.md, "Direct transport"): Step's and UploadParameters' messages on a plain TCP
+// or TLS connection,
 // framed by proto/direct-frames.ts, without HTTP/2. It exists for speed: HTTP/2 in grpc-js costs about three
 // times the CPU per byte of a plain socket, and a Step is mostly bytes. Each call is handed to the very handler
 // gRPC runs (server/rpc.ts: authentication, roles, namespaces, metrics, the log line; then the Step service), as
@@ -32,7 +33,17 @@ import { Status } from './errors';
 
 /** A method the direct transport serves: its grpc-js handler and the codecs gRPC runs it with. */
 export interface DirectMethod {
-  handler: (call: grpc.ServerDuplexStream<unknown, unknown>) => void;
+  /** Client streaming: the handler answers through a callback (one response, then the status). */
+  kind: 'bidi' | 'client_stream';
+  handler: (
+    call: grpc.ServerDuplexStream<unknown, unknown>,
+    callback?: (err: { code?: number; details?: string } | null, value?: unknown) => void,
+  ) => void;
+  /**
+   * Whether the handler is done with a message's data once it reads the next message: its messages may then be
+   * gathered into memory reused for later ones (marked lent, server/domain/lent-memory.ts).
+   */
+  lends: boolean;
   deserialize: (b: Buffer) => unknown;
   /**
    * A response as pieces written in order, the first with FRAME_HEADER_BYTES free at its front for the frame
@@ -237,6 +248,10 @@ class Connection {
   }
 
   private gather(len: number): Buffer {
+    if (!this.call?.method.lends) {
+      this.gathered = null; // memory of its own: never handed out again
+      return Buffer.allocUnsafeSlow(len);
+    }
     let b = this.spare.pop();
     if (!b || b.length < len) {
       b = Buffer.allocUnsafeSlow(Math.max(len, b?.length ?? 0));
@@ -373,7 +388,18 @@ class Connection {
     this.clearTimer();
     const call = new DirectCall(this, method, md, t as number | undefined);
     this.call = call;
-    method.handler(call as unknown as grpc.ServerDuplexStream<unknown, unknown>);
+    const stream = call as unknown as grpc.ServerDuplexStream<unknown, unknown>;
+    if (method.kind === 'bidi') method.handler(stream);
+    else {
+      // server/rpc.ts answers a client stream with callback(null, response) or callback(status).
+      method.handler(stream, (err, value) => {
+        if (err) call.emit('error', err);
+        else {
+          call.write(value);
+          call.end();
+        }
+      });
+    }
   }
 
   private arm(ms: number, why: string): void {

@@ -198,6 +198,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     version: packageVersion(),
     checkpointer,
     directPort: 0,
+    directMethods: [],
   };
   const rpc: RpcDeps = { log, metrics, streamIdleMs: config.streamIdleMs, access: security.access };
 
@@ -255,6 +256,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
     if (config.directPort >= 0) {
       // Step over a plain socket (server/direct.ts): the same handler, codecs, TLS and tokens as the gRPC port.
       const step = qstepService.Step;
+      const upload = qstepService.UploadParameters;
       const certs = security.certificates;
       direct = await serveDirect({
         host: config.host,
@@ -262,9 +264,20 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
         tls: certs ? certs.tlsOptions() : null,
         methods: {
           Step: {
+            kind: 'bidi',
             handler: handlers.Step as unknown as DirectMethod['handler'],
             deserialize: step.requestDeserialize,
             serialize: stepResponsePieces(step.responseSerialize, FRAME_HEADER_BYTES) as DirectMethod['serialize'],
+            // The Step service copies each gradient chunk before it reads the next (GradientStage).
+            lends: true,
+          },
+          UploadParameters: {
+            kind: 'client_stream',
+            handler: handlers.UploadParameters as unknown as DirectMethod['handler'],
+            deserialize: upload.requestDeserialize,
+            serialize: (m) => [Buffer.alloc(FRAME_HEADER_BYTES), upload.responseSerialize(m as never)],
+            // UploadParameters writes a chunk while it reads the next: its messages need memory of their own.
+            lends: false,
           },
         },
         maxMessageBytes: config.maxMessageBytes,
@@ -276,6 +289,7 @@ export async function startServer(options: Partial<ServerConfig> = {}, logger?: 
       const d = direct;
       if (certs) certs.addIdentityCertificateListener(() => d.setSecureContext(certs.tlsOptions()));
       deps.directPort = direct.port;
+      deps.directMethods = ['Step', 'UploadParameters'];
     }
     if (config.metricsPort >= 0) {
       const m = await serveMetrics(metrics.registry, config.metricsHost, config.metricsPort, security.metricsAuth);

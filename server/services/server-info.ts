@@ -46,6 +46,7 @@ export function serverInfoHandler(deps: ServiceDeps): UnaryImpl<ServerInfoReques
         snapshotStateFormats: stateFormats.names.map((f) => stateFormats.encode(f)),
       },
       directPort: deps.directPort,
+      directMethods: deps.directPort ? deps.directMethods : [],
       limits: {
         maxMessageBytes: config.maxMessageBytes,
         maxChunkBytes: config.maxChunkBytes,

@@ -26,7 +26,7 @@ import { startServer } from '../../server/main';
 import type { RunningServer } from '../../server/main';
 import { formatTokenLine, hashToken, newToken } from '../../server/security/tokens';
 import { makeTestPki } from './certs';
-import { bytesOf, eventually, fingerprint, randomF32, sleep, startHarness } from './helpers';
+import { bytesOf, eventually, fingerprint, randomBf16, randomF32, sleep, startHarness } from './helpers';
 import type { Harness } from './helpers';
 
 const N = 300_000; // over one 1 MiB chunk, so a step spans several messages
@@ -165,7 +165,6 @@ describe('service: direct transport', function () {
       expect(second.streams, 'fell back to gRPC').to.equal(1);
       expect(second.value.modelStep).to.equal(1);
       expect(await fingerprint(b.client, 'm')).to.not.equal(before);
-      expect(b.server.directConnections()).to.equal(0);
     } finally {
       client.close();
       await a.close().catch(() => undefined);
@@ -214,6 +213,58 @@ describe('service: direct transport', function () {
     } finally {
       viaGrpc.close();
       viaDirect.close();
+    }
+  });
+
+  it('UploadParameters goes direct too: exact values (one call and 3 lanes); a refused upload changes nothing', async () => {
+    expect((await h.client.serverInfo()).directMethods).to.deep.equal(['Step', 'UploadParameters']);
+    const clients = [
+      connect(h.server.address, { direct: true }),
+      connect(h.server.address, { direct: true, uploadLanes: 3, laneMinBytes: 0 }),
+    ];
+    const grpcUploads = async <T>(fn: () => Promise<T>) => {
+      const original = grpc.Client.prototype.makeClientStreamRequest;
+      let calls = 0;
+      grpc.Client.prototype.makeClientStreamRequest = function (this: grpc.Client, ...args: unknown[]) {
+        calls++;
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original;
+      try {
+        await fn();
+        return calls;
+      } finally {
+        grpc.Client.prototype.makeClientStreamRequest = original;
+      }
+    };
+    try {
+      for (const [i, c] of clients.entries()) {
+        const name = `up${i}`;
+        await c.createModel({
+          name,
+          parameters: [
+            { name: 'w', shape: [N], dtype: 'fp32' },
+            { name: 'h', shape: [5000], dtype: 'bf16' },
+          ],
+          optimizer: { name: 'sgd', lr: 0.1 },
+        });
+        const w = randomF32(N);
+        const hv = randomBf16(5000);
+        expect(await grpcUploads(() => c.uploadParameters(name, { w, h: hv })), 'gRPC upload calls').to.equal(0);
+        const snap = await c.snapshot(name, { weights: true });
+        expect(Buffer.compare(bytesOf(snap.tensors.get('w')!.data as Buffer), bytesOf(w))).to.equal(0);
+        expect(Buffer.compare(bytesOf(snap.tensors.get('h')!.data as Buffer), bytesOf(hv))).to.equal(0);
+        expect((await c.describe(name)).models[0].ready).to.equal(true);
+        // Values again for a model that has all its values: refused, and the model is as it was.
+        const before = await fingerprint(c, name);
+        const bad = await c.uploadParameters(name, { w: randomF32(N) }).then(
+          () => 'OK',
+          (e: { codeName: string }) => e.codeName,
+        );
+        expect(bad).to.equal('FAILED_PRECONDITION');
+        expect(await fingerprint(c, name)).to.equal(before);
+      }
+    } finally {
+      for (const c of clients) c.close();
     }
   });
 

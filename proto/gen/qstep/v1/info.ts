@@ -49,6 +49,8 @@ export interface ServerInfoResponse {
    * Step messages, length-prefixed on a plain TCP (or TLS) connection without HTTP/2. 0 = not offered.
    */
   directPort: number;
+  /** The RPCs the direct transport serves ("Step", "UploadParameters"); the others are on gRPC only. */
+  directMethods: string[];
 }
 
 export interface Capabilities {
@@ -161,6 +163,7 @@ function createBaseServerInfoResponse(): ServerInfoResponse {
     capabilities: undefined,
     limits: undefined,
     directPort: 0,
+    directMethods: [],
   };
 }
 
@@ -186,6 +189,9 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
     }
     if (message.directPort !== 0) {
       writer.uint32(56).uint32(message.directPort);
+    }
+    for (const v of message.directMethods) {
+      writer.uint32(66).string(v!);
     }
     return writer;
   },
@@ -259,6 +265,14 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
             message.directPort = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.directMethods.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -287,6 +301,7 @@ export const ServerInfoResponse: MessageFns<ServerInfoResponse> = {
       ? Limits.fromPartial(object.limits)
       : undefined;
     message.directPort = object.directPort ?? 0;
+    message.directMethods = object.directMethods?.map((e) => e) || [];
     return message;
   },
 };
