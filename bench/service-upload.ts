@@ -1,7 +1,8 @@
 // Upload lanes in bench:service: UploadParameters of the same values (16M fp32 parameters by default) to a fresh
 // model over K = 1 (one call, as before) and the K values asked for (client/upload-lanes.ts), on the server with
-// the new windows, plus one call to the server with today's 64 KiB windows; interleaved round by round. Only the
-// upload is timed (the model is created before and deleted after each one).
+// the new defaults (the direct transport; gRPC with the new windows under QSTEP_DIRECT=0), plus one call over gRPC to
+// the server with today's 64 KiB windows; interleaved round by round. Only the upload is timed (the model is created
+// before and deleted after each one).
 
 import { connect } from '../client';
 import type { QstepClient } from '../client';
@@ -37,12 +38,17 @@ export async function uploadBench(
   const paths: { key: string; label: string; client: QstepClient }[] = [
     {
       key: 'today',
-      label: "today's settings (64 KiB windows, 1 call)",
-      client: connect(a.today, { maxChunkBytes: o.chunk, uploadLanes: 1, windowBytes: HTTP2_DEFAULT_WINDOW_BYTES }),
+      label: "today's settings (gRPC, 64 KiB windows, 1 call)",
+      client: connect(a.today, {
+        maxChunkBytes: o.chunk,
+        uploadLanes: 1,
+        windowBytes: HTTP2_DEFAULT_WINDOW_BYTES,
+        direct: false,
+      }),
     },
     ...[1, ...o.lanes.filter((k) => k > 1)].map((k) => ({
       key: `k${k}`,
-      label: `${a.window / MIB} MiB windows, ${k} lane${k > 1 ? 's' : ''}`,
+      label: `${process.env.QSTEP_DIRECT === '0' ? `gRPC, ${a.window / MIB} MiB windows` : 'direct transport'}, ${k} lane${k > 1 ? 's' : ''}`,
       client: connect(a.qstep, { maxChunkBytes: o.chunk, uploadLanes: k, windowBytes: a.window, laneMinBytes: 0 }),
     })),
   ];
