@@ -96,6 +96,8 @@ export class QstepClient {
   private directConnections: Promise<DirectConnections | null> | null = null;
   /** No direct connection is tried before this time (ms since the epoch) after one failed. */
   private directRetryAt = 0;
+  /** close() was called: calls still in flight finish, new ones fail UNAVAILABLE. */
+  private closed = false;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly channelOptions: grpc.ChannelOptions;
 
@@ -169,9 +171,13 @@ export class QstepClient {
   }
 
   close(): void {
+    this.closed = true;
     const direct = this.directConnections;
     this.directConnections = Promise.resolve(null);
-    void direct?.then((d) => d?.close());
+    void direct?.then(
+      (d) => d?.close(),
+      () => undefined,
+    );
     for (const c of this.laneClients) c.close();
     this.grpc.close();
     this.healthClient.close();
@@ -355,16 +361,19 @@ export class QstepClient {
           direct.on('error', (err: grpc.ServiceError) => cb(err));
           return direct as unknown as ClientWritableStream<UploadRequest | Buffer[]>;
         }
-      : (md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<UploadResponse__Output>) =>
+      : (md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<UploadResponse__Output>) => {
+          this.checkOpen();
           // Only objects are written on this path (pieces go to direct connections).
-          client.makeClientStreamRequest(
+          const call = client.makeClientStreamRequest(
             def.path,
             def.requestSerialize,
             def.responseDeserialize,
             md,
             opts,
             cb,
-          ) as unknown as ClientWritableStream<UploadRequest | Buffer[]>;
+          );
+          return call as unknown as ClientWritableStream<UploadRequest | Buffer[]>;
+        };
     return this.clientStream<UploadRequest | Buffer[], UploadResponse__Output>(
       open,
       async (write) => {
@@ -531,6 +540,7 @@ export class QstepClient {
         ...w,
       });
     }
+    this.checkOpen();
     // Gradient messages are encoded into pooled buffers (one copy of the data, no allocation once warm) and
     // passed through grpc-js's serializer; the buffers go back to the pool when the call has ended.
     const call: ClientDuplexStream<StepRequest | GradientMessage, StepResponse__Output> = client.makeBidiStreamRequest(
@@ -554,6 +564,14 @@ export class QstepClient {
     });
   }
 
+  /**
+   * Throws UNAVAILABLE once close() was called: a call that waited (for the direct port) across a close() would
+   * otherwise get grpc-js's bare Error from the closed channel.
+   */
+  private checkOpen(): void {
+    if (this.closed) throw new QstepError(Status.UNAVAILABLE, 'the client was closed');
+  }
+
   /** A call of `method` on a direct connection, or null when it goes over gRPC. */
   private async directCall<Req, Res>(
     method: 'Step' | 'UploadParameters',
@@ -561,7 +579,12 @@ export class QstepClient {
     deserialize: (b: Buffer) => Res,
     o: CallOptions,
   ): Promise<DirectCall<Req, Res> | null> {
-    if (!this.direct || Date.now() < this.directRetryAt) return null;
+    // gRPC instead, unless the client was closed meanwhile (grpc-js would throw a bare Error on the closed channel).
+    const fallback = () => {
+      this.checkOpen();
+      return null;
+    };
+    if (!this.direct || Date.now() < this.directRetryAt) return fallback();
     const found = this.directConnections ?? (this.directConnections = this.findDirect());
     // After a failure (ServerInfo refused, the port unreachable: a restart on another port, a firewall), calls go
     // over gRPC for DIRECT_RETRY_MS before the port is asked for again, so that no call waits on connects.
@@ -575,17 +598,17 @@ export class QstepClient {
       connections = await found;
     } catch {
       backOff();
-      return null;
+      return fallback();
     }
     // The server offers none, or not for this method (kept: it is not asked again).
-    if (!connections || !connections.target.methods.includes(method)) return null;
+    if (this.closed || !connections || !connections.target.methods.includes(method)) return fallback();
     let socket;
     try {
       socket = await connections.take();
     } catch {
       backOff();
       connections.close();
-      return null;
+      return fallback();
     }
     const deadline = this.callOpts(o, false).deadline as number | undefined;
     return new DirectCall<Req, Res>(socket, connections, method, this.metadata, deadline, serialize, deserialize);

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { connect } from '../../client';
+import { QstepError, connect } from '../../client';
 import type { QstepClient, StepReply } from '../../client';
 import { qstepService } from '../../proto';
 import type { StepRequest } from '../../proto';
@@ -141,6 +141,20 @@ describe('service: direct transport', function () {
       expect(off.server.directConnections()).to.equal(0);
     } finally {
       await off.close();
+    }
+  });
+
+  it('a step on a client closed while it looked for the port fails UNAVAILABLE (a QstepError), as over gRPC', async () => {
+    for (const direct of [true, false]) {
+      const c = connect(h.server.address, { direct });
+      const pending = c.step('nothing-here', { w: randomF32(10) });
+      c.close();
+      const err = await pending.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, `direct ${direct}`).to.be.instanceOf(QstepError);
+      expect((err as QstepError).codeName, `direct ${direct}`).to.be.oneOf(['UNAVAILABLE', 'CANCELLED']);
     }
   });
 
