@@ -22,8 +22,6 @@ import {
   controlFrame,
   frameHeader,
 } from '../../proto/direct-frames';
-import { startServer } from '../../server/main';
-import type { RunningServer } from '../../server/main';
 import { formatTokenLine, hashToken, newToken } from '../../server/security/tokens';
 import { makeTestPki } from './certs';
 import { bytesOf, eventually, fingerprint, randomBf16, randomF32, sleep, startHarness } from './helpers';
@@ -550,14 +548,8 @@ describe('service: direct transport', function () {
         }),
       ].join('\n') + '\n',
     );
-    const s = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      metricsPort: -1,
-      logLevel: 'silent',
-      threads: 2,
-      authTokens: file,
-    });
+    const hs = await startHarness({ authTokens: file });
+    const s = hs.server;
     const t = connect(s.address, { token: trainer, direct: true });
     const r = connect(s.address, { token: reader, direct: true });
     const none = connect(s.address, { metadata: {} });
@@ -599,29 +591,23 @@ describe('service: direct transport', function () {
       ).to.equal('UNAUTHENTICATED');
     } finally {
       for (const c of [t, r, none]) c.close();
-      await s.shutdown(1000);
+      await hs.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('TLS and mutual TLS: the direct port speaks TLS with the same certificates; plaintext is refused', async () => {
     const pki = makeTestPki();
-    const servers: RunningServer[] = [];
+    const harnesses: Harness[] = [];
     const clients: QstepClient[] = [];
     try {
       const ca = pki.read(pki.caA.cert);
       for (const mutual of [false, true]) {
-        const s = await startServer({
-          host: '127.0.0.1',
-          port: 0,
-          metricsPort: -1,
-          logLevel: 'silent',
-          threads: 2,
-          tlsCert: pki.serverA.cert,
-          tlsKey: pki.serverA.key,
-          ...(mutual ? { tlsClientCa: pki.caA.cert } : {}),
-        });
-        servers.push(s);
+        const tlsFiles = { tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key };
+        // The harness's own client speaks plaintext and is not used here.
+        const hs = await startHarness(mutual ? { ...tlsFiles, tlsClientCa: pki.caA.cert } : tlsFiles);
+        harnesses.push(hs);
+        const s = hs.server;
         const tls = mutual ? { ca, cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } : { ca };
         const c = connect(s.address, { tls, direct: true });
         clients.push(c);
@@ -656,7 +642,7 @@ describe('service: direct transport', function () {
       }
     } finally {
       for (const c of clients) c.close();
-      for (const s of servers) await s.shutdown(1000);
+      for (const hs of harnesses) await hs.close();
       pki.remove();
     }
   });
