@@ -31,6 +31,11 @@ const N = 300_000; // over one 1 MiB chunk, so a step spans several messages
 // A whole gradient in one message that spans several socket reads: the server gathers it into memory it reuses for
 // later messages, so the stage must copy it rather than keep the view (server/domain/lent-memory.ts).
 const C = 100_000;
+/**
+ * One stream per step and upload whatever QSTEP_LANES says (CI runs the suite with 4): these tests count streams
+ * and connections. Lanes over the direct transport are covered by lanes.test.ts and upload-lanes.test.ts.
+ */
+const ONE = { lanes: 1, uploadLanes: 1 } as const;
 
 /** Counts the gRPC Step streams clients open while `fn` runs (0 when every step went direct). */
 async function grpcStepStreams<T>(fn: () => Promise<T>): Promise<{ value: T; streams: number }> {
@@ -117,7 +122,7 @@ describe('service: direct transport', function () {
   let h: Harness;
 
   before(async () => {
-    h = await startHarness({}, { direct: true });
+    h = await startHarness({}, { ...ONE, direct: true });
   });
   after(async () => {
     await h.close();
@@ -127,7 +132,7 @@ describe('service: direct transport', function () {
     const info = await h.client.serverInfo();
     expect(info.directPort).to.equal(h.server.directPort);
     expect(info.directPort).to.be.greaterThan(0);
-    const off = await startHarness({ directPort: -1 });
+    const off = await startHarness({ directPort: -1 }, ONE);
     try {
       expect((await off.client.serverInfo()).directPort).to.equal(0);
       await sgdModel(off.client, 'm', randomF32(N));
@@ -144,7 +149,7 @@ describe('service: direct transport', function () {
 
   it('a step on a client closed while it looked for the port fails UNAVAILABLE (a QstepError), as over gRPC', async () => {
     for (const direct of [true, false]) {
-      const c = connect(h.server.address, { direct });
+      const c = connect(h.server.address, { ...ONE, direct });
       const pending = c.step('nothing-here', { w: randomF32(10) });
       c.close();
       const err = await pending.then(
@@ -157,9 +162,9 @@ describe('service: direct transport', function () {
   });
 
   it('a direct port that refuses (a restart on another port): the step goes over gRPC and applies once', async () => {
-    const a = await startHarness({}, { direct: true });
+    const a = await startHarness({}, { ...ONE, direct: true });
     const port = a.server.port;
-    const client = connect(a.server.address, { direct: true });
+    const client = connect(a.server.address, { ...ONE, direct: true });
     let b: Harness | null = null;
     try {
       await sgdModel(client, 'm', randomF32(N));
@@ -167,7 +172,7 @@ describe('service: direct transport', function () {
       expect(first.streams).to.equal(0);
       await a.close();
       // The same gRPC port, a new direct port: the client's connection and port are stale.
-      b = await startHarness({ port }, { direct: true });
+      b = await startHarness({ port }, { ...ONE, direct: true });
       expect(b.server.directPort).to.not.equal(a.server.directPort);
       await sgdModel(b.client, 'm', randomF32(N));
       const before = await fingerprint(b.client, 'm');
@@ -186,8 +191,8 @@ describe('service: direct transport', function () {
 
   it('steps over the direct transport equal steps over gRPC bit for bit, on one reused connection', async () => {
     const init = randomF32(N);
-    const viaGrpc = connect(h.server.address, { direct: false });
-    const viaDirect = connect(h.server.address, { direct: true }); // whatever QSTEP_DIRECT says
+    const viaGrpc = connect(h.server.address, { ...ONE, direct: false });
+    const viaDirect = connect(h.server.address, { ...ONE, direct: true }); // whatever QSTEP_DIRECT says
     try {
       await sgdModel(viaGrpc, 'g', init);
       await sgdModel(viaGrpc, 'd', init);
@@ -231,8 +236,8 @@ describe('service: direct transport', function () {
   it('UploadParameters goes direct too: exact values (one call and 3 lanes); a refused upload changes nothing', async () => {
     expect((await h.client.serverInfo()).directMethods).to.deep.equal(['Step', 'UploadParameters']);
     const clients = [
-      connect(h.server.address, { direct: true }),
-      connect(h.server.address, { direct: true, uploadLanes: 3, laneMinBytes: 0 }),
+      connect(h.server.address, { ...ONE, direct: true }),
+      connect(h.server.address, { ...ONE, direct: true, uploadLanes: 3, laneMinBytes: 0 }),
     ];
     const grpcUploads = async <T>(fn: () => Promise<T>) => {
       const original = grpc.Client.prototype.makeClientStreamRequest;
@@ -282,7 +287,7 @@ describe('service: direct transport', function () {
 
   it('a step cancelled mid-stream or past its deadline changes nothing; the same step id then applies once', async () => {
     const big = 8 * 1024 * 1024; // 32 MiB of gradient in 16 KiB messages: the call is still sending when cancelled
-    const small = connect(h.server.address, { maxChunkBytes: 16 * 1024, direct: true });
+    const small = connect(h.server.address, { ...ONE, maxChunkBytes: 16 * 1024, direct: true });
     try {
       await h.client.createModel({
         name: 'c',
@@ -470,7 +475,7 @@ describe('service: direct transport', function () {
   });
 
   it('a connection that opens no call is closed after --stream-grace-ms; one that half-closed is kept for the next', async () => {
-    const g = await startHarness({ streamGraceMs: 300 });
+    const g = await startHarness({ streamGraceMs: 300 }, ONE);
     try {
       const silent = await rawDirect(g.server.directPort, [DIRECT_MAGIC], 10_000);
       expect(silent.closed).to.equal(true);
@@ -548,11 +553,11 @@ describe('service: direct transport', function () {
         }),
       ].join('\n') + '\n',
     );
-    const hs = await startHarness({ authTokens: file });
+    const hs = await startHarness({ authTokens: file }, ONE);
     const s = hs.server;
-    const t = connect(s.address, { token: trainer, direct: true });
-    const r = connect(s.address, { token: reader, direct: true });
-    const none = connect(s.address, { metadata: {} });
+    const t = connect(s.address, { ...ONE, token: trainer, direct: true });
+    const r = connect(s.address, { ...ONE, token: reader, direct: true });
+    const none = connect(s.address, { ...ONE, metadata: {} });
     try {
       await sgdModel(t, 'm', randomF32(N));
       const before = await fingerprint(t, 'm');
@@ -605,11 +610,11 @@ describe('service: direct transport', function () {
       for (const mutual of [false, true]) {
         const tlsFiles = { tlsCert: pki.serverA.cert, tlsKey: pki.serverA.key };
         // The harness's own client speaks plaintext and is not used here.
-        const hs = await startHarness(mutual ? { ...tlsFiles, tlsClientCa: pki.caA.cert } : tlsFiles);
+        const hs = await startHarness(mutual ? { ...tlsFiles, tlsClientCa: pki.caA.cert } : tlsFiles, ONE);
         harnesses.push(hs);
         const s = hs.server;
         const tls = mutual ? { ca, cert: pki.read(pki.clientA.cert), key: pki.read(pki.clientA.key) } : { ca };
-        const c = connect(s.address, { tls, direct: true });
+        const c = connect(s.address, { ...ONE, tls, direct: true });
         clients.push(c);
         await sgdModel(c, 'm', randomF32(N));
         const before = await fingerprint(c, 'm');
