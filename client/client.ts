@@ -579,12 +579,8 @@ export class QstepClient {
     deserialize: (b: Buffer) => Res,
     o: CallOptions,
   ): Promise<DirectCall<Req, Res> | null> {
-    // gRPC instead, unless the client was closed meanwhile (grpc-js would throw a bare Error on the closed channel).
-    const fallback = () => {
-      this.checkOpen();
-      return null;
-    };
-    if (!this.direct || Date.now() < this.directRetryAt) return fallback();
+    // null: gRPC instead (the callers check that the client was not closed meanwhile, checkOpen).
+    if (!this.direct || Date.now() < this.directRetryAt) return null;
     const found = this.directConnections ?? (this.directConnections = this.findDirect());
     // After a failure (ServerInfo refused, the port unreachable: a restart on another port, a firewall), calls go
     // over gRPC for DIRECT_RETRY_MS before the port is asked for again, so that no call waits on connects.
@@ -598,17 +594,17 @@ export class QstepClient {
       connections = await found;
     } catch {
       backOff();
-      return fallback();
+      return null;
     }
     // The server offers none, or not for this method (kept: it is not asked again).
-    if (this.closed || !connections || !connections.target.methods.includes(method)) return fallback();
+    if (this.closed || !connections || !connections.target.methods.includes(method)) return null;
     let socket;
     try {
       socket = await connections.take();
     } catch {
       backOff();
       connections.close();
-      return fallback();
+      return null;
     }
     const deadline = this.callOpts(o, false).deadline as number | undefined;
     return new DirectCall<Req, Res>(socket, connections, method, this.metadata, deadline, serialize, deserialize);
