@@ -100,6 +100,7 @@ class DirectCall extends EventEmitter {
   /** STATUS was sent or the call was lost: later writes are dropped, as grpc-js drops them. */
   done = false;
   private deadline: NodeJS.Timeout | null = null;
+  private readonly deadlineAt: number;
 
   constructor(
     private readonly conn: Connection,
@@ -110,6 +111,7 @@ class DirectCall extends EventEmitter {
     super();
     this.metadata = metadata;
     this.on('error', () => undefined); // the status is sent by emit() below; listeners are optional
+    this.deadlineAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     if (timeoutMs !== undefined) {
       this.deadline = setTimeout(() => {
         conn.fail(new FrameError('Deadline exceeded', Status.DEADLINE_EXCEEDED));
@@ -119,6 +121,11 @@ class DirectCall extends EventEmitter {
 
   getPeer(): string {
     return this.conn.peer;
+  }
+
+  /** As grpc-js's server calls: the deadline OPEN carried (ms since the epoch), or Infinity. */
+  getDeadline(): number {
+    return this.deadlineAt;
   }
 
   read(): unknown {

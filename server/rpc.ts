@@ -42,8 +42,21 @@ export class CallContext {
   /** The client connection's address (one per HTTP/2 connection): the owner of what the call holds. */
   readonly peer: string;
 
-  constructor(method: string, labels: Record<string, string>, metrics: ServerMetrics, peer = '') {
+  /**
+   * The client's deadline (ms since the epoch; Infinity = none). grpc-js cancels the call on a timer when it passes,
+   * but a short stream can be read and queued before that timer runs: `cancelled` checks the deadline itself.
+   */
+  private readonly deadlineMs: number;
+
+  constructor(
+    method: string,
+    labels: Record<string, string>,
+    metrics: ServerMetrics,
+    peer = '',
+    deadlineMs = Infinity,
+  ) {
     this.method = method;
+    this.deadlineMs = deadlineMs;
     this.peer = peer;
     this.labels = labels;
     this.metrics = metrics;
@@ -55,7 +68,7 @@ export class CallContext {
   }
 
   get cancelled(): boolean {
-    return this.controller.signal.aborted;
+    return this.controller.signal.aborted || Date.now() >= this.deadlineMs;
   }
 
   /** @internal */
@@ -208,12 +221,14 @@ function track(
   deps: RpcDeps,
   method: string,
   type: CallType,
-  call: { getPeer(): string } & NodeJS.EventEmitter,
+  call: { getPeer(): string; getDeadline?(): grpc.Deadline } & NodeJS.EventEmitter,
 ): Tracker {
   const labels = { grpc_service: 'qstep.v1.Qstep', grpc_method: method, grpc_type: type };
   deps.metrics.started.inc(labels);
   const stopTimer = deps.metrics.handling.startTimer(labels);
-  const ctx = new CallContext(method, labels, deps.metrics, call.getPeer());
+  const d = call.getDeadline?.();
+  const deadlineMs = d instanceof Date ? d.getTime() : typeof d === 'number' ? d : Infinity;
+  const ctx = new CallContext(method, labels, deps.metrics, call.getPeer(), deadlineMs);
   const t0 = process.hrtime.bigint();
   call.once('cancelled', () => ctx.abort());
   let done = false;
